@@ -1,0 +1,327 @@
+//! The validated configuration: typed, complete, and safe to act on. Only [`Config::from_values`]
+//! builds one, after the loader has checked every value's shape against the schema.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Value;
+
+use crate::error::ConfigError;
+use crate::load::{EffectiveValue, Origin};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Friendly defaults for a laptop: pretty logs on a terminal.
+    #[default]
+    Dev,
+    /// Defaults for servers: JSON logs.
+    Prod,
+}
+
+impl Profile {
+    pub fn parse(name: &str) -> Option<Profile> {
+        match name {
+            "dev" => Some(Profile::Dev),
+            "prod" => Some(Profile::Prod),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Dev => "dev",
+            Profile::Prod => "prod",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub profile: Profile,
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub log: LogConfig,
+    pub telemetry: TelemetryConfig,
+    pub storage: StorageConfig,
+    pub reload: ReloadConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    /// Empty: no cross-origin browser access. `["*"]`: any origin.
+    pub cors_allowed_origins: Vec<String>,
+    pub compression: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// A validated filter directive such as `info` or `info,hearth_server=debug`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    pub otlp_endpoint: Option<String>,
+    pub otlp_headers: Vec<(String, String)>,
+    pub service_name: String,
+    pub sample_ratio: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    pub integrity_check: IntegrityCheck,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrityCheck {
+    Quick,
+    Full,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadConfig {
+    pub watch: bool,
+    pub poll_interval: Duration,
+}
+
+/// Reads typed values out of the effective key list. The loader has already checked shapes,
+/// so a missing or mistyped value here is a schema bug, reported as an invalid value all the same.
+struct Values<'a>(&'a [EffectiveValue]);
+
+impl<'a> Values<'a> {
+    fn get(&self, key: &str) -> Option<&'a EffectiveValue> {
+        self.0.iter().find(|value| value.spec.key == key)
+    }
+
+    fn invalid(&self, key: &str, expected: &str) -> ConfigError {
+        let (value, origin) = match self.get(key) {
+            Some(effective) => (effective.value.to_string(), effective.origin.clone()),
+            None => ("(unset)".to_string(), Origin::Default),
+        };
+        ConfigError::InvalidValue {
+            key: key.to_string(),
+            value,
+            origin,
+            expected: expected.to_string(),
+        }
+    }
+
+    fn string(&self, key: &str) -> Result<&'a str, ConfigError> {
+        self.get(key)
+            .and_then(|value| value.value.as_str())
+            .ok_or_else(|| self.invalid(key, "a string"))
+    }
+
+    fn optional_string(&self, key: &str) -> Option<&'a str> {
+        self.get(key)
+            .and_then(|value| value.value.as_str())
+            .filter(|text| !text.trim().is_empty())
+    }
+
+    fn integer(&self, key: &str) -> Result<i64, ConfigError> {
+        self.get(key)
+            .and_then(|value| value.value.as_integer())
+            .ok_or_else(|| self.invalid(key, "an integer"))
+    }
+
+    fn millis(&self, key: &str) -> Result<Duration, ConfigError> {
+        let millis = u64::try_from(self.integer(key)?)
+            .map_err(|_| self.invalid(key, "a non-negative number of milliseconds"))?;
+        Ok(Duration::from_millis(millis))
+    }
+
+    fn float(&self, key: &str) -> Result<f64, ConfigError> {
+        self.get(key)
+            .and_then(|value| value.value.as_float())
+            .ok_or_else(|| self.invalid(key, "a number"))
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
+        self.get(key)
+            .and_then(|value| value.value.as_bool())
+            .ok_or_else(|| self.invalid(key, "true or false"))
+    }
+
+    fn strings(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        match self.get(key).map(|value| &value.value) {
+            Some(Value::Array(items)) => Ok(items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()),
+            _ => Err(self.invalid(key, "a list of strings")),
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn from_values(effective: &[EffectiveValue]) -> Result<Config, ConfigError> {
+        let values = Values(effective);
+
+        let profile = Profile::parse(values.string("profile")?)
+            .ok_or_else(|| values.invalid("profile", "dev or prod"))?;
+
+        let data_dir = match values.optional_string("data_dir") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                return Err(values.invalid(
+                    "data_dir",
+                    "a directory; set HOME or XDG_DATA_HOME, or pass --data-dir",
+                ));
+            }
+        };
+
+        let listen_text = values.string("server.listen")?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            values.invalid(
+                "server.listen",
+                "an IP address and port such as 127.0.0.1:4327 or [::1]:4327",
+            )
+        })?;
+
+        let max_body_bytes = usize::try_from(values.integer("server.max_body_bytes")?)
+            .map_err(|_| values.invalid("server.max_body_bytes", "a positive size in bytes"))?;
+
+        let cors_allowed_origins = values.strings("server.cors_allowed_origins")?;
+        for origin in &cors_allowed_origins {
+            let valid = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/'));
+            if !valid {
+                return Err(values.invalid(
+                    "server.cors_allowed_origins",
+                    "\"*\" or origins like https://app.example.com (scheme and host, no path)",
+                ));
+            }
+        }
+
+        let level = values.string("log.level")?.trim().to_string();
+        validate_log_filter(&level).map_err(|problem| {
+            values.invalid(
+                "log.level",
+                &format!("{problem}; use error, warn, info, debug, trace, off or target=level pairs separated by commas"),
+            )
+        })?;
+        let format = match values.string("log.format")? {
+            "auto" => LogFormat::Auto,
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            _ => return Err(values.invalid("log.format", "auto, pretty or json")),
+        };
+
+        let otlp_endpoint = values
+            .optional_string("telemetry.otlp_endpoint")
+            .map(|endpoint| endpoint.trim_end_matches('/').to_string());
+        if let Some(endpoint) = &otlp_endpoint {
+            let scheme_ok = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+            if !scheme_ok {
+                return Err(values.invalid(
+                    "telemetry.otlp_endpoint",
+                    "an http:// or https:// URL such as http://127.0.0.1:4318",
+                ));
+            }
+        }
+        let mut otlp_headers = Vec::new();
+        if let Some(text) = values.optional_string("telemetry.otlp_headers") {
+            for pair in text.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+                match pair.split_once('=') {
+                    Some((name, value)) if !name.trim().is_empty() => {
+                        otlp_headers.push((name.trim().to_string(), value.trim().to_string()));
+                    }
+                    _ => {
+                        // The value is a secret: name the key and the shape, never echo it.
+                        return Err(ConfigError::InvalidValue {
+                            key: "telemetry.otlp_headers".to_string(),
+                            value: "(secret)".to_string(),
+                            origin: values
+                                .get("telemetry.otlp_headers")
+                                .map(|value| value.origin.clone())
+                                .unwrap_or(Origin::Default),
+                            expected: "name=value pairs separated by commas".to_string(),
+                        });
+                    }
+                }
+            }
+        }
+
+        let integrity_check = match values.string("storage.integrity_check")? {
+            "quick" => IntegrityCheck::Quick,
+            "full" => IntegrityCheck::Full,
+            "off" => IntegrityCheck::Off,
+            _ => return Err(values.invalid("storage.integrity_check", "quick, full or off")),
+        };
+
+        Ok(Config {
+            profile,
+            data_dir,
+            server: ServerConfig {
+                listen,
+                max_body_bytes,
+                request_timeout: values.millis("server.request_timeout_ms")?,
+                shutdown_timeout: values.millis("server.shutdown_timeout_ms")?,
+                cors_allowed_origins,
+                compression: values.boolean("server.compression")?,
+            },
+            log: LogConfig { level, format },
+            telemetry: TelemetryConfig {
+                otlp_endpoint,
+                otlp_headers,
+                service_name: values.string("telemetry.service_name")?.to_string(),
+                sample_ratio: values.float("telemetry.sample_ratio")?,
+            },
+            storage: StorageConfig { integrity_check },
+            reload: ReloadConfig {
+                watch: values.boolean("reload.watch")?,
+                poll_interval: values.millis("reload.poll_interval_ms")?,
+            },
+        })
+    }
+}
+
+const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks a log filter in the `RUST_LOG` shape: a level, or `target=level` directives separated
+/// by commas. The logging back-end parses it again; checking here lets a bad value be rejected
+/// with the key named, on start-up and on reload alike.
+pub fn validate_log_filter(filter: &str) -> Result<(), String> {
+    if filter.is_empty() {
+        return Err("the filter is empty".to_string());
+    }
+    for directive in filter.split(',').map(str::trim) {
+        if directive.is_empty() {
+            continue;
+        }
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) => {
+                let target_ok = !target.is_empty()
+                    && target
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-'));
+                if !target_ok {
+                    return Err(format!("`{target}` is not a module path"));
+                }
+                level
+            }
+            None => directive,
+        };
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            // A bare word may also be a target alone (`hearth_server` means trace for it),
+            // but that is rarely meant: insist on a level so typos like `inf` are caught.
+            return Err(format!("`{level}` is not a log level"));
+        }
+    }
+    Ok(())
+}

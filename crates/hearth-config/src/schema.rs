@@ -1,0 +1,252 @@
+//! The one list of configuration keys. Environment variable names, validation, defaults,
+//! masking of secrets and the reload policy are all derived from it, so adding a key here is
+//! the whole job of making it configurable.
+
+use toml::Value;
+
+use crate::model::Profile;
+
+/// The shape a key's value must have before semantic validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    String,
+    Bool,
+    Integer { min: i64, max: i64 },
+    Float { min: f64, max: f64 },
+    StringList,
+    OneOf(&'static [&'static str]),
+}
+
+impl Kind {
+    /// What a reader should write, for error messages.
+    pub fn expected(&self) -> String {
+        match self {
+            Kind::String => "a string".to_string(),
+            Kind::Bool => "true or false".to_string(),
+            Kind::Integer { min, max } => format!("an integer from {min} to {max}"),
+            Kind::Float { min, max } => format!("a number from {min} to {max}"),
+            Kind::StringList => "a list of strings (comma-separated in env vars)".to_string(),
+            Kind::OneOf(options) => format!("one of {}", options.join(", ")),
+        }
+    }
+}
+
+/// One configuration key.
+#[derive(Debug)]
+pub struct KeySpec {
+    /// Dotted path in the TOML file, e.g. `server.listen`.
+    pub key: &'static str,
+    pub kind: Kind,
+    /// Default for a profile; `None` leaves the key unset.
+    pub default: fn(Profile) -> Option<Value>,
+    /// Secrets are masked wherever the effective config is shown.
+    pub secret: bool,
+    /// Whether a running server applies a change to this key without a restart.
+    pub reloadable: bool,
+    pub help: &'static str,
+}
+
+const GIB: i64 = 1024 * 1024 * 1024;
+const HOUR_MS: i64 = 60 * 60 * 1000;
+
+fn unset(_: Profile) -> Option<Value> {
+    None
+}
+
+/// Every key Hearth understands, in the order `hearth config check` prints them.
+pub static SCHEMA: &[KeySpec] = &[
+    KeySpec {
+        key: "profile",
+        kind: Kind::OneOf(&["dev", "prod"]),
+        default: |profile| Some(Value::String(profile.as_str().to_string())),
+        secret: false,
+        reloadable: false,
+        help: "which set of defaults to start from",
+    },
+    KeySpec {
+        key: "data_dir",
+        kind: Kind::String,
+        // Filled in by the loader from XDG_DATA_HOME / HOME, which it is given as env vars.
+        default: unset,
+        secret: false,
+        reloadable: false,
+        help: "directory holding the database, models and backups",
+    },
+    KeySpec {
+        key: "server.listen",
+        kind: Kind::String,
+        default: |_| Some(Value::String(format!("127.0.0.1:{}", crate::DEFAULT_PORT))),
+        secret: false,
+        reloadable: false,
+        help: "address and port to listen on, e.g. 127.0.0.1:4327",
+    },
+    KeySpec {
+        key: "server.max_body_bytes",
+        kind: Kind::Integer { min: 1024, max: GIB },
+        default: |_| Some(Value::Integer(8 * 1024 * 1024)),
+        secret: false,
+        reloadable: true,
+        help: "largest request body accepted; larger ones get 413",
+    },
+    KeySpec {
+        key: "server.request_timeout_ms",
+        kind: Kind::Integer { min: 1, max: 24 * HOUR_MS },
+        default: |_| Some(Value::Integer(10 * 60 * 1000)),
+        secret: false,
+        reloadable: true,
+        help: "time allowed until a response starts; streams may run longer",
+    },
+    KeySpec {
+        key: "server.shutdown_timeout_ms",
+        kind: Kind::Integer { min: 0, max: HOUR_MS },
+        default: |_| Some(Value::Integer(30 * 1000)),
+        secret: false,
+        reloadable: false,
+        help: "how long a shutdown waits for in-flight requests to finish",
+    },
+    KeySpec {
+        key: "server.cors_allowed_origins",
+        kind: Kind::StringList,
+        default: |_| Some(Value::Array(Vec::new())),
+        secret: false,
+        reloadable: false,
+        help: "origins allowed to call the API from a browser; \"*\" allows any",
+    },
+    KeySpec {
+        key: "server.compression",
+        kind: Kind::Bool,
+        default: |_| Some(Value::Boolean(true)),
+        secret: false,
+        reloadable: false,
+        help: "gzip/brotli compression of responses when the client accepts it",
+    },
+    KeySpec {
+        key: "log.level",
+        kind: Kind::String,
+        default: |profile| {
+            Some(Value::String(
+                match profile {
+                    Profile::Dev => "info",
+                    Profile::Prod => "info",
+                }
+                .to_string(),
+            ))
+        },
+        secret: false,
+        reloadable: true,
+        help: "log filter: a level (error, warn, info, debug, trace) or target=level list",
+    },
+    KeySpec {
+        key: "log.format",
+        kind: Kind::OneOf(&["auto", "pretty", "json"]),
+        default: |profile| {
+            Some(Value::String(
+                match profile {
+                    Profile::Dev => "auto",
+                    Profile::Prod => "json",
+                }
+                .to_string(),
+            ))
+        },
+        secret: false,
+        reloadable: false,
+        help: "auto is pretty on a terminal and JSON otherwise",
+    },
+    KeySpec {
+        key: "telemetry.otlp_endpoint",
+        kind: Kind::String,
+        default: unset,
+        secret: false,
+        reloadable: false,
+        help: "OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318); unset turns tracing export off",
+    },
+    KeySpec {
+        key: "telemetry.otlp_headers",
+        kind: Kind::String,
+        default: unset,
+        secret: true,
+        reloadable: false,
+        help: "extra headers for the collector as name=value pairs separated by commas",
+    },
+    KeySpec {
+        key: "telemetry.service_name",
+        kind: Kind::String,
+        default: |_| Some(Value::String("hearth".to_string())),
+        secret: false,
+        reloadable: false,
+        help: "service.name reported with every span",
+    },
+    KeySpec {
+        key: "telemetry.sample_ratio",
+        kind: Kind::Float { min: 0.0, max: 1.0 },
+        default: |_| Some(Value::Float(1.0)),
+        secret: false,
+        reloadable: false,
+        help: "fraction of traces exported",
+    },
+    KeySpec {
+        key: "storage.integrity_check",
+        kind: Kind::OneOf(&["quick", "full", "off"]),
+        default: |profile| {
+            Some(Value::String(
+                match profile {
+                    Profile::Dev => "quick",
+                    Profile::Prod => "quick",
+                }
+                .to_string(),
+            ))
+        },
+        secret: false,
+        reloadable: false,
+        help: "database check at start-up: quick (fast structural check), full, or off",
+    },
+    KeySpec {
+        key: "reload.watch",
+        kind: Kind::Bool,
+        default: |_| Some(Value::Boolean(true)),
+        secret: false,
+        reloadable: false,
+        help: "reload the config file when it changes (SIGHUP always reloads)",
+    },
+    KeySpec {
+        key: "reload.poll_interval_ms",
+        kind: Kind::Integer { min: 100, max: HOUR_MS },
+        default: |_| Some(Value::Integer(1000)),
+        secret: false,
+        reloadable: false,
+        help: "how often the config file is checked for changes",
+    },
+];
+
+/// Looks a key up by its dotted path.
+pub fn spec(key: &str) -> Option<&'static KeySpec> {
+    SCHEMA.iter().find(|spec| spec.key == key)
+}
+
+/// The closest known key to a misspelt one, if any is close enough to be a plausible typo.
+pub fn closest_key(unknown: &str) -> Option<&'static str> {
+    closest(unknown, SCHEMA.iter().map(|spec| spec.key))
+}
+
+/// The candidate nearest to `unknown` by edit distance, if it is close enough to be a typo.
+pub fn closest<S: AsRef<str>>(unknown: &str, candidates: impl Iterator<Item = S>) -> Option<S> {
+    candidates
+        .map(|candidate| (edit_distance(unknown, candidate.as_ref()), candidate))
+        .filter(|(distance, candidate)| *distance <= 3.max(candidate.as_ref().len() / 4))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}

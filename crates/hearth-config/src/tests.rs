@@ -1,0 +1,286 @@
+//! Behaviour of loading: layering, error messages, masking and reload diffs.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::schema::{Kind, SCHEMA};
+use crate::{ConfigError, LogFormat, Origin, Sources, env_var_name, load};
+
+fn home_env() -> Vec<(String, String)> {
+    vec![("HOME".to_string(), "/home/tester".to_string())]
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(text.as_bytes()).expect("write config");
+    file
+}
+
+fn sources_with_file(file: &tempfile::NamedTempFile) -> Sources {
+    Sources {
+        file: Some(file.path().to_path_buf()),
+        env: home_env(),
+        flags: Vec::new(),
+    }
+}
+
+#[test]
+fn defaults_listen_on_loopback_port_4327_with_xdg_data_dir() {
+    let loaded = load(&Sources {
+        env: home_env(),
+        ..Sources::default()
+    })
+    .expect("defaults load");
+    assert_eq!(loaded.config.server.listen.to_string(), "127.0.0.1:4327");
+    assert_eq!(
+        loaded.config.data_dir,
+        PathBuf::from("/home/tester/.local/share/hearth")
+    );
+    assert_eq!(loaded.config.log.format, LogFormat::Auto);
+
+    let with_xdg = load(&Sources {
+        env: vec![("XDG_DATA_HOME".to_string(), "/data".to_string())],
+        ..Sources::default()
+    })
+    .expect("xdg load");
+    assert_eq!(with_xdg.config.data_dir, PathBuf::from("/data/hearth"));
+}
+
+#[test]
+fn unknown_key_in_file_is_named_with_a_suggestion() {
+    let file = config_file("[server]\nlisen = \"127.0.0.1:1\"\n");
+    let error = load(&sources_with_file(&file)).expect_err("unknown key must fail");
+    assert_eq!(error.key(), Some("server.lisen"));
+    let message = error.to_string();
+    assert!(message.contains("did you mean `server.listen`"), "{message}");
+    assert!(message.contains(&file.path().display().to_string()), "{message}");
+}
+
+#[test]
+fn unknown_section_is_an_unknown_key() {
+    let file = config_file("[sever]\nlisten = \"127.0.0.1:1\"\n");
+    let error = load(&sources_with_file(&file)).expect_err("unknown section must fail");
+    assert_eq!(error.key(), Some("sever"));
+}
+
+#[test]
+fn wrong_types_name_the_key_the_value_and_what_is_allowed() {
+    let cases = [
+        ("[server]\nmax_body_bytes = \"big\"\n", "server.max_body_bytes", "an integer from"),
+        ("[server]\ncompression = 1\n", "server.compression", "true or false"),
+        ("[server]\nmax_body_bytes = 10\n", "server.max_body_bytes", "an integer from 1024"),
+        ("[log]\nformat = \"xml\"\n", "log.format", "one of auto, pretty, json"),
+        ("[log]\nlevel = \"loud\"\n", "log.level", "`loud` is not a log level"),
+        ("[telemetry]\nsample_ratio = 2.0\n", "telemetry.sample_ratio", "a number from 0 to 1"),
+        ("server = 5\n", "server", "a table of settings"),
+        ("[server]\ncors_allowed_origins = [\"example.com\"]\n", "server.cors_allowed_origins", "scheme and host"),
+        ("[telemetry]\notlp_endpoint = \"collector:4318\"\n", "telemetry.otlp_endpoint", "http://"),
+    ];
+    for (text, key, expected) in cases {
+        let file = config_file(text);
+        let error = load(&sources_with_file(&file)).expect_err(text);
+        assert_eq!(error.key(), Some(key), "{text}");
+        let message = error.to_string();
+        assert!(message.contains(expected), "{text}: {message}");
+    }
+}
+
+#[test]
+fn bad_listen_address_is_rejected_with_an_example() {
+    let file = config_file("[server]\nlisten = \"localhost\"\n");
+    let error = load(&sources_with_file(&file)).expect_err("bad address");
+    assert_eq!(error.key(), Some("server.listen"));
+    assert!(error.to_string().contains("127.0.0.1:4327"), "{error}");
+}
+
+#[test]
+fn toml_syntax_errors_name_the_file() {
+    let file = config_file("[server\n");
+    let error = load(&sources_with_file(&file)).expect_err("syntax");
+    assert!(matches!(error, ConfigError::Syntax { .. }), "{error:?}");
+}
+
+#[test]
+fn env_overrides_file_and_flag_overrides_env() {
+    let file = config_file("[server]\nlisten = \"127.0.0.1:1001\"\nmax_body_bytes = 4096\n");
+    let mut sources = sources_with_file(&file);
+    sources
+        .env
+        .push(("HEARTH_SERVER_LISTEN".to_string(), "127.0.0.1:1002".to_string()));
+    let loaded = load(&sources).expect("env layer");
+    assert_eq!(loaded.config.server.listen.port(), 1002);
+    assert_eq!(loaded.config.server.max_body_bytes, 4096);
+    assert_eq!(
+        loaded.value("server.listen").map(|value| value.origin.clone()),
+        Some(Origin::Env("HEARTH_SERVER_LISTEN".to_string()))
+    );
+
+    sources
+        .flags
+        .push(("server.listen", "127.0.0.1:1003".to_string(), "--listen".to_string()));
+    let loaded = load(&sources).expect("flag layer");
+    assert_eq!(loaded.config.server.listen.port(), 1003);
+    assert_eq!(
+        loaded.value("server.listen").map(|value| value.origin.clone()),
+        Some(Origin::Flag("--listen".to_string()))
+    );
+}
+
+#[test]
+fn unknown_hearth_env_var_is_rejected_but_reserved_ones_are_not() {
+    let mut env = home_env();
+    env.push(("HEARTH_MODEL_CACHE".to_string(), "/models".to_string()));
+    env.push(("HEARTH_CONFIG".to_string(), "/etc/hearth.toml".to_string()));
+    load(&Sources {
+        env: env.clone(),
+        ..Sources::default()
+    })
+    .expect("reserved names are not config keys");
+
+    env.push(("HEARTH_SERVER_LISTN".to_string(), "127.0.0.1:1".to_string()));
+    let error = load(&Sources {
+        env,
+        ..Sources::default()
+    })
+    .expect_err("typo in env var");
+    assert_eq!(error.key(), Some("HEARTH_SERVER_LISTN"));
+    assert!(error.to_string().contains("HEARTH_SERVER_LISTEN"), "{error}");
+}
+
+#[test]
+fn env_values_are_parsed_by_the_kind_of_their_key() {
+    let mut env = home_env();
+    env.push(("HEARTH_SERVER_COMPRESSION".to_string(), "off".to_string()));
+    env.push((
+        "HEARTH_SERVER_CORS_ALLOWED_ORIGINS".to_string(),
+        "https://a.example, https://b.example".to_string(),
+    ));
+    env.push(("HEARTH_SERVER_MAX_BODY_BYTES".to_string(), "1_048_576".to_string()));
+    let loaded = load(&Sources {
+        env: env.clone(),
+        ..Sources::default()
+    })
+    .expect("typed env");
+    assert!(!loaded.config.server.compression);
+    assert_eq!(
+        loaded.config.server.cors_allowed_origins,
+        ["https://a.example", "https://b.example"]
+    );
+    assert_eq!(loaded.config.server.max_body_bytes, 1_048_576);
+
+    env.push(("HEARTH_SERVER_REQUEST_TIMEOUT_MS".to_string(), "soon".to_string()));
+    let error = load(&Sources {
+        env,
+        ..Sources::default()
+    })
+    .expect_err("bad integer");
+    let message = error.to_string();
+    assert!(message.contains("server.request_timeout_ms"), "{message}");
+    assert!(message.contains("HEARTH_SERVER_REQUEST_TIMEOUT_MS"), "{message}");
+    assert!(message.contains("\"soon\""), "{message}");
+}
+
+#[test]
+fn rust_log_sets_the_level_unless_hearth_log_level_is_given() {
+    let mut env = home_env();
+    env.push(("RUST_LOG".to_string(), "debug".to_string()));
+    let loaded = load(&Sources {
+        env: env.clone(),
+        ..Sources::default()
+    })
+    .expect("RUST_LOG");
+    assert_eq!(loaded.config.log.level, "debug");
+
+    env.push(("HEARTH_LOG_LEVEL".to_string(), "warn".to_string()));
+    let loaded = load(&Sources {
+        env,
+        ..Sources::default()
+    })
+    .expect("both");
+    assert_eq!(loaded.config.log.level, "warn");
+}
+
+#[test]
+fn prod_profile_defaults_to_json_logs_but_explicit_values_win() {
+    let file = config_file("profile = \"prod\"\n");
+    let loaded = load(&sources_with_file(&file)).expect("prod");
+    assert_eq!(loaded.config.log.format, LogFormat::Json);
+
+    let file = config_file("profile = \"prod\"\n[log]\nformat = \"pretty\"\n");
+    let loaded = load(&sources_with_file(&file)).expect("prod with pretty");
+    assert_eq!(loaded.config.log.format, LogFormat::Pretty);
+}
+
+#[test]
+fn secrets_are_masked_when_the_config_is_shown() {
+    let file = config_file("[telemetry]\notlp_headers = \"authorization=Bearer sk-secret\"\n");
+    let loaded = load(&sources_with_file(&file)).expect("headers");
+    assert_eq!(
+        loaded.config.telemetry.otlp_headers,
+        [("authorization".to_string(), "Bearer sk-secret".to_string())]
+    );
+    let shown = loaded.render_masked();
+    assert!(!shown.contains("sk-secret"), "{shown}");
+    assert!(shown.contains("otlp_headers = \"********\""), "{shown}");
+    assert!(shown.contains("listen = \"127.0.0.1:4327\"  # default"), "{shown}");
+}
+
+#[test]
+fn reload_diff_separates_runtime_keys_from_restart_keys() {
+    let before = load(&Sources {
+        env: home_env(),
+        ..Sources::default()
+    })
+    .expect("before");
+    let file = config_file("[log]\nlevel = \"debug\"\n[server]\nlisten = \"127.0.0.1:9\"\n");
+    let after = load(&sources_with_file(&file)).expect("after");
+    let diff = before.diff(&after);
+    assert_eq!(diff.applied, ["log.level"]);
+    assert_eq!(diff.needs_restart, ["server.listen"]);
+}
+
+/// A value every kind accepts, to prove each schema key can be set from the environment.
+fn sample_text(kind: Kind, key: &str) -> String {
+    match (kind, key) {
+        (_, "server.listen") => "127.0.0.1:5000".to_string(),
+        (_, "log.level") => "debug".to_string(),
+        (_, "telemetry.otlp_endpoint") => "http://127.0.0.1:4318".to_string(),
+        (_, "telemetry.otlp_headers") => "x-token=abc".to_string(),
+        (_, "server.cors_allowed_origins") => "https://example.com".to_string(),
+        (Kind::String, _) => "/tmp/somewhere".to_string(),
+        (Kind::Bool, _) => "false".to_string(),
+        (Kind::Integer { min, .. }, _) => min.to_string(),
+        (Kind::Float { max, .. }, _) => max.to_string(),
+        (Kind::StringList, _) => "a,b".to_string(),
+        (Kind::OneOf(options), _) => options[options.len() - 1].to_string(),
+    }
+}
+
+#[test]
+fn every_schema_key_can_be_set_from_its_env_var() {
+    for spec in SCHEMA {
+        let name = env_var_name(spec.key);
+        let mut env = home_env();
+        env.push((name.clone(), sample_text(spec.kind, spec.key)));
+        let loaded = load(&Sources {
+            env,
+            ..Sources::default()
+        })
+        .unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(
+            loaded.value(spec.key).map(|value| value.origin.clone()),
+            Some(Origin::Env(name.clone())),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn log_filters_are_checked_like_rust_log() {
+    for good in ["info", "warn,hearth_server=debug", "tower_http::trace=off", "TRACE"] {
+        assert!(crate::validate_log_filter(good).is_ok(), "{good}");
+    }
+    for bad in ["", "inf", "hearth=verbose", "=info", "a b=info"] {
+        assert!(crate::validate_log_filter(bad).is_err(), "{bad}");
+    }
+}
