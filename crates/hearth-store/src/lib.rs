@@ -1,1 +1,20 @@
-//! placeholder
+//! Hearth's durable state.
+//!
+//! [`Store`] owns the SQLite database in the data directory: it checks the file's integrity
+//! before anything writes to it, runs the versioned migrations embedded in the binary, and
+//! offers the queries the domain crates need. SQL is kept portable (numbered `$N` parameters,
+//! `BIGINT` timestamps in milliseconds, text ids made by the caller) so that the same queries
+//! can run on PostgreSQL when scale-out arrives.
+//!
+//! This crate knows nothing of HTTP or configuration files; ids and timestamps come from the
+//! caller, and the store writes them as given.
+
+mod audit;
+mod error;
+mod migrations;
+mod store;
+
+pub use audit::AuditEntry;
+pub use error::StoreError;
+pub use migrations::MigrationState;
+pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};
