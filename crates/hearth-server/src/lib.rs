@@ -1,1 +1,38 @@
-//! placeholder
+//! Hearth's HTTP surface.
+//!
+//! [`router`] builds the axum application: the routes of every API, and the middleware that
+//! every response passes through (request ids, OpenAI-style errors, body limits, timeouts,
+//! compression, CORS, security headers, metrics and access logs). [`serve`] runs it with a
+//! graceful shutdown that drains in-flight requests.
+//!
+//! Only this crate knows HTTP and JSON wire types; handlers parse, call one domain function,
+//! and map the result. Errors become HTTP in exactly one place, [`error::ApiError`].
+
+pub mod error;
+mod extract;
+mod layers;
+mod metrics;
+mod openapi;
+mod readiness;
+mod routes;
+mod serve;
+mod state;
+
+pub use error::ApiError;
+pub use extract::ApiJson;
+pub use metrics::install_metrics_recorder;
+pub use readiness::{ComponentState, Readiness};
+pub use serve::serve;
+pub use state::{AppState, RuntimeSettings, StaticSettings};
+
+/// Builds the application router with all routes and middleware.
+pub fn router(state: AppState) -> axum::Router {
+    let (routes, api) = routes::api_router().split_for_parts();
+    let routes = routes.merge(openapi::docs_router(api));
+    layers::apply(routes, &state).with_state(state)
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes::api_router().into_openapi()
+}

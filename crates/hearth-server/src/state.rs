@@ -1,0 +1,41 @@
+//! What handlers and middleware share: runtime-adjustable settings, readiness, the store and
+//! the metrics handle.
+
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::watch;
+
+use crate::readiness::Readiness;
+
+/// Settings a running server applies without a restart (config hot reload).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeSettings {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// Settings fixed for the life of the router.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StaticSettings {
+    /// Empty: no cross-origin access; `["*"]`: any origin.
+    pub cors_allowed_origins: Vec<String>,
+    pub compression: bool,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub runtime: watch::Receiver<RuntimeSettings>,
+    pub settings: StaticSettings,
+    pub readiness: Readiness,
+    pub store: Option<hearth_store::Store>,
+    pub metrics: PrometheusHandle,
+    pub started_at: Instant,
+}
+
+impl AppState {
+    /// The runtime settings in force for the request being handled.
+    pub fn current(&self) -> RuntimeSettings {
+        self.runtime.borrow().clone()
+    }
+}
