@@ -1,1 +1,43 @@
-fn main() {}
+//! The `hearth` binary: parses the command line and runs a subcommand. All logic lives in the
+//! library crates; this is glue.
+
+mod cli;
+mod commands;
+mod config;
+mod reload;
+mod serve;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Serve(args) => serve::run(config::sources(&cli.global, args.listen.as_deref())),
+        Command::Config(ConfigCommand::Check) => {
+            commands::config_check(&config::sources(&cli.global, None))
+        }
+        Command::Migrate(command) => {
+            commands::migrate(&config::sources(&cli.global, None), command)
+        }
+        Command::Version => {
+            commands::version();
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            commands::completions(*shell);
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hearth: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `hearth serve`: wires config, telemetry, storage and the HTTP server together, then runs
+//! until SIGINT/SIGTERM and drains.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use hearth_config::{Config, IntegrityCheck, LoadedConfig, Sources};
+use hearth_server::{AppState, ComponentState, Readiness, RuntimeSettings, StaticSettings};
+use hearth_store::{OpenOptions, Store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::reload::{self, ReloadTargets};
+use crate::telemetry::Telemetry;
+
+pub fn run(sources: Sources) -> anyhow::Result<()> {
+    let started_at = Instant::now();
+    let loaded = crate::config::load(&sources)?;
+    let telemetry = Telemetry::install(&loaded.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hearth-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(sources, loaded, &telemetry, started_at));
+    if let Err(error) = &result {
+        tracing::error!(error = %format!("{error:#}"), "server stopped with an error");
+    }
+    drop(runtime);
+    // The exporter flush blocks; the runtime is gone by now, so nothing else waits on it.
+    telemetry.shutdown();
+    result
+}
+
+async fn serve(
+    sources: Sources,
+    loaded: LoadedConfig,
+    telemetry: &Telemetry,
+    started_at: Instant,
+) -> anyhow::Result<()> {
+    let config = loaded.config.clone();
+    let readiness = Readiness::default();
+    readiness.set("config", ComponentState::ready());
+
+    let store = open_store(&config, true).await?;
+    let instance_id = store
+        .instance_id(&uuid::Uuid::new_v4().to_string(), now_ms())
+        .await
+        .context("cannot read the instance id")?;
+
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; choose another address with --listen or server.listen",
+                config.server.listen
+            )
+        })?;
+    let address = listener.local_addr().context("cannot read the bound address")?;
+
+    let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
+    let state = AppState {
+        runtime: runtime_receiver,
+        settings: StaticSettings {
+            cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+            compression: config.server.compression,
+        },
+        readiness: readiness.clone(),
+        store: Some(store.clone()),
+        metrics: hearth_server::install_metrics_recorder(),
+        started_at,
+    };
+    let router = hearth_server::router(state);
+
+    let reloader = tokio::spawn(reload::watch(
+        sources,
+        loaded,
+        ReloadTargets {
+            runtime_settings,
+            log: telemetry.log_control(),
+            store: store.clone(),
+        },
+    ));
+
+    tracing::info!(
+        %address,
+        data_dir = %config.data_dir.display(),
+        instance = %instance_id,
+        version = env!("CARGO_PKG_VERSION"),
+        startup_ms = started_at.elapsed().as_secs_f64() * 1000.0,
+        "listening; API docs at http://{address}/docs"
+    );
+
+    let drained = hearth_server::serve(
+        listener,
+        router,
+        readiness,
+        shutdown_signal(),
+        config.server.shutdown_timeout,
+    )
+    .await
+    .context("the HTTP server failed")?;
+    reloader.abort();
+    store.close().await;
+    if drained {
+        tracing::info!("stopped after draining all requests");
+    } else {
+        tracing::warn!("stopped; some requests were cut off at the drain timeout");
+    }
+    Ok(())
+}
+
+pub fn runtime_settings(config: &Config) -> RuntimeSettings {
+    RuntimeSettings {
+        max_body_bytes: config.server.max_body_bytes,
+        request_timeout: config.server.request_timeout,
+    }
+}
+
+/// Opens the store of the configured data directory.
+pub async fn open_store(config: &Config, run_migrations: bool) -> anyhow::Result<Store> {
+    let integrity_check = match config.storage.integrity_check {
+        IntegrityCheck::Quick => hearth_store::IntegrityCheck::Quick,
+        IntegrityCheck::Full => hearth_store::IntegrityCheck::Full,
+        IntegrityCheck::Off => hearth_store::IntegrityCheck::Off,
+    };
+    Store::open(
+        &config.data_dir,
+        OpenOptions {
+            integrity_check,
+            run_migrations,
+        },
+    )
+    .await
+    .map_err(anyhow::Error::from)
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Completes on the first SIGINT or SIGTERM. A second signal during the drain exits at once,
+/// for the operator who does not want to wait.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    tokio::spawn(async {
+        wait_for_signal().await;
+        tracing::warn!("second shutdown signal; exiting without waiting for requests");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for shutdown signals; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "shutdown signal received"),
+        _ = interrupt.recv() => tracing::info!(signal = "SIGINT", "shutdown signal received"),
+    }
+}
