@@ -122,7 +122,10 @@ pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigError> {
             value,
             origin,
         };
-        match values.iter_mut().find(|existing| existing.spec.key == spec.key) {
+        match values
+            .iter_mut()
+            .find(|existing| existing.spec.key == spec.key)
+        {
             Some(existing) => *existing = effective,
             None => values.push(effective),
         }

@@ -236,7 +236,11 @@ impl Config {
         }
         let mut otlp_headers = Vec::new();
         if let Some(text) = values.optional_string("telemetry.otlp_headers") {
-            for pair in text.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+            for pair in text
+                .split(',')
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty())
+            {
                 match pair.split_once('=') {
                     Some((name, value)) if !name.trim().is_empty() => {
                         otlp_headers.push((name.trim().to_string(), value.trim().to_string()));

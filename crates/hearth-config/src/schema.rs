@@ -82,7 +82,10 @@ pub static SCHEMA: &[KeySpec] = &[
     },
     KeySpec {
         key: "server.max_body_bytes",
-        kind: Kind::Integer { min: 1024, max: GIB },
+        kind: Kind::Integer {
+            min: 1024,
+            max: GIB,
+        },
         default: |_| Some(Value::Integer(8 * 1024 * 1024)),
         secret: false,
         reloadable: true,
@@ -90,7 +93,10 @@ pub static SCHEMA: &[KeySpec] = &[
     },
     KeySpec {
         key: "server.request_timeout_ms",
-        kind: Kind::Integer { min: 1, max: 24 * HOUR_MS },
+        kind: Kind::Integer {
+            min: 1,
+            max: 24 * HOUR_MS,
+        },
         default: |_| Some(Value::Integer(10 * 60 * 1000)),
         secret: false,
         reloadable: true,
@@ -98,7 +104,10 @@ pub static SCHEMA: &[KeySpec] = &[
     },
     KeySpec {
         key: "server.shutdown_timeout_ms",
-        kind: Kind::Integer { min: 0, max: HOUR_MS },
+        kind: Kind::Integer {
+            min: 0,
+            max: HOUR_MS,
+        },
         default: |_| Some(Value::Integer(30 * 1000)),
         secret: false,
         reloadable: false,
@@ -210,7 +219,10 @@ pub static SCHEMA: &[KeySpec] = &[
     },
     KeySpec {
         key: "reload.poll_interval_ms",
-        kind: Kind::Integer { min: 100, max: HOUR_MS },
+        kind: Kind::Integer {
+            min: 100,
+            max: HOUR_MS,
+        },
         default: |_| Some(Value::Integer(1000)),
         secret: false,
         reloadable: false,

@@ -52,8 +52,14 @@ fn unknown_key_in_file_is_named_with_a_suggestion() {
     let error = load(&sources_with_file(&file)).expect_err("unknown key must fail");
     assert_eq!(error.key(), Some("server.lisen"));
     let message = error.to_string();
-    assert!(message.contains("did you mean `server.listen`"), "{message}");
-    assert!(message.contains(&file.path().display().to_string()), "{message}");
+    assert!(
+        message.contains("did you mean `server.listen`"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&file.path().display().to_string()),
+        "{message}"
+    );
 }
 
 #[test]
@@ -66,15 +72,47 @@ fn unknown_section_is_an_unknown_key() {
 #[test]
 fn wrong_types_name_the_key_the_value_and_what_is_allowed() {
     let cases = [
-        ("[server]\nmax_body_bytes = \"big\"\n", "server.max_body_bytes", "an integer from"),
-        ("[server]\ncompression = 1\n", "server.compression", "true or false"),
-        ("[server]\nmax_body_bytes = 10\n", "server.max_body_bytes", "an integer from 1024"),
-        ("[log]\nformat = \"xml\"\n", "log.format", "one of auto, pretty, json"),
-        ("[log]\nlevel = \"loud\"\n", "log.level", "`loud` is not a log level"),
-        ("[telemetry]\nsample_ratio = 2.0\n", "telemetry.sample_ratio", "a number from 0 to 1"),
+        (
+            "[server]\nmax_body_bytes = \"big\"\n",
+            "server.max_body_bytes",
+            "an integer from",
+        ),
+        (
+            "[server]\ncompression = 1\n",
+            "server.compression",
+            "true or false",
+        ),
+        (
+            "[server]\nmax_body_bytes = 10\n",
+            "server.max_body_bytes",
+            "an integer from 1024",
+        ),
+        (
+            "[log]\nformat = \"xml\"\n",
+            "log.format",
+            "one of auto, pretty, json",
+        ),
+        (
+            "[log]\nlevel = \"loud\"\n",
+            "log.level",
+            "`loud` is not a log level",
+        ),
+        (
+            "[telemetry]\nsample_ratio = 2.0\n",
+            "telemetry.sample_ratio",
+            "a number from 0 to 1",
+        ),
         ("server = 5\n", "server", "a table of settings"),
-        ("[server]\ncors_allowed_origins = [\"example.com\"]\n", "server.cors_allowed_origins", "scheme and host"),
-        ("[telemetry]\notlp_endpoint = \"collector:4318\"\n", "telemetry.otlp_endpoint", "http://"),
+        (
+            "[server]\ncors_allowed_origins = [\"example.com\"]\n",
+            "server.cors_allowed_origins",
+            "scheme and host",
+        ),
+        (
+            "[telemetry]\notlp_endpoint = \"collector:4318\"\n",
+            "telemetry.otlp_endpoint",
+            "http://",
+        ),
     ];
     for (text, key, expected) in cases {
         let file = config_file(text);
@@ -104,24 +142,31 @@ fn toml_syntax_errors_name_the_file() {
 fn env_overrides_file_and_flag_overrides_env() {
     let file = config_file("[server]\nlisten = \"127.0.0.1:1001\"\nmax_body_bytes = 4096\n");
     let mut sources = sources_with_file(&file);
-    sources
-        .env
-        .push(("HEARTH_SERVER_LISTEN".to_string(), "127.0.0.1:1002".to_string()));
+    sources.env.push((
+        "HEARTH_SERVER_LISTEN".to_string(),
+        "127.0.0.1:1002".to_string(),
+    ));
     let loaded = load(&sources).expect("env layer");
     assert_eq!(loaded.config.server.listen.port(), 1002);
     assert_eq!(loaded.config.server.max_body_bytes, 4096);
     assert_eq!(
-        loaded.value("server.listen").map(|value| value.origin.clone()),
+        loaded
+            .value("server.listen")
+            .map(|value| value.origin.clone()),
         Some(Origin::Env("HEARTH_SERVER_LISTEN".to_string()))
     );
 
-    sources
-        .flags
-        .push(("server.listen", "127.0.0.1:1003".to_string(), "--listen".to_string()));
+    sources.flags.push((
+        "server.listen",
+        "127.0.0.1:1003".to_string(),
+        "--listen".to_string(),
+    ));
     let loaded = load(&sources).expect("flag layer");
     assert_eq!(loaded.config.server.listen.port(), 1003);
     assert_eq!(
-        loaded.value("server.listen").map(|value| value.origin.clone()),
+        loaded
+            .value("server.listen")
+            .map(|value| value.origin.clone()),
         Some(Origin::Flag("--listen".to_string()))
     );
 }
@@ -144,7 +189,10 @@ fn unknown_hearth_env_var_is_rejected_but_reserved_ones_are_not() {
     })
     .expect_err("typo in env var");
     assert_eq!(error.key(), Some("HEARTH_SERVER_LISTN"));
-    assert!(error.to_string().contains("HEARTH_SERVER_LISTEN"), "{error}");
+    assert!(
+        error.to_string().contains("HEARTH_SERVER_LISTEN"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -155,7 +203,10 @@ fn env_values_are_parsed_by_the_kind_of_their_key() {
         "HEARTH_SERVER_CORS_ALLOWED_ORIGINS".to_string(),
         "https://a.example, https://b.example".to_string(),
     ));
-    env.push(("HEARTH_SERVER_MAX_BODY_BYTES".to_string(), "1_048_576".to_string()));
+    env.push((
+        "HEARTH_SERVER_MAX_BODY_BYTES".to_string(),
+        "1_048_576".to_string(),
+    ));
     let loaded = load(&Sources {
         env: env.clone(),
         ..Sources::default()
@@ -168,7 +219,10 @@ fn env_values_are_parsed_by_the_kind_of_their_key() {
     );
     assert_eq!(loaded.config.server.max_body_bytes, 1_048_576);
 
-    env.push(("HEARTH_SERVER_REQUEST_TIMEOUT_MS".to_string(), "soon".to_string()));
+    env.push((
+        "HEARTH_SERVER_REQUEST_TIMEOUT_MS".to_string(),
+        "soon".to_string(),
+    ));
     let error = load(&Sources {
         env,
         ..Sources::default()
@@ -176,7 +230,10 @@ fn env_values_are_parsed_by_the_kind_of_their_key() {
     .expect_err("bad integer");
     let message = error.to_string();
     assert!(message.contains("server.request_timeout_ms"), "{message}");
-    assert!(message.contains("HEARTH_SERVER_REQUEST_TIMEOUT_MS"), "{message}");
+    assert!(
+        message.contains("HEARTH_SERVER_REQUEST_TIMEOUT_MS"),
+        "{message}"
+    );
     assert!(message.contains("\"soon\""), "{message}");
 }
 
@@ -222,7 +279,10 @@ fn secrets_are_masked_when_the_config_is_shown() {
     let shown = loaded.render_masked();
     assert!(!shown.contains("sk-secret"), "{shown}");
     assert!(shown.contains("otlp_headers = \"********\""), "{shown}");
-    assert!(shown.contains("listen = \"127.0.0.1:4327\"  # default"), "{shown}");
+    assert!(
+        shown.contains("listen = \"127.0.0.1:4327\"  # default"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -277,7 +337,12 @@ fn every_schema_key_can_be_set_from_its_env_var() {
 
 #[test]
 fn log_filters_are_checked_like_rust_log() {
-    for good in ["info", "warn,hearth_server=debug", "tower_http::trace=off", "TRACE"] {
+    for good in [
+        "info",
+        "warn,hearth_server=debug",
+        "tower_http::trace=off",
+        "TRACE",
+    ] {
         assert!(crate::validate_log_filter(good).is_ok(), "{good}");
     }
     for bad in ["", "inf", "hearth=verbose", "=info", "a b=info"] {

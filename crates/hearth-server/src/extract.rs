@@ -53,9 +53,10 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             }
             api_error
         }
-        JsonRejection::JsonSyntaxError(error) => {
-            ApiError::bad_request(format!("request body is not valid JSON: {}", error.body_text()))
-        }
+        JsonRejection::JsonSyntaxError(error) => ApiError::bad_request(format!(
+            "request body is not valid JSON: {}",
+            error.body_text()
+        )),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

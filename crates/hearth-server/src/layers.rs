@@ -112,7 +112,11 @@ fn cors_layer(settings: &StaticSettings) -> Option<CorsLayer> {
     if settings.cors_allowed_origins.is_empty() {
         return None;
     }
-    let allow_origin = if settings.cors_allowed_origins.iter().any(|origin| origin == "*") {
+    let allow_origin = if settings
+        .cors_allowed_origins
+        .iter()
+        .any(|origin| origin == "*")
+    {
         AllowOrigin::any()
     } else {
         AllowOrigin::list(

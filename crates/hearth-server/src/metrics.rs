@@ -79,7 +79,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("hearth_uptime_seconds").set(state.started_at.elapsed().as_secs_f64());
     metrics::gauge!("hearth_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }
@@ -115,7 +118,11 @@ fn read_process_stats() -> Option<ProcessStats> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name, which is parenthesised and may contain spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let field = |index: usize| fields.get(index).and_then(|value| value.parse::<u64>().ok());
+    let field = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|value| value.parse::<u64>().ok())
+    };
     // Indexes are the man page's field numbers minus 3 (pid and comm are gone, 1-based).
     let cpu_ticks = field(11)? + field(12)?;
     let threads = field(17)?;
@@ -126,7 +133,13 @@ fn read_process_stats() -> Option<ProcessStats> {
     let resident_kib = status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?;
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })?;
 
     let boot_time = std::fs::read_to_string("/proc/stat").ok().and_then(|text| {
         text.lines()

@@ -14,7 +14,9 @@ use crate::state::AppState;
 
 pub(crate) fn docs_router(api: utoipa::openapi::OpenApi) -> Router<AppState> {
     let json = Arc::new(api.to_pretty_json().unwrap_or_else(|_| "{}".to_string()));
-    let page = Arc::new(render_docs(&serde_json::to_value(&api).unwrap_or(Value::Null)));
+    let page = Arc::new(render_docs(
+        &serde_json::to_value(&api).unwrap_or(Value::Null),
+    ));
     Router::new()
         .route(
             "/openapi.json",

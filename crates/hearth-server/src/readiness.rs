@@ -57,13 +57,19 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn set(&self, component: &str, state: ComponentState) {
-        let mut inner = self.inner.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
         inner.states.insert(component.to_string(), state);
     }
 
     /// Marks the server as shutting down: readiness fails from now on.
     pub fn start_draining(&self) {
-        let mut inner = self.inner.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
         inner.draining = true;
     }
 

@@ -140,7 +140,10 @@ impl Store {
     }
 
     fn refuse_newer_schema(&self, applied: impl Iterator<Item = i64>) -> Result<(), StoreError> {
-        let known = up_migrations().map(|migration| migration.version).max().unwrap_or(0);
+        let known = up_migrations()
+            .map(|migration| migration.version)
+            .max()
+            .unwrap_or(0);
         match applied.max() {
             Some(newest) if newest > known => Err(StoreError::SchemaTooNew {
                 applied: newest,

@@ -129,7 +129,9 @@ async fn check_integrity(path: &Path, check: IntegrityCheck) -> Result<(), Store
         use std::io::Read;
         let read = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header));
         if read.is_err() || &header != SQLITE_HEADER {
-            return Err(corrupt("the file does not start with a SQLite header".to_string()));
+            return Err(corrupt(
+                "the file does not start with a SQLite header".to_string(),
+            ));
         }
     }
 

@@ -13,7 +13,10 @@ pub fn config_check(sources: &Sources) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match &sources.file {
         Some(path) => writeln!(out, "# config file: {}", path.display())?,
-        None => writeln!(out, "# no config file; defaults, environment and flags only")?,
+        None => writeln!(
+            out,
+            "# no config file; defaults, environment and flags only"
+        )?,
     }
     writeln!(out, "# configuration is valid\n")?;
     write!(out, "{}", loaded.render_masked())?;

@@ -13,7 +13,11 @@ pub fn sources(global: &GlobalOptions, listen: Option<&str>) -> Sources {
     let file = global.config.clone().or_else(|| default_config_file(&env));
     let mut flags = Vec::new();
     if let Some(dir) = &global.data_dir {
-        flags.push(("data_dir", dir.display().to_string(), "--data-dir".to_string()));
+        flags.push((
+            "data_dir",
+            dir.display().to_string(),
+            "--data-dir".to_string(),
+        ));
     }
     if let Some(profile) = &global.profile {
         flags.push(("profile", profile.clone(), "--profile".to_string()));

@@ -56,7 +56,9 @@ async fn serve(
                 config.server.listen
             )
         })?;
-    let address = listener.local_addr().context("cannot read the bound address")?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState {

@@ -52,9 +52,9 @@ impl Telemetry {
             Some(endpoint) => Some(tracer_provider(config, endpoint)?),
             None => None,
         };
-        let otel_layer = tracer_provider.as_ref().map(|provider| {
-            tracing_opentelemetry::layer().with_tracer(provider.tracer("hearth"))
-        });
+        let otel_layer = tracer_provider
+            .as_ref()
+            .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("hearth")));
 
         tracing_subscriber::registry()
             .with(filter_layer)

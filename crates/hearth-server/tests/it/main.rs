@@ -71,14 +71,23 @@ fn get(path: &str) -> Request<Body> {
 }
 
 async fn json_body(response: Response) -> serde_json::Value {
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-        panic!("not JSON ({error}): {}", String::from_utf8_lossy(&bytes))
-    })
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {}", String::from_utf8_lossy(&bytes)))
 }
 
 async fn text_body(response: Response) -> String {
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     String::from_utf8(bytes.to_vec()).expect("utf-8")
 }
 
@@ -113,7 +122,9 @@ async fn a_client_request_id_is_echoed_back() {
 #[tokio::test]
 async fn wrong_methods_get_an_openai_style_405() {
     let harness = default_harness().await;
-    let request = Request::delete("/healthz").body(Body::empty()).expect("request");
+    let request = Request::delete("/healthz")
+        .body(Body::empty())
+        .expect("request");
     let response = send(&harness.router, request).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     insta::assert_json_snapshot!("method_not_allowed_error", json_body(response).await);
@@ -142,7 +153,9 @@ async fn oversized_bodies_get_413_and_the_limit_follows_runtime_settings() {
     );
 
     // A hot reload raises the limit: the same body now reaches routing (and is a 404).
-    harness.runtime.send_modify(|settings| settings.max_body_bytes = 10_000);
+    harness
+        .runtime
+        .send_modify(|settings| settings.max_body_bytes = 10_000);
     let response = send(&harness.router, oversized()).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
@@ -225,7 +238,10 @@ async fn readiness_reports_each_component_and_fails_while_draining() {
         .set("models", ComponentState::failed("model file missing"));
     let body = json_body(send(&harness.router, get("/readyz")).await).await;
     assert_eq!(body["status"], "failed");
-    assert_eq!(body["components"]["models"]["message"], "model file missing");
+    assert_eq!(
+        body["components"]["models"]["message"],
+        "model file missing"
+    );
 
     harness.readiness.set("models", ComponentState::ready());
     harness.readiness.start_draining();
@@ -234,7 +250,11 @@ async fn readiness_reports_each_component_and_fails_while_draining() {
     assert_eq!(json_body(response).await["status"], "draining");
 
     let live = send(&harness.router, get("/healthz")).await;
-    assert_eq!(live.status(), StatusCode::OK, "liveness stays up while draining");
+    assert_eq!(
+        live.status(),
+        StatusCode::OK,
+        "liveness stays up while draining"
+    );
 }
 
 #[tokio::test]
@@ -261,21 +281,36 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_process() {
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
-    assert!(!text.contains("/no/such/route/123"), "raw paths must not become labels");
+    assert!(
+        !text.contains("/no/such/route/123"),
+        "raw paths must not become labels"
+    );
 }
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_routes_it_serves() {
     let harness = default_harness().await;
     let document = json_body(send(&harness.router, get("/openapi.json")).await).await;
-    assert!(document["openapi"].as_str().expect("version").starts_with("3."));
+    assert!(
+        document["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.")
+    );
     let paths = document["paths"].as_object().expect("paths");
     for path in paths.keys() {
         let response = send(&harness.router, get(path)).await;
-        assert_ne!(response.status(), StatusCode::NOT_FOUND, "{path} is documented but not served");
+        assert_ne!(
+            response.status(),
+            StatusCode::NOT_FOUND,
+            "{path} is documented but not served"
+        );
     }
     for path in ["/healthz", "/readyz", "/metrics"] {
-        assert!(paths.contains_key(path), "{path} is served but not documented");
+        assert!(
+            paths.contains_key(path),
+            "{path} is served but not documented"
+        );
     }
 
     let docs = send(&harness.router, get("/docs")).await;

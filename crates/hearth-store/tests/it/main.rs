@@ -47,7 +47,13 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
 
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(store.migrate_up(None).await.expect("up rest"), [2]);
-    assert!(store.migrate_up(None).await.expect("nothing pending").is_empty());
+    assert!(
+        store
+            .migrate_up(None)
+            .await
+            .expect("nothing pending")
+            .is_empty()
+    );
     store
         .append_audit(&entry("a3", 3))
         .await
@@ -60,8 +66,14 @@ async fn unknown_migration_versions_are_refused_with_the_known_list() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path(), MIGRATE).await.expect("open");
     let error = store.migrate_up(Some(99)).await.expect_err("unknown");
-    assert!(matches!(error, StoreError::UnknownVersion { version: 99, .. }));
-    assert!(error.to_string().contains("known versions: 1, 2"), "{error}");
+    assert!(matches!(
+        error,
+        StoreError::UnknownVersion { version: 99, .. }
+    ));
+    assert!(
+        error.to_string().contains("known versions: 1, 2"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +123,13 @@ fn file_digest(path: &Path) -> Vec<u8> {
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("list")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -135,7 +153,11 @@ async fn a_corrupted_copy_is_refused_and_left_untouched() {
     // Keep the 100-byte header and the first page intact, scribble over the rest: the kind of
     // damage a torn write or a bad disk leaves behind.
     let mut bytes = std::fs::read(&copied).expect("read copy");
-    assert!(bytes.len() > 8192, "database too small to corrupt: {}", bytes.len());
+    assert!(
+        bytes.len() > 8192,
+        "database too small to corrupt: {}",
+        bytes.len()
+    );
     for (offset, byte) in bytes.iter_mut().enumerate().skip(4096) {
         *byte = (offset * 7 % 251) as u8;
     }
@@ -158,7 +180,11 @@ async fn a_corrupted_copy_is_refused_and_left_untouched() {
 #[tokio::test]
 async fn a_file_that_is_not_sqlite_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join(DATABASE_FILE), b"this is not a database at all").expect("write");
+    std::fs::write(
+        dir.path().join(DATABASE_FILE),
+        b"this is not a database at all",
+    )
+    .expect("write");
     let error = Store::open(dir.path(), MIGRATE).await.expect_err("refused");
     assert!(error.to_string().contains("SQLite header"), "{error}");
 }
