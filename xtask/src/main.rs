@@ -1,1 +1,138 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <task>`.
+//!
+//! - `startup [--runs N] [--binary PATH]`: time from process start to `/readyz` 200 and idle
+//!   RSS of `hearth serve` with no models, median of N runs (default 10). Builds the release
+//!   binary first unless `--binary` is given.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("startup") => startup(&args[1..]),
+        _ => Err(format!(
+            "usage: cargo xtask startup [--runs N] [--binary PATH]\n(got {args:?})"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|arg| arg == name)
+        .and_then(|index| args.get(index + 1).cloned())
+}
+
+fn release_binary() -> Result<PathBuf, String> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+        .args(["build", "--release", "--quiet", "-p", "hearth"])
+        .status()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !status.success() {
+        return Err("cargo build --release failed".to_string());
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_string());
+    Ok(PathBuf::from(target).join("release").join("hearth"))
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|error| error.to_string())?;
+    Ok(listener.local_addr().map_err(|error| error.to_string())?.port())
+}
+
+/// One GET over a fresh connection; returns the status code.
+fn http_status(address: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}
+
+fn startup(args: &[String]) -> Result<(), String> {
+    let runs: usize = flag(args, "--runs")
+        .map(|text| text.parse().map_err(|_| format!("--runs {text} is not a number")))
+        .transpose()?
+        .unwrap_or(10);
+    let binary = match flag(args, "--binary") {
+        Some(path) => PathBuf::from(path),
+        None => release_binary()?,
+    };
+    let mut ready_ms = Vec::new();
+    let mut rss_mib = Vec::new();
+    for run in 0..runs {
+        let dir = std::env::temp_dir().join(format!("hearth-startup-{}-{run}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let address = format!("127.0.0.1:{}", free_port()?);
+        let started = Instant::now();
+        let mut child = Command::new(&binary)
+            .env_clear()
+            .env("HOME", &dir)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["serve", "--listen", &address])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
+        let ready = loop {
+            if http_status(&address, "/readyz") == Some(200) {
+                break started.elapsed();
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                return Err("hearth did not become ready within 10 s".to_string());
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        };
+        // Idle: let start-up work settle before reading resident memory.
+        std::thread::sleep(Duration::from_millis(500));
+        let rss = resident_kib(child.id()).unwrap_or(0) as f64 / 1024.0;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        println!(
+            "run {:>2}: ready in {:>6.1} ms, idle RSS {:>5.1} MiB",
+            run + 1,
+            ready.as_secs_f64() * 1000.0,
+            rss
+        );
+        ready_ms.push(ready.as_secs_f64() * 1000.0);
+        rss_mib.push(rss);
+    }
+    println!(
+        "median of {runs}: start to /readyz 200 = {:.1} ms (target <= 100), idle RSS = {:.1} MiB (target <= 30)",
+        median(&mut ready_ms),
+        median(&mut rss_mib)
+    );
+    Ok(())
+}
