@@ -47,14 +47,21 @@ fn release_binary() -> Result<PathBuf, String> {
 
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|error| error.to_string())?;
-    Ok(listener.local_addr().map_err(|error| error.to_string())?.port())
+    Ok(listener
+        .local_addr()
+        .map_err(|error| error.to_string())?
+        .port())
 }
 
 /// One GET over a fresh connection; returns the status code.
 fn http_status(address: &str, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
@@ -80,7 +87,10 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn startup(args: &[String]) -> Result<(), String> {
     let runs: usize = flag(args, "--runs")
-        .map(|text| text.parse().map_err(|_| format!("--runs {text} is not a number")))
+        .map(|text| {
+            text.parse()
+                .map_err(|_| format!("--runs {text} is not a number"))
+        })
         .transpose()?
         .unwrap_or(10);
     let binary = match flag(args, "--binary") {
@@ -117,7 +127,10 @@ fn startup(args: &[String]) -> Result<(), String> {
         // Idle: let start-up work settle before reading resident memory.
         std::thread::sleep(Duration::from_millis(500));
         let rss = resident_kib(child.id()).unwrap_or(0) as f64 / 1024.0;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let _ = child.wait();
         let _ = std::fs::remove_dir_all(&dir);
         println!(
