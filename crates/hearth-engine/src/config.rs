@@ -1,0 +1,92 @@
+//! Settings of one loaded model: how many sequences run in parallel, how big each one's context
+//! is, and how the scheduler slices work into llama.cpp batches.
+
+use crate::EngineError;
+
+/// How a model is run. Defaults suit a small model on a laptop CPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Sequences decoded together in every step (the number of slots).
+    pub n_parallel: usize,
+    /// Context window of each sequence, in tokens (prompt plus completion).
+    pub n_ctx_per_seq: usize,
+    /// Most tokens handed to llama.cpp in one decode call; decode steps never exceed it.
+    pub n_batch: usize,
+    /// Most prompt tokens processed per step, shared by all sequences still reading their prompt,
+    /// so that running streams keep producing tokens while a long prompt is read.
+    pub prefill_chunk: usize,
+    /// CPU threads llama.cpp uses for both decoding and prompt processing.
+    pub threads: usize,
+    /// Requests that may wait for a free slot; one more is refused with `QueueFull`.
+    pub queue_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            n_parallel: 4,
+            n_ctx_per_seq: 2048,
+            n_batch: 512,
+            prefill_chunk: 256,
+            threads: 2,
+            queue_capacity: 64,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The batch size actually used: llama.cpp never batches more tokens than the whole context
+    /// holds, so a larger `n_batch` is cut down to it.
+    pub fn effective_n_batch(&self) -> usize {
+        self.n_batch
+            .min(self.n_parallel.saturating_mul(self.n_ctx_per_seq))
+    }
+
+    /// Checks the settings against each other, so that llama.cpp never sees a batch or a
+    /// position it would abort on.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let invalid =
+            |field: &'static str, reason: String| Err(EngineError::InvalidConfig { field, reason });
+        if self.n_parallel == 0 || self.n_parallel > 256 {
+            return invalid(
+                "n_parallel",
+                format!("must be between 1 and 256, got {}", self.n_parallel),
+            );
+        }
+        if self.n_ctx_per_seq < 16 {
+            return invalid(
+                "n_ctx_per_seq",
+                format!("must be at least 16, got {}", self.n_ctx_per_seq),
+            );
+        }
+        let total_ctx = self.n_parallel.saturating_mul(self.n_ctx_per_seq);
+        if total_ctx > i32::MAX as usize / 2 {
+            return invalid(
+                "n_ctx_per_seq",
+                format!("n_parallel * n_ctx_per_seq = {total_ctx} is too large"),
+            );
+        }
+        if self.n_batch < self.n_parallel {
+            return invalid(
+                "n_batch",
+                format!(
+                    "must be at least n_parallel ({}) so every sequence fits in one step, got {}",
+                    self.n_parallel, self.n_batch
+                ),
+            );
+        }
+        if self.prefill_chunk == 0 {
+            return invalid("prefill_chunk", "must be at least 1".to_owned());
+        }
+        if self.threads == 0 || self.threads > 1024 {
+            return invalid(
+                "threads",
+                format!("must be between 1 and 1024, got {}", self.threads),
+            );
+        }
+        if self.queue_capacity == 0 {
+            return invalid("queue_capacity", "must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! A loaded GGUF model: its weights (shared, read-only), what its metadata says about it, and
+//! the tokenizer. Running it is the scheduler's job (`crate::scheduler`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::token::LlamaToken;
+
+use crate::chat::{ChatFormatter, ChatMessage, ChatTemplate};
+use crate::{EngineConfig, EngineError, TokenId};
+
+/// What the GGUF file says about a model, for listings and `/api/show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    /// `general.name`, when the file has one.
+    pub name: Option<String>,
+    /// `general.architecture`, e.g. `gemma3`; also used as the model family.
+    pub architecture: String,
+    /// The quantization of the weights, e.g. `Q4_K_M`, from `general.file_type`.
+    pub quantization: String,
+    /// The context length the model was trained with.
+    pub context_length_trained: usize,
+    pub parameter_count: u64,
+    /// Bytes of all tensors (what the weights occupy in memory).
+    pub tensor_bytes: u64,
+    /// Bytes of the file on disk.
+    pub file_bytes: u64,
+    pub vocabulary_size: usize,
+    pub embedding_length: usize,
+    pub layer_count: usize,
+    /// The raw `tokenizer.chat_template` of the file, if present.
+    pub gguf_chat_template: Option<String>,
+    /// The template in effect for chat requests (the file's own, or a built-in one).
+    pub chat_template: ChatTemplate,
+}
+
+/// A model loaded into memory. Cheap to clone; the weights are freed when the last clone and the
+/// last scheduler using them are gone.
+#[derive(Clone)]
+pub struct Model {
+    pub(crate) inner: Arc<ModelInner>,
+}
+
+pub(crate) struct ModelInner {
+    pub(crate) llama: LlamaModel,
+    pub(crate) info: ModelInfo,
+    pub(crate) config: EngineConfig,
+    formatter: ChatFormatter,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Model")
+            .field("info", &self.inner.info)
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Model {
+    /// Loads the GGUF file at `path` (memory-mapped) and reads its metadata. The configuration
+    /// is validated here and kept for the scheduler that later runs the model.
+    pub fn load(path: impl AsRef<Path>, config: &EngineConfig) -> Result<Model, EngineError> {
+        let path = path.as_ref();
+        config.validate()?;
+        let file_metadata =
+            std::fs::metadata(path).map_err(|error| EngineError::ModelNotFound {
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            })?;
+        if !file_metadata.is_file() {
+            return Err(EngineError::ModelNotFound {
+                path: path.to_path_buf(),
+                reason: "not a regular file".to_owned(),
+            });
+        }
+        let backend = crate::backend::backend()?;
+        let params = LlamaModelParams::default();
+        let llama = LlamaModel::load_from_file(backend, path, &params).map_err(|error| {
+            EngineError::ModelLoad {
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            }
+        })?;
+
+        let meta = |key: &str| {
+            llama
+                .meta_val_str(key)
+                .ok()
+                .filter(|value| !value.is_empty())
+        };
+        let architecture = meta("general.architecture").unwrap_or_else(|| "unknown".to_owned());
+        let quantization = meta("general.file_type")
+            .and_then(|value| value.parse::<u32>().ok())
+            .map_or_else(|| "unknown".to_owned(), file_type_name);
+        let formatter = ChatFormatter::for_model(&llama, &architecture);
+        let info = ModelInfo {
+            path: path.to_path_buf(),
+            name: meta("general.name"),
+            quantization,
+            context_length_trained: llama.n_ctx_train() as usize,
+            parameter_count: llama.n_params(),
+            tensor_bytes: llama.size(),
+            file_bytes: file_metadata.len(),
+            vocabulary_size: usize::try_from(llama.n_vocab()).unwrap_or(0),
+            embedding_length: usize::try_from(llama.n_embd()).unwrap_or(0),
+            layer_count: llama.n_layer() as usize,
+            gguf_chat_template: llama
+                .chat_template(None)
+                .ok()
+                .and_then(|template| template.to_string().ok()),
+            chat_template: formatter.template().clone(),
+            architecture,
+        };
+        tracing::info!(
+            path = %path.display(),
+            architecture = %info.architecture,
+            quantization = %info.quantization,
+            parameters = info.parameter_count,
+            chat_template = %info.chat_template.name,
+            "model loaded"
+        );
+        Ok(Model {
+            inner: Arc::new(ModelInner {
+                llama,
+                info,
+                config: config.clone(),
+                formatter,
+            }),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.info
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Turns text into token ids. `add_special` adds the model's BOS token where it expects one;
+    /// control-token text such as `<start_of_turn>` is parsed into its token.
+    pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<TokenId> {
+        self.inner
+            .llama
+            .vocab()
+            .tokenize(text.as_bytes(), add_special, true)
+            .into_iter()
+            .map(|token| token.0)
+            .collect()
+    }
+
+    /// Turns token ids back into text; control tokens are left out.
+    pub fn detokenize(&self, tokens: &[TokenId]) -> Result<String, EngineError> {
+        self.validate_tokens(tokens)?;
+        let tokens: Vec<LlamaToken> = tokens.iter().copied().map(LlamaToken).collect();
+        let bytes = self.inner.llama.vocab().detokenize(&tokens, false, false);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Formats a conversation with the model's chat template, ending with the assistant's turn
+    /// opened for generation.
+    pub fn format_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
+        self.inner.formatter.format(&self.inner.llama, messages)
+    }
+
+    /// Whether generating this token ends the turn (EOS, `<end_of_turn>` and the like).
+    pub fn is_end_of_generation(&self, token: TokenId) -> bool {
+        self.validate_tokens(&[token]).is_ok() && self.inner.llama.vocab().is_eog(LlamaToken(token))
+    }
+
+    /// Rejects ids outside the vocabulary: llama.cpp indexes arrays with them unchecked.
+    pub(crate) fn validate_tokens(&self, tokens: &[TokenId]) -> Result<(), EngineError> {
+        let vocabulary_size = self.inner.info.vocabulary_size;
+        match tokens
+            .iter()
+            .find(|&&token| token < 0 || token as usize >= vocabulary_size)
+        {
+            Some(token) => Err(EngineError::InvalidRequest(format!(
+                "token id {token} is outside the vocabulary (0..{vocabulary_size})"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The name llama.cpp's quantize tool gives each `general.file_type` value.
+fn file_type_name(file_type: u32) -> String {
+    let name = match file_type {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        38 => "MXFP4_MOE",
+        other => return format!("file_type_{other}"),
+    };
+    name.to_owned()
+}

@@ -1,0 +1,254 @@
+//! Choosing the next token of one sequence: the request's sampling settings become a llama.cpp
+//! sampler chain owned by that sequence, and log-probabilities are computed from the raw logits
+//! (before penalties and biases), as OpenAI reports them.
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
+
+use crate::{EngineError, TokenId};
+
+/// Most alternatives a request may ask for per token (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: usize = 20;
+
+/// How the next token is chosen. The defaults are neutral: temperature 1, nothing filtered,
+/// no penalties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 means greedy (always the most likely token).
+    pub temperature: f32,
+    /// Keep only the `top_k` most likely tokens; 0 disables.
+    pub top_k: u32,
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches `top_p`; 1 disables.
+    pub top_p: f32,
+    /// Drop tokens less likely than `min_p` times the most likely one; 0 disables.
+    pub min_p: f32,
+    /// Seed of the random choice; the same seed and request give the same output. `None` draws one.
+    pub seed: Option<u32>,
+    /// Multiplicative penalty on tokens seen in the last `repeat_last_n` generated tokens; 1 disables.
+    pub repeat_penalty: f32,
+    pub repeat_last_n: u32,
+    /// OpenAI's presence penalty: subtracted once from every token already generated.
+    pub presence_penalty: f32,
+    /// OpenAI's frequency penalty: subtracted per occurrence of a token already generated.
+    pub frequency_penalty: f32,
+    /// Added to the logit of the given token before sampling (-100 effectively bans it).
+    pub logit_bias: Vec<(TokenId, f32)>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            seed: None,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            logit_bias: Vec::new(),
+        }
+    }
+}
+
+impl SamplingParams {
+    /// Greedy decoding: the deterministic choice of the most likely token.
+    pub fn greedy() -> Self {
+        Self {
+            temperature: 0.0,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn validate(&self, vocabulary_size: usize) -> Result<(), EngineError> {
+        let invalid = |message: String| Err(EngineError::InvalidRequest(message));
+        if !self.temperature.is_finite() || self.temperature < 0.0 {
+            return invalid(format!(
+                "temperature must be a finite number >= 0, got {}",
+                self.temperature
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return invalid(format!("top_p must be in (0, 1], got {}", self.top_p));
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return invalid(format!("min_p must be in [0, 1], got {}", self.min_p));
+        }
+        if !self.repeat_penalty.is_finite() || self.repeat_penalty <= 0.0 {
+            return invalid(format!(
+                "repeat_penalty must be > 0, got {}",
+                self.repeat_penalty
+            ));
+        }
+        if !self.presence_penalty.is_finite() || !self.frequency_penalty.is_finite() {
+            return invalid("presence_penalty and frequency_penalty must be finite".to_owned());
+        }
+        for &(token, bias) in &self.logit_bias {
+            if token < 0 || token as usize >= vocabulary_size {
+                return invalid(format!(
+                    "logit_bias token {token} is outside the vocabulary (0..{vocabulary_size})"
+                ));
+            }
+            if bias.is_nan() {
+                return invalid(format!("logit_bias for token {token} is not a number"));
+            }
+        }
+        Ok(())
+    }
+
+    fn has_penalties(&self) -> bool {
+        self.repeat_last_n > 0
+            && (self.repeat_penalty != 1.0
+                || self.presence_penalty != 0.0
+                || self.frequency_penalty != 0.0)
+    }
+}
+
+/// The sampler chain of one running sequence. Stateful: penalties remember earlier tokens and
+/// the random generator advances, so each sequence owns its own.
+pub(crate) struct SequenceSampler {
+    chain: LlamaSampler,
+}
+
+impl SequenceSampler {
+    pub(crate) fn new(params: &SamplingParams, vocabulary_size: usize) -> Self {
+        let n_vocab = i32::try_from(vocabulary_size).unwrap_or(i32::MAX);
+        let mut samplers = Vec::new();
+        if !params.logit_bias.is_empty() {
+            let biases: Vec<LlamaLogitBias> = params
+                .logit_bias
+                .iter()
+                .map(|&(token, bias)| LlamaLogitBias::new(LlamaToken(token), bias))
+                .collect();
+            samplers.push(LlamaSampler::logit_bias(n_vocab, &biases));
+        }
+        if params.has_penalties() {
+            samplers.push(LlamaSampler::penalties(
+                n_vocab,
+                i32::try_from(params.repeat_last_n).unwrap_or(i32::MAX),
+                params.repeat_penalty,
+                params.frequency_penalty,
+                params.presence_penalty,
+            ));
+        }
+        if params.temperature <= 0.0 {
+            samplers.push(LlamaSampler::greedy());
+        } else {
+            // Each filter is added only when it changes something: on a 262k-token vocabulary a
+            // no-op top-k still sorts every candidate.
+            if params.top_k > 0 {
+                samplers.push(LlamaSampler::top_k(
+                    i32::try_from(params.top_k).unwrap_or(i32::MAX),
+                ));
+            }
+            if params.top_p < 1.0 {
+                samplers.push(LlamaSampler::top_p(params.top_p, 1));
+            }
+            if params.min_p > 0.0 {
+                samplers.push(LlamaSampler::min_p(params.min_p, 1));
+            }
+            samplers.push(LlamaSampler::temp(params.temperature));
+            // llama.cpp draws a random seed for this value.
+            const RANDOM_SEED: u32 = u32::MAX;
+            samplers.push(LlamaSampler::dist(params.seed.unwrap_or(RANDOM_SEED)));
+        }
+        Self {
+            chain: LlamaSampler::chain_simple(samplers),
+        }
+    }
+
+    /// Samples from the logits of batch row `batch_index` of the last decode, and records the
+    /// choice for the penalties.
+    pub(crate) fn sample(&mut self, context: &LlamaContext<'_>, batch_index: i32) -> TokenId {
+        self.chain.sample(context, batch_index).0
+    }
+}
+
+/// The log-probability of the chosen token and the `top_n` most likely alternatives (most
+/// likely first), from raw logits.
+pub(crate) fn log_probabilities(
+    logits: &[f32],
+    chosen: TokenId,
+    top_n: usize,
+) -> (f32, Vec<(TokenId, f32)>) {
+    let max_logit = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum_exp: f64 = logits
+        .iter()
+        .map(|&logit| f64::from(logit - max_logit).exp())
+        .sum();
+    let log_normalizer = max_logit + sum_exp.ln() as f32;
+    let logprob_of = |token: usize| (logits[token] - log_normalizer).min(0.0);
+
+    let chosen_logprob = usize::try_from(chosen)
+        .ok()
+        .filter(|&token| token < logits.len())
+        .map_or(f32::NEG_INFINITY, logprob_of);
+
+    let mut top: Vec<(TokenId, f32)> = Vec::with_capacity(top_n + 1);
+    if top_n > 0 {
+        // A running top-n list: one pass over the vocabulary, no full sort.
+        for (token, &logit) in logits.iter().enumerate() {
+            if top.len() == top_n && top.last().is_some_and(|&(_, smallest)| logit <= smallest) {
+                continue;
+            }
+            let insert_at = top.partition_point(|&(_, existing)| existing >= logit);
+            top.insert(insert_at, (token as TokenId, logit));
+            top.truncate(top_n);
+        }
+        for entry in &mut top {
+            entry.1 = logprob_of(entry.0 as usize);
+        }
+    }
+    (chosen_logprob, top)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_probabilities_are_normalised_and_sorted() {
+        let logits = [1.0_f32, 3.0, 2.0, -1.0];
+        let (chosen, top) = log_probabilities(&logits, 2, 3);
+        let total: f32 = logits.iter().map(|&logit| (logit - 3.0).exp()).sum();
+        assert!((chosen - ((2.0 - 3.0) - total.ln())).abs() < 1e-5);
+        assert_eq!(
+            top.iter().map(|&(token, _)| token).collect::<Vec<_>>(),
+            vec![1, 2, 0]
+        );
+        assert!(top.windows(2).all(|pair| pair[0].1 >= pair[1].1));
+        assert!(top.iter().all(|&(_, logprob)| logprob <= 0.0));
+    }
+
+    #[test]
+    fn sampling_settings_out_of_range_are_rejected() {
+        let bad = [
+            SamplingParams {
+                temperature: -1.0,
+                ..SamplingParams::default()
+            },
+            SamplingParams {
+                top_p: 0.0,
+                ..SamplingParams::default()
+            },
+            SamplingParams {
+                logit_bias: vec![(100, 1.0)],
+                ..SamplingParams::default()
+            },
+            SamplingParams {
+                repeat_penalty: 0.0,
+                ..SamplingParams::default()
+            },
+        ];
+        for params in bad {
+            assert!(
+                params.validate(100).is_err(),
+                "{params:?} should be rejected"
+            );
+        }
+        assert!(SamplingParams::default().validate(100).is_ok());
+    }
+}

@@ -1,0 +1,671 @@
+//! The continuous-batching scheduler: one OS thread per running model owns the llama.cpp
+//! context and loops over steps. Every step decodes one token of every generating sequence and a
+//! bounded chunk of the prompts still being read, all in one llama.cpp batch; requests join
+//! between steps, finished or abandoned sequences leave and free their slot.
+//!
+//! Each slot remembers which tokens its KV cache holds, so a new request goes to the free slot
+//! sharing the longest token prefix with it and only the rest of its prompt is decoded.
+//!
+//! llama.cpp aborts the process on some misuse (a batch larger than `n_batch`, positions beyond
+//! the context, partial KV copies between sequences), so this module keeps every batch within
+//! `n_batch`, every position below `n_ctx_per_seq`, and never copies KV between sequences.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvError, SyncSender, TryRecvError, TrySendError};
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc;
+
+use crate::generation::{
+    FinishReason, GenerationEvent, GenerationRequest, GenerationStream, Prompt, Timings,
+    TopLogprob, Usage,
+};
+use crate::sampling::{MAX_TOP_LOGPROBS, SequenceSampler, log_probabilities};
+use crate::stats::{SchedulerStats, SharedStats};
+use crate::text_output::TextOutput;
+use crate::{EngineError, Model, TokenId};
+
+type EventSender = mpsc::UnboundedSender<Result<GenerationEvent, EngineError>>;
+
+/// A running model: submit generations to it and read its statistics. Cheap to clone; the
+/// scheduler thread stops once every handle is dropped and its last sequence has finished.
+#[derive(Clone)]
+pub struct ModelHandle {
+    model: Model,
+    requests: SyncSender<QueuedRequest>,
+    stats: Arc<SharedStats>,
+}
+
+impl std::fmt::Debug for ModelHandle {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ModelHandle")
+            .field("model", &self.model.info().path)
+            .finish()
+    }
+}
+
+impl ModelHandle {
+    /// Creates the model's inference context on a new scheduler thread and returns once it is
+    /// ready to take requests.
+    pub fn start(model: &Model) -> Result<ModelHandle, EngineError> {
+        let config = model.config();
+        let (request_sender, request_receiver) =
+            std::sync::mpsc::sync_channel(config.queue_capacity);
+        let (ready_sender, ready_receiver) = std::sync::mpsc::channel();
+        let stats = Arc::new(SharedStats::default());
+        let thread_model = model.clone();
+        let thread_stats = Arc::clone(&stats);
+        let thread_name = format!("hearth-scheduler-{}", model.info().architecture);
+        std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                run_scheduler(thread_model, request_receiver, thread_stats, ready_sender)
+            })
+            .map_err(|error| EngineError::ContextCreation {
+                reason: format!("cannot spawn the scheduler thread: {error}"),
+            })?;
+        match ready_receiver.recv() {
+            Ok(Ok(())) => Ok(ModelHandle {
+                model: model.clone(),
+                requests: request_sender,
+                stats,
+            }),
+            Ok(Err(error)) => Err(error),
+            Err(RecvError) => Err(EngineError::SchedulerStopped),
+        }
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Validates and queues a generation. Returns at once: `QueueFull` when the bounded queue is
+    /// full, `ContextOverflow` when prompt plus `max_tokens` exceed the sequence's context.
+    pub fn generate(&self, request: GenerationRequest) -> Result<GenerationStream, EngineError> {
+        let config = self.model.config();
+        let info = self.model.info();
+        let is_empty = match &request.prompt {
+            Prompt::Text(text) => text.is_empty(),
+            Prompt::Tokens(tokens) => tokens.is_empty(),
+            Prompt::Chat(messages) => messages.is_empty(),
+        };
+        if is_empty {
+            return Err(EngineError::InvalidRequest(
+                "the prompt is empty".to_owned(),
+            ));
+        }
+        let prompt_tokens = match &request.prompt {
+            Prompt::Text(text) => self.model.tokenize(text, true),
+            Prompt::Tokens(tokens) => tokens.clone(),
+            Prompt::Chat(messages) => self
+                .model
+                .tokenize(&self.model.format_chat(messages)?, true),
+        };
+        if prompt_tokens.is_empty() {
+            return Err(EngineError::InvalidRequest(
+                "the prompt has no tokens".to_owned(),
+            ));
+        }
+        self.model.validate_tokens(&prompt_tokens)?;
+        request.sampling.validate(info.vocabulary_size)?;
+        if let Some(top) = request.logprobs
+            && top > MAX_TOP_LOGPROBS
+        {
+            return Err(EngineError::InvalidRequest(format!(
+                "at most {MAX_TOP_LOGPROBS} top log-probabilities per token, got {top}"
+            )));
+        }
+        if request.max_tokens == Some(0) {
+            return Err(EngineError::InvalidRequest(
+                "max_tokens must be at least 1".to_owned(),
+            ));
+        }
+        let n_ctx = config.n_ctx_per_seq;
+        let max_tokens = request
+            .max_tokens
+            .unwrap_or(n_ctx.saturating_sub(prompt_tokens.len()));
+        // The last sampled token is never decoded, so prompt + max_tokens positions suffice.
+        if max_tokens == 0 || prompt_tokens.len().saturating_add(max_tokens) > n_ctx {
+            return Err(EngineError::ContextOverflow {
+                prompt_tokens: prompt_tokens.len(),
+                max_tokens,
+                n_ctx,
+            });
+        }
+
+        let (event_sender, event_receiver) = mpsc::unbounded_channel();
+        let n_prompt_tokens = prompt_tokens.len();
+        let queued = QueuedRequest {
+            prompt: prompt_tokens.into_iter().map(LlamaToken).collect(),
+            max_tokens,
+            sampler: SequenceSampler::new(&request.sampling, info.vocabulary_size),
+            output: TextOutput::new(request.stop),
+            logprobs: request.logprobs,
+            events: event_sender,
+            submitted_at: Instant::now(),
+        };
+        // Counted before sending so the scheduler's decrement can never run first.
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+        match self.requests.try_send(queued) {
+            Ok(()) => Ok(GenerationStream {
+                receiver: event_receiver,
+                prompt_tokens: n_prompt_tokens,
+            }),
+            Err(error) => {
+                self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                match error {
+                    TrySendError::Full(_) => Err(EngineError::QueueFull {
+                        capacity: config.queue_capacity,
+                    }),
+                    TrySendError::Disconnected(_) => Err(EngineError::SchedulerStopped),
+                }
+            }
+        }
+    }
+
+    /// A snapshot of the queue, the slots and the recent performance.
+    pub fn stats(&self) -> SchedulerStats {
+        let config = self.model.config();
+        self.stats
+            .snapshot(config.n_parallel, config.queue_capacity)
+    }
+}
+
+/// A validated request waiting for a slot. Everything the scheduler thread needs is prepared on
+/// the caller's thread so the thread only decodes.
+struct QueuedRequest {
+    prompt: Vec<LlamaToken>,
+    max_tokens: usize,
+    sampler: SequenceSampler,
+    output: TextOutput,
+    logprobs: Option<usize>,
+    events: EventSender,
+    submitted_at: Instant,
+}
+
+/// A request running in a slot.
+struct Sequence {
+    request: QueuedRequest,
+    /// Prompt tokens already in the KV cache (reused or decoded).
+    n_prompt_done: usize,
+    cached_prompt_tokens: usize,
+    /// The token sampled last step, decoded in the next one.
+    next_token: Option<LlamaToken>,
+    /// Row of the current batch whose logits this sequence samples from.
+    batch_index: Option<i32>,
+    n_generated: usize,
+    started_at: Instant,
+    first_token_at: Option<Instant>,
+}
+
+/// One of the `n_parallel` KV-cache sequences of the context.
+struct Slot {
+    seq_id: i32,
+    /// Exactly the tokens whose KV entries sequence `seq_id` holds, at positions 0..len.
+    cached: Vec<LlamaToken>,
+    /// Admission counter value when last used, to evict the least recently used cache first.
+    last_used: u64,
+    sequence: Option<Sequence>,
+}
+
+struct Scheduler<'model> {
+    model: &'model Model,
+    context: LlamaContext<'model>,
+    batch: LlamaBatch<'static>,
+    slots: Vec<Slot>,
+    stats: Arc<SharedStats>,
+    admissions: u64,
+}
+
+fn run_scheduler(
+    model: Model,
+    requests: Receiver<QueuedRequest>,
+    stats: Arc<SharedStats>,
+    ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
+) {
+    let context = match create_context(&model) {
+        Ok(context) => context,
+        Err(error) => {
+            // The caller is waiting in `ModelHandle::start`; if it is gone there is no one to tell.
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    let config = model.config();
+    let slots = (0..config.n_parallel)
+        .map(|slot_idx| Slot {
+            seq_id: i32::try_from(slot_idx).unwrap_or(i32::MAX),
+            cached: Vec::new(),
+            last_used: 0,
+            sequence: None,
+        })
+        .collect();
+    let mut scheduler = Scheduler {
+        model: &model,
+        context,
+        batch: LlamaBatch::new(config.effective_n_batch(), 1),
+        slots,
+        stats,
+        admissions: 0,
+    };
+    let _ = ready.send(Ok(()));
+    tracing::debug!(slots = config.n_parallel, "scheduler started");
+    loop {
+        scheduler.drop_cancelled();
+        if !scheduler.admit(&requests) {
+            break;
+        }
+        scheduler.step();
+    }
+    tracing::debug!("scheduler stopped: no handle left and no sequence running");
+}
+
+fn create_context(model: &Model) -> Result<LlamaContext<'_>, EngineError> {
+    let config = model.config();
+    let to_u32 = |value: usize, field: &'static str| {
+        u32::try_from(value).map_err(|_| EngineError::InvalidConfig {
+            field,
+            reason: format!("{value} is too large"),
+        })
+    };
+    let n_ctx_total = to_u32(config.n_parallel * config.n_ctx_per_seq, "n_ctx_per_seq")?;
+    let n_batch = to_u32(config.effective_n_batch(), "n_batch")?;
+    let threads = i32::try_from(config.threads).unwrap_or(i32::MAX);
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx_total))
+        .with_n_batch(n_batch)
+        .with_n_ubatch(n_batch)
+        .with_n_seq_max(to_u32(config.n_parallel, "n_parallel")?)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        // Separate KV streams per sequence: each gets exactly n_ctx_per_seq cells and positions.
+        .with_kv_unified(false)
+        // Sliding-window layers must keep their whole history, or a reused prefix would lack
+        // the entries evicted from the window and prefix reuse would read garbage.
+        .with_swa_full(true);
+    let backend = crate::backend::backend()?;
+    let context = model
+        .inner
+        .llama
+        .new_context(backend, params)
+        .map_err(|error| EngineError::ContextCreation {
+            reason: error.to_string(),
+        })?;
+    if (context.n_ctx() as usize) < config.n_parallel * config.n_ctx_per_seq
+        || (context.n_batch() as usize) < config.effective_n_batch()
+    {
+        return Err(EngineError::ContextCreation {
+            reason: format!(
+                "llama.cpp gave n_ctx {} and n_batch {}, less than the configured {} and {}",
+                context.n_ctx(),
+                context.n_batch(),
+                config.n_parallel * config.n_ctx_per_seq,
+                config.effective_n_batch()
+            ),
+        });
+    }
+    Ok(context)
+}
+
+impl Scheduler<'_> {
+    fn active_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.sequence.is_some())
+            .count()
+    }
+
+    fn publish_active(&self) {
+        self.stats
+            .active_sequences
+            .store(self.active_count(), Ordering::Relaxed);
+    }
+
+    /// Frees the slots of sequences whose stream was dropped. Their KV cache stays, valid for
+    /// the tokens decoded so far, and can serve a later request sharing the prefix.
+    fn drop_cancelled(&mut self) {
+        let mut cancelled = 0;
+        for slot in &mut self.slots {
+            if slot
+                .sequence
+                .as_ref()
+                .is_some_and(|sequence| sequence.request.events.is_closed())
+            {
+                slot.sequence = None;
+                cancelled += 1;
+            }
+        }
+        if cancelled > 0 {
+            SharedStats::add(&self.stats.requests_cancelled, cancelled);
+            self.publish_active();
+            tracing::debug!(cancelled, "freed the slots of abandoned generations");
+        }
+    }
+
+    /// Moves queued requests into free slots. Blocks while there is nothing to do; returns false
+    /// when every handle is gone and no sequence is left.
+    fn admit(&mut self, requests: &Receiver<QueuedRequest>) -> bool {
+        loop {
+            if !self.slots.iter().any(|slot| slot.sequence.is_none()) {
+                return true;
+            }
+            let request = if self.active_count() == 0 {
+                match requests.recv() {
+                    Ok(request) => request,
+                    Err(RecvError) => return false,
+                }
+            } else {
+                match requests.try_recv() {
+                    Ok(request) => request,
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return true,
+                }
+            };
+            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            if request.events.is_closed() {
+                SharedStats::add(&self.stats.requests_cancelled, 1);
+                continue;
+            }
+            self.assign_slot(request);
+            self.publish_active();
+        }
+    }
+
+    /// Gives the request the free slot with the longest cached prefix of its prompt and drops
+    /// the part of that slot's cache after the point where they diverge.
+    fn assign_slot(&mut self, request: QueuedRequest) {
+        self.admissions += 1;
+        let best = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.sequence.is_none())
+            .map(|(slot_idx, slot)| {
+                (
+                    slot_idx,
+                    common_prefix_len(&slot.cached, &request.prompt),
+                    slot.last_used,
+                )
+            })
+            // Longest shared prefix first; among equals, the least recently used slot.
+            .max_by(|left, right| left.1.cmp(&right.1).then(right.2.cmp(&left.2)));
+        let Some((slot_idx, shared)) = best.map(|(slot_idx, shared, _)| (slot_idx, shared)) else {
+            return;
+        };
+        // At least one prompt token is always decoded: its logits give the first sampled token.
+        let mut reused = shared.min(request.prompt.len() - 1);
+        let slot = &mut self.slots[slot_idx];
+        if reused < slot.cached.len() {
+            let start = u32::try_from(reused).unwrap_or(u32::MAX);
+            if self
+                .context
+                .kv_cache_seq_rm(slot.seq_id, Some(start), None)
+                .is_err()
+            {
+                // Removing a whole sequence never fails; start over from an empty cache.
+                let _ = self.context.kv_cache_seq_rm(slot.seq_id, None, None);
+                reused = 0;
+            }
+            slot.cached.truncate(reused);
+        }
+        if reused > 0 {
+            SharedStats::add(&self.stats.prefix_cache_hits, 1);
+            SharedStats::add(&self.stats.prefix_cache_reused_tokens, reused as u64);
+        }
+        slot.last_used = self.admissions;
+        slot.sequence = Some(Sequence {
+            request,
+            n_prompt_done: reused,
+            cached_prompt_tokens: reused,
+            next_token: None,
+            batch_index: None,
+            n_generated: 0,
+            started_at: Instant::now(),
+            first_token_at: None,
+        });
+    }
+
+    /// One decode call: a token for every generating sequence, then prompt chunks.
+    fn step(&mut self) {
+        let config = self.model.config();
+        self.batch.clear();
+        let mut n_prompt_in_batch = 0_usize;
+
+        for slot in &mut self.slots {
+            let Some(sequence) = slot.sequence.as_mut() else {
+                continue;
+            };
+            sequence.batch_index = None;
+            if let Some(token) = sequence.next_token.take() {
+                let position = slot.cached.len() as i32;
+                if self
+                    .batch
+                    .add(token, position, &[slot.seq_id], true)
+                    .is_err()
+                {
+                    // Unreachable: n_batch >= n_parallel is validated. Keep the token for next step.
+                    sequence.next_token = Some(token);
+                    continue;
+                }
+                sequence.batch_index = Some(self.batch.n_tokens() - 1);
+                slot.cached.push(token);
+            }
+        }
+
+        // Prompts are read oldest first, within what is left of the batch and the chunk budget.
+        let mut budget = config.prefill_chunk.min(
+            config
+                .effective_n_batch()
+                .saturating_sub(self.batch.n_tokens() as usize),
+        );
+        let mut reading: Vec<usize> = (0..self.slots.len())
+            .filter(|&slot_idx| {
+                self.slots[slot_idx]
+                    .sequence
+                    .as_ref()
+                    .is_some_and(|sequence| sequence.n_prompt_done < sequence.request.prompt.len())
+            })
+            .collect();
+        reading.sort_by_key(|&slot_idx| {
+            self.slots[slot_idx]
+                .sequence
+                .as_ref()
+                .map(|sequence| sequence.started_at)
+        });
+        for slot_idx in reading {
+            if budget == 0 {
+                break;
+            }
+            let slot = &mut self.slots[slot_idx];
+            let Some(sequence) = slot.sequence.as_mut() else {
+                continue;
+            };
+            let prompt_len = sequence.request.prompt.len();
+            let take = budget.min(prompt_len - sequence.n_prompt_done);
+            for prompt_idx in sequence.n_prompt_done..sequence.n_prompt_done + take {
+                let token = sequence.request.prompt[prompt_idx];
+                let is_last = prompt_idx + 1 == prompt_len;
+                let position = slot.cached.len() as i32;
+                if self
+                    .batch
+                    .add(token, position, &[slot.seq_id], is_last)
+                    .is_err()
+                {
+                    break;
+                }
+                slot.cached.push(token);
+                sequence.n_prompt_done += 1;
+                n_prompt_in_batch += 1;
+                budget -= 1;
+                if is_last {
+                    sequence.batch_index = Some(self.batch.n_tokens() - 1);
+                }
+            }
+        }
+
+        let n_tokens = self.batch.n_tokens();
+        if n_tokens == 0 {
+            return;
+        }
+        if let Err(error) = self.context.decode(&mut self.batch) {
+            self.fail_batch(&EngineError::Decode(error.to_string()));
+            return;
+        }
+        SharedStats::add(&self.stats.decode_steps, 1);
+        SharedStats::add(&self.stats.total_tokens_decoded, n_tokens as u64);
+        SharedStats::add(&self.stats.total_prompt_tokens, n_prompt_in_batch as u64);
+
+        for slot_idx in 0..self.slots.len() {
+            self.sample_slot(slot_idx);
+        }
+        self.publish_active();
+    }
+
+    /// A failed decode leaves the KV cache of the batch's sequences unknown: they end with the
+    /// error and their caches are cleared.
+    fn fail_batch(&mut self, error: &EngineError) {
+        tracing::error!(%error, "decode failed; ending the sequences of this batch");
+        for slot in &mut self.slots {
+            if let Some(sequence) = slot.sequence.take() {
+                let _ = sequence.request.events.send(Err(error.clone()));
+                SharedStats::add(&self.stats.requests_failed, 1);
+                let _ = self.context.kv_cache_seq_rm(slot.seq_id, None, None);
+                slot.cached.clear();
+            }
+        }
+        self.publish_active();
+    }
+
+    /// Samples the next token of the sequence in `slot_idx` if the last batch produced its logits,
+    /// sends it, and ends the sequence when it is done.
+    fn sample_slot(&mut self, slot_idx: usize) {
+        let model = self.model;
+        let vocab = model.inner.llama.vocab();
+        let slot = &mut self.slots[slot_idx];
+        let Some(sequence) = slot.sequence.as_mut() else {
+            return;
+        };
+        let Some(batch_index) = sequence.batch_index.take() else {
+            return;
+        };
+
+        let token = sequence.request.sampler.sample(&self.context, batch_index);
+        let now = Instant::now();
+        sequence.n_generated += 1;
+        SharedStats::add(&self.stats.total_generated_tokens, 1);
+        if sequence.first_token_at.is_none() {
+            sequence.first_token_at = Some(now);
+        }
+
+        let finish = if vocab.is_eog(LlamaToken(token)) {
+            let trailing = sequence.request.output.finish();
+            if !trailing.is_empty() {
+                let _ = sequence
+                    .request
+                    .events
+                    .send(Ok(GenerationEvent::Text { text: trailing }));
+            }
+            Some(FinishReason::Stop)
+        } else {
+            let (logprob, top_logprobs) = match sequence.request.logprobs {
+                Some(top_n) => {
+                    let logits = self.context.get_logits_ith(batch_index);
+                    let (chosen, top) = log_probabilities(logits, token, top_n);
+                    let top = top
+                        .into_iter()
+                        .map(|(token_id, logprob)| TopLogprob {
+                            token_id,
+                            text: token_text(model, token_id),
+                            logprob,
+                        })
+                        .collect();
+                    (Some(chosen), top)
+                }
+                None => (None, Vec::new()),
+            };
+            let piece = vocab.token_to_piece(LlamaToken(token), false, None);
+            let mut emitted = sequence.request.output.push(&piece);
+            let finish = if emitted.stopped {
+                Some(FinishReason::Stop)
+            } else if sequence.n_generated >= sequence.request.max_tokens {
+                emitted.text.push_str(&sequence.request.output.finish());
+                Some(FinishReason::Length)
+            } else {
+                None
+            };
+            let event = GenerationEvent::Token {
+                text: emitted.text,
+                token_id: token,
+                logprob,
+                top_logprobs,
+            };
+            // A closed stream is noticed and freed at the start of the next step.
+            let _ = sequence.request.events.send(Ok(event));
+            if finish.is_none() {
+                sequence.next_token = Some(LlamaToken(token));
+            }
+            finish
+        };
+
+        if let Some(finish_reason) = finish {
+            let Some(sequence) = slot.sequence.take() else {
+                return;
+            };
+            self.finish_sequence(sequence, finish_reason, now);
+        }
+    }
+
+    /// Records a finished sequence and sends its summary. Statistics are updated first, so a
+    /// caller that has seen `Done` also sees the freed slot in `stats()`.
+    fn finish_sequence(&self, sequence: Sequence, finish_reason: FinishReason, now: Instant) {
+        let first_token_at = sequence.first_token_at.unwrap_or(now);
+        let generation = now.saturating_duration_since(first_token_at);
+        let tokens_per_second = if sequence.n_generated > 1 && !generation.is_zero() {
+            (sequence.n_generated - 1) as f64 / generation.as_secs_f64()
+        } else {
+            0.0
+        };
+        let timings = Timings {
+            queued: sequence
+                .started_at
+                .saturating_duration_since(sequence.request.submitted_at),
+            time_to_first_token: first_token_at
+                .saturating_duration_since(sequence.request.submitted_at),
+            prompt: first_token_at.saturating_duration_since(sequence.started_at),
+            generation,
+            tokens_per_second,
+        };
+        let usage = Usage {
+            prompt_tokens: sequence.request.prompt.len(),
+            completion_tokens: sequence.n_generated,
+            cached_prompt_tokens: sequence.cached_prompt_tokens,
+        };
+        self.publish_active();
+        self.stats
+            .record_finished(timings.time_to_first_token, tokens_per_second);
+        let _ = sequence.request.events.send(Ok(GenerationEvent::Done {
+            finish_reason,
+            usage,
+            timings,
+        }));
+    }
+}
+
+fn token_text(model: &Model, token: TokenId) -> String {
+    let piece = model
+        .inner
+        .llama
+        .vocab()
+        .token_to_piece(LlamaToken(token), false, None);
+    String::from_utf8_lossy(&piece).into_owned()
+}
+
+fn common_prefix_len(left: &[LlamaToken], right: &[LlamaToken]) -> usize {
+    left.iter().zip(right).take_while(|(a, b)| a == b).count()
+}

@@ -1,0 +1,84 @@
+//! Prefix reuse: a request sharing a prompt prefix with an earlier one reuses that slot's KV
+//! cache, decodes only the rest, and produces exactly what it would without reuse.
+
+use hearth_engine::EngineConfig;
+
+use crate::support::{greedy, sequential_greedy, start};
+
+const SHARED_PREFIX: &str = "You are a helpful assistant for a small bakery. The bakery opens at seven in the \
+    morning and closes at six in the evening, every day except Monday. It sells sourdough bread, croissants, \
+    rye loaves, cinnamon rolls and seasonal fruit tarts. Orders for cakes must be placed two days ahead. \
+    The owner, Marta, has baked for thirty years and trained in Lyon. Parking is available behind the shop.\n\n";
+
+#[tokio::test]
+async fn a_shared_prefix_is_reused_and_gives_the_same_greedy_output() {
+    // One slot, so the second request can only run where the first one left its cache.
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    let first_prompt = format!("{SHARED_PREFIX}Question: When does the bakery open?\nAnswer:");
+    let second_prompt = format!("{SHARED_PREFIX}Question: What does the bakery sell?\nAnswer:");
+
+    let first = handle
+        .generate(greedy(&first_prompt, 12))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(first.usage.cached_prompt_tokens, 0);
+
+    let second = handle
+        .generate(greedy(&second_prompt, 12))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    let prefix_tokens = handle.model().tokenize(SHARED_PREFIX, true).len();
+    assert!(
+        second.usage.cached_prompt_tokens + 2 >= prefix_tokens,
+        "expected about {prefix_tokens} reused tokens, got {}",
+        second.usage.cached_prompt_tokens
+    );
+    assert!(second.usage.cached_prompt_tokens < second.usage.prompt_tokens);
+
+    let second_tokens = handle.model().tokenize(&second_prompt, true);
+    let reference: Vec<_> = sequential_greedy(handle.model(), &second_tokens, 12)
+        .iter()
+        .map(|step| step.token)
+        .collect();
+    assert_eq!(second.tokens, reference, "reuse must not change the output");
+
+    let stats = handle.stats();
+    assert_eq!(stats.prefix_cache_hits, 1);
+    assert_eq!(
+        stats.prefix_cache_reused_tokens,
+        second.usage.cached_prompt_tokens as u64
+    );
+}
+
+#[tokio::test]
+async fn a_fully_cached_prompt_still_decodes_its_last_token() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    let prompt = format!("{SHARED_PREFIX}Question: Is the bakery open on Monday?\nAnswer:");
+    let first = handle
+        .generate(greedy(&prompt, 8))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    let again = handle
+        .generate(greedy(&prompt, 8))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(
+        again.usage.cached_prompt_tokens,
+        again.usage.prompt_tokens - 1
+    );
+    assert_eq!(again.tokens, first.tokens);
+}

@@ -1,0 +1,303 @@
+//! Per-request behaviour: validation, back-pressure, cancellation, stop sequences, seeds and
+//! log-probabilities.
+
+use std::time::{Duration, Instant};
+
+use hearth_engine::{
+    EngineConfig, EngineError, FinishReason, GenerationEvent, GenerationRequest, ModelHandle,
+    Prompt, SamplingParams,
+};
+
+use crate::support::{greedy, start};
+
+const COUNTING_PROMPT: &str = "1, 2, 3, 4, 5, 6,";
+
+async fn wait_until(
+    handle: &ModelHandle,
+    what: &str,
+    condition: impl Fn(&hearth_engine::SchedulerStats) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition(&handle.stats()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}: {:?}",
+            handle.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_at_once_with_queue_full() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        queue_capacity: 2,
+        ..EngineConfig::default()
+    });
+    let running = handle
+        .generate(greedy(COUNTING_PROMPT, 400))
+        .expect("accepted");
+    wait_until(&handle, "the first request runs", |stats| {
+        stats.active_sequences == 1
+    })
+    .await;
+
+    let queued_first = handle.generate(greedy(COUNTING_PROMPT, 4)).expect("queued");
+    let queued_second = handle.generate(greedy(COUNTING_PROMPT, 4)).expect("queued");
+    assert_eq!(handle.stats().queue_depth, 2);
+    let refused = handle.generate(greedy(COUNTING_PROMPT, 4));
+    assert_eq!(refused.err(), Some(EngineError::QueueFull { capacity: 2 }));
+
+    // Once the slot frees up, the queued requests run normally.
+    drop(running);
+    for stream in [queued_first, queued_second] {
+        let completion = stream.collect().await.expect("completes");
+        assert_eq!(completion.finish_reason, Some(FinishReason::Length));
+    }
+    assert_eq!(handle.stats().queue_depth, 0);
+}
+
+#[tokio::test]
+async fn a_prompt_that_cannot_fit_reports_the_numbers() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        n_ctx_per_seq: 64,
+        ..EngineConfig::default()
+    });
+    let prompt_tokens = handle.model().tokenize(COUNTING_PROMPT, true).len();
+    let error = handle
+        .generate(greedy(COUNTING_PROMPT, 60))
+        .expect_err("too long");
+    assert_eq!(
+        error,
+        EngineError::ContextOverflow {
+            prompt_tokens,
+            max_tokens: 60,
+            n_ctx: 64
+        }
+    );
+
+    let long_prompt = "word ".repeat(100);
+    let error = handle
+        .generate(
+            GenerationRequest::new(Prompt::Text(long_prompt))
+                .with_sampling(SamplingParams::greedy()),
+        )
+        .expect_err("prompt alone is too long");
+    assert!(
+        matches!(error, EngineError::ContextOverflow { n_ctx: 64, .. }),
+        "{error}"
+    );
+
+    let error = handle.generate(greedy("", 4)).expect_err("empty");
+    assert!(matches!(error, EngineError::InvalidRequest(_)), "{error}");
+}
+
+#[tokio::test]
+async fn without_max_tokens_generation_ends_at_the_context_window_with_length() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        n_ctx_per_seq: 48,
+        ..EngineConfig::default()
+    });
+    let prompt_tokens = handle.model().tokenize(COUNTING_PROMPT, true).len();
+    let request = GenerationRequest::new(Prompt::Text(COUNTING_PROMPT.to_owned()))
+        .with_sampling(SamplingParams::greedy());
+    let completion = handle
+        .generate(request)
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(completion.finish_reason, Some(FinishReason::Length));
+    assert_eq!(
+        completion.usage.prompt_tokens + completion.usage.completion_tokens,
+        48
+    );
+    assert_eq!(completion.usage.prompt_tokens, prompt_tokens);
+}
+
+#[tokio::test]
+async fn a_dropped_stream_frees_its_slot_at_the_next_step() {
+    let handle = start(EngineConfig {
+        n_parallel: 2,
+        ..EngineConfig::default()
+    });
+    let mut stream = handle
+        .generate(greedy(COUNTING_PROMPT, 1000))
+        .expect("accepted");
+    let first = stream.next().await.expect("an event").expect("no error");
+    assert!(matches!(first, GenerationEvent::Token { .. }));
+    assert_eq!(handle.stats().active_sequences, 1);
+
+    drop(stream);
+    let generated_at_drop = handle.stats().total_generated_tokens;
+    wait_until(&handle, "the slot is freed", |stats| {
+        stats.active_sequences == 0
+    })
+    .await;
+    let stats = handle.stats();
+    assert_eq!(stats.requests_cancelled, 1);
+    // The step running when the stream was dropped may still finish; no more after it.
+    assert!(
+        stats.total_generated_tokens <= generated_at_drop + 1,
+        "{stats:?}"
+    );
+
+    // The freed slot serves new work.
+    let completion = handle
+        .generate(greedy(COUNTING_PROMPT, 3))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(completion.usage.completion_tokens, 3);
+}
+
+#[tokio::test]
+async fn stop_sequences_end_generation_and_are_not_emitted() {
+    let handle = start(EngineConfig {
+        n_parallel: 2,
+        ..EngineConfig::default()
+    });
+    let unstopped = handle
+        .generate(greedy(COUNTING_PROMPT, 16))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert!(
+        unstopped.text.contains(" 9,"),
+        "the model should keep counting: {:?}",
+        unstopped.text
+    );
+
+    // "8, 9" spans several tokens; the text before it is all that is emitted.
+    let stop = "8, 9";
+    let stopped = handle
+        .generate(greedy(COUNTING_PROMPT, 16).with_stop([stop, "never appears"]))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    let expected = &unstopped.text[..unstopped.text.find(stop).expect("stop text occurs")];
+    assert_eq!(stopped.text, expected);
+    assert_eq!(stopped.finish_reason, Some(FinishReason::Stop));
+    assert!(!stopped.text.contains(stop));
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_sampled_text() {
+    let handle = start(EngineConfig {
+        n_parallel: 4,
+        ..EngineConfig::default()
+    });
+    let sampled = |seed: u32| {
+        let sampling = SamplingParams {
+            temperature: 1.0,
+            top_k: 40,
+            top_p: 0.95,
+            seed: Some(seed),
+            ..SamplingParams::default()
+        };
+        let request = GenerationRequest::new(Prompt::Text("Once upon a time".to_owned()))
+            .with_max_tokens(24)
+            .with_sampling(sampling);
+        handle.generate(request).expect("accepted")
+    };
+    // Submitted together so they also share decode steps.
+    let streams = [sampled(7), sampled(7), sampled(8), sampled(9)];
+    let mut outputs = Vec::new();
+    for stream in streams {
+        outputs.push(stream.collect().await.expect("completes").tokens);
+    }
+    assert_eq!(outputs[0], outputs[1], "seed 7 twice");
+    assert!(
+        outputs[2] != outputs[0] || outputs[3] != outputs[0],
+        "different seeds should sample differently"
+    );
+}
+
+#[tokio::test]
+async fn logprobs_are_at_most_zero_with_sorted_alternatives() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    let completion = handle
+        .generate(greedy(COUNTING_PROMPT, 6).with_logprobs(5))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(completion.logprobs.len(), completion.tokens.len());
+    for entry in &completion.logprobs {
+        assert!(entry.logprob <= 0.0, "{entry:?}");
+        assert_eq!(entry.top_logprobs.len(), 5);
+        assert!(
+            entry
+                .top_logprobs
+                .windows(2)
+                .all(|pair| pair[0].logprob >= pair[1].logprob),
+            "{entry:?}"
+        );
+        assert!(
+            entry
+                .top_logprobs
+                .iter()
+                .all(|alternative| alternative.logprob <= 0.0)
+        );
+        // Greedy picks the most likely token, so it heads the alternatives.
+        assert_eq!(entry.top_logprobs[0].token_id, entry.token_id);
+        assert!((entry.top_logprobs[0].logprob - entry.logprob).abs() < 1e-6);
+    }
+    let first = &completion.logprobs[0].top_logprobs[0];
+    assert!(!first.text.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_sampling_settings_are_rejected_before_queueing() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    let bias_outside_vocabulary = SamplingParams {
+        logit_bias: vec![(1_000_000, 5.0)],
+        ..SamplingParams::greedy()
+    };
+    let error = handle
+        .generate(greedy(COUNTING_PROMPT, 4).with_sampling(bias_outside_vocabulary))
+        .expect_err("invalid");
+    assert!(matches!(error, EngineError::InvalidRequest(_)), "{error}");
+    let error = handle
+        .generate(greedy(COUNTING_PROMPT, 4).with_logprobs(50))
+        .expect_err("too many alternatives");
+    assert!(matches!(error, EngineError::InvalidRequest(_)), "{error}");
+}
+
+#[tokio::test]
+async fn a_logit_bias_can_ban_the_greedy_choice() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    let plain = handle
+        .generate(greedy(COUNTING_PROMPT, 1))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    let banned = plain.tokens[0];
+    let sampling = SamplingParams {
+        logit_bias: vec![(banned, -100.0)],
+        ..SamplingParams::greedy()
+    };
+    let biased = handle
+        .generate(greedy(COUNTING_PROMPT, 1).with_sampling(sampling))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_ne!(biased.tokens[0], banned);
+}
