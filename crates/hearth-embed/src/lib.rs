@@ -13,6 +13,8 @@
 mod error;
 mod model;
 mod model_files;
+mod service;
 
 pub use error::EmbedError;
 pub use model::{Embedding, EmbeddingModel, Embeddings};
+pub use service::{EmbeddingService, ServiceConfig, ServiceStats};

@@ -6,6 +6,7 @@
 mod loading;
 mod model;
 mod reference;
+mod service;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
