@@ -1,0 +1,120 @@
+//! Embedding behaviour of `EmbeddingModel`: shape, meaning, batching, truncation, edge inputs.
+
+use crate::{dot, embed_one, largest_difference, norm, shared_model};
+
+#[test]
+fn vectors_have_384_dimensions_and_unit_length() {
+    let model = shared_model();
+    assert_eq!(model.dimensions(), 384);
+    assert_eq!(model.max_tokens(), 256);
+
+    let embeddings = model
+        .embed(&["A man is eating food.", "Hello"])
+        .expect("embedding");
+    assert_eq!(embeddings.items.len(), 2);
+    for item in &embeddings.items {
+        assert_eq!(item.vector.len(), 384);
+        assert!((norm(&item.vector) - 1.0).abs() < 1e-5, "not unit length");
+        assert!(!item.truncated);
+    }
+}
+
+#[test]
+fn token_counts_include_the_cls_and_sep_tokens() {
+    // [CLS] a man is eating food . [SEP]
+    let embeddings = shared_model()
+        .embed(&["A man is eating food.", "Hello"])
+        .expect("embedding");
+    let counts: Vec<usize> = embeddings.items.iter().map(|item| item.n_tokens).collect();
+    assert_eq!(counts, [8, 3]);
+    assert_eq!(embeddings.total_tokens(), 11);
+}
+
+#[test]
+fn similar_sentences_are_closer_than_unrelated_ones() {
+    let eating = embed_one("A man is eating food.");
+    let bread = embed_one("A man is eating a piece of bread.");
+    let market = embed_one("The stock market fell sharply today.");
+
+    let similar = dot(&eating, &bread);
+    assert!(
+        similar > dot(&eating, &market) && similar > dot(&bread, &market),
+        "eating·bread {similar} should beat eating·market {} and bread·market {}",
+        dot(&eating, &market),
+        dot(&bread, &market)
+    );
+    assert!(
+        similar > 0.5,
+        "paraphrases should be clearly similar: {similar}"
+    );
+}
+
+#[test]
+fn a_batch_gives_the_same_vectors_as_one_at_a_time() {
+    // Lengths differ a lot, so the short inputs carry many padding tokens in the batch.
+    let texts = [
+        "Hi",
+        "A man is eating a piece of bread.",
+        "",
+        "The quick brown fox jumps over the lazy dog while the farmer, who had been watching \
+         from the porch since dawn, finally decided to put down his coffee and chase it away.",
+        "Embeddings turn text into vectors.",
+    ];
+    let batch = shared_model().embed(&texts).expect("embedding the batch");
+    assert_eq!(batch.items.len(), texts.len());
+    for (text, item) in texts.iter().zip(&batch.items) {
+        let alone = embed_one(text);
+        let difference = largest_difference(&item.vector, &alone);
+        assert!(
+            difference < 1e-4,
+            "{text:?} differs by {difference} between batch and alone: padding leaked in"
+        );
+    }
+}
+
+#[test]
+fn long_input_is_truncated_to_max_tokens_not_rejected() {
+    let long_text = "memory ".repeat(1000);
+    let embeddings = shared_model()
+        .embed(&[long_text.as_str(), "short"])
+        .expect("a long input is embedded, not refused");
+    let long = &embeddings.items[0];
+    assert!(long.truncated);
+    assert_eq!(long.n_tokens, 256);
+    assert!((norm(&long.vector) - 1.0).abs() < 1e-5);
+    assert!(!embeddings.items[1].truncated);
+
+    // Only the first 256 tokens count: more text past the cut changes nothing.
+    let longer_text = format!("{long_text} and then something else entirely");
+    let longer = embed_one(&longer_text);
+    assert!(largest_difference(&long.vector, &longer) < 1e-5);
+}
+
+#[test]
+fn empty_string_gets_a_unit_vector() {
+    let embeddings = shared_model()
+        .embed(&[""])
+        .expect("embedding an empty string");
+    let item = &embeddings.items[0];
+    assert_eq!(item.n_tokens, 2, "only [CLS] and [SEP]");
+    assert_eq!(item.vector.len(), 384);
+    assert!(item.vector.iter().all(|value| value.is_finite()));
+    assert!((norm(&item.vector) - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn empty_batch_gives_no_embeddings() {
+    let embeddings = shared_model().embed(&[]).expect("embedding nothing");
+    assert!(embeddings.items.is_empty());
+    assert_eq!(embeddings.total_tokens(), 0);
+}
+
+#[test]
+fn unicode_and_unknown_characters_are_embedded() {
+    let embeddings = shared_model()
+        .embed(&["Ça va? 日本語のテキスト 🔥🔥", "\u{0}\u{7}\t\n"])
+        .expect("embedding unusual text");
+    for item in &embeddings.items {
+        assert!((norm(&item.vector) - 1.0).abs() < 1e-5);
+    }
+}
