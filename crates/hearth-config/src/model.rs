@@ -44,7 +44,24 @@ pub struct Config {
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
     pub storage: StorageConfig,
+    pub models: ModelsConfig,
     pub reload: ReloadConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelsConfig {
+    pub memory_budget_bytes: u64,
+    /// `None`: never unload for idleness.
+    pub keep_alive: Option<Duration>,
+    pub preload: Vec<String>,
+    pub parallel_sequences: usize,
+    pub context_per_sequence: usize,
+    pub batch_size: usize,
+    pub prefill_chunk: usize,
+    /// 0 means every available core.
+    pub threads: usize,
+    pub queue_capacity: usize,
+    pub embedding_batch_size: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -287,6 +304,21 @@ impl Config {
                 sample_ratio: values.float("telemetry.sample_ratio")?,
             },
             storage: StorageConfig { integrity_check },
+            models: ModelsConfig {
+                memory_budget_bytes: values.integer("models.memory_budget_bytes")? as u64,
+                keep_alive: match values.integer("models.keep_alive_seconds")? {
+                    seconds if seconds < 0 => None,
+                    seconds => Some(Duration::from_secs(seconds as u64)),
+                },
+                preload: values.strings("models.preload")?,
+                parallel_sequences: values.integer("models.parallel_sequences")? as usize,
+                context_per_sequence: values.integer("models.context_per_sequence")? as usize,
+                batch_size: values.integer("models.batch_size")? as usize,
+                prefill_chunk: values.integer("models.prefill_chunk")? as usize,
+                threads: values.integer("models.threads")? as usize,
+                queue_capacity: values.integer("models.queue_capacity")? as usize,
+                embedding_batch_size: values.integer("models.embedding_batch_size")? as usize,
+            },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,
                 poll_interval: values.millis("reload.poll_interval_ms")?,

@@ -134,3 +134,77 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+impl From<hearth_inference::InferenceError> for ApiError {
+    fn from(error: hearth_inference::InferenceError) -> ApiError {
+        use hearth_inference::InferenceError as Error;
+        let message = error.to_string();
+        match error {
+            Error::ModelNotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "model_not_found", message).with_param("model")
+            }
+            Error::WrongKind { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "wrong_model_kind", message)
+                    .with_param("model")
+            }
+            Error::OverBudget { .. } | Error::LoadFailed { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_unavailable",
+                message,
+            ),
+            Error::Engine(engine) => ApiError::from(engine),
+            Error::Embed(embed) => ApiError::from(embed),
+        }
+    }
+}
+
+impl From<hearth_engine::EngineError> for ApiError {
+    fn from(error: hearth_engine::EngineError) -> ApiError {
+        use hearth_engine::EngineError as Error;
+        let message = error.to_string();
+        match error {
+            Error::InvalidRequest(_) | Error::ChatTemplate(_) => ApiError::bad_request(message),
+            Error::ContextOverflow { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "context_length_exceeded", message)
+                    .with_param("messages")
+            }
+            Error::QueueFull { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)
+                    .with_retry_after(1)
+            }
+            Error::SchedulerStopped | Error::Decode(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_unavailable",
+                format!("{message}; the model is being reloaded, retry shortly"),
+            )
+            .with_retry_after(1),
+            Error::ModelNotFound { .. }
+            | Error::ModelLoad { .. }
+            | Error::ContextCreation { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_unavailable",
+                message,
+            ),
+            Error::InvalidConfig { .. } => ApiError::internal(message),
+        }
+    }
+}
+
+impl From<hearth_embed::EmbedError> for ApiError {
+    fn from(error: hearth_embed::EmbedError) -> ApiError {
+        use hearth_embed::EmbedError as Error;
+        let message = error.to_string();
+        match error {
+            Error::QueueFull { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)
+                    .with_retry_after(1)
+            }
+            Error::Tokenization { .. } => ApiError::bad_request(message).with_param("input"),
+            _ => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_unavailable",
+                message,
+            ),
+        }
+    }
+}

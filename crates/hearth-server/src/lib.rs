@@ -17,6 +17,7 @@ mod readiness;
 mod routes;
 mod serve;
 mod state;
+mod wire;
 
 pub use error::ApiError;
 pub use extract::ApiJson;

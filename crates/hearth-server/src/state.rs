@@ -29,6 +29,8 @@ pub struct AppState {
     pub settings: StaticSettings,
     pub readiness: Readiness,
     pub store: Option<hearth_store::Store>,
+    /// Model serving; `None` on a server started without it (tests of the HTTP layer alone).
+    pub inference: Option<std::sync::Arc<hearth_inference::Inference>>,
     pub metrics: PrometheusHandle,
     pub started_at: Instant,
 }

@@ -2,6 +2,8 @@
 //! document at `/openapi.json` cannot drift from what the server answers.
 
 mod health;
+pub(crate) mod ollama;
+pub(crate) mod openai;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +20,9 @@ use crate::state::AppState;
         license(name = "Apache-2.0")
     ),
     tags(
-        (name = "operations", description = "Health, readiness and metrics")
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "openai", description = "OpenAI-compatible API"),
+        (name = "ollama", description = "Ollama-compatible API")
     )
 )]
 struct ApiDoc;
@@ -28,4 +32,17 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(crate::metrics::metrics))
+        .routes(routes!(openai::chat_completions))
+        .routes(routes!(openai::completions))
+        .routes(routes!(openai::embeddings))
+        .routes(routes!(openai::list_models))
+        .routes(routes!(openai::get_model))
+        .routes(routes!(ollama::chat))
+        .routes(routes!(ollama::generate))
+        .routes(routes!(ollama::embed))
+        .routes(routes!(ollama::embeddings))
+        .routes(routes!(ollama::tags))
+        .routes(routes!(ollama::ps))
+        .routes(routes!(ollama::show))
+        .routes(routes!(ollama::version))
 }

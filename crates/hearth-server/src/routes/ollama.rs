@@ -1,0 +1,425 @@
+//! Ollama-compatible endpoints under `/api`. Streaming responses are NDJSON, one JSON object
+//! per line, and streaming is the default, as in Ollama.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, StreamExt};
+use hearth_engine::{GenerationEvent, GenerationRequest, ModelHandle};
+use hearth_inference::{Inference, KeepAlive, LoadedModel, ModelDescription, ModelKind};
+
+use super::openai::inference;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::wire::ollama::*;
+use crate::wire::{rfc3339_from_unix_millis, rfc3339_now};
+
+fn nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn ndjson_line(value: &impl serde::Serialize) -> bytes::Bytes {
+    let mut line = serde_json::to_vec(value).unwrap_or_default();
+    line.push(b'\n');
+    bytes::Bytes::from(line)
+}
+
+/// Which of Ollama's two response shapes a generation is rendered in.
+#[derive(Clone, Copy)]
+enum Shape {
+    Chat,
+    Generate,
+}
+
+fn render(
+    shape: Shape,
+    model: &str,
+    text: String,
+    final_fields: Option<FinalFields>,
+) -> bytes::Bytes {
+    let done = final_fields.is_some();
+    match shape {
+        Shape::Chat => ndjson_line(&ChatResponse {
+            model: model.to_string(),
+            created_at: rfc3339_now(),
+            message: MessageOut {
+                role: "assistant",
+                content: text,
+            },
+            done,
+            final_fields,
+        }),
+        Shape::Generate => ndjson_line(&GenerateResponse {
+            model: model.to_string(),
+            created_at: rfc3339_now(),
+            response: text,
+            done,
+            final_fields,
+        }),
+    }
+}
+
+async fn run_generation(
+    inference: &Inference,
+    shape: Shape,
+    description: ModelDescription,
+    handle: ModelHandle,
+    request: GenerationRequest,
+    stream: bool,
+    started: Instant,
+    load_duration: std::time::Duration,
+) -> Result<Response, ApiError> {
+    let mut generation = handle
+        .generate(request)
+        .map_err(|error| inference.engine_error(&description.name, error))?;
+    let model = description.name.clone();
+    let final_fields =
+        move |reason, usage: hearth_engine::Usage, timings: hearth_engine::Timings| FinalFields {
+            done_reason: done_reason(reason),
+            total_duration: nanos(started.elapsed()),
+            load_duration: nanos(load_duration),
+            prompt_eval_count: usage.prompt_tokens,
+            prompt_eval_duration: nanos(timings.prompt),
+            eval_count: usage.completion_tokens,
+            eval_duration: nanos(timings.generation),
+        };
+
+    if !stream {
+        let completion = generation
+            .collect()
+            .await
+            .map_err(|error| inference.engine_error(&description.name, error))?;
+        let fields = final_fields(
+            completion
+                .finish_reason
+                .unwrap_or(hearth_engine::FinishReason::Stop),
+            completion.usage,
+            completion.timings,
+        );
+        let line = render(shape, &model, completion.text, Some(fields));
+        return Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response());
+    }
+
+    let lines = stream::poll_fn(move |context| generation_poll(&mut generation, context))
+        .filter_map(move |event| {
+            let line = match event {
+                Ok(GenerationEvent::Token { text, .. }) | Ok(GenerationEvent::Text { text }) => {
+                    (!text.is_empty()).then(|| render(shape, &model, text, None))
+                }
+                Ok(GenerationEvent::Done {
+                    finish_reason,
+                    usage,
+                    timings,
+                }) => Some(render(
+                    shape,
+                    &model,
+                    String::new(),
+                    Some(final_fields(finish_reason, usage, timings)),
+                )),
+                Err(error) => Some(ndjson_line(
+                    &serde_json::json!({ "error": error.to_string() }),
+                )),
+            };
+            std::future::ready(line.map(Ok::<_, std::convert::Infallible>))
+        });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+fn generation_poll(
+    generation: &mut hearth_engine::GenerationStream,
+    context: &mut std::task::Context<'_>,
+) -> std::task::Poll<Option<Result<GenerationEvent, hearth_engine::EngineError>>> {
+    use futures_util::Stream;
+    std::pin::Pin::new(generation).poll_next(context)
+}
+
+/// Ollama chat: a conversation in, the assistant's reply out (NDJSON stream by default).
+#[utoipa::path(post, path = "/api/chat", tag = "ollama",
+    request_body(content = serde_json::Value, description = "Ollama chat request"),
+    responses((status = 200, description = "NDJSON stream, or one object when stream is false"),
+              (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
+pub async fn chat(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ChatRequest>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let inference = inference(&state)?;
+    let keep_alive = keep_alive(request.keep_alive.as_ref())?;
+    if request.messages.is_empty() {
+        // Ollama loads (or with keep_alive 0, unloads) the model for an empty conversation.
+        return load_or_unload(&inference, &request.model, keep_alive, Shape::Chat).await;
+    }
+    let generation = request.to_request()?;
+    let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
+    let load_duration = started.elapsed();
+    run_generation(
+        &inference,
+        Shape::Chat,
+        description,
+        handle,
+        generation,
+        request.stream.unwrap_or(true),
+        started,
+        load_duration,
+    )
+    .await
+}
+
+/// Ollama generate: a prompt in, a completion out (NDJSON stream by default).
+#[utoipa::path(post, path = "/api/generate", tag = "ollama",
+    request_body(content = serde_json::Value, description = "Ollama generate request"),
+    responses((status = 200, description = "NDJSON stream, or one object when stream is false"),
+              (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
+pub async fn generate(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<GenerateRequest>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let inference = inference(&state)?;
+    let keep_alive = keep_alive(request.keep_alive.as_ref())?;
+    if request.prompt.is_empty() {
+        return load_or_unload(&inference, &request.model, keep_alive, Shape::Generate).await;
+    }
+    let generation = request.to_request()?;
+    let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
+    let load_duration = started.elapsed();
+    run_generation(
+        &inference,
+        Shape::Generate,
+        description,
+        handle,
+        generation,
+        request.stream.unwrap_or(true),
+        started,
+        load_duration,
+    )
+    .await
+}
+
+async fn load_or_unload(
+    inference: &Inference,
+    model: &str,
+    keep_alive: Option<KeepAlive>,
+    shape: Shape,
+) -> Result<Response, ApiError> {
+    let (name, reason) = if keep_alive == Some(KeepAlive::For(std::time::Duration::ZERO)) {
+        inference.unload(model)?;
+        (inference.describe(model)?.name, "unload")
+    } else {
+        let (description, _) = inference.load(model, keep_alive).await?;
+        (description.name, "load")
+    };
+    let body = match shape {
+        Shape::Chat => serde_json::json!({
+            "model": name, "created_at": rfc3339_now(),
+            "message": {"role": "assistant", "content": ""}, "done_reason": reason, "done": true
+        }),
+        Shape::Generate => serde_json::json!({
+            "model": name, "created_at": rfc3339_now(), "response": "", "done_reason": reason, "done": true
+        }),
+    };
+    Ok(Json(body).into_response())
+}
+
+/// Ollama embed: one or more inputs, normalized embeddings out.
+#[utoipa::path(post, path = "/api/embed", tag = "ollama",
+    request_body(content = serde_json::Value, description = "Ollama embed request"),
+    responses((status = 200, description = "The embeddings, in input order")))]
+pub async fn embed(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<EmbedRequest>,
+) -> Result<Json<EmbedResponse>, ApiError> {
+    let started = Instant::now();
+    let inference = inference(&state)?;
+    if request.input.0.is_empty() {
+        return Err(ApiError::bad_request("input must not be empty").with_param("input"));
+    }
+    let keep_alive = keep_alive(request.keep_alive.as_ref())?;
+    let (description, service) = inference
+        .embedding_model(&request.model, keep_alive)
+        .await?;
+    let load_duration = started.elapsed();
+    let embeddings = service.embed(request.input.0.clone()).await?;
+    let prompt_eval_count = embeddings.total_tokens();
+    Ok(Json(EmbedResponse {
+        model: description.name,
+        embeddings: embeddings
+            .embeddings
+            .into_iter()
+            .map(|embedding| embedding.vector)
+            .collect(),
+        total_duration: nanos(started.elapsed()),
+        load_duration: nanos(load_duration),
+        prompt_eval_count,
+    }))
+}
+
+/// Ollama's older single-input embeddings endpoint.
+#[utoipa::path(post, path = "/api/embeddings", tag = "ollama",
+    request_body(content = serde_json::Value, description = "Ollama legacy embeddings request"),
+    responses((status = 200, description = "The embedding")))]
+pub async fn embeddings(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LegacyEmbeddingsRequest>,
+) -> Result<Json<LegacyEmbeddingsResponse>, ApiError> {
+    let inference = inference(&state)?;
+    let keep_alive = keep_alive(request.keep_alive.as_ref())?;
+    let (_, service) = inference
+        .embedding_model(&request.model, keep_alive)
+        .await?;
+    let embeddings = service.embed(vec![request.prompt]).await?;
+    let embedding = embeddings
+        .embeddings
+        .into_iter()
+        .next()
+        .map(|embedding| embedding.vector)
+        .unwrap_or_default();
+    Ok(Json(LegacyEmbeddingsResponse { embedding }))
+}
+
+pub(crate) fn details(model: &ModelDescription) -> ModelDetails {
+    let family = model.family.clone().unwrap_or_default();
+    ModelDetails {
+        parent_model: String::new(),
+        format: model.format.clone(),
+        families: if family.is_empty() {
+            Vec::new()
+        } else {
+            vec![family.clone()]
+        },
+        family,
+        parameter_size: model.parameter_size.clone().unwrap_or_default(),
+        quantization_level: model.quantization.clone().unwrap_or_default(),
+    }
+}
+
+/// The local models (Ollama's `tags`).
+#[utoipa::path(get, path = "/api/tags", tag = "ollama",
+    responses((status = 200, description = "The local models")))]
+pub async fn tags(State(state): State<AppState>) -> Result<Json<TagsResponse>, ApiError> {
+    let inference = inference(&state)?;
+    let models = inference
+        .models()?
+        .into_iter()
+        .map(|model| ModelEntry {
+            model: model.name.clone(),
+            name: model.name.clone(),
+            modified_at: rfc3339_from_unix_millis(model.modified_at_ms),
+            size: model.size_bytes,
+            digest: model.sha256.clone(),
+            details: details(&model),
+        })
+        .collect();
+    Ok(Json(TagsResponse { models }))
+}
+
+/// The loaded models and when each will be unloaded.
+#[utoipa::path(get, path = "/api/ps", tag = "ollama",
+    responses((status = 200, description = "The loaded models")))]
+pub async fn ps(State(state): State<AppState>) -> Result<Json<PsResponse>, ApiError> {
+    let inference = inference(&state)?;
+    let now = Instant::now();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0);
+    let models = inference
+        .running()
+        .into_iter()
+        .filter_map(|(running, description)| {
+            let description = description?;
+            let expires_at = match running.expires_at {
+                Some(at) => rfc3339_from_unix_millis(
+                    now_ms + at.saturating_duration_since(now).as_millis() as i64,
+                ),
+                // Ollama shows "forever" as a date far in the future.
+                None => "2318-11-22T00:00:00.000Z".to_string(),
+            };
+            Some(RunningEntry {
+                name: description.name.clone(),
+                model: description.name.clone(),
+                size: description.size_bytes,
+                digest: description.sha256.clone(),
+                details: details(&description),
+                expires_at,
+                size_vram: 0,
+            })
+        })
+        .collect();
+    Ok(Json(PsResponse { models }))
+}
+
+/// Details of one model: format, family, quantization, chat template in effect, capabilities.
+#[utoipa::path(post, path = "/api/show", tag = "ollama",
+    request_body(content = serde_json::Value, description = "{\"model\": NAME}"),
+    responses((status = 200, description = "The model's details"),
+              (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ModelNameRequest>,
+) -> Result<Json<ShowResponse>, ApiError> {
+    let inference = inference(&state)?;
+    let description = inference.describe(request.model()?)?;
+    let mut model_info = std::collections::BTreeMap::new();
+    if let Some(family) = &description.family {
+        model_info.insert(
+            "general.architecture".to_string(),
+            serde_json::json!(family),
+        );
+        if let Some(context) = description.context_length {
+            model_info.insert(
+                format!("{family}.context_length"),
+                serde_json::json!(context),
+            );
+        }
+    }
+    // The template in effect: the file's own, or (for a chat model without one) the family's
+    // built-in format, which only the loaded model can tell; load it to ask.
+    let template = match (&description.chat_template, description.kind) {
+        (Some(template), _) => template.clone(),
+        (None, ModelKind::Chat) => match inference.load(&description.name, None).await? {
+            (_, LoadedModel::Chat(handle)) => {
+                let template = &handle.model().info().chat_template;
+                model_info.insert(
+                    "hearth.chat_template.source".to_string(),
+                    serde_json::json!(format!("built-in {}", template.name)),
+                );
+                template.text.clone()
+            }
+            _ => String::new(),
+        },
+        (None, ModelKind::Embedding) => String::new(),
+    };
+    let capabilities = match description.kind {
+        ModelKind::Chat => vec!["completion"],
+        ModelKind::Embedding => vec!["embedding"],
+    };
+    Ok(Json(ShowResponse {
+        modelfile: format!(
+            "# Modelfile generated by Hearth\nFROM {}\n",
+            description.path.display()
+        ),
+        parameters: String::new(),
+        template,
+        details: details(&description),
+        model_info,
+        capabilities,
+        modified_at: rfc3339_from_unix_millis(description.modified_at_ms),
+    }))
+}
+
+/// The server version, as Ollama clients check it.
+#[utoipa::path(get, path = "/api/version", tag = "ollama",
+    responses((status = 200, description = "{\"version\": ...}")))]
+pub async fn version() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+}

@@ -1,0 +1,553 @@
+//! OpenAI-compatible endpoints: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
+//! `/v1/models`. Each handler converts the wire request, makes one call into the inference
+//! service, and maps events and errors back to OpenAI's shapes (SSE when streaming).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use hearth_engine::{GenerationEvent, GenerationRequest, GenerationStream, ModelHandle};
+use hearth_inference::Inference;
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::wire::openai::*;
+use crate::wire::unix_seconds;
+
+pub(crate) fn inference(state: &AppState) -> Result<Arc<Inference>, ApiError> {
+    state
+        .inference
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("model serving is not configured on this server"))
+}
+
+/// One choice's stream of events, tagged with its index.
+type ChoiceEvents =
+    BoxStream<'static, (usize, Result<GenerationEvent, hearth_engine::EngineError>)>;
+
+/// Starts `choices` generations of the same request. Seeds differ per choice so that sampled
+/// choices differ; a seeded request stays reproducible.
+fn start_choices(
+    handle: &ModelHandle,
+    request: &GenerationRequest,
+    choices: usize,
+) -> Result<Vec<GenerationStream>, hearth_engine::EngineError> {
+    (0..choices)
+        .map(|index| {
+            let mut request = request.clone();
+            if let Some(seed) = request.sampling.seed {
+                request.sampling.seed = Some(seed.wrapping_add(index as u32));
+            }
+            handle.generate(request)
+        })
+        .collect()
+}
+
+fn merged_events(streams: Vec<GenerationStream>) -> ChoiceEvents {
+    stream::select_all(
+        streams
+            .into_iter()
+            .enumerate()
+            .map(|(index, stream)| stream.map(move |event| (index, event)).boxed()),
+    )
+    .boxed()
+}
+
+fn token_piece(handle: &ModelHandle, token_id: i32) -> String {
+    handle.model().detokenize(&[token_id]).unwrap_or_default()
+}
+
+fn chat_logprobs(
+    handle: &ModelHandle,
+    token_id: i32,
+    logprob: Option<f32>,
+    top: &[hearth_engine::TopLogprob],
+) -> Option<TokenLogprobOut> {
+    let logprob = logprob?;
+    let token = token_piece(handle, token_id);
+    Some(TokenLogprobOut {
+        bytes: token.as_bytes().to_vec(),
+        token,
+        logprob,
+        top_logprobs: top
+            .iter()
+            .map(|alternative| TopLogprobOut {
+                token: alternative.text.clone(),
+                logprob: alternative.logprob,
+                bytes: alternative.text.as_bytes().to_vec(),
+            })
+            .collect(),
+    })
+}
+
+/// Creates a chat completion, streamed as server-sent events when `stream` is true.
+#[utoipa::path(
+    post,
+    path = "/v1/chat/completions",
+    tag = "openai",
+    request_body(content = serde_json::Value, description = "OpenAI chat completion request"),
+    responses(
+        (status = 200, description = "A chat completion, or an SSE stream of chunks"),
+        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown model", body = crate::error::ErrorBody),
+        (status = 429, description = "The model's queue is full", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
+    let inference = inference(&state)?;
+    let plan = request.to_plan()?;
+    let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
+    let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
+    let streams = start_choices(&handle, &plan.request, plan.choices)
+        .map_err(|error| inference.engine_error(&description.name, error))?;
+    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = unix_seconds();
+    let model = description.name.clone();
+
+    if request.stream {
+        return Ok(stream_chat(id, created, model, handle, streams, plan).into_response());
+    }
+
+    let mut choices: Vec<ChatChoice> = Vec::with_capacity(plan.choices);
+    let mut usage = UsageOut::default();
+    for (index, stream) in streams.into_iter().enumerate() {
+        let completion = stream
+            .collect()
+            .await
+            .map_err(|error| inference.engine_error(&description.name, error))?;
+        usage.add(completion.usage);
+        let logprobs = plan.request.logprobs.map(|_| ChatLogprobs {
+            content: completion
+                .logprobs
+                .iter()
+                .filter_map(|entry| {
+                    chat_logprobs(
+                        &handle,
+                        entry.token_id,
+                        Some(entry.logprob),
+                        &entry.top_logprobs,
+                    )
+                })
+                .collect(),
+        });
+        choices.push(ChatChoice {
+            index,
+            message: AssistantMessage {
+                role: "assistant",
+                content: completion.text,
+                refusal: None,
+            },
+            logprobs,
+            finish_reason: completion
+                .finish_reason
+                .map(finish_reason)
+                .unwrap_or("stop"),
+        });
+    }
+    Ok(Json(ChatCompletion {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices,
+        usage,
+        system_fingerprint: fingerprint(),
+    })
+    .into_response())
+}
+
+fn stream_chat(
+    id: String,
+    created: u64,
+    model: String,
+    handle: ModelHandle,
+    streams: Vec<GenerationStream>,
+    plan: GenerationPlan,
+) -> Sse<BoxStream<'static, Result<Event, Infallible>>> {
+    let chunk = {
+        let (id, model) = (id.clone(), model.clone());
+        move |choices: Vec<ChunkChoice>, usage: Option<UsageOut>| ChatCompletionChunk {
+            id: id.clone(),
+            object: "chat.completion.chunk",
+            created,
+            model: model.clone(),
+            system_fingerprint: fingerprint(),
+            choices,
+            usage,
+        }
+    };
+    let event = |chunk: &ChatCompletionChunk| {
+        Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
+    };
+
+    // OpenAI opens each choice with a role-only delta.
+    let openings: Vec<Result<Event, Infallible>> = (0..plan.choices)
+        .map(|index| {
+            Ok(event(&chunk(
+                vec![ChunkChoice {
+                    index,
+                    delta: Delta {
+                        role: Some("assistant"),
+                        content: Some(String::new()),
+                    },
+                    logprobs: None,
+                    finish_reason: None,
+                }],
+                None,
+            )))
+        })
+        .collect();
+
+    let wants_logprobs = plan.request.logprobs.is_some();
+    let include_usage = plan.include_usage;
+    let chunk_for_events = chunk.clone();
+    let mut usage = UsageOut::default();
+    let mut remaining = plan.choices;
+    let body = merged_events(streams).filter_map(move |(index, event)| {
+        let item = match event {
+            Ok(GenerationEvent::Token {
+                text,
+                token_id,
+                logprob,
+                top_logprobs,
+            }) => {
+                let logprobs = if wants_logprobs {
+                    chat_logprobs(&handle, token_id, logprob, &top_logprobs)
+                        .map(|entry| ChatLogprobs { content: vec![entry] })
+                } else {
+                    None
+                };
+                if text.is_empty() && logprobs.is_none() {
+                    None
+                } else {
+                    Some(vec![event(&chunk_for_events(
+                        vec![ChunkChoice {
+                            index,
+                            delta: Delta {
+                                role: None,
+                                content: Some(text),
+                            },
+                            logprobs,
+                            finish_reason: None,
+                        }],
+                        None,
+                    ))])
+                }
+            }
+            Ok(GenerationEvent::Text { text }) => Some(vec![event(&chunk_for_events(
+                vec![ChunkChoice {
+                    index,
+                    delta: Delta {
+                        role: None,
+                        content: Some(text),
+                    },
+                    logprobs: None,
+                    finish_reason: None,
+                }],
+                None,
+            ))]),
+            Ok(GenerationEvent::Done {
+                finish_reason: reason,
+                usage: choice_usage,
+                ..
+            }) => {
+                usage.add(choice_usage);
+                remaining -= 1;
+                let mut events = vec![event(&chunk_for_events(
+                    vec![ChunkChoice {
+                        index,
+                        delta: Delta::default(),
+                        logprobs: None,
+                        finish_reason: Some(finish_reason(reason)),
+                    }],
+                    None,
+                ))];
+                if remaining == 0 && include_usage {
+                    events.push(event(&chunk_for_events(Vec::new(), Some(usage))));
+                }
+                Some(events)
+            }
+            Err(error) => {
+                // Headers are sent; report the failure in-band, as OpenAI does.
+                let body = serde_json::json!({"error": {
+                    "message": error.to_string(), "type": "server_error", "param": null, "code": "generation_failed"
+                }});
+                Some(vec![Event::default().data(body.to_string())])
+            }
+        };
+        std::future::ready(item.map(|events| stream::iter(events.into_iter().map(Ok))))
+    });
+    let stream = stream::iter(openings)
+        .chain(body.flatten())
+        .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }))
+        .boxed();
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Creates a text completion (the legacy completions API), streamed as SSE when `stream` is true.
+#[utoipa::path(
+    post,
+    path = "/v1/completions",
+    tag = "openai",
+    request_body(content = serde_json::Value, description = "OpenAI completion request"),
+    responses(
+        (status = 200, description = "A completion, or an SSE stream"),
+        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown model", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn completions(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let inference = inference(&state)?;
+    let plan = request.to_plan()?;
+    let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
+    let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
+    let streams = start_choices(&handle, &plan.request, plan.choices)
+        .map_err(|error| inference.engine_error(&description.name, error))?;
+    let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = unix_seconds();
+    let model = description.name.clone();
+    let echo = request.echo.then(|| request.prompt.0[0].clone());
+
+    if request.stream {
+        let include_usage = plan.include_usage;
+        let mut usage = UsageOut::default();
+        let mut remaining = plan.choices;
+        let (stream_id, stream_model) = (id.clone(), model.clone());
+        let text_chunk = move |index: usize,
+                               text: String,
+                               reason: Option<&'static str>,
+                               usage: Option<UsageOut>| {
+            let choices = if usage.is_some() {
+                Vec::new()
+            } else {
+                vec![TextChoice {
+                    index,
+                    text,
+                    logprobs: None,
+                    finish_reason: reason,
+                }]
+            };
+            Event::default().data(
+                serde_json::to_string(&TextCompletion {
+                    id: stream_id.clone(),
+                    object: "text_completion",
+                    created,
+                    model: stream_model.clone(),
+                    choices,
+                    usage,
+                    system_fingerprint: fingerprint(),
+                })
+                .unwrap_or_default(),
+            )
+        };
+        let openings: Vec<Result<Event, Infallible>> = match &echo {
+            Some(prompt) => (0..plan.choices)
+                .map(|index| Ok(text_chunk(index, prompt.clone(), None, None)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let body = merged_events(streams).map(move |(index, event)| {
+            let events = match event {
+                Ok(GenerationEvent::Token { text, .. }) | Ok(GenerationEvent::Text { text }) => {
+                    if text.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![text_chunk(index, text, None, None)]
+                    }
+                }
+                Ok(GenerationEvent::Done {
+                    finish_reason: reason,
+                    usage: choice_usage,
+                    ..
+                }) => {
+                    usage.add(choice_usage);
+                    remaining -= 1;
+                    let mut events = vec![text_chunk(index, String::new(), Some(finish_reason(reason)), None)];
+                    if remaining == 0 && include_usage {
+                        events.push(text_chunk(0, String::new(), None, Some(usage)));
+                    }
+                    events
+                }
+                Err(error) => {
+                    let body = serde_json::json!({"error": {
+                        "message": error.to_string(), "type": "server_error", "param": null, "code": "generation_failed"
+                    }});
+                    vec![Event::default().data(body.to_string())]
+                }
+            };
+            stream::iter(events.into_iter().map(Ok::<Event, Infallible>))
+        });
+        let stream = stream::iter(openings)
+            .chain(body.flatten())
+            .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }))
+            .boxed();
+        return Ok(Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+
+    let mut choices = Vec::with_capacity(plan.choices);
+    let mut usage = UsageOut::default();
+    for (index, stream) in streams.into_iter().enumerate() {
+        let completion = stream
+            .collect()
+            .await
+            .map_err(|error| inference.engine_error(&description.name, error))?;
+        usage.add(completion.usage);
+        let prefix = echo.clone().unwrap_or_default();
+        let logprobs = plan.request.logprobs.map(|_| {
+            let mut legacy = LegacyLogprobs::default();
+            let mut offset = prefix.len();
+            for entry in &completion.logprobs {
+                let token = token_piece(&handle, entry.token_id);
+                legacy.text_offset.push(offset);
+                offset += token.len();
+                legacy.tokens.push(token);
+                legacy.token_logprobs.push(entry.logprob);
+                legacy.top_logprobs.push(
+                    entry
+                        .top_logprobs
+                        .iter()
+                        .map(|alternative| (alternative.text.clone(), alternative.logprob))
+                        .collect(),
+                );
+            }
+            legacy
+        });
+        choices.push(TextChoice {
+            index,
+            text: format!("{prefix}{}", completion.text),
+            logprobs,
+            finish_reason: Some(
+                completion
+                    .finish_reason
+                    .map(finish_reason)
+                    .unwrap_or("stop"),
+            ),
+        });
+    }
+    Ok(Json(TextCompletion {
+        id,
+        object: "text_completion",
+        created,
+        model,
+        choices,
+        usage: Some(usage),
+        system_fingerprint: fingerprint(),
+    })
+    .into_response())
+}
+
+/// Embeds one or more texts with a local embedding model.
+#[utoipa::path(
+    post,
+    path = "/v1/embeddings",
+    tag = "openai",
+    request_body(content = serde_json::Value, description = "OpenAI embeddings request"),
+    responses(
+        (status = 200, description = "The embeddings, in input order"),
+        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown model", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn embeddings(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<EmbeddingRequest>,
+) -> Result<Json<EmbeddingList>, ApiError> {
+    let inference = inference(&state)?;
+    let inputs = request.inputs()?;
+    let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
+    let (description, service) = inference
+        .embedding_model(&request.model, keep_alive)
+        .await?;
+    if let Some(dimensions) = request.dimensions
+        && dimensions as usize != service.dimensions()
+    {
+        return Err(ApiError::bad_request(format!(
+            "this model produces {} dimensions and cannot shorten them; omit dimensions",
+            service.dimensions()
+        ))
+        .with_param("dimensions"));
+    }
+    let embeddings = service.embed(inputs).await?;
+    let prompt_tokens = embeddings.total_tokens();
+    Ok(Json(EmbeddingList {
+        object: "list",
+        data: embeddings
+            .embeddings
+            .into_iter()
+            .enumerate()
+            .map(|(index, embedding)| EmbeddingOut {
+                object: "embedding",
+                index,
+                embedding: embedding.vector,
+            })
+            .collect(),
+        model: description.name,
+        usage: EmbeddingUsage {
+            prompt_tokens,
+            total_tokens: prompt_tokens,
+        },
+    }))
+}
+
+/// Lists the models this server can serve: chat and embedding models alike.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "openai",
+    responses((status = 200, description = "The models"))
+)]
+pub async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
+    let inference = inference(&state)?;
+    let data = inference
+        .models()?
+        .into_iter()
+        .map(|model| ModelObject {
+            id: model.name,
+            object: "model",
+            created: (model.modified_at_ms / 1000).max(0) as u64,
+            owned_by: "hearth",
+        })
+        .collect();
+    Ok(Json(ModelList {
+        object: "list",
+        data,
+    }))
+}
+
+/// One model by id.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{model}",
+    tag = "openai",
+    params(("model" = String, Path, description = "Model name, e.g. gemma3:270m")),
+    responses(
+        (status = 200, description = "The model"),
+        (status = 404, description = "Unknown model", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn get_model(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> Result<Json<ModelObject>, ApiError> {
+    let inference = inference(&state)?;
+    let model = inference.describe(&model)?;
+    Ok(Json(ModelObject {
+        id: model.name,
+        object: "model",
+        created: (model.modified_at_ms / 1000).max(0) as u64,
+        owned_by: "hearth",
+    }))
+}

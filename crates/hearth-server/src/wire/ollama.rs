@@ -1,0 +1,498 @@
+//! Ollama's request and response shapes (`/api/chat`, `/api/generate`, `/api/embed`, ...) and
+//! their conversion to engine requests. Ollama's sampling defaults apply here, not OpenAI's,
+//! because Ollama clients expect them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hearth_engine::{ChatMessage, ChatRole, GenerationRequest, Prompt, SamplingParams};
+use hearth_inference::KeepAlive;
+use serde::{Deserialize, Serialize};
+
+use super::OneOrMany;
+use crate::error::ApiError;
+
+/// Parses Ollama's `keep_alive`: seconds as a number, or a Go duration string ("5m", "1h30m",
+/// "0"); negative means forever, zero unloads right after the request.
+pub fn keep_alive(value: Option<&serde_json::Value>) -> Result<Option<KeepAlive>, ApiError> {
+    let invalid = |shown: String| {
+        ApiError::bad_request(format!(
+            "keep_alive {shown} is not a duration; use seconds (300) or a duration like \"5m\", \
+             0 to unload after the request, or -1 to keep loaded"
+        ))
+        .with_param("keep_alive")
+    };
+    let seconds = match value {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(number)) => {
+            number.as_f64().ok_or_else(|| invalid(number.to_string()))?
+        }
+        Some(serde_json::Value::String(text)) => {
+            parse_duration_seconds(text).ok_or_else(|| invalid(format!("{text:?}")))?
+        }
+        Some(other) => return Err(invalid(other.to_string())),
+    };
+    Ok(Some(if seconds < 0.0 {
+        KeepAlive::Forever
+    } else {
+        KeepAlive::For(Duration::from_secs_f64(seconds))
+    }))
+}
+
+fn parse_duration_seconds(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Some(seconds);
+    }
+    let (negative, mut rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let mut total = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_length = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_length] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_length..];
+    }
+    Some(if negative { -total } else { total })
+}
+
+/// Ollama's `options` object (the subset that maps onto the engine).
+#[derive(Debug, Default, Deserialize)]
+pub struct Options {
+    pub num_ctx: Option<i64>,
+    pub num_predict: Option<i64>,
+    pub temperature: Option<f32>,
+    pub top_k: Option<i64>,
+    pub top_p: Option<f32>,
+    pub min_p: Option<f32>,
+    pub seed: Option<i64>,
+    pub stop: Option<OneOrMany>,
+    pub repeat_penalty: Option<f32>,
+    pub repeat_last_n: Option<i64>,
+    pub presence_penalty: Option<f32>,
+    pub frequency_penalty: Option<f32>,
+    /// Everything else Ollama accepts (num_thread, mirostat, ...) is ignored.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+impl Options {
+    fn to_request(&self, prompt: Prompt) -> Result<GenerationRequest, ApiError> {
+        let invalid = |param: &str, message: String| {
+            ApiError::bad_request(message).with_param(format!("options.{param}"))
+        };
+        // Ollama's defaults, which its users' prompts are tuned for.
+        let mut sampling = SamplingParams {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.9,
+            repeat_penalty: 1.1,
+            ..SamplingParams::default()
+        };
+        if let Some(temperature) = self.temperature {
+            if !(temperature.is_finite() && temperature >= 0.0) {
+                return Err(invalid(
+                    "temperature",
+                    format!("temperature must be >= 0; got {temperature}"),
+                ));
+            }
+            sampling.temperature = temperature;
+        }
+        if let Some(top_k) = self.top_k {
+            sampling.top_k = u32::try_from(top_k.max(0)).unwrap_or(u32::MAX);
+        }
+        if let Some(top_p) = self.top_p {
+            if !(0.0..=1.0).contains(&top_p) {
+                return Err(invalid(
+                    "top_p",
+                    format!("top_p must be between 0 and 1; got {top_p}"),
+                ));
+            }
+            sampling.top_p = top_p;
+        }
+        if let Some(min_p) = self.min_p {
+            if !(0.0..=1.0).contains(&min_p) {
+                return Err(invalid(
+                    "min_p",
+                    format!("min_p must be between 0 and 1; got {min_p}"),
+                ));
+            }
+            sampling.min_p = min_p;
+        }
+        if let Some(seed) = self.seed {
+            sampling.seed = Some((seed as u64 ^ (seed as u64 >> 32)) as u32);
+        }
+        if let Some(penalty) = self.repeat_penalty {
+            sampling.repeat_penalty = penalty;
+        }
+        if let Some(last_n) = self.repeat_last_n {
+            sampling.repeat_last_n = u32::try_from(last_n.max(0)).unwrap_or(u32::MAX);
+        }
+        if let Some(penalty) = self.presence_penalty {
+            sampling.presence_penalty = penalty;
+        }
+        if let Some(penalty) = self.frequency_penalty {
+            sampling.frequency_penalty = penalty;
+        }
+        let mut request = GenerationRequest::new(prompt).with_sampling(sampling);
+        if let Some(stop) = &self.stop {
+            request = request.with_stop(stop.0.iter().filter(|text| !text.is_empty()).cloned());
+        }
+        // num_predict: -1 is unlimited, -2 fills the context; both mean "no limit" here.
+        request.max_tokens = match self.num_predict {
+            Some(count) if count > 0 => Some(count as usize),
+            Some(0) => {
+                return Err(invalid(
+                    "num_predict",
+                    "num_predict must not be 0".to_string(),
+                ));
+            }
+            _ => None,
+        };
+        Ok(request)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatRequest {
+    pub model: String,
+    #[serde(default)]
+    pub messages: Vec<MessageIn>,
+    pub stream: Option<bool>,
+    pub format: Option<serde_json::Value>,
+    #[serde(default)]
+    pub options: Options,
+    pub keep_alive: Option<serde_json::Value>,
+    pub tools: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageIn {
+    pub role: String,
+    #[serde(default)]
+    pub content: String,
+    pub images: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GenerateRequest {
+    pub model: String,
+    #[serde(default)]
+    pub prompt: String,
+    pub suffix: Option<String>,
+    pub system: Option<String>,
+    pub template: Option<String>,
+    pub context: Option<Vec<i32>>,
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub raw: bool,
+    pub format: Option<serde_json::Value>,
+    #[serde(default)]
+    pub options: Options,
+    pub keep_alive: Option<serde_json::Value>,
+    pub images: Option<Vec<String>>,
+}
+
+fn reject_format(format: &Option<serde_json::Value>) -> Result<(), ApiError> {
+    match format {
+        None | Some(serde_json::Value::Null) => Ok(()),
+        Some(serde_json::Value::String(text)) if text.is_empty() => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "format (JSON output) is not supported by Hearth yet; omit it",
+        )
+        .with_param("format")),
+    }
+}
+
+impl ChatRequest {
+    pub fn to_request(&self) -> Result<GenerationRequest, ApiError> {
+        reject_format(&self.format)?;
+        if self.tools.as_ref().is_some_and(|tools| !tools.is_empty()) {
+            return Err(
+                ApiError::bad_request("tools are not supported by Hearth yet; omit them")
+                    .with_param("tools"),
+            );
+        }
+        let mut messages = Vec::with_capacity(self.messages.len());
+        for (index, message) in self.messages.iter().enumerate() {
+            if message
+                .images
+                .as_ref()
+                .is_some_and(|images| !images.is_empty())
+            {
+                return Err(
+                    ApiError::bad_request("images are not supported by this model")
+                        .with_param(format!("messages[{index}].images")),
+                );
+            }
+            let role = match message.role.as_str() {
+                "system" => ChatRole::System,
+                "user" => ChatRole::User,
+                "assistant" => ChatRole::Assistant,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "messages[{index}].role {other:?} is not supported; use system, user or assistant"
+                    ))
+                    .with_param(format!("messages[{index}].role")));
+                }
+            };
+            messages.push(ChatMessage::new(role, message.content.clone()));
+        }
+        self.options.to_request(Prompt::Chat(messages))
+    }
+}
+
+impl GenerateRequest {
+    pub fn to_request(&self) -> Result<GenerationRequest, ApiError> {
+        reject_format(&self.format)?;
+        if self
+            .images
+            .as_ref()
+            .is_some_and(|images| !images.is_empty())
+        {
+            return Err(
+                ApiError::bad_request("images are not supported by this model")
+                    .with_param("images"),
+            );
+        }
+        if self
+            .suffix
+            .as_deref()
+            .is_some_and(|suffix| !suffix.is_empty())
+        {
+            return Err(ApiError::bad_request("suffix is not supported yet").with_param("suffix"));
+        }
+        if self
+            .template
+            .as_deref()
+            .is_some_and(|template| !template.is_empty())
+        {
+            return Err(ApiError::bad_request(
+                "custom templates are not supported; use raw: true with a formatted prompt",
+            )
+            .with_param("template"));
+        }
+        let prompt = if self.raw {
+            Prompt::Text(self.prompt.clone())
+        } else if self
+            .context
+            .as_ref()
+            .is_some_and(|context| !context.is_empty())
+        {
+            return Err(ApiError::bad_request(
+                "context (continuing an earlier /api/generate) is not supported yet; send the \
+                 whole text as the prompt",
+            )
+            .with_param("context"));
+        } else {
+            let mut messages = Vec::new();
+            if let Some(system) = self.system.as_ref().filter(|system| !system.is_empty()) {
+                messages.push(ChatMessage::new(ChatRole::System, system.clone()));
+            }
+            messages.push(ChatMessage::new(ChatRole::User, self.prompt.clone()));
+            Prompt::Chat(messages)
+        };
+        self.options.to_request(prompt)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmbedRequest {
+    pub model: String,
+    pub input: OneOrMany,
+    pub truncate: Option<bool>,
+    pub keep_alive: Option<serde_json::Value>,
+    pub options: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LegacyEmbeddingsRequest {
+    pub model: String,
+    pub prompt: String,
+    pub keep_alive: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModelNameRequest {
+    /// Ollama sends `model`; older clients send `name`.
+    pub model: Option<String>,
+    pub name: Option<String>,
+}
+
+impl ModelNameRequest {
+    pub fn model(&self) -> Result<&str, ApiError> {
+        self.model
+            .as_deref()
+            .or(self.name.as_deref())
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| ApiError::bad_request("model is required").with_param("model"))
+    }
+}
+
+// ---------------------------------------------------------------- responses
+
+#[derive(Debug, Serialize)]
+pub struct ChatResponse {
+    pub model: String,
+    pub created_at: String,
+    pub message: MessageOut,
+    pub done: bool,
+    #[serde(flatten)]
+    pub final_fields: Option<FinalFields>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageOut {
+    pub role: &'static str,
+    pub content: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GenerateResponse {
+    pub model: String,
+    pub created_at: String,
+    pub response: String,
+    pub done: bool,
+    #[serde(flatten)]
+    pub final_fields: Option<FinalFields>,
+}
+
+/// The statistics Ollama adds to the last object of a response (durations in nanoseconds).
+#[derive(Debug, Serialize, Clone)]
+pub struct FinalFields {
+    pub done_reason: &'static str,
+    pub total_duration: u64,
+    pub load_duration: u64,
+    pub prompt_eval_count: usize,
+    pub prompt_eval_duration: u64,
+    pub eval_count: usize,
+    pub eval_duration: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbedResponse {
+    pub model: String,
+    pub embeddings: Vec<Vec<f32>>,
+    pub total_duration: u64,
+    pub load_duration: u64,
+    pub prompt_eval_count: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LegacyEmbeddingsResponse {
+    pub embedding: Vec<f32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TagsResponse {
+    pub models: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub model: String,
+    pub modified_at: String,
+    pub size: u64,
+    pub digest: String,
+    pub details: ModelDetails,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct ModelDetails {
+    pub parent_model: String,
+    pub format: String,
+    pub family: String,
+    pub families: Vec<String>,
+    pub parameter_size: String,
+    pub quantization_level: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PsResponse {
+    pub models: Vec<RunningEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunningEntry {
+    pub name: String,
+    pub model: String,
+    pub size: u64,
+    pub digest: String,
+    pub details: ModelDetails,
+    pub expires_at: String,
+    pub size_vram: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShowResponse {
+    pub modelfile: String,
+    pub parameters: String,
+    pub template: String,
+    pub details: ModelDetails,
+    pub model_info: BTreeMap<String, serde_json::Value>,
+    pub capabilities: Vec<&'static str>,
+    pub modified_at: String,
+}
+
+pub fn done_reason(reason: hearth_engine::FinishReason) -> &'static str {
+    match reason {
+        hearth_engine::FinishReason::Stop => "stop",
+        hearth_engine::FinishReason::Length => "length",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_alive_accepts_ollama_forms() {
+        let parse = |value: serde_json::Value| keep_alive(Some(&value)).expect("valid");
+        assert_eq!(
+            parse(serde_json::json!("5m")),
+            Some(KeepAlive::For(Duration::from_secs(300)))
+        );
+        assert_eq!(
+            parse(serde_json::json!("1h30m")),
+            Some(KeepAlive::For(Duration::from_secs(5400)))
+        );
+        assert_eq!(
+            parse(serde_json::json!(0)),
+            Some(KeepAlive::For(Duration::ZERO))
+        );
+        assert_eq!(
+            parse(serde_json::json!("0")),
+            Some(KeepAlive::For(Duration::ZERO))
+        );
+        assert_eq!(parse(serde_json::json!(-1)), Some(KeepAlive::Forever));
+        assert_eq!(parse(serde_json::json!("-1m")), Some(KeepAlive::Forever));
+        assert_eq!(
+            parse(serde_json::json!(90)),
+            Some(KeepAlive::For(Duration::from_secs(90)))
+        );
+        assert_eq!(keep_alive(None).expect("absent"), None);
+        let error = keep_alive(Some(&serde_json::json!("soon"))).expect_err("invalid");
+        assert_eq!(error.param.as_deref(), Some("keep_alive"));
+    }
+}
