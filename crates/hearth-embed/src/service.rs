@@ -11,6 +11,7 @@
 //! CPU-bound for milliseconds at a time.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -242,7 +243,15 @@ impl Worker {
                     .map(String::as_str)
             })
             .collect();
-        let result = self.model.embed(&texts);
+        // A panic inside the tensor library fails this batch, not the service: the model is only
+        // read during `embed`, so it is as good afterwards as before.
+        let model = &self.model;
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| model.embed(&texts)))
+            .unwrap_or_else(|_| {
+                Err(EmbedError::Inference {
+                    message: "the model panicked on this batch".to_owned(),
+                })
+            });
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
         self.counters
             .forward_passes
