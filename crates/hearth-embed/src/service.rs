@@ -287,11 +287,8 @@ impl Worker {
             }
             Err(error) => {
                 tracing::warn!(%error, batch_size, "embedding batch failed");
-                let message = error.to_string();
                 for job in self.waiting.drain(..touched_jobs) {
-                    let _ = job.request.reply.send(Err(EmbedError::Inference {
-                        message: message.clone(),
-                    }));
+                    let _ = job.request.reply.send(Err(error.copy_for_another_caller()));
                 }
             }
         }
