@@ -1,5 +1,7 @@
 //! `EmbeddingService`: concurrent callers share batches and each gets its own answer.
 
+use std::time::Duration;
+
 use hearth_embed::{EmbedError, EmbeddingService, ServiceConfig, ServiceStats};
 use tokio::task::JoinSet;
 
@@ -115,4 +117,34 @@ async fn an_empty_request_is_answered_without_a_forward_pass() {
     assert_eq!(service.stats(), ServiceStats::default());
     assert_eq!(service.dimensions(), 384);
     assert_eq!(service.max_tokens(), 256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_costs_no_forward_pass() {
+    let service = start(8, 1);
+    let long_text = "a long text keeps the worker busy for a while ".repeat(12);
+
+    // Four long inputs, one per batch: the worker is busy while the next caller gives up.
+    let busy = {
+        let service = service.clone();
+        let texts = vec![long_text; 4];
+        tokio::spawn(async move { service.embed(texts).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let impatient = tokio::time::timeout(
+        Duration::from_millis(1),
+        service.embed(vec!["never mind".to_owned()]),
+    )
+    .await;
+    assert!(impatient.is_err(), "the worker should still be busy");
+
+    busy.await.expect("busy task").expect("embedding");
+    // Requests are served in order, so once this one is answered the withdrawn one was seen.
+    service
+        .embed(vec!["after".to_owned()])
+        .await
+        .expect("embedding");
+    let stats = service.stats();
+    assert_eq!(stats.requests, 2, "{stats:?}");
+    assert_eq!(stats.inputs, 5, "{stats:?}");
 }
