@@ -56,4 +56,20 @@ impl EmbedError {
             message: error.to_string(),
         }
     }
+
+    /// The same failure for another request of a failed batch. `embed` only fails with
+    /// `Tokenization` or `Inference`, which copy exactly; anything else keeps its message.
+    pub(crate) fn copy_for_another_caller(&self) -> Self {
+        match self {
+            Self::Tokenization { message } => Self::Tokenization {
+                message: message.clone(),
+            },
+            Self::Inference { message } => Self::Inference {
+                message: message.clone(),
+            },
+            other => Self::Inference {
+                message: other.to_string(),
+            },
+        }
+    }
 }

@@ -1,10 +1,15 @@
 //! The embedding model: tokenizer, BERT encoder, mean pooling and normalization.
 //!
-//! One call to [`EmbeddingModel::embed`] is one forward pass over the whole batch. Inputs are
-//! padded on the right to the longest one in the batch and the attention mask keeps padding out
-//! of both the attention and the pooling, so an input gets the same vector alone or in a batch.
+//! [`EmbeddingModel::embed`] tokenizes a batch, sorts it by token count and runs the encoder
+//! over groups of similar length (see [`plan_passes`]): on a CPU every padding token costs as
+//! much as a real one, so one query padded to the length of a document chunk would waste most of
+//! a pass. Within a pass, inputs are padded on the right to the longest one and the attention
+//! mask keeps padding out of both the attention and the pooling, so an input gets the same
+//! vector alone or in any batch.
 
+use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -22,7 +27,17 @@ pub struct EmbeddingModel {
     dimensions: usize,
     max_tokens: usize,
     pad_token_id: u32,
+    forward_passes: AtomicU64,
 }
+
+/// Padding may add at most this share of the real tokens to a pass before the next, longer
+/// inputs go to a pass of their own; below it, one pass with a little padding beats two.
+const PADDING_ALLOWANCE: f64 = 0.25;
+
+/// The most token positions (inputs × longest input) in one pass. Attention holds
+/// inputs × heads × longest² scores, so this bounds memory for a caller that sends thousands of
+/// inputs at once: 8192 positions are 32 inputs of 256 tokens, about 100 MB of scores.
+const MAX_PASS_POSITIONS: usize = 8192;
 
 /// The embedding of one input text.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +112,7 @@ impl EmbeddingModel {
             dimensions: files.bert_config.hidden_size,
             max_tokens: files.max_tokens,
             pad_token_id,
+            forward_passes: AtomicU64::new(0),
         })
     }
 
@@ -111,11 +127,13 @@ impl EmbeddingModel {
         self.max_tokens
     }
 
-    /// Embeds a batch of texts in one forward pass and returns one embedding per text.
+    /// Forward passes of the encoder run so far; one `embed` call runs one or more.
+    pub fn forward_passes(&self) -> u64 {
+        self.forward_passes.load(Ordering::Relaxed)
+    }
+
+    /// Embeds a batch of texts and returns one embedding per text, in input order.
     pub fn embed(&self, texts: &[&str]) -> Result<Embeddings, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Embeddings::default());
-        }
         let encodings = texts
             .iter()
             .map(|text| self.tokenizer.encode_fast(*text, true))
@@ -123,7 +141,28 @@ impl EmbeddingModel {
             .map_err(|error| EmbedError::Tokenization {
                 message: error.to_string(),
             })?;
-        let vectors = self.forward(&encodings).map_err(EmbedError::inference)?;
+
+        let mut by_length: Vec<usize> = (0..encodings.len()).collect();
+        by_length.sort_by_key(|&index| encodings[index].len());
+        let sorted_lengths: Vec<usize> = by_length
+            .iter()
+            .map(|&index| encodings[index].len())
+            .collect();
+
+        let mut vectors = vec![Vec::new(); encodings.len()];
+        for pass in plan_passes(&sorted_lengths) {
+            let members = &by_length[pass];
+            let pass_encodings: Vec<&Encoding> =
+                members.iter().map(|&index| &encodings[index]).collect();
+            let pass_vectors = self
+                .forward(&pass_encodings)
+                .map_err(EmbedError::inference)?;
+            self.forward_passes.fetch_add(1, Ordering::Relaxed);
+            for (&index, vector) in members.iter().zip(pass_vectors) {
+                vectors[index] = vector;
+            }
+        }
+
         let items = vectors
             .into_iter()
             .zip(&encodings)
@@ -137,9 +176,13 @@ impl EmbeddingModel {
     }
 
     /// Runs the encoder over padded token ids, then mean-pools and normalizes each row.
-    fn forward(&self, encodings: &[Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
+    fn forward(&self, encodings: &[&Encoding]) -> candle_core::Result<Vec<Vec<f32>>> {
         let batch_size = encodings.len();
-        let longest = encodings.iter().map(Encoding::len).max().unwrap_or(0);
+        let longest = encodings
+            .iter()
+            .map(|encoding| encoding.len())
+            .max()
+            .unwrap_or(0);
         let mut token_ids = Vec::with_capacity(batch_size * longest);
         let mut attention_mask = Vec::with_capacity(batch_size * longest);
         for encoding in encodings {
@@ -175,9 +218,74 @@ impl EmbeddingModel {
     }
 }
 
+/// Splits inputs sorted by token count into passes: consecutive ranges of the sorted order
+/// where padding to the longest adds at most [`PADDING_ALLOWANCE`] of the real tokens and a pass
+/// holds at most [`MAX_PASS_POSITIONS`] positions (a single input always gets a pass).
+fn plan_passes(sorted_lengths: &[usize]) -> Vec<Range<usize>> {
+    let mut passes = Vec::new();
+    let mut start = 0;
+    let mut real_tokens = 0;
+    for (index, &length) in sorted_lengths.iter().enumerate() {
+        let inputs = index - start + 1;
+        // Sorted, so `length` is the longest of the pass if this input joins it.
+        let positions = inputs * length;
+        let padding = positions - (real_tokens + length);
+        let too_much_padding = padding as f64 > PADDING_ALLOWANCE * (real_tokens + length) as f64;
+        if index > start && (too_much_padding || positions > MAX_PASS_POSITIONS) {
+            passes.push(start..index);
+            start = index;
+            real_tokens = 0;
+        }
+        real_tokens += length;
+    }
+    if start < sorted_lengths.len() {
+        passes.push(start..sorted_lengths.len());
+    }
+    passes
+}
+
 fn invalid_weights(path: &Path, error: candle_core::Error) -> EmbedError {
     EmbedError::InvalidFile {
         path: path.to_owned(),
         reason: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_passes;
+
+    #[test]
+    fn passes_group_inputs_of_similar_length() {
+        // Passes are written as (start, end) ranges of the sorted order.
+        type Case<'a> = (&'a [usize], &'a [(usize, usize)]);
+        let cases: &[Case] = &[
+            (&[], &[]),
+            (&[7], &[(0, 1)]),
+            // Equal lengths: no padding at all, one pass.
+            (&[10, 10, 10, 10], &[(0, 4)]),
+            // A little padding is cheaper than a second pass.
+            (&[9, 10, 10, 11], &[(0, 4)]),
+            // One document chunk among queries gets a pass of its own.
+            (&[8, 9, 10, 12, 200], &[(0, 4), (4, 5)]),
+            (&[5, 5, 20, 21, 22, 256], &[(0, 2), (2, 5), (5, 6)]),
+        ];
+        for (lengths, expected) in cases {
+            let passes: Vec<(usize, usize)> = plan_passes(lengths)
+                .into_iter()
+                .map(|pass| (pass.start, pass.end))
+                .collect();
+            assert_eq!(passes, *expected, "lengths {lengths:?}");
+        }
+    }
+
+    #[test]
+    fn a_pass_never_exceeds_the_position_budget() {
+        let lengths = vec![256; 100];
+        let passes = plan_passes(&lengths);
+        assert_eq!(passes.len(), 4, "{passes:?}");
+        for pass in passes {
+            assert!(pass.len() * 256 <= super::MAX_PASS_POSITIONS);
+        }
     }
 }

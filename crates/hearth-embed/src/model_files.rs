@@ -71,10 +71,12 @@ impl ModelFiles {
         };
         // Positions past the embedding table do not exist; two tokens are [CLS] and [SEP].
         let max_tokens = max_tokens.min(bert_config.max_position_embeddings);
-        if max_tokens < 2 {
-            return Err(EmbedError::InvalidFile {
-                path: sentence_bert_path,
-                reason: format!("max_seq_length {max_tokens} leaves no room for any text"),
+        if max_tokens < 3 {
+            return Err(EmbedError::UnsupportedModel {
+                reason: format!(
+                    "inputs of at most {max_tokens} tokens (max_seq_length, capped at \
+                     max_position_embeddings) leave no room for text besides [CLS] and [SEP]"
+                ),
             });
         }
 

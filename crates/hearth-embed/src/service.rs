@@ -3,14 +3,15 @@
 //! Callers send a request over a bounded channel and await the answer on a oneshot. The worker
 //! blocks until a request arrives, then also takes whatever other requests are already waiting
 //! (without waiting for more) until it holds [`ServiceConfig::max_batch_inputs`] inputs, and
-//! embeds them in one forward pass. Under load, many small requests therefore share a pass;
+//! embeds them in one batch. Under load, many small requests therefore share a pass;
 //! when idle, a lone request is answered without delay. Requests are served first come, first
-//! served; a request with more inputs than a batch holds is split over several passes.
+//! served; a request with more inputs than a batch holds is split over several batches.
 //!
 //! The forward pass runs on a plain OS thread, never on the async runtime, because it is
 //! CPU-bound for milliseconds at a time.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -25,7 +26,7 @@ pub struct ServiceConfig {
     /// Requests that may wait for the worker; one more is refused with
     /// [`EmbedError::QueueFull`].
     pub queue_capacity: usize,
-    /// The most inputs embedded in one forward pass.
+    /// The most inputs embedded in one batch.
     pub max_batch_inputs: usize,
 }
 
@@ -45,10 +46,13 @@ pub struct ServiceStats {
     pub requests: u64,
     /// Inputs embedded, over all requests.
     pub inputs: u64,
-    /// Forward passes run; `inputs / forward_passes` is the mean batch size.
-    pub forward_passes: u64,
-    /// The most inputs embedded in one forward pass.
+    /// Batches handed to the model; `inputs / batches` is the mean batch size.
+    pub batches: u64,
+    /// The most inputs in one batch.
     pub largest_batch: u64,
+    /// Encoder passes run for those batches: the model splits a batch whose inputs differ much
+    /// in length into passes of similar lengths (see `EmbeddingModel::embed`).
+    pub forward_passes: u64,
 }
 
 /// A handle to the batching service. Cheap to clone; the worker stops when every handle is
@@ -71,8 +75,9 @@ struct Request {
 struct Counters {
     requests: AtomicU64,
     inputs: AtomicU64,
-    forward_passes: AtomicU64,
+    batches: AtomicU64,
     largest_batch: AtomicU64,
+    forward_passes: AtomicU64,
 }
 
 impl EmbeddingService {
@@ -109,7 +114,7 @@ impl EmbeddingService {
         })
     }
 
-    /// Embeds `texts`, sharing a forward pass with other callers' requests when they overlap.
+    /// Embeds `texts`, sharing a batch with other callers' requests when they overlap.
     ///
     /// Fails at once with [`EmbedError::QueueFull`] when the queue is full. Dropping the future
     /// withdraws the request if the worker has not started on it yet.
@@ -134,8 +139,9 @@ impl EmbeddingService {
         ServiceStats {
             requests: self.counters.requests.load(Ordering::Relaxed),
             inputs: self.counters.inputs.load(Ordering::Relaxed),
-            forward_passes: self.counters.forward_passes.load(Ordering::Relaxed),
+            batches: self.counters.batches.load(Ordering::Relaxed),
             largest_batch: self.counters.largest_batch.load(Ordering::Relaxed),
+            forward_passes: self.counters.forward_passes.load(Ordering::Relaxed),
         }
     }
 
@@ -237,8 +243,19 @@ impl Worker {
                     .map(String::as_str)
             })
             .collect();
-        let result = self.model.embed(&texts);
-        self.counters.forward_passes.fetch_add(1, Ordering::Relaxed);
+        // A panic inside the tensor library fails this batch, not the service: the model is only
+        // read during `embed`, so it is as good afterwards as before.
+        let model = &self.model;
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| model.embed(&texts)))
+            .unwrap_or_else(|_| {
+                Err(EmbedError::Inference {
+                    message: "the model panicked on this batch".to_owned(),
+                })
+            });
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .forward_passes
+            .store(self.model.forward_passes(), Ordering::Relaxed);
 
         let touched_jobs = plan.len();
         match result {
@@ -270,11 +287,8 @@ impl Worker {
             }
             Err(error) => {
                 tracing::warn!(%error, batch_size, "embedding batch failed");
-                let message = error.to_string();
                 for job in self.waiting.drain(..touched_jobs) {
-                    let _ = job.request.reply.send(Err(EmbedError::Inference {
-                        message: message.clone(),
-                    }));
+                    let _ = job.request.reply.send(Err(error.copy_for_another_caller()));
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! Embedding behaviour of `EmbeddingModel`: shape, meaning, batching, truncation, edge inputs.
 
-use crate::{dot, embed_one, largest_difference, norm, shared_model};
+use crate::{dot, embed_one, largest_difference, load_model, norm, shared_model};
 
 #[test]
 fn vectors_have_384_dimensions_and_unit_length() {
@@ -116,5 +116,23 @@ fn unicode_and_unknown_characters_are_embedded() {
         .expect("embedding unusual text");
     for item in &embeddings.items {
         assert!((norm(&item.vector) - 1.0).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn a_long_input_runs_apart_from_short_ones_instead_of_padding_them() {
+    // A model of its own, so that other tests' passes do not count.
+    let model = load_model();
+    let chunk = "Document chunks are much longer than the queries that look for them. ".repeat(15);
+    let texts = ["first query", chunk.as_str(), "second query", "third query"];
+
+    let embeddings = model.embed(&texts).expect("embedding");
+    assert_eq!(
+        model.forward_passes(),
+        2,
+        "the three queries share a pass, the chunk gets one of its own"
+    );
+    for (text, item) in texts.iter().zip(&embeddings.items) {
+        assert!(largest_difference(&item.vector, &embed_one(text)) < 1e-4);
     }
 }

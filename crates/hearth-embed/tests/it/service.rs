@@ -1,6 +1,8 @@
-//! `EmbeddingService`: concurrent callers share forward passes and each gets its own answer.
+//! `EmbeddingService`: concurrent callers share batches and each gets its own answer.
 
-use hearth_embed::{EmbedError, EmbeddingService, ServiceConfig};
+use std::time::Duration;
+
+use hearth_embed::{EmbedError, EmbeddingService, ServiceConfig, ServiceStats};
 use tokio::task::JoinSet;
 
 use crate::{embed_one, largest_difference, load_model};
@@ -29,7 +31,7 @@ fn distinct_sentences() -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_small_requests_share_forward_passes_and_get_their_own_answers() {
+async fn concurrent_small_requests_share_batches_and_get_their_own_answers() {
     let service = start(64, 32);
     let sentences = distinct_sentences();
 
@@ -55,11 +57,11 @@ async fn concurrent_small_requests_share_forward_passes_and_get_their_own_answer
     let stats = service.stats();
     assert_eq!(stats.requests, 32);
     assert_eq!(stats.inputs, 32);
-    // The first request may run alone; the others arrive while it runs and share passes.
+    // The first request may run alone; the others arrive while it runs and share batches.
     assert!(
-        stats.forward_passes <= 8,
-        "32 concurrent requests took {} forward passes",
-        stats.forward_passes
+        stats.batches <= 8,
+        "32 concurrent requests took {} batches",
+        stats.batches
     );
     assert!(stats.largest_batch >= 8, "{stats:?}");
 }
@@ -75,7 +77,7 @@ async fn a_request_larger_than_a_batch_is_split_and_kept_in_order() {
         assert!(largest_difference(&item.vector, &embed_one(sentence)) < 1e-4);
     }
     let stats = service.stats();
-    assert_eq!(stats.forward_passes, 3, "10 inputs in batches of at most 4");
+    assert_eq!(stats.batches, 3, "10 inputs in batches of at most 4");
     assert_eq!(stats.largest_batch, 4);
 }
 
@@ -112,7 +114,37 @@ async fn an_empty_request_is_answered_without_a_forward_pass() {
     let service = start(4, 4);
     let embeddings = service.embed(Vec::new()).await.expect("embedding nothing");
     assert!(embeddings.items.is_empty());
-    assert_eq!(service.stats().forward_passes, 0);
+    assert_eq!(service.stats(), ServiceStats::default());
     assert_eq!(service.dimensions(), 384);
     assert_eq!(service.max_tokens(), 256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_costs_no_forward_pass() {
+    let service = start(8, 1);
+    let long_text = "a long text keeps the worker busy for a while ".repeat(12);
+
+    // Four long inputs, one per batch: the worker is busy while the next caller gives up.
+    let busy = {
+        let service = service.clone();
+        let texts = vec![long_text; 4];
+        tokio::spawn(async move { service.embed(texts).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let impatient = tokio::time::timeout(
+        Duration::from_millis(1),
+        service.embed(vec!["never mind".to_owned()]),
+    )
+    .await;
+    assert!(impatient.is_err(), "the worker should still be busy");
+
+    busy.await.expect("busy task").expect("embedding");
+    // Requests are served in order, so once this one is answered the withdrawn one was seen.
+    service
+        .embed(vec!["after".to_owned()])
+        .await
+        .expect("embedding");
+    let stats = service.stats();
+    assert_eq!(stats.requests, 2, "{stats:?}");
+    assert_eq!(stats.inputs, 5, "{stats:?}");
 }
