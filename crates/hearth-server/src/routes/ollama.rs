@@ -249,11 +249,20 @@ pub async fn embed(
         .await?;
     let load_duration = started.elapsed();
     let embeddings = service.embed(request.input.0.clone()).await?;
+    if request.truncate == Some(false)
+        && let Some(index) = embeddings.items.iter().position(|item| item.truncated)
+    {
+        return Err(ApiError::bad_request(format!(
+            "input[{index}] is longer than the {} tokens this model reads; shorten it or allow truncate",
+            service.max_tokens()
+        ))
+        .with_param("input"));
+    }
     let prompt_eval_count = embeddings.total_tokens();
     Ok(Json(EmbedResponse {
         model: description.name,
         embeddings: embeddings
-            .embeddings
+            .items
             .into_iter()
             .map(|embedding| embedding.vector)
             .collect(),
@@ -278,7 +287,7 @@ pub async fn embeddings(
         .await?;
     let embeddings = service.embed(vec![request.prompt]).await?;
     let embedding = embeddings
-        .embeddings
+        .items
         .into_iter()
         .next()
         .map(|embedding| embedding.vector)

@@ -113,7 +113,7 @@ pub async fn chat_completions(
     let model = description.name.clone();
 
     if request.stream {
-        return Ok(stream_chat(id, created, model, handle, streams, plan).into_response());
+        return Ok(stream_chat(id, created, model, handle, streams, plan));
     }
 
     let mut choices: Vec<ChatChoice> = Vec::with_capacity(plan.choices);
@@ -171,7 +171,7 @@ fn stream_chat(
     handle: ModelHandle,
     streams: Vec<GenerationStream>,
     plan: GenerationPlan,
-) -> Sse<BoxStream<'static, Result<Event, Infallible>>> {
+) -> Response {
     let chunk = {
         let (id, model) = (id.clone(), model.clone());
         move |choices: Vec<ChunkChoice>, usage: Option<UsageOut>| ChatCompletionChunk {
@@ -184,14 +184,14 @@ fn stream_chat(
             usage,
         }
     };
-    let event = |chunk: &ChatCompletionChunk| {
+    let sse = |chunk: &ChatCompletionChunk| {
         Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
     };
 
     // OpenAI opens each choice with a role-only delta.
     let openings: Vec<Result<Event, Infallible>> = (0..plan.choices)
         .map(|index| {
-            Ok(event(&chunk(
+            Ok(sse(&chunk(
                 vec![ChunkChoice {
                     index,
                     delta: Delta {
@@ -228,7 +228,7 @@ fn stream_chat(
                 if text.is_empty() && logprobs.is_none() {
                     None
                 } else {
-                    Some(vec![event(&chunk_for_events(
+                    Some(vec![sse(&chunk_for_events(
                         vec![ChunkChoice {
                             index,
                             delta: Delta {
@@ -242,7 +242,7 @@ fn stream_chat(
                     ))])
                 }
             }
-            Ok(GenerationEvent::Text { text }) => Some(vec![event(&chunk_for_events(
+            Ok(GenerationEvent::Text { text }) => Some(vec![sse(&chunk_for_events(
                 vec![ChunkChoice {
                     index,
                     delta: Delta {
@@ -261,7 +261,7 @@ fn stream_chat(
             }) => {
                 usage.add(choice_usage);
                 remaining -= 1;
-                let mut events = vec![event(&chunk_for_events(
+                let mut events = vec![sse(&chunk_for_events(
                     vec![ChunkChoice {
                         index,
                         delta: Delta::default(),
@@ -271,7 +271,7 @@ fn stream_chat(
                     None,
                 ))];
                 if remaining == 0 && include_usage {
-                    events.push(event(&chunk_for_events(Vec::new(), Some(usage))));
+                    events.push(sse(&chunk_for_events(Vec::new(), Some(usage))));
                 }
                 Some(events)
             }
@@ -289,7 +289,9 @@ fn stream_chat(
         .chain(body.flatten())
         .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }))
         .boxed();
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// Creates a text completion (the legacy completions API), streamed as SSE when `stream` is true.
@@ -485,7 +487,7 @@ pub async fn embeddings(
     Ok(Json(EmbeddingList {
         object: "list",
         data: embeddings
-            .embeddings
+            .items
             .into_iter()
             .enumerate()
             .map(|(index, embedding)| EmbeddingOut {

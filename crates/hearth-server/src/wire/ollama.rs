@@ -76,10 +76,11 @@ fn parse_duration_seconds(text: &str) -> Option<f64> {
     Some(if negative { -total } else { total })
 }
 
-/// Ollama's `options` object (the subset that maps onto the engine).
+/// Ollama's `options` object: the subset that maps onto the engine. Other options Ollama
+/// accepts (num_ctx, num_thread, mirostat, ...) are ignored, as serde ignores unknown fields:
+/// the context per sequence is a server setting here, shared by all requests.
 #[derive(Debug, Default, Deserialize)]
 pub struct Options {
-    pub num_ctx: Option<i64>,
     pub num_predict: Option<i64>,
     pub temperature: Option<f32>,
     pub top_k: Option<i64>,
@@ -91,9 +92,6 @@ pub struct Options {
     pub repeat_last_n: Option<i64>,
     pub presence_penalty: Option<f32>,
     pub frequency_penalty: Option<f32>,
-    /// Everything else Ollama accepts (num_thread, mirostat, ...) is ignored.
-    #[serde(flatten)]
-    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 impl Options {
@@ -320,9 +318,9 @@ impl GenerateRequest {
 pub struct EmbedRequest {
     pub model: String,
     pub input: OneOrMany,
+    /// `false` refuses inputs longer than the model reads instead of cutting them.
     pub truncate: Option<bool>,
     pub keep_alive: Option<serde_json::Value>,
-    pub options: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

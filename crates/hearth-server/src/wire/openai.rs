@@ -38,8 +38,6 @@ pub struct ChatCompletionRequest {
     pub response_format: Option<serde_json::Value>,
     pub tools: Option<Vec<serde_json::Value>>,
     pub tool_choice: Option<serde_json::Value>,
-    /// Accepted for compatibility; Hearth does not use it.
-    pub user: Option<String>,
     /// Ollama-style keep-alive, accepted here too ("5m", seconds, 0, -1).
     pub keep_alive: Option<serde_json::Value>,
 }
@@ -69,8 +67,6 @@ pub struct StreamOptions {
 pub struct ChatMessageIn {
     pub role: String,
     pub content: Option<MessageContent>,
-    /// Accepted for compatibility; the chat template does not use names.
-    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,7 +100,6 @@ pub struct CompletionRequest {
     #[serde(default)]
     pub echo: bool,
     pub suffix: Option<String>,
-    pub user: Option<String>,
     pub keep_alive: Option<serde_json::Value>,
 }
 
@@ -114,7 +109,6 @@ pub struct EmbeddingRequest {
     pub input: EmbeddingInput,
     pub encoding_format: Option<String>,
     pub dimensions: Option<u32>,
-    pub user: Option<String>,
     pub keep_alive: Option<serde_json::Value>,
 }
 
@@ -123,7 +117,11 @@ pub struct EmbeddingRequest {
 pub enum EmbeddingInput {
     One(String),
     Many(Vec<String>),
-    Tokens(Vec<serde_json::Value>),
+    /// Token arrays, which are refused: the embedding model has its own tokenizer.
+    Tokens(
+        #[expect(dead_code, reason = "only the shape matters: token input is refused")]
+        Vec<serde_json::Value>,
+    ),
 }
 
 // ---------------------------------------------------------------- conversion
