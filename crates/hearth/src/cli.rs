@@ -47,6 +47,12 @@ pub enum Command {
     /// Manage the database schema.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// Download or register a model: an http(s) URL, hf:owner/repo/path/file.gguf[@revision],
+    /// a local GGUF file, or a local safetensors embedding-model directory.
+    Pull(PullArgs),
+    /// List, inspect, copy, remove and roll back registered models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script, e.g. `hearth completions bash > /etc/bash_completion.d/hearth`.
@@ -83,5 +89,59 @@ pub enum MigrateCommand {
     Down {
         #[arg(long, value_name = "VERSION")]
         to: Option<i64>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What to pull: URL, hf:owner/repo/path/file.gguf[@revision], or a path.
+    #[arg(value_name = "URL|hf:...|PATH")]
+    pub source: String,
+
+    /// Register under this name (default: the file name, lowercased, tag `latest`).
+    #[arg(long, value_name = "NAME:TAG")]
+    pub name: Option<String>,
+
+    /// Expected sha256 of the file; a mismatch discards the download and registers nothing.
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+
+    /// Copy a local model into the data directory instead of registering it where it lies.
+    #[arg(long)]
+    pub copy: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List registered models.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one model's metadata and versions.
+    Show {
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a model with all its versions; blobs nothing else uses are deleted.
+    Rm {
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
+    },
+    /// Give a model a second name pointing at the same file.
+    Cp {
+        #[arg(value_name = "SOURCE")]
+        source: String,
+        #[arg(value_name = "DESTINATION")]
+        destination: String,
+    },
+    /// Drop the current version and restore the previous one.
+    Rollback {
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
     },
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod models;
 mod reload;
 mod serve;
 mod telemetry;
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
         Command::Migrate(command) => {
             commands::migrate(&config::sources(&cli.global, None), command)
         }
+        Command::Pull(args) => models::pull(&config::sources(&cli.global, None), args),
+        Command::Models(command) => models::run(&config::sources(&cli.global, None), command),
         Command::Version => {
             commands::version();
             Ok(())

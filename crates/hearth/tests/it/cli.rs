@@ -18,6 +18,8 @@ fn version_and_help_and_completions() {
         "serve",
         "config",
         "migrate",
+        "pull",
+        "models",
         "version",
         "completions",
         "--data-dir",

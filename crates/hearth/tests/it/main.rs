@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod models;
 mod otlp;
 mod server;
 mod storage;
