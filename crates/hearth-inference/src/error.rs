@@ -30,6 +30,9 @@ pub enum InferenceError {
     #[error("model `{name}` failed to load: {reason}")]
     LoadFailed { name: String, reason: String },
 
+    #[error("the model registry failed: {0}")]
+    Registry(String),
+
     #[error(transparent)]
     Engine(#[from] EngineError),
 

@@ -1,61 +1,60 @@
-//! The facade the HTTP handlers call: name resolution, model acquisition and error hygiene.
+//! The facade the HTTP handlers call: name resolution against the model registry, model
+//! acquisition from the pool, and error hygiene.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use hearth_embed::EmbeddingService;
 use hearth_engine::{EngineError, ModelHandle};
+use hearth_models::{Manifest, ModelReference, ModelsError, Registry};
 
-use crate::catalog::{ModelDescription, canonical_name};
 use crate::error::InferenceError;
-use crate::pool::{KeepAlive, LoadedModel, ModelPool, RunningModel};
+use crate::pool::{KeepAlive, LoadedModel, ModelPool, ModelSpec, RunningModel};
 
-/// The inference service: the catalogue of models and the pool that runs them.
+/// The inference service: the registry of models and the pool that runs them.
 pub struct Inference {
-    catalog: RwLock<Vec<ModelDescription>>,
+    registry: Registry,
     pool: Arc<ModelPool>,
 }
 
 impl Inference {
-    pub fn new(pool: Arc<ModelPool>, catalog: Vec<ModelDescription>) -> Inference {
-        Inference {
-            catalog: RwLock::new(catalog),
-            pool,
-        }
+    pub fn new(pool: Arc<ModelPool>, registry: Registry) -> Inference {
+        Inference { registry, pool }
     }
 
     pub fn pool(&self) -> &Arc<ModelPool> {
         &self.pool
     }
 
-    /// Replaces the catalogue (after a pull, copy or delete).
-    pub fn set_catalog(&self, catalog: Vec<ModelDescription>) {
-        *self
-            .catalog
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = catalog;
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
-    /// Every model that can be served, sorted by name.
-    pub fn models(&self) -> Result<Vec<ModelDescription>, InferenceError> {
-        let mut models = self
-            .catalog
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .clone();
-        models.sort_by(|left, right| left.name.cmp(&right.name));
+    /// Every registered model, sorted by name. The registry is read on each call (a few small
+    /// files), so models pulled by the CLI while the server runs appear at once.
+    pub fn models(&self) -> Result<Vec<Manifest>, InferenceError> {
+        let mut models = self.registry.list().map_err(registry_error)?;
+        models.sort_by_key(|manifest| manifest.reference.to_string());
         Ok(models)
     }
 
     /// One model by the name a client typed (`gemma3` is `gemma3:latest`).
-    pub fn describe(&self, name: &str) -> Result<ModelDescription, InferenceError> {
-        let wanted = canonical_name(name);
-        self.catalog
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .iter()
-            .find(|model| model.name == wanted)
-            .cloned()
-            .ok_or_else(|| InferenceError::ModelNotFound(name.to_string()))
+    pub fn describe(&self, name: &str) -> Result<Manifest, InferenceError> {
+        let reference = ModelReference::parse(name)
+            .map_err(|_| InferenceError::ModelNotFound(name.to_string()))?;
+        self.registry.show(&reference).map_err(|error| match error {
+            ModelsError::NotFound(_) => InferenceError::ModelNotFound(name.to_string()),
+            other => registry_error(other),
+        })
+    }
+
+    async fn acquire(
+        &self,
+        name: &str,
+        keep_alive: Option<KeepAlive>,
+    ) -> Result<(Manifest, LoadedModel), InferenceError> {
+        let manifest = self.describe(name)?;
+        let loaded = self.pool.acquire(&ModelSpec::of(&manifest), keep_alive).await?;
+        Ok((manifest, loaded))
     }
 
     /// The running chat model for `name`, loaded if needed.
@@ -63,11 +62,10 @@ impl Inference {
         &self,
         name: &str,
         keep_alive: Option<KeepAlive>,
-    ) -> Result<(ModelDescription, ModelHandle), InferenceError> {
-        let description = self.describe(name)?;
-        let loaded = self.pool.acquire(&description.spec(), keep_alive).await?;
-        let handle = loaded.chat(&description.name)?;
-        Ok((description, handle))
+    ) -> Result<(Manifest, ModelHandle), InferenceError> {
+        let (manifest, loaded) = self.acquire(name, keep_alive).await?;
+        let handle = loaded.chat(&manifest.reference.to_string())?;
+        Ok((manifest, handle))
     }
 
     /// The running embedding model for `name`, loaded if needed.
@@ -75,49 +73,49 @@ impl Inference {
         &self,
         name: &str,
         keep_alive: Option<KeepAlive>,
-    ) -> Result<(ModelDescription, EmbeddingService), InferenceError> {
-        let description = self.describe(name)?;
-        let loaded = self.pool.acquire(&description.spec(), keep_alive).await?;
-        let service = loaded.embedding(&description.name)?;
-        Ok((description, service))
+    ) -> Result<(Manifest, EmbeddingService), InferenceError> {
+        let (manifest, loaded) = self.acquire(name, keep_alive).await?;
+        let service = loaded.embedding(&manifest.reference.to_string())?;
+        Ok((manifest, service))
     }
 
-    /// Loads a model without using it (Ollama's empty-prompt load).
+    /// Loads a model without using it (Ollama's empty-prompt load, `models.preload`).
     pub async fn load(
         &self,
         name: &str,
         keep_alive: Option<KeepAlive>,
-    ) -> Result<(ModelDescription, LoadedModel), InferenceError> {
-        let description = self.describe(name)?;
-        let loaded = self.pool.acquire(&description.spec(), keep_alive).await?;
-        Ok((description, loaded))
+    ) -> Result<(Manifest, LoadedModel), InferenceError> {
+        self.acquire(name, keep_alive).await
     }
 
+    /// Unloads a model now; in-flight requests finish first on their own handle.
     pub fn unload(&self, name: &str) -> Result<bool, InferenceError> {
-        let description = self.describe(name)?;
-        Ok(self.pool.unload(&description.name))
+        let manifest = self.describe(name)?;
+        Ok(self.pool.unload(&manifest.reference.to_string()))
     }
 
-    pub fn running(&self) -> Vec<(RunningModel, Option<ModelDescription>)> {
+    /// The loaded models with their registry entries, most recently used first.
+    pub fn running(&self) -> Vec<(RunningModel, Option<Manifest>)> {
         self.pool
             .running()
             .into_iter()
             .map(|running| {
-                let description = self.describe(&running.spec.name).ok();
-                (running, description)
+                let manifest = self.describe(&running.spec.name).ok();
+                (running, manifest)
             })
             .collect()
     }
 
     /// Converts an engine error for the client, dropping the model from the pool when the
-    /// error means its engine is broken, so the next request gets a fresh one.
+    /// error means its engine is broken, so that the next request gets a fresh one.
     pub fn engine_error(&self, name: &str, error: EngineError) -> InferenceError {
-        if matches!(
-            error,
-            EngineError::SchedulerStopped | EngineError::Decode(_)
-        ) {
+        if matches!(error, EngineError::SchedulerStopped | EngineError::Decode(_)) {
             self.pool.report_failure(name, &error.to_string());
         }
         InferenceError::Engine(error)
     }
+}
+
+fn registry_error(error: ModelsError) -> InferenceError {
+    InferenceError::Registry(error.to_string())
 }

@@ -1,6 +1,6 @@
 //! Hearth's inference service: the layer between the HTTP handlers and the engines.
 //!
-//! [`Inference`] resolves model names against the catalogue and hands out running models.
+//! [`Inference`] resolves model names against the registry and hands out running models.
 //! [`ModelPool`] keeps them: a model is loaded on first use (once, however many requests ask
 //! for it at the same moment), stays loaded for its keep-alive after the last use, is evicted
 //! least-recently-used first when loading another would exceed the memory budget, and is
@@ -8,15 +8,13 @@
 //!
 //! This crate knows nothing of HTTP; it speaks the engines' domain types.
 
-mod catalog;
 mod error;
 mod inference;
 mod pool;
 
-pub use catalog::{ModelDescription, canonical_name};
 pub use error::InferenceError;
 pub use inference::Inference;
 pub use pool::{
     EngineSettings, KeepAlive, LoadedModel, ModelKind, ModelPool, ModelSpec, PoolConfig,
-    RunningModel,
+    RunningModel, kind_name,
 };

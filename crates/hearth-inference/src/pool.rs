@@ -10,28 +10,20 @@ use hearth_engine::{EngineConfig, Model, ModelHandle};
 
 use crate::error::InferenceError;
 
-/// What a model is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelKind {
-    /// Text generation (GGUF on llama.cpp).
-    Chat,
-    /// Sentence embeddings (a BERT-class safetensors model).
-    Embedding,
+pub use hearth_models::ModelKind;
+
+/// A kind's name for logs and messages.
+pub fn kind_name(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Chat => "chat",
+        ModelKind::Embedding => "embedding",
+    }
 }
 
-impl ModelKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelKind::Chat => "chat",
-            ModelKind::Embedding => "embedding",
-        }
-    }
-
-    fn with_article(self) -> &'static str {
-        match self {
-            ModelKind::Chat => "a chat",
-            ModelKind::Embedding => "an embedding",
-        }
+fn with_article(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Chat => "a chat",
+        ModelKind::Embedding => "an embedding",
     }
 }
 
@@ -194,7 +186,7 @@ impl ModelPool {
         let model = load(spec.clone(), self.config).await?;
         tracing::info!(
             model = %spec.name,
-            kind = spec.kind.as_str(),
+            kind = kind_name(spec.kind),
             load_ms = started.elapsed().as_secs_f64() * 1000.0,
             "model loaded"
         );
@@ -345,7 +337,7 @@ impl LoadedModel {
             LoadedModel::Embedding(_) => Err(InferenceError::WrongKind {
                 name: name.to_string(),
                 expected: "chat",
-                actual: ModelKind::Embedding.with_article(),
+                actual: with_article(ModelKind::Embedding),
             }),
         }
     }
@@ -356,7 +348,7 @@ impl LoadedModel {
             LoadedModel::Chat(_) => Err(InferenceError::WrongKind {
                 name: name.to_string(),
                 expected: "embedding",
-                actual: ModelKind::Chat.with_article(),
+                actual: with_article(ModelKind::Chat),
             }),
         }
     }
@@ -388,5 +380,17 @@ async fn load(spec: ModelSpec, config: PoolConfig) -> Result<LoadedModel, Infere
             name,
             reason: format!("the loading thread panicked: {error}"),
         }),
+    }
+}
+
+impl ModelSpec {
+    /// The spec of a registered model's current version.
+    pub fn of(manifest: &hearth_models::Manifest) -> ModelSpec {
+        ModelSpec {
+            name: manifest.reference.to_string(),
+            kind: manifest.current.kind,
+            path: manifest.current.path.clone(),
+            size_bytes: manifest.current.size_bytes,
+        }
     }
 }

@@ -147,6 +147,7 @@ impl From<hearth_inference::InferenceError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "wrong_model_kind", message)
                     .with_param("model")
             }
+            Error::Registry(_) => ApiError::internal(message),
             Error::OverBudget { .. } | Error::LoadFailed { .. } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "model_unavailable",

@@ -10,7 +10,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use hearth_engine::{GenerationEvent, GenerationRequest, ModelHandle};
-use hearth_inference::{Inference, KeepAlive, LoadedModel, ModelDescription, ModelKind};
+use hearth_inference::{Inference, KeepAlive, LoadedModel, ModelKind};
+use hearth_models::{Manifest, ModelFormat};
 
 use super::openai::inference;
 use crate::error::ApiError;
@@ -67,7 +68,7 @@ fn render(
 async fn run_generation(
     inference: &Inference,
     shape: Shape,
-    description: ModelDescription,
+    description: Manifest,
     handle: ModelHandle,
     request: GenerationRequest,
     stream: bool,
@@ -76,8 +77,8 @@ async fn run_generation(
 ) -> Result<Response, ApiError> {
     let mut generation = handle
         .generate(request)
-        .map_err(|error| inference.engine_error(&description.name, error))?;
-    let model = description.name.clone();
+        .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
+    let model = description.reference.to_string();
     let final_fields =
         move |reason, usage: hearth_engine::Usage, timings: hearth_engine::Timings| FinalFields {
             done_reason: done_reason(reason),
@@ -93,7 +94,7 @@ async fn run_generation(
         let completion = generation
             .collect()
             .await
-            .map_err(|error| inference.engine_error(&description.name, error))?;
+            .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
         let fields = final_fields(
             completion
                 .finish_reason
@@ -213,10 +214,10 @@ async fn load_or_unload(
 ) -> Result<Response, ApiError> {
     let (name, reason) = if keep_alive == Some(KeepAlive::For(std::time::Duration::ZERO)) {
         inference.unload(model)?;
-        (inference.describe(model)?.name, "unload")
+        (inference.describe(model)?.reference.to_string(), "unload")
     } else {
         let (description, _) = inference.load(model, keep_alive).await?;
-        (description.name, "load")
+        (description.reference.to_string(), "load")
     };
     let body = match shape {
         Shape::Chat => serde_json::json!({
@@ -260,7 +261,7 @@ pub async fn embed(
     }
     let prompt_eval_count = embeddings.total_tokens();
     Ok(Json(EmbedResponse {
-        model: description.name,
+        model: description.reference.to_string(),
         embeddings: embeddings
             .items
             .into_iter()
@@ -295,18 +296,23 @@ pub async fn embeddings(
     Ok(Json(LegacyEmbeddingsResponse { embedding }))
 }
 
-pub(crate) fn details(model: &ModelDescription) -> ModelDetails {
+pub(crate) fn details(manifest: &Manifest) -> ModelDetails {
+    let model = &manifest.current;
     let family = model.family.clone().unwrap_or_default();
     ModelDetails {
         parent_model: String::new(),
-        format: model.format.clone(),
+        format: match model.format {
+            ModelFormat::Gguf => "gguf",
+            ModelFormat::Safetensors => "safetensors",
+        }
+        .to_string(),
         families: if family.is_empty() {
             Vec::new()
         } else {
             vec![family.clone()]
         },
         family,
-        parameter_size: model.parameter_size.clone().unwrap_or_default(),
+        parameter_size: model.size_label.clone().unwrap_or_default(),
         quantization_level: model.quantization.clone().unwrap_or_default(),
     }
 }
@@ -320,11 +326,11 @@ pub async fn tags(State(state): State<AppState>) -> Result<Json<TagsResponse>, A
         .models()?
         .into_iter()
         .map(|model| ModelEntry {
-            model: model.name.clone(),
-            name: model.name.clone(),
-            modified_at: rfc3339_from_unix_millis(model.modified_at_ms),
-            size: model.size_bytes,
-            digest: model.sha256.clone(),
+            model: model.reference.to_string(),
+            name: model.reference.to_string(),
+            modified_at: rfc3339_from_unix_millis(model.current.created_at_ms as i64),
+            size: model.current.size_bytes,
+            digest: model.current.sha256.clone(),
             details: details(&model),
         })
         .collect();
@@ -354,10 +360,10 @@ pub async fn ps(State(state): State<AppState>) -> Result<Json<PsResponse>, ApiEr
                 None => "2318-11-22T00:00:00.000Z".to_string(),
             };
             Some(RunningEntry {
-                name: description.name.clone(),
-                model: description.name.clone(),
-                size: description.size_bytes,
-                digest: description.sha256.clone(),
+                name: description.reference.to_string(),
+                model: description.reference.to_string(),
+                size: description.current.size_bytes,
+                digest: description.current.sha256.clone(),
                 details: details(&description),
                 expires_at,
                 size_vram: 0,
@@ -379,12 +385,13 @@ pub async fn show(
     let inference = inference(&state)?;
     let description = inference.describe(request.model()?)?;
     let mut model_info = std::collections::BTreeMap::new();
-    if let Some(family) = &description.family {
+    let current = &description.current;
+    if let Some(family) = &current.family {
         model_info.insert(
             "general.architecture".to_string(),
             serde_json::json!(family),
         );
-        if let Some(context) = description.context_length {
+        if let Some(context) = current.context_length {
             model_info.insert(
                 format!("{family}.context_length"),
                 serde_json::json!(context),
@@ -393,9 +400,9 @@ pub async fn show(
     }
     // The template in effect: the file's own, or (for a chat model without one) the family's
     // built-in format, which only the loaded model can tell; load it to ask.
-    let template = match (&description.chat_template, description.kind) {
+    let template = match (&current.chat_template, current.kind) {
         (Some(template), _) => template.clone(),
-        (None, ModelKind::Chat) => match inference.load(&description.name, None).await? {
+        (None, ModelKind::Chat) => match inference.load(&description.reference.to_string(), None).await? {
             (_, LoadedModel::Chat(handle)) => {
                 let template = &handle.model().info().chat_template;
                 model_info.insert(
@@ -408,21 +415,21 @@ pub async fn show(
         },
         (None, ModelKind::Embedding) => String::new(),
     };
-    let capabilities = match description.kind {
+    let capabilities = match current.kind {
         ModelKind::Chat => vec!["completion"],
         ModelKind::Embedding => vec!["embedding"],
     };
     Ok(Json(ShowResponse {
         modelfile: format!(
             "# Modelfile generated by Hearth\nFROM {}\n",
-            description.path.display()
+            current.path.display()
         ),
         parameters: String::new(),
         template,
         details: details(&description),
         model_info,
         capabilities,
-        modified_at: rfc3339_from_unix_millis(description.modified_at_ms),
+        modified_at: rfc3339_from_unix_millis(current.created_at_ms as i64),
     }))
 }
 

@@ -107,10 +107,10 @@ pub async fn chat_completions(
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let streams = start_choices(&handle, &plan.request, plan.choices)
-        .map_err(|error| inference.engine_error(&description.name, error))?;
+        .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();
-    let model = description.name.clone();
+    let model = description.reference.to_string();
 
     if request.stream {
         return Ok(stream_chat(id, created, model, handle, streams, plan));
@@ -122,7 +122,7 @@ pub async fn chat_completions(
         let completion = stream
             .collect()
             .await
-            .map_err(|error| inference.engine_error(&description.name, error))?;
+            .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
         usage.add(completion.usage);
         let logprobs = plan.request.logprobs.map(|_| ChatLogprobs {
             content: completion
@@ -315,10 +315,10 @@ pub async fn completions(
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let streams = start_choices(&handle, &plan.request, plan.choices)
-        .map_err(|error| inference.engine_error(&description.name, error))?;
+        .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
     let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();
-    let model = description.name.clone();
+    let model = description.reference.to_string();
     let echo = request.echo.then(|| request.prompt.0[0].clone());
 
     if request.stream {
@@ -405,7 +405,7 @@ pub async fn completions(
         let completion = stream
             .collect()
             .await
-            .map_err(|error| inference.engine_error(&description.name, error))?;
+            .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
         usage.add(completion.usage);
         let prefix = echo.clone().unwrap_or_default();
         let logprobs = plan.request.logprobs.map(|_| {
@@ -496,7 +496,7 @@ pub async fn embeddings(
                 embedding: embedding.vector,
             })
             .collect(),
-        model: description.name,
+        model: description.reference.to_string(),
         usage: EmbeddingUsage {
             prompt_tokens,
             total_tokens: prompt_tokens,
@@ -516,12 +516,7 @@ pub async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList
     let data = inference
         .models()?
         .into_iter()
-        .map(|model| ModelObject {
-            id: model.name,
-            object: "model",
-            created: (model.modified_at_ms / 1000).max(0) as u64,
-            owned_by: "hearth",
-        })
+        .map(|manifest| model_object(&manifest))
         .collect();
     Ok(Json(ModelList {
         object: "list",
@@ -545,11 +540,14 @@ pub async fn get_model(
     Path(model): Path<String>,
 ) -> Result<Json<ModelObject>, ApiError> {
     let inference = inference(&state)?;
-    let model = inference.describe(&model)?;
-    Ok(Json(ModelObject {
-        id: model.name,
+    Ok(Json(model_object(&inference.describe(&model)?)))
+}
+
+fn model_object(manifest: &hearth_models::Manifest) -> ModelObject {
+    ModelObject {
+        id: manifest.reference.to_string(),
         object: "model",
-        created: (model.modified_at_ms / 1000).max(0) as u64,
+        created: manifest.current.created_at_ms / 1000,
         owned_by: "hearth",
-    }))
+    }
 }
