@@ -396,6 +396,9 @@ impl Scheduler<'_> {
             // Longest shared prefix first; among equals, the least recently used slot.
             .max_by(|left, right| left.1.cmp(&right.1).then(right.2.cmp(&left.2)));
         let Some((slot_idx, shared)) = best.map(|(slot_idx, shared, _)| (slot_idx, shared)) else {
+            // `admit` only calls this with a slot free; should that ever change, the caller
+            // hears about it instead of waiting forever.
+            let _ = request.events.send(Err(EngineError::SchedulerStopped));
             return;
         };
         // At least one prompt token is always decoded: its logits give the first sampled token.
