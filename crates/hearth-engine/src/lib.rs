@@ -33,3 +33,17 @@ pub use stats::SchedulerStats;
 
 /// A token id of the model's vocabulary (llama.cpp's `llama_token`).
 pub type TokenId = i32;
+
+#[cfg(test)]
+mod tests {
+    /// The server keeps handles in shared state and moves streams into response bodies.
+    #[test]
+    fn public_handles_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        fn assert_send<T: Send>() {}
+        assert_send_sync::<crate::Model>();
+        assert_send_sync::<crate::ModelHandle>();
+        assert_send::<crate::GenerationStream>();
+        assert_send_sync::<crate::EngineError>();
+    }
+}

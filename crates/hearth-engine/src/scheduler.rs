@@ -170,6 +170,12 @@ impl ModelHandle {
         }
     }
 
+    /// Whether the scheduler thread is alive. False after it failed or panicked: the model must
+    /// be started again (requests meanwhile get `SchedulerStopped`).
+    pub fn is_running(&self) -> bool {
+        self.stats.scheduler_running.load(Ordering::Acquire)
+    }
+
     /// A snapshot of the queue, the slots and the recent performance.
     pub fn stats(&self) -> SchedulerStats {
         let config = self.model.config();
@@ -230,6 +236,17 @@ fn run_scheduler(
     stats: Arc<SharedStats>,
     ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
 ) {
+    // Marks the scheduler stopped however this function ends, a panic included, so that the
+    // model registry can tell a dead model from a busy one and reload it.
+    struct RunningGuard(Arc<SharedStats>);
+    impl Drop for RunningGuard {
+        fn drop(&mut self) {
+            self.0.scheduler_running.store(false, Ordering::Release);
+        }
+    }
+    stats.scheduler_running.store(true, Ordering::Release);
+    let _running = RunningGuard(Arc::clone(&stats));
+
     let context = match create_context(&model) {
         Ok(context) => context,
         Err(error) => {

@@ -124,6 +124,7 @@ async fn a_dropped_stream_frees_its_slot_at_the_next_step() {
         n_parallel: 2,
         ..EngineConfig::default()
     });
+    assert!(handle.is_running());
     let mut stream = handle
         .generate(greedy(COUNTING_PROMPT, 1000))
         .expect("accepted");
