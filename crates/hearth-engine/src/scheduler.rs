@@ -547,10 +547,11 @@ impl Scheduler<'_> {
         self.publish_active();
     }
 
-    /// A failed decode leaves the KV cache of the batch's sequences unknown: they end with the
-    /// error and their caches are cleared.
+    /// A failed decode may have left part of the batch in the KV cache. Every running sequence
+    /// (all of them take part in a step, or are about to) ends with the error and its cache is
+    /// cleared, so no later request reuses entries that may be incomplete.
     fn fail_batch(&mut self, error: &EngineError) {
-        tracing::error!(%error, "decode failed; ending the sequences of this batch");
+        tracing::error!(%error, "decode failed; ending every running sequence");
         for slot in &mut self.slots {
             if let Some(sequence) = slot.sequence.take() {
                 let _ = sequence.request.events.send(Err(error.clone()));
