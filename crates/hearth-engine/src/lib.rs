@@ -5,7 +5,17 @@
 //! the model a scheduler thread owning its llama.cpp context; [`ModelHandle::generate`] queues
 //! a [`GenerationRequest`] and returns a [`GenerationStream`] of [`GenerationEvent`]s.
 //!
-//! This crate knows nothing of HTTP or JSON: the server converts its wire types into these.
+//! Invariants:
+//! - Only the scheduler thread touches a model's llama.cpp context; callers talk to it through
+//!   a bounded queue (full means `QueueFull`, never unbounded memory).
+//! - Nothing reaches llama.cpp unvalidated: token ids are inside the vocabulary, a prompt plus
+//!   `max_tokens` fits `n_ctx_per_seq`, batches never exceed `n_batch`, and KV entries are never
+//!   copied between sequences (llama.cpp aborts the process on those mistakes).
+//! - A slot's remembered tokens are exactly what its KV cache holds, so prefix reuse never
+//!   changes an output.
+//!
+//! Boundary: this crate knows nothing of HTTP or JSON; the server converts its wire types into
+//! these. Model files, manifests and downloads belong to the model registry, not here.
 
 mod backend;
 mod chat;
