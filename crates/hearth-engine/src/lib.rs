@@ -15,7 +15,8 @@
 //!   changes an output.
 //!
 //! Boundary: this crate knows nothing of HTTP or JSON; the server converts its wire types into
-//! these. Model files, manifests and downloads belong to the model registry, not here.
+//! these. The model registry (manifests, pulls, keep-alive, the memory budget) is not built yet;
+//! it will sit on top of `Model` and `ModelHandle`.
 
 mod backend;
 mod chat;
