@@ -370,3 +370,28 @@ async fn a_chat_prompt_is_formatted_with_the_model_template() {
         .expect_err("no messages");
     assert!(matches!(error, EngineError::InvalidRequest(_)), "{error}");
 }
+
+#[tokio::test]
+async fn an_end_of_turn_token_ends_generation_with_stop_and_is_not_emitted() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    // Gemma's <eos> is token 1; a strong bias makes it the greedy choice at once.
+    let end_of_sequence = 1;
+    assert!(handle.model().is_end_of_generation(end_of_sequence));
+    let sampling = SamplingParams {
+        logit_bias: vec![(end_of_sequence, 100.0)],
+        ..SamplingParams::greedy()
+    };
+    let completion = handle
+        .generate(greedy(COUNTING_PROMPT, 8).with_sampling(sampling))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(completion.finish_reason, Some(FinishReason::Stop));
+    assert!(completion.tokens.is_empty());
+    assert_eq!(completion.text, "");
+    assert_eq!(completion.usage.completion_tokens, 1);
+}
