@@ -90,3 +90,79 @@ impl EngineConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(EngineConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_inconsistent_setting_is_named() {
+        let cases = [
+            (
+                "n_parallel",
+                EngineConfig {
+                    n_parallel: 0,
+                    ..EngineConfig::default()
+                },
+            ),
+            (
+                "n_ctx_per_seq",
+                EngineConfig {
+                    n_ctx_per_seq: 8,
+                    ..EngineConfig::default()
+                },
+            ),
+            (
+                "n_batch",
+                EngineConfig {
+                    n_parallel: 16,
+                    n_batch: 8,
+                    ..EngineConfig::default()
+                },
+            ),
+            (
+                "prefill_chunk",
+                EngineConfig {
+                    prefill_chunk: 0,
+                    ..EngineConfig::default()
+                },
+            ),
+            (
+                "threads",
+                EngineConfig {
+                    threads: 0,
+                    ..EngineConfig::default()
+                },
+            ),
+            (
+                "queue_capacity",
+                EngineConfig {
+                    queue_capacity: 0,
+                    ..EngineConfig::default()
+                },
+            ),
+        ];
+        for (expected_field, config) in cases {
+            match config.validate() {
+                Err(EngineError::InvalidConfig { field, .. }) => assert_eq!(field, expected_field),
+                other => panic!("{expected_field}: expected InvalidConfig, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_batch_never_exceeds_the_whole_context() {
+        let config = EngineConfig {
+            n_parallel: 1,
+            n_ctx_per_seq: 64,
+            n_batch: 512,
+            ..EngineConfig::default()
+        };
+        assert_eq!(config.effective_n_batch(), 64);
+    }
+}

@@ -5,7 +5,18 @@
 //! the model a scheduler thread owning its llama.cpp context; [`ModelHandle::generate`] queues
 //! a [`GenerationRequest`] and returns a [`GenerationStream`] of [`GenerationEvent`]s.
 //!
-//! This crate knows nothing of HTTP or JSON: the server converts its wire types into these.
+//! Invariants:
+//! - Only the scheduler thread touches a model's llama.cpp context; callers talk to it through
+//!   a bounded queue (full means `QueueFull`, never unbounded memory).
+//! - Nothing reaches llama.cpp unvalidated: token ids are inside the vocabulary, a prompt plus
+//!   `max_tokens` fits `n_ctx_per_seq`, batches never exceed `n_batch`, and KV entries are never
+//!   copied between sequences (llama.cpp aborts the process on those mistakes).
+//! - A slot's remembered tokens are exactly what its KV cache holds, so prefix reuse never
+//!   changes an output.
+//!
+//! Boundary: this crate knows nothing of HTTP or JSON; the server converts its wire types into
+//! these. The model registry (manifests, pulls, keep-alive, the memory budget) is not built yet;
+//! it will sit on top of `Model` and `ModelHandle`.
 
 mod backend;
 mod chat;
@@ -33,3 +44,17 @@ pub use stats::SchedulerStats;
 
 /// A token id of the model's vocabulary (llama.cpp's `llama_token`).
 pub type TokenId = i32;
+
+#[cfg(test)]
+mod tests {
+    /// The server keeps handles in shared state and moves streams into response bodies.
+    #[test]
+    fn public_handles_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        fn assert_send<T: Send>() {}
+        assert_send_sync::<crate::Model>();
+        assert_send_sync::<crate::ModelHandle>();
+        assert_send::<crate::GenerationStream>();
+        assert_send_sync::<crate::EngineError>();
+    }
+}

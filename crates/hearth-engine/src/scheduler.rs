@@ -170,6 +170,12 @@ impl ModelHandle {
         }
     }
 
+    /// Whether the scheduler thread is alive. False after it failed or panicked: the model must
+    /// be started again (requests meanwhile get `SchedulerStopped`).
+    pub fn is_running(&self) -> bool {
+        self.stats.scheduler_running.load(Ordering::Acquire)
+    }
+
     /// A snapshot of the queue, the slots and the recent performance.
     pub fn stats(&self) -> SchedulerStats {
         let config = self.model.config();
@@ -230,6 +236,17 @@ fn run_scheduler(
     stats: Arc<SharedStats>,
     ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
 ) {
+    // Marks the scheduler stopped however this function ends, a panic included, so that the
+    // model registry can tell a dead model from a busy one and reload it.
+    struct RunningGuard(Arc<SharedStats>);
+    impl Drop for RunningGuard {
+        fn drop(&mut self) {
+            self.0.scheduler_running.store(false, Ordering::Release);
+        }
+    }
+    stats.scheduler_running.store(true, Ordering::Release);
+    let _running = RunningGuard(Arc::clone(&stats));
+
     let context = match create_context(&model) {
         Ok(context) => context,
         Err(error) => {
@@ -396,6 +413,9 @@ impl Scheduler<'_> {
             // Longest shared prefix first; among equals, the least recently used slot.
             .max_by(|left, right| left.1.cmp(&right.1).then(right.2.cmp(&left.2)));
         let Some((slot_idx, shared)) = best.map(|(slot_idx, shared, _)| (slot_idx, shared)) else {
+            // `admit` only calls this with a slot free; should that ever change, the caller
+            // hears about it instead of waiting forever.
+            let _ = request.events.send(Err(EngineError::SchedulerStopped));
             return;
         };
         // At least one prompt token is always decoded: its logits give the first sampled token.
@@ -527,10 +547,11 @@ impl Scheduler<'_> {
         self.publish_active();
     }
 
-    /// A failed decode leaves the KV cache of the batch's sequences unknown: they end with the
-    /// error and their caches are cleared.
+    /// A failed decode may have left part of the batch in the KV cache. Every running sequence
+    /// (all of them take part in a step, or are about to) ends with the error and its cache is
+    /// cleared, so no later request reuses entries that may be incomplete.
     fn fail_batch(&mut self, error: &EngineError) {
-        tracing::error!(%error, "decode failed; ending the sequences of this batch");
+        tracing::error!(%error, "decode failed; ending every running sequence");
         for slot in &mut self.slots {
             if let Some(sequence) = slot.sequence.take() {
                 let _ = sequence.request.events.send(Err(error.clone()));

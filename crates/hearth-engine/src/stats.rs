@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How many finished requests the "recent" averages cover.
@@ -40,6 +40,7 @@ pub struct SchedulerStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct SharedStats {
+    pub(crate) scheduler_running: AtomicBool,
     pub(crate) queue_depth: AtomicUsize,
     pub(crate) active_sequences: AtomicUsize,
     pub(crate) total_tokens_decoded: AtomicU64,

@@ -1,7 +1,9 @@
 //! The scheduler against a plain sequential decode: same greedy output alone, and with many
 //! concurrent requests sharing decode steps, no output reaching the wrong request.
 
-use hearth_engine::{EngineConfig, FinishReason};
+use hearth_engine::{
+    EngineConfig, FinishReason, GenerationEvent, GenerationRequest, Prompt, SamplingParams,
+};
 
 use crate::support::{assert_same_greedy_output, greedy, sequential_greedy, start};
 
@@ -121,4 +123,51 @@ async fn sixteen_concurrent_requests_on_four_slots_complete_without_cross_talk()
             max_tokens,
         );
     }
+}
+
+#[tokio::test]
+async fn a_long_prompt_is_read_in_chunks_while_running_streams_keep_generating() {
+    let prefill_chunk = 64;
+    let handle = start(EngineConfig {
+        n_parallel: 2,
+        prefill_chunk,
+        ..EngineConfig::default()
+    });
+    let mut running = handle
+        .generate(greedy("1, 2, 3, 4, 5,", 1000))
+        .expect("accepted");
+    running.next().await.expect("an event").expect("no error");
+
+    let filler = "The lighthouse keeper counted the ships that passed at dawn. ".repeat(80);
+    let mut long_prompt = handle.model().tokenize(&filler, true);
+    long_prompt.truncate(prefill_chunk * 10);
+    let request = GenerationRequest::new(Prompt::Tokens(long_prompt))
+        .with_max_tokens(1)
+        .with_sampling(SamplingParams::greedy());
+    let mut joining = handle.generate(request).expect("accepted");
+
+    // Tokens the running stream received while the long prompt was being read.
+    let mut tokens_while_reading = 0;
+    loop {
+        tokio::select! {
+            biased;
+            event = running.next() => {
+                if let Some(Ok(GenerationEvent::Token { .. })) = event {
+                    tokens_while_reading += 1;
+                }
+            }
+            event = joining.next() => {
+                match event.expect("an event").expect("no error") {
+                    GenerationEvent::Token { .. } => break,
+                    other => panic!("expected the first token, got {other:?}"),
+                }
+            }
+        }
+    }
+    // Ten chunks take ten steps, each of which also advanced the running stream (give or take
+    // the step in flight when the request arrived and the order of events within a step).
+    assert!(
+        tokens_while_reading >= 8,
+        "the running stream got only {tokens_while_reading} tokens during 10 prompt chunks"
+    );
 }

@@ -124,6 +124,7 @@ async fn a_dropped_stream_frees_its_slot_at_the_next_step() {
         n_parallel: 2,
         ..EngineConfig::default()
     });
+    assert!(handle.is_running());
     let mut stream = handle
         .generate(greedy(COUNTING_PROMPT, 1000))
         .expect("accepted");
@@ -300,4 +301,97 @@ async fn a_logit_bias_can_ban_the_greedy_choice() {
         .await
         .expect("completes");
     assert_ne!(biased.tokens[0], banned);
+}
+
+#[tokio::test]
+async fn a_frequency_penalty_discourages_repeating_generated_tokens() {
+    let handle = start(EngineConfig {
+        n_parallel: 2,
+        ..EngineConfig::default()
+    });
+    let prompt = "the the the the the the the the";
+    let distinct_tokens = |tokens: &[i32]| {
+        let mut tokens = tokens.to_vec();
+        tokens.sort_unstable();
+        tokens.dedup();
+        tokens.len()
+    };
+    let plain = handle
+        .generate(greedy(prompt, 12))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    let penalised_sampling = SamplingParams {
+        frequency_penalty: 2.0,
+        presence_penalty: 1.0,
+        ..SamplingParams::greedy()
+    };
+    let penalised = handle
+        .generate(greedy(prompt, 12).with_sampling(penalised_sampling))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert!(
+        distinct_tokens(&penalised.tokens) > distinct_tokens(&plain.tokens),
+        "plain {:?} vs penalised {:?}",
+        plain.text,
+        penalised.text
+    );
+}
+
+#[tokio::test]
+async fn a_chat_prompt_is_formatted_with_the_model_template() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    let messages = vec![
+        hearth_engine::ChatMessage::new(hearth_engine::ChatRole::System, "You count."),
+        hearth_engine::ChatMessage::new(hearth_engine::ChatRole::User, "1, 2, 3,"),
+    ];
+    let formatted = handle.model().format_chat(&messages).expect("formats");
+    let expected_prompt_tokens = handle.model().tokenize(&formatted, true).len();
+    let request = GenerationRequest::new(Prompt::Chat(messages))
+        .with_max_tokens(4)
+        .with_sampling(SamplingParams::greedy());
+    let completion = handle
+        .generate(request)
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(completion.usage.prompt_tokens, expected_prompt_tokens);
+    assert!(completion.finish_reason.is_some());
+
+    let error = handle
+        .generate(GenerationRequest::new(Prompt::Chat(Vec::new())))
+        .expect_err("no messages");
+    assert!(matches!(error, EngineError::InvalidRequest(_)), "{error}");
+}
+
+#[tokio::test]
+async fn an_end_of_turn_token_ends_generation_with_stop_and_is_not_emitted() {
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    // Gemma's <eos> is token 1; a strong bias makes it the greedy choice at once.
+    let end_of_sequence = 1;
+    assert!(handle.model().is_end_of_generation(end_of_sequence));
+    let sampling = SamplingParams {
+        logit_bias: vec![(end_of_sequence, 100.0)],
+        ..SamplingParams::greedy()
+    };
+    let completion = handle
+        .generate(greedy(COUNTING_PROMPT, 8).with_sampling(sampling))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(completion.finish_reason, Some(FinishReason::Stop));
+    assert!(completion.tokens.is_empty());
+    assert_eq!(completion.text, "");
+    assert_eq!(completion.usage.completion_tokens, 1);
 }
