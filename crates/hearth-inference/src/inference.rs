@@ -53,7 +53,10 @@ impl Inference {
         keep_alive: Option<KeepAlive>,
     ) -> Result<(Manifest, LoadedModel), InferenceError> {
         let manifest = self.describe(name)?;
-        let loaded = self.pool.acquire(&ModelSpec::of(&manifest), keep_alive).await?;
+        let loaded = self
+            .pool
+            .acquire(&ModelSpec::of(&manifest), keep_alive)
+            .await?;
         Ok((manifest, loaded))
     }
 
@@ -109,7 +112,10 @@ impl Inference {
     /// Converts an engine error for the client, dropping the model from the pool when the
     /// error means its engine is broken, so that the next request gets a fresh one.
     pub fn engine_error(&self, name: &str, error: EngineError) -> InferenceError {
-        if matches!(error, EngineError::SchedulerStopped | EngineError::Decode(_)) {
+        if matches!(
+            error,
+            EngineError::SchedulerStopped | EngineError::Decode(_)
+        ) {
             self.pool.report_failure(name, &error.to_string());
         }
         InferenceError::Engine(error)

@@ -1,14 +1,15 @@
 //! Extractors whose rejections are OpenAI-style errors, so a malformed body gets the same JSON
-//! shape as every other error, with the field at fault named when serde knows it.
+//! shape as every other error.
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// `axum::Json`, with rejections mapped to [`ApiError`].
+/// A JSON body. Unlike `axum::Json` it does not insist on `content-type: application/json`:
+/// Ollama accepts bodies without it and its users' scripts (`curl -d`) rely on that.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -20,48 +21,39 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request_too_large",
-            "request body exceeds the size limit; send a smaller body or raise server.max_body_bytes",
-        );
-    }
-    match rejection {
-        JsonRejection::JsonDataError(error) => {
-            // serde_path_to_error renders "path.to.field: problem"; lift the path into `param`.
-            let detail = error.body_text();
-            let message = detail
-                .strip_prefix("Failed to deserialize the JSON body into the target type: ")
-                .unwrap_or(&detail)
-                .to_string();
-            let param = message
-                .split_once(": ")
-                .map(|(path, _)| path.to_string())
-                .filter(|path| !path.contains(' '));
-            let mut api_error = ApiError::bad_request(format!("invalid request body: {message}"));
-            if let Some(param) = param {
-                api_error = api_error.with_param(param);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "request_too_large",
+                        "request body exceeds the size limit; send a smaller body or raise \
+                     server.max_body_bytes",
+                    )
+                } else {
+                    ApiError::bad_request(format!("cannot read the request body: {rejection}"))
+                }
+            })?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(error) => {
+                let path = error.path().to_string();
+                let inner = error.into_inner();
+                if inner.is_data() {
+                    let mut api_error =
+                        ApiError::bad_request(format!("invalid request body: {path}: {inner}"));
+                    if path != "." {
+                        api_error = api_error.with_param(path);
+                    }
+                    Err(api_error)
+                } else {
+                    Err(ApiError::bad_request(format!(
+                        "request body is not valid JSON: {inner}"
+                    )))
+                }
             }
-            api_error
         }
-        JsonRejection::JsonSyntaxError(error) => ApiError::bad_request(format!(
-            "request body is not valid JSON: {}",
-            error.body_text()
-        )),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as JSON with the header content-type: application/json",
-        ),
-        other => ApiError::bad_request(other.body_text()),
     }
 }

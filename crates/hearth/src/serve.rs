@@ -1,10 +1,12 @@
 //! `hearth serve`: wires config, telemetry, storage and the HTTP server together, then runs
 //! until SIGINT/SIGTERM and drains.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use hearth_config::{Config, IntegrityCheck, LoadedConfig, Sources};
+use hearth_inference::{EngineSettings, Inference, KeepAlive, ModelPool, PoolConfig};
 use hearth_server::{AppState, ComponentState, Readiness, RuntimeSettings, StaticSettings};
 use hearth_store::{OpenOptions, Store};
 use tokio::net::TcpListener;
@@ -60,6 +62,12 @@ async fn serve(
         .local_addr()
         .context("cannot read the bound address")?;
 
+    let inference = Arc::new(start_inference(&config)?);
+    let _reaper = inference
+        .pool()
+        .spawn_reaper(std::time::Duration::from_secs(1));
+    preload(&inference, &config, &readiness);
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState {
         runtime: runtime_receiver,
@@ -69,6 +77,7 @@ async fn serve(
         },
         readiness: readiness.clone(),
         store: Some(store.clone()),
+        inference: Some(inference.clone()),
         metrics: hearth_server::install_metrics_recorder(),
         started_at,
     };
@@ -110,6 +119,60 @@ async fn serve(
         tracing::warn!("stopped; some requests were cut off at the drain timeout");
     }
     Ok(())
+}
+
+/// The inference service over the data directory's model registry.
+fn start_inference(config: &Config) -> anyhow::Result<Inference> {
+    let registry = hearth_models::Registry::open(&config.data_dir)
+        .context("cannot open the model registry")?;
+    let models = &config.models;
+    let threads = match models.threads {
+        0 => std::thread::available_parallelism().map_or(2, |cores| cores.get()),
+        threads => threads,
+    };
+    let pool = ModelPool::new(PoolConfig {
+        engine: EngineSettings {
+            n_parallel: models.parallel_sequences,
+            n_ctx_per_seq: models.context_per_sequence,
+            n_batch: models.batch_size,
+            prefill_chunk: models.prefill_chunk,
+            threads,
+            queue_capacity: models.queue_capacity,
+        },
+        embedding: hearth_embed::ServiceConfig {
+            queue_capacity: models.queue_capacity * 4,
+            max_batch_inputs: models.embedding_batch_size,
+        },
+        memory_budget_bytes: models.memory_budget_bytes,
+        default_keep_alive: match models.keep_alive {
+            Some(duration) => KeepAlive::For(duration),
+            None => KeepAlive::Forever,
+        },
+    });
+    Ok(Inference::new(pool, registry))
+}
+
+/// Loads `models.preload` in the background; readiness reports `models` until they are in.
+fn preload(inference: &Arc<Inference>, config: &Config, readiness: &Readiness) {
+    if config.models.preload.is_empty() {
+        return;
+    }
+    readiness.set("models", ComponentState::starting());
+    let (inference, names, readiness) = (
+        inference.clone(),
+        config.models.preload.clone(),
+        readiness.clone(),
+    );
+    tokio::spawn(async move {
+        for name in &names {
+            if let Err(error) = inference.load(name, None).await {
+                tracing::error!(model = %name, %error, "preloading a model failed");
+                readiness.set("models", ComponentState::failed(format!("{name}: {error}")));
+                return;
+            }
+        }
+        readiness.set("models", ComponentState::ready());
+    });
 }
 
 pub fn runtime_settings(config: &Config) -> RuntimeSettings {

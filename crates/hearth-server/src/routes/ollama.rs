@@ -402,7 +402,10 @@ pub async fn show(
     // built-in format, which only the loaded model can tell; load it to ask.
     let template = match (&current.chat_template, current.kind) {
         (Some(template), _) => template.clone(),
-        (None, ModelKind::Chat) => match inference.load(&description.reference.to_string(), None).await? {
+        (None, ModelKind::Chat) => match inference
+            .load(&description.reference.to_string(), None)
+            .await?
+        {
             (_, LoadedModel::Chat(handle)) => {
                 let template = &handle.model().info().chat_template;
                 model_info.insert(

@@ -43,6 +43,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         settings,
         readiness: readiness.clone(),
         store: Some(store),
+        inference: None,
         metrics: hearth_server::install_metrics_recorder(),
         started_at: Instant::now(),
     };

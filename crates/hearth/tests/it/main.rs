@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod inference;
 mod models;
 mod otlp;
 mod server;

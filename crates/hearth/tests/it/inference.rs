@@ -1,0 +1,206 @@
+//! Model serving through the built binary, on the real sample models: the OpenAI and Ollama
+//! APIs over HTTP.
+
+use std::path::PathBuf;
+
+use crate::{Server, client, hearth, run, stderr_of};
+
+fn model_cache() -> PathBuf {
+    let dir = std::env::var_os("HEARTH_MODEL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/hearth/models")
+        });
+    assert!(
+        dir.join("gemma-3-270m-q4_k_m.gguf").is_file(),
+        "sample models missing in {}; run scripts/fetch-sample-models",
+        dir.display()
+    );
+    dir
+}
+
+fn serve_with_sample_models() -> Server {
+    let cache = model_cache();
+    Server::start(|command, home| {
+        let data = home.join("data");
+        for (path, name) in [
+            (cache.join("gemma-3-270m-q4_k_m.gguf"), "gemma3:270m"),
+            (cache.join("all-minilm-l6-v2"), "all-minilm:l6-v2"),
+        ] {
+            let output = run(hearth(home)
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("pull")
+                .arg(path)
+                .args(["--name", name]));
+            assert!(output.status.success(), "{}", stderr_of(&output));
+        }
+        command.env("HEARTH_MODELS_THREADS", "1");
+    })
+}
+
+fn cosine(left: &[f64], right: &[f64]) -> f64 {
+    left.iter().zip(right).map(|(a, b)| a * b).sum()
+}
+
+#[test]
+fn openai_and_ollama_apis_serve_the_sample_models() {
+    let server = serve_with_sample_models();
+    let http = client();
+
+    let models: serde_json::Value = http
+        .get(server.url("/v1/models"))
+        .send()
+        .expect("models")
+        .json()
+        .expect("json");
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|model| model["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["all-minilm:l6-v2", "gemma3:270m"]);
+
+    let chat = serde_json::json!({
+        "model": "gemma3:270m",
+        "messages": [{"role": "user", "content": "Count from 1 to 5: 1, 2,"}],
+        "max_tokens": 8, "temperature": 0
+    });
+    let first: serde_json::Value = http
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .expect("chat")
+        .json()
+        .expect("json");
+    let text = first["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content")
+        .to_string();
+    assert!(!text.is_empty(), "{first}");
+    assert_eq!(first["object"], "chat.completion");
+    assert!(first["usage"]["completion_tokens"].as_u64().expect("usage") <= 8);
+    // Greedy decoding is deterministic, and the second request reuses the cached prompt.
+    let second: serde_json::Value = http
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .expect("chat")
+        .json()
+        .expect("json");
+    assert_eq!(second["choices"][0]["message"]["content"], text.as_str());
+    assert!(
+        second["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .expect("cached")
+            > 0,
+        "{second}"
+    );
+
+    // Streaming: the same text, chunk by chunk, then usage, then [DONE].
+    let mut streaming = chat.clone();
+    streaming["stream"] = serde_json::json!(true);
+    streaming["stream_options"] = serde_json::json!({"include_usage": true});
+    let body = http
+        .post(server.url("/v1/chat/completions"))
+        .json(&streaming)
+        .send()
+        .expect("stream")
+        .text()
+        .expect("sse");
+    let events: Vec<&str> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"), "{body}");
+    let mut streamed = String::new();
+    let mut saw_usage = false;
+    for event in &events[..events.len() - 1] {
+        let chunk: serde_json::Value = serde_json::from_str(event).expect("chunk json");
+        if let Some(content) = chunk["choices"][0]["delta"]["content"].as_str() {
+            streamed.push_str(content);
+        }
+        saw_usage |= chunk["usage"]["total_tokens"].is_u64();
+    }
+    assert_eq!(streamed, text);
+    assert!(saw_usage, "{body}");
+
+    // Embeddings: similar sentences are closer than unrelated ones.
+    let embeddings: serde_json::Value = http
+        .post(server.url("/v1/embeddings"))
+        .json(&serde_json::json!({"model": "all-minilm:l6-v2", "input": [
+            "A man is eating food.", "A man is eating a piece of bread.", "The stock market fell sharply today."
+        ]}))
+        .send().expect("embeddings").json().expect("json");
+    let vectors: Vec<Vec<f64>> = embeddings["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|item| {
+            item["embedding"]
+                .as_array()
+                .expect("vector")
+                .iter()
+                .map(|value| value.as_f64().expect("number"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(vectors[0].len(), 384);
+    assert!(cosine(&vectors[0], &vectors[1]) > cosine(&vectors[0], &vectors[2]));
+
+    // Ollama: non-streamed chat gives the same greedy text; generate streams NDJSON.
+    let ollama: serde_json::Value = http
+        .post(server.url("/api/chat"))
+        .body(
+            serde_json::json!({
+                "model": "gemma3:270m", "stream": false,
+                "messages": [{"role": "user", "content": "Count from 1 to 5: 1, 2,"}],
+                "options": {"temperature": 0, "num_predict": 8}
+            })
+            .to_string(),
+        )
+        .send()
+        .expect("ollama chat")
+        .json()
+        .expect("json");
+    assert_eq!(ollama["message"]["content"], text.as_str(), "{ollama}");
+    assert_eq!(ollama["done"], true);
+    let lines = http
+        .post(server.url("/api/generate"))
+        .body(r#"{"model":"gemma3:270m","prompt":"Hello","options":{"num_predict":4}}"#)
+        .send()
+        .expect("generate")
+        .text()
+        .expect("ndjson");
+    let last: serde_json::Value =
+        serde_json::from_str(lines.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["done"], true, "{lines}");
+    assert!(last["eval_count"].as_u64().expect("eval_count") >= 1);
+
+    let ps: serde_json::Value = http
+        .get(server.url("/api/ps"))
+        .send()
+        .expect("ps")
+        .json()
+        .expect("json");
+    assert_eq!(ps["models"].as_array().expect("models").len(), 2, "{ps}");
+
+    // Errors: unknown model 404 naming `model`; a bad parameter 400 naming it.
+    let missing = http
+        .post(server.url("/v1/chat/completions"))
+        .json(
+            &serde_json::json!({"model": "nope:1", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .send()
+        .expect("missing");
+    assert_eq!(missing.status(), 404);
+    let missing: serde_json::Value = missing.json().expect("json");
+    assert_eq!(missing["error"]["code"], "model_not_found");
+    let bad = http.post(server.url("/v1/chat/completions"))
+        .json(&serde_json::json!({"model": "gemma3:270m", "temperature": 5, "messages": [{"role": "user", "content": "x"}]}))
+        .send().expect("bad");
+    assert_eq!(bad.status(), 400);
+    let bad: serde_json::Value = bad.json().expect("json");
+    assert_eq!(bad["error"]["param"], "temperature");
+}
