@@ -72,8 +72,8 @@ async fn run_generation(
     handle: ModelHandle,
     request: GenerationRequest,
     stream: bool,
-    started: Instant,
-    load_duration: std::time::Duration,
+    // When the request arrived, and how long loading the model took of that.
+    (started, load_duration): (Instant, std::time::Duration),
 ) -> Result<Response, ApiError> {
     let mut generation = handle
         .generate(request)
@@ -169,8 +169,7 @@ pub async fn chat(
         handle,
         generation,
         request.stream.unwrap_or(true),
-        started,
-        load_duration,
+        (started, load_duration),
     )
     .await
 }
@@ -200,8 +199,7 @@ pub async fn generate(
         handle,
         generation,
         request.stream.unwrap_or(true),
-        started,
-        load_duration,
+        (started, load_duration),
     )
     .await
 }
