@@ -96,7 +96,10 @@ impl Model {
         let architecture = meta("general.architecture").unwrap_or_else(|| "unknown".to_owned());
         let quantization = meta("general.file_type")
             .and_then(|value| value.parse::<u32>().ok())
-            .map_or_else(|| "unknown".to_owned(), file_type_name);
+            .map_or_else(
+                || "unknown".to_owned(),
+                |file_type| hearth_models::gguf::quantization_name(u64::from(file_type)),
+            );
         let formatter = ChatFormatter::for_model(&llama, &architecture);
         let info = ModelInfo {
             path: path.to_path_buf(),
@@ -186,45 +189,4 @@ impl Model {
             None => Ok(()),
         }
     }
-}
-
-/// The name llama.cpp's quantize tool gives each `general.file_type` value.
-fn file_type_name(file_type: u32) -> String {
-    let name = match file_type {
-        0 => "F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        7 => "Q8_0",
-        8 => "Q5_0",
-        9 => "Q5_1",
-        10 => "Q2_K",
-        11 => "Q3_K_S",
-        12 => "Q3_K_M",
-        13 => "Q3_K_L",
-        14 => "Q4_K_S",
-        15 => "Q4_K_M",
-        16 => "Q5_K_S",
-        17 => "Q5_K_M",
-        18 => "Q6_K",
-        19 => "IQ2_XXS",
-        20 => "IQ2_XS",
-        21 => "Q2_K_S",
-        22 => "IQ3_XS",
-        23 => "IQ3_XXS",
-        24 => "IQ1_S",
-        25 => "IQ4_NL",
-        26 => "IQ3_S",
-        27 => "IQ3_M",
-        28 => "IQ2_S",
-        29 => "IQ2_M",
-        30 => "IQ4_XS",
-        31 => "IQ1_M",
-        32 => "BF16",
-        36 => "TQ1_0",
-        37 => "TQ2_0",
-        38 => "MXFP4_MOE",
-        other => return format!("file_type_{other}"),
-    };
-    name.to_owned()
 }
