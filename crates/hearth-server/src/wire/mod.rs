@@ -25,6 +25,12 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
+/// Folds a client's 64-bit seed into llama.cpp's 32-bit one: distinct seeds stay distinct in
+/// practice, and the same seed always gives the same result.
+pub fn fold_seed(seed: i64) -> u32 {
+    (seed as u64 ^ (seed as u64 >> 32)) as u32
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_seconds() -> u64 {
     std::time::SystemTime::now()

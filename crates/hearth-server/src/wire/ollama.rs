@@ -138,7 +138,7 @@ impl Options {
             sampling.min_p = min_p;
         }
         if let Some(seed) = self.seed {
-            sampling.seed = Some((seed as u64 ^ (seed as u64 >> 32)) as u32);
+            sampling.seed = Some(super::fold_seed(seed));
         }
         if let Some(penalty) = self.repeat_penalty {
             sampling.repeat_penalty = penalty;

@@ -153,9 +153,7 @@ impl SamplingFields {
             sampling.min_p = min_p;
         }
         if let Some(seed) = self.seed {
-            // OpenAI seeds are 64-bit; llama.cpp's are 32-bit. Folding keeps distinct seeds
-            // distinct in practice and the same seed always the same.
-            sampling.seed = Some((seed as u64 ^ (seed as u64 >> 32)) as u32);
+            sampling.seed = Some(super::fold_seed(seed));
         }
         if let Some(penalty) = self.presence_penalty {
             check_range("presence_penalty", penalty, -2.0, 2.0)?;
