@@ -45,6 +45,10 @@ pub enum EngineError {
     #[error("the model is not running; it was unloaded or its scheduler stopped")]
     SchedulerStopped,
 
+    /// The requested output constraint (JSON schema, grammar) cannot be compiled.
+    #[error("the output format cannot be enforced: {reason}")]
+    InvalidGrammar { reason: String },
+
     /// The chat messages could not be turned into a prompt.
     #[error("failed to apply the chat template: {0}")]
     ChatTemplate(String),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::chat::ChatMessage;
+use crate::grammar::Constraint;
 use crate::sampling::SamplingParams;
 use crate::{EngineError, TokenId};
 
@@ -33,6 +34,8 @@ pub struct GenerationRequest {
     pub stop: Vec<String>,
     /// `Some(n)`: report each token's log-probability and its `n` most likely alternatives.
     pub logprobs: Option<usize>,
+    /// A grammar the output must follow (JSON, a JSON schema); `None` leaves it free.
+    pub constraint: Option<Constraint>,
 }
 
 impl GenerationRequest {
@@ -44,6 +47,7 @@ impl GenerationRequest {
             sampling: SamplingParams::default(),
             stop: Vec::new(),
             logprobs: None,
+            constraint: None,
         }
     }
 
@@ -64,6 +68,11 @@ impl GenerationRequest {
 
     pub fn with_logprobs(mut self, top_alternatives: usize) -> Self {
         self.logprobs = Some(top_alternatives);
+        self
+    }
+
+    pub fn with_constraint(mut self, constraint: Constraint) -> Self {
+        self.constraint = Some(constraint);
         self
     }
 }

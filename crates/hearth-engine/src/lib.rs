@@ -23,6 +23,7 @@ mod chat;
 mod config;
 mod error;
 mod generation;
+mod grammar;
 mod model;
 pub mod raw;
 mod sampling;
@@ -33,6 +34,7 @@ mod text_output;
 pub use chat::{ChatMessage, ChatRole, ChatTemplate, TemplateSource};
 pub use config::EngineConfig;
 pub use error::EngineError;
+pub use grammar::Constraint;
 pub use generation::{
     Completion, FinishReason, GenerationEvent, GenerationRequest, GenerationStream, Prompt,
     Timings, TokenLogprob, TopLogprob, Usage,

@@ -9,6 +9,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::chat::{ChatFormatter, ChatMessage, ChatTemplate};
+use crate::grammar::{Constraint, GrammarCompiler};
 use crate::{EngineConfig, EngineError, TokenId};
 
 /// What the GGUF file says about a model, for listings and `/api/show`.
@@ -49,6 +50,7 @@ pub(crate) struct ModelInner {
     pub(crate) info: ModelInfo,
     pub(crate) config: EngineConfig,
     formatter: ChatFormatter,
+    grammar: GrammarCompiler,
 }
 
 impl std::fmt::Debug for Model {
@@ -133,6 +135,7 @@ impl Model {
                 info,
                 config: config.clone(),
                 formatter,
+                grammar: GrammarCompiler::default(),
             }),
         })
     }
@@ -169,6 +172,16 @@ impl Model {
     /// opened for generation.
     pub fn format_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
         self.inner.formatter.format(&self.inner.llama, messages)
+    }
+
+    /// A matcher enforcing `constraint` on one sequence's output. The first call per model
+    /// builds the vocabulary trie (a few hundred milliseconds); later ones only compile the
+    /// grammar.
+    pub(crate) fn grammar_matcher(
+        &self,
+        constraint: &Constraint,
+    ) -> Result<llguidance::Matcher, EngineError> {
+        self.inner.grammar.matcher(&self.inner.llama, constraint)
     }
 
     /// Whether generating this token ends the turn (EOS, `<end_of_turn>` and the like).

@@ -114,9 +114,18 @@ pub(crate) struct SequenceSampler {
 }
 
 impl SequenceSampler {
-    pub(crate) fn new(params: &SamplingParams, vocabulary_size: usize) -> Self {
+    /// `grammar`, when given, masks every token the output's grammar cannot continue with; it
+    /// runs first so that penalties and the random choice only see allowed tokens.
+    pub(crate) fn new(
+        params: &SamplingParams,
+        vocabulary_size: usize,
+        grammar: Option<llguidance::Matcher>,
+    ) -> Self {
         let n_vocab = i32::try_from(vocabulary_size).unwrap_or(i32::MAX);
         let mut samplers = Vec::new();
+        if let Some(matcher) = grammar {
+            samplers.push(LlamaSampler::from(matcher));
+        }
         if !params.logit_bias.is_empty() {
             let biases: Vec<LlamaLogitBias> = params
                 .logit_bias

@@ -140,12 +140,18 @@ impl ModelHandle {
             });
         }
 
+        let grammar = request
+            .constraint
+            .as_ref()
+            .map(|constraint| self.model.grammar_matcher(constraint))
+            .transpose()?;
+
         let (event_sender, event_receiver) = mpsc::unbounded_channel();
         let n_prompt_tokens = prompt_tokens.len();
         let queued = QueuedRequest {
             prompt: prompt_tokens.into_iter().map(LlamaToken).collect(),
             max_tokens,
-            sampler: SequenceSampler::new(&request.sampling, info.vocabulary_size),
+            sampler: SequenceSampler::new(&request.sampling, info.vocabulary_size, grammar),
             output: TextOutput::new(request.stop),
             logprobs: request.logprobs,
             events: event_sender,

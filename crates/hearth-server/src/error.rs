@@ -165,6 +165,11 @@ impl From<hearth_engine::EngineError> for ApiError {
         let message = error.to_string();
         match error {
             Error::InvalidRequest(_) | Error::ChatTemplate(_) => ApiError::bad_request(message),
+            // Only OpenAI's field is named here; the Ollama handlers rename it to `format`.
+            Error::InvalidGrammar { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_response_format", message)
+                    .with_param("response_format")
+            }
             Error::ContextOverflow { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "context_length_exceeded", message)
                     .with_param("messages")

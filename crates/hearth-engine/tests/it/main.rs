@@ -3,6 +3,7 @@
 //! each test loading it again costs little.
 
 mod batching;
+mod constrained;
 mod loading;
 mod prefix_reuse;
 mod requests;
