@@ -12,6 +12,8 @@ pub enum ChatRole {
     System,
     User,
     Assistant,
+    /// The result of a tool the assistant called, sent back by the application.
+    Tool,
 }
 
 impl ChatRole {
@@ -21,6 +23,7 @@ impl ChatRole {
             ChatRole::System => "system",
             ChatRole::User => "user",
             ChatRole::Assistant => "assistant",
+            ChatRole::Tool => "tool",
         }
     }
 }
@@ -101,7 +104,7 @@ impl BuiltInTemplate {
             ),
             BuiltInTemplate::Llama3 => concat!(
                 "{%- for message in messages -%}\n",
-                "<|start_header_id|>{{ message.role }}<|end_header_id|>\n\n{{ message.content | trim }}<|eot_id|>\n",
+                "<|start_header_id|>{{ 'ipython' if message.role == 'tool' else message.role }}<|end_header_id|>\n\n{{ message.content | trim }}<|eot_id|>\n",
                 "{%- endfor -%}\n",
                 "{%- if add_generation_prompt -%}<|start_header_id|>assistant<|end_header_id|>\n\n{%- endif -%}",
             ),
@@ -140,7 +143,8 @@ impl BuiltInTemplate {
                     prompt.push_str("<start_of_turn>");
                     prompt.push_str(turn);
                     prompt.push('\n');
-                    if message.role == ChatRole::User
+                    // Gemma has no tool role either: a tool's result comes back as a user turn.
+                    if message.role != ChatRole::Assistant
                         && let Some(system) = pending_system.take()
                     {
                         prompt.push_str(&system);
@@ -159,7 +163,11 @@ impl BuiltInTemplate {
             BuiltInTemplate::Llama3 => {
                 for message in messages {
                     prompt.push_str("<|start_header_id|>");
-                    prompt.push_str(message.role.as_str());
+                    // Llama 3 names the tool role `ipython`.
+                    prompt.push_str(match message.role {
+                        ChatRole::Tool => "ipython",
+                        role => role.as_str(),
+                    });
                     prompt.push_str("<|end_header_id|>\n\n");
                     prompt.push_str(message.content.trim());
                     prompt.push_str("<|eot_id|>");
@@ -309,6 +317,23 @@ mod tests {
         assert_eq!(
             BuiltInTemplate::for_architecture("qwen2"),
             BuiltInTemplate::ChatMl
+        );
+    }
+
+    #[test]
+    fn gemma_sends_tool_results_as_user_turns() {
+        let messages = [
+            ChatMessage::new(ChatRole::System, "Use tools."),
+            ChatMessage::new(ChatRole::User, "Weather?"),
+            ChatMessage::new(ChatRole::Assistant, "{\"tool_calls\": []}"),
+            ChatMessage::new(ChatRole::Tool, "sunny"),
+        ];
+        assert_eq!(
+            BuiltInTemplate::Gemma.render(&messages),
+            "<start_of_turn>user\nUse tools.\n\nWeather?<end_of_turn>\n\
+             <start_of_turn>model\n{\"tool_calls\": []}<end_of_turn>\n\
+             <start_of_turn>user\nsunny<end_of_turn>\n\
+             <start_of_turn>model\n"
         );
     }
 

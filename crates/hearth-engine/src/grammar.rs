@@ -28,7 +28,8 @@ pub enum Constraint {
 
 /// JSON is generated compactly, with one space after `,` and `:`. Free whitespace between tokens
 /// would let a small model fill its whole budget with newlines inside an unfinished object.
-const JSON_LAYOUT: &str = r#"{"whitespace_flexible": false, "item_separator": ", ", "key_separator": ": "}"#;
+const JSON_LAYOUT: &str =
+    r#"{"whitespace_flexible": false, "item_separator": ", ", "key_separator": ": "}"#;
 
 impl Constraint {
     fn grammar(&self) -> Result<TopLevelGrammar, EngineError> {

@@ -34,11 +34,11 @@ mod text_output;
 pub use chat::{ChatMessage, ChatRole, ChatTemplate, TemplateSource};
 pub use config::EngineConfig;
 pub use error::EngineError;
-pub use grammar::Constraint;
 pub use generation::{
     Completion, FinishReason, GenerationEvent, GenerationRequest, GenerationStream, Prompt,
     Timings, TokenLogprob, TopLogprob, Usage,
 };
+pub use grammar::Constraint;
 pub use model::{Model, ModelInfo};
 pub use sampling::{MAX_TOP_LOGPROBS, SamplingParams};
 pub use scheduler::ModelHandle;

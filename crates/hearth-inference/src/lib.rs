@@ -11,6 +11,7 @@
 mod error;
 mod inference;
 mod pool;
+pub mod tools;
 
 pub use error::InferenceError;
 pub use inference::Inference;

@@ -53,7 +53,11 @@ async fn a_json_schema_is_followed_and_the_output_validates() {
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["capital", "city", "population"], "{value}");
-    assert!(object["city"].as_str().is_some_and(|city| city.chars().count() <= 24));
+    assert!(
+        object["city"]
+            .as_str()
+            .is_some_and(|city| city.chars().count() <= 24)
+    );
     assert!(object["population"].as_u64().is_some(), "{value}");
     assert!(object["capital"].is_boolean(), "{value}");
 }

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use hearth_engine::{GenerationEvent, GenerationRequest, ModelHandle};
+use hearth_inference::tools::{AssistantReply, ToolUse};
 use hearth_inference::{Inference, KeepAlive, LoadedModel, ModelKind};
 use hearth_models::{Manifest, ModelFormat};
 
@@ -41,6 +42,7 @@ fn render(
     shape: Shape,
     model: &str,
     text: String,
+    tool_calls: Option<Vec<ToolCallIo>>,
     final_fields: Option<FinalFields>,
 ) -> bytes::Bytes {
     let done = final_fields.is_some();
@@ -51,6 +53,7 @@ fn render(
             message: MessageOut {
                 role: "assistant",
                 content: text,
+                tool_calls,
             },
             done,
             final_fields,
@@ -65,19 +68,60 @@ fn render(
     }
 }
 
+/// A finished reply as Ollama shows it: the text, or (when tools could be called) the calls.
+fn reply_parts(tools: Option<&ToolUse>, text: String) -> (String, Option<Vec<ToolCallIo>>) {
+    match tools.map(|tools| tools.parse(&text)) {
+        None => (text, None),
+        Some(AssistantReply::Text(text)) => (text, None),
+        Some(AssistantReply::ToolCalls(calls)) => (
+            String::new(),
+            Some(
+                calls
+                    .into_iter()
+                    .map(|call| ToolCallIo {
+                        function: FunctionCallIo {
+                            name: call.name,
+                            arguments: call.arguments,
+                        },
+                    })
+                    .collect(),
+            ),
+        ),
+    }
+}
+
+/// Ollama's `format` is OpenAI's `response_format`: a grammar error names the Ollama field.
+fn ollama_param(error: ApiError) -> ApiError {
+    match error.param.as_deref() {
+        Some("response_format") => error.with_param("format"),
+        _ => error,
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one generation's whole context; a struct would only rename the arguments"
+)]
 async fn run_generation(
     inference: &Inference,
     shape: Shape,
     description: Manifest,
     handle: ModelHandle,
     request: GenerationRequest,
+    tools: Option<ToolUse>,
     stream: bool,
     // When the request arrived, and how long loading the model took of that.
     (started, load_duration): (Instant, std::time::Duration),
 ) -> Result<Response, ApiError> {
-    let mut generation = handle
-        .generate(request)
-        .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
+    let mut generation = super::openai::start_choices(&handle, &request, 1)
+        .await
+        .map_err(|error| {
+            ollama_param(ApiError::from(
+                inference.engine_error(&description.reference.to_string(), error),
+            ))
+        })?
+        .pop()
+        .ok_or_else(|| ApiError::internal("no generation was started"))?;
     let model = description.reference.to_string();
     let final_fields =
         move |reason, usage: hearth_engine::Usage, timings: hearth_engine::Timings| FinalFields {
@@ -102,26 +146,45 @@ async fn run_generation(
             completion.usage,
             completion.timings,
         );
-        let line = render(shape, &model, completion.text, Some(fields));
+        let (text, tool_calls) = reply_parts(tools.as_ref(), completion.text);
+        let line = render(shape, &model, text, tool_calls, Some(fields));
         return Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response());
     }
 
+    // A tool reply is only known once complete: gather it, then send it in one message.
+    let mut tool_reply = String::new();
     let lines = stream::poll_fn(move |context| generation_poll(&mut generation, context))
         .filter_map(move |event| {
             let line = match event {
+                Ok(GenerationEvent::Token { text, .. }) | Ok(GenerationEvent::Text { text })
+                    if tools.is_some() =>
+                {
+                    tool_reply.push_str(&text);
+                    None
+                }
                 Ok(GenerationEvent::Token { text, .. }) | Ok(GenerationEvent::Text { text }) => {
-                    (!text.is_empty()).then(|| render(shape, &model, text, None))
+                    (!text.is_empty()).then(|| render(shape, &model, text, None, None))
                 }
                 Ok(GenerationEvent::Done {
                     finish_reason,
                     usage,
                     timings,
-                }) => Some(render(
-                    shape,
-                    &model,
-                    String::new(),
-                    Some(final_fields(finish_reason, usage, timings)),
-                )),
+                }) => {
+                    let mut lines = bytes::BytesMut::new();
+                    if tools.is_some() {
+                        let (text, tool_calls) =
+                            reply_parts(tools.as_ref(), std::mem::take(&mut tool_reply));
+                        lines.extend_from_slice(&render(shape, &model, text, tool_calls, None));
+                    }
+                    lines.extend_from_slice(&render(
+                        shape,
+                        &model,
+                        String::new(),
+                        None,
+                        Some(final_fields(finish_reason, usage, timings)),
+                    ));
+                    Some(lines.freeze())
+                }
                 Err(error) => Some(ndjson_line(
                     &serde_json::json!({ "error": error.to_string() }),
                 )),
@@ -159,7 +222,7 @@ pub async fn chat(
         // Ollama loads (or with keep_alive 0, unloads) the model for an empty conversation.
         return load_or_unload(&inference, &request.model, keep_alive, Shape::Chat).await;
     }
-    let generation = request.to_request()?;
+    let (generation, tools) = request.to_request()?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let load_duration = started.elapsed();
     run_generation(
@@ -168,6 +231,7 @@ pub async fn chat(
         description,
         handle,
         generation,
+        tools,
         request.stream.unwrap_or(true),
         (started, load_duration),
     )
@@ -198,6 +262,7 @@ pub async fn generate(
         description,
         handle,
         generation,
+        None,
         request.stream.unwrap_or(true),
         (started, load_duration),
     )
@@ -417,7 +482,8 @@ pub async fn show(
         (None, ModelKind::Embedding) => String::new(),
     };
     let capabilities = match current.kind {
-        ModelKind::Chat => vec!["completion"],
+        // Every chat model can call tools here: the generic tool format needs no template support.
+        ModelKind::Chat => vec!["completion", "tools"],
         ModelKind::Embedding => vec!["embedding"],
     };
     Ok(Json(ShowResponse {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use hearth_engine::{GenerationEvent, GenerationRequest, GenerationStream, ModelHandle};
 use hearth_inference::Inference;
+use hearth_inference::tools::{AssistantReply, ToolUse};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -32,20 +33,34 @@ type ChoiceEvents =
 
 /// Starts `choices` generations of the same request. Seeds differ per choice so that sampled
 /// choices differ; a seeded request stays reproducible.
-fn start_choices(
+///
+/// A constrained request compiles its grammar while it is queued (and the first one of a
+/// model builds the vocabulary trie): that is blocking work, done off the async workers.
+pub(crate) async fn start_choices(
     handle: &ModelHandle,
     request: &GenerationRequest,
     choices: usize,
 ) -> Result<Vec<GenerationStream>, hearth_engine::EngineError> {
-    (0..choices)
-        .map(|index| {
-            let mut request = request.clone();
-            if let Some(seed) = request.sampling.seed {
-                request.sampling.seed = Some(seed.wrapping_add(index as u32));
-            }
-            handle.generate(request)
-        })
-        .collect()
+    let start = {
+        let (handle, request) = (handle.clone(), request.clone());
+        move || {
+            (0..choices)
+                .map(|index| {
+                    let mut request = request.clone();
+                    if let Some(seed) = request.sampling.seed {
+                        request.sampling.seed = Some(seed.wrapping_add(index as u32));
+                    }
+                    handle.generate(request)
+                })
+                .collect()
+        }
+    };
+    if request.constraint.is_none() {
+        return start();
+    }
+    tokio::task::spawn_blocking(start)
+        .await
+        .unwrap_or(Err(hearth_engine::EngineError::SchedulerStopped))
 }
 
 fn merged_events(streams: Vec<GenerationStream>) -> ChoiceEvents {
@@ -107,6 +122,7 @@ pub async fn chat_completions(
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let streams = start_choices(&handle, &plan.request, plan.choices)
+        .await
         .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();
@@ -138,18 +154,17 @@ pub async fn chat_completions(
                 })
                 .collect(),
         });
+        let finish = completion
+            .finish_reason
+            .map(finish_reason)
+            .unwrap_or("stop");
+        let (message, finish_reason) =
+            assistant_reply(plan.tools.as_ref(), completion.text, finish);
         choices.push(ChatChoice {
             index,
-            message: AssistantMessage {
-                role: "assistant",
-                content: completion.text,
-                refusal: None,
-            },
+            message,
             logprobs,
-            finish_reason: completion
-                .finish_reason
-                .map(finish_reason)
-                .unwrap_or("stop"),
+            finish_reason,
         });
     }
     Ok(Json(ChatCompletion {
@@ -162,6 +177,44 @@ pub async fn chat_completions(
         system_fingerprint: fingerprint(),
     })
     .into_response())
+}
+
+/// The assistant message of a finished generation: its text, or the tool calls read from it
+/// when the model could call tools.
+fn assistant_reply(
+    tools: Option<&ToolUse>,
+    text: String,
+    finish: &'static str,
+) -> (AssistantMessage, &'static str) {
+    let reply = match tools {
+        Some(tools) => tools.parse(&text),
+        None => AssistantReply::Text(text),
+    };
+    match reply {
+        AssistantReply::Text(text) => (
+            AssistantMessage {
+                role: "assistant",
+                content: Some(text),
+                refusal: None,
+                tool_calls: None,
+            },
+            finish,
+        ),
+        AssistantReply::ToolCalls(calls) => (
+            AssistantMessage {
+                role: "assistant",
+                content: None,
+                refusal: None,
+                tool_calls: Some(
+                    calls
+                        .iter()
+                        .map(|call| ToolCallOut::from_call(call, None))
+                        .collect(),
+                ),
+            },
+            "tool_calls",
+        ),
+    }
 }
 
 fn stream_chat(
@@ -197,6 +250,7 @@ fn stream_chat(
                     delta: Delta {
                         role: Some("assistant"),
                         content: Some(String::new()),
+                        tool_calls: None,
                     },
                     logprobs: None,
                     finish_reason: None,
@@ -211,7 +265,20 @@ fn stream_chat(
     let chunk_for_events = chunk.clone();
     let mut usage = UsageOut::default();
     let mut remaining = plan.choices;
+    // A tool reply is only known once it is complete: its text is gathered per choice, and
+    // sent as content or tool calls when the choice finishes.
+    let tools = plan.tools;
+    let mut tool_replies: Vec<String> = vec![String::new(); plan.choices];
     let body = merged_events(streams).filter_map(move |(index, event)| {
+        if tools.is_some() {
+            match &event {
+                Ok(GenerationEvent::Token { text, .. }) | Ok(GenerationEvent::Text { text }) => {
+                    tool_replies[index].push_str(text);
+                    return std::future::ready(None);
+                }
+                _ => {}
+            }
+        }
         let item = match event {
             Ok(GenerationEvent::Token {
                 text,
@@ -232,8 +299,8 @@ fn stream_chat(
                         vec![ChunkChoice {
                             index,
                             delta: Delta {
-                                role: None,
                                 content: Some(text),
+                                ..Delta::default()
                             },
                             logprobs,
                             finish_reason: None,
@@ -246,8 +313,8 @@ fn stream_chat(
                 vec![ChunkChoice {
                     index,
                     delta: Delta {
-                        role: None,
                         content: Some(text),
+                        ..Delta::default()
                     },
                     logprobs: None,
                     finish_reason: None,
@@ -261,15 +328,44 @@ fn stream_chat(
             }) => {
                 usage.add(choice_usage);
                 remaining -= 1;
-                let mut events = vec![sse(&chunk_for_events(
+                let mut events = Vec::new();
+                let mut reason = finish_reason(reason);
+                if tools.is_some() {
+                    let text = std::mem::take(&mut tool_replies[index]);
+                    let (message, tool_reason) = assistant_reply(tools.as_ref(), text, reason);
+                    reason = tool_reason;
+                    events.push(sse(&chunk_for_events(
+                        vec![ChunkChoice {
+                            index,
+                            delta: Delta {
+                                content: message.content,
+                                tool_calls: message.tool_calls.map(|calls| {
+                                    calls
+                                        .into_iter()
+                                        .enumerate()
+                                        .map(|(call_index, call)| ToolCallOut {
+                                            index: Some(call_index),
+                                            ..call
+                                        })
+                                        .collect()
+                                }),
+                                ..Delta::default()
+                            },
+                            logprobs: None,
+                            finish_reason: None,
+                        }],
+                        None,
+                    )));
+                }
+                events.push(sse(&chunk_for_events(
                     vec![ChunkChoice {
                         index,
                         delta: Delta::default(),
                         logprobs: None,
-                        finish_reason: Some(finish_reason(reason)),
+                        finish_reason: Some(reason),
                     }],
                     None,
-                ))];
+                )));
                 if remaining == 0 && include_usage {
                     events.push(sse(&chunk_for_events(Vec::new(), Some(usage))));
                 }
@@ -315,6 +411,7 @@ pub async fn completions(
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let streams = start_choices(&handle, &plan.request, plan.choices)
+        .await
         .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
     let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hearth_engine::{ChatMessage, ChatRole, GenerationRequest, Prompt, SamplingParams};
+use hearth_engine::{ChatMessage, ChatRole, Constraint, GenerationRequest, Prompt, SamplingParams};
 use hearth_inference::KeepAlive;
+use hearth_inference::tools::{self, ToolCall, ToolChoice, ToolDefinition, ToolUse, Turn};
 use serde::{Deserialize, Serialize};
 
 use super::OneOrMany;
@@ -181,7 +182,8 @@ pub struct ChatRequest {
     #[serde(default)]
     pub options: Options,
     pub keep_alive: Option<serde_json::Value>,
-    pub tools: Option<Vec<serde_json::Value>>,
+    /// Tools in OpenAI's declaration shape, which Ollama uses too.
+    pub tools: Option<Vec<super::openai::ToolIn>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +192,23 @@ pub struct MessageIn {
     #[serde(default)]
     pub content: String,
     pub images: Option<Vec<String>>,
+    /// The calls an earlier assistant message made.
+    pub tool_calls: Option<Vec<ToolCallIo>>,
+    /// On a `tool` message: which tool produced it.
+    pub tool_name: Option<String>,
+}
+
+/// Ollama's tool call, in and out: arguments are an object, not a JSON text as in OpenAI.
+#[derive(Debug, Deserialize, Serialize, Clone)]
+pub struct ToolCallIo {
+    pub function: FunctionCallIo,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone)]
+pub struct FunctionCallIo {
+    pub name: String,
+    #[serde(default)]
+    pub arguments: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,27 +230,35 @@ pub struct GenerateRequest {
     pub images: Option<Vec<String>>,
 }
 
-fn reject_format(format: &Option<serde_json::Value>) -> Result<(), ApiError> {
+/// Ollama's `format`: `"json"` for any JSON object, or a JSON schema.
+fn output_constraint(format: &Option<serde_json::Value>) -> Result<Option<Constraint>, ApiError> {
     match format {
-        None | Some(serde_json::Value::Null) => Ok(()),
-        Some(serde_json::Value::String(text)) if text.is_empty() => Ok(()),
-        Some(_) => Err(ApiError::bad_request(
-            "format (JSON output) is not supported by Hearth yet; omit it",
-        )
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(text)) if text.is_empty() => Ok(None),
+        Some(serde_json::Value::String(text)) if text == "json" => Ok(Some(Constraint::JsonObject)),
+        Some(schema @ serde_json::Value::Object(_)) => {
+            Ok(Some(Constraint::JsonSchema(schema.clone())))
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "format must be \"json\" or a JSON schema object; got {other}"
+        ))
         .with_param("format")),
     }
 }
 
 impl ChatRequest {
-    pub fn to_request(&self) -> Result<GenerationRequest, ApiError> {
-        reject_format(&self.format)?;
-        if self.tools.as_ref().is_some_and(|tools| !tools.is_empty()) {
-            return Err(
-                ApiError::bad_request("tools are not supported by Hearth yet; omit them")
-                    .with_param("tools"),
-            );
+    /// The engine request, and the tools the model may call (Ollama has no tool_choice: a
+    /// request with tools may call them or answer).
+    pub fn to_request(&self) -> Result<(GenerationRequest, Option<ToolUse>), ApiError> {
+        let constraint = output_constraint(&self.format)?;
+        let tools = self.tool_use()?;
+        if tools.is_some() && constraint.is_some() {
+            return Err(ApiError::bad_request(
+                "format cannot be combined with tools yet; send one or the other",
+            )
+            .with_param("format"));
         }
-        let mut messages = Vec::with_capacity(self.messages.len());
+        let mut turns = Vec::with_capacity(self.messages.len());
         for (index, message) in self.messages.iter().enumerate() {
             if message
                 .images
@@ -243,26 +270,78 @@ impl ChatRequest {
                         .with_param(format!("messages[{index}].images")),
                 );
             }
-            let role = match message.role.as_str() {
-                "system" => ChatRole::System,
-                "user" => ChatRole::User,
-                "assistant" => ChatRole::Assistant,
+            let content = message.content.clone();
+            turns.push(match message.role.as_str() {
+                "system" => Turn::System(content),
+                "user" => Turn::User(content),
+                "assistant" => Turn::Assistant {
+                    content,
+                    tool_calls: message
+                        .tool_calls
+                        .iter()
+                        .flatten()
+                        .map(|call| ToolCall {
+                            id: String::new(),
+                            name: call.function.name.clone(),
+                            arguments: call.function.arguments.clone(),
+                        })
+                        .collect(),
+                },
+                "tool" => Turn::ToolResult {
+                    call_id: None,
+                    name: message.tool_name.clone(),
+                    content,
+                },
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "messages[{index}].role {other:?} is not supported; use system, user or assistant"
+                        "messages[{index}].role {other:?} is not supported; use system, user, \
+                         assistant or tool"
                     ))
                     .with_param(format!("messages[{index}].role")));
                 }
-            };
-            messages.push(ChatMessage::new(role, message.content.clone()));
+            });
         }
-        self.options.to_request(Prompt::Chat(messages))
+        let messages = tools::chat_messages(&turns, tools.as_ref());
+        let mut request = self.options.to_request(Prompt::Chat(messages))?;
+        request.constraint = match &tools {
+            Some(tools) => Some(tools.constraint()),
+            None => constraint,
+        };
+        Ok((request, tools))
+    }
+
+    fn tool_use(&self) -> Result<Option<ToolUse>, ApiError> {
+        let declared = self.tools.as_deref().unwrap_or_default();
+        if declared.is_empty() {
+            return Ok(None);
+        }
+        let tools =
+            ToolUse {
+                tools: declared
+                    .iter()
+                    .map(|tool| ToolDefinition {
+                        name: tool.function.name.clone(),
+                        description: tool.function.description.clone(),
+                        parameters: tool.function.parameters.clone().unwrap_or_else(
+                            || serde_json::json!({"type": "object", "properties": {}}),
+                        ),
+                    })
+                    .collect(),
+                choice: ToolChoice::Auto,
+                // Ollama has no switch for it; one call per reply keeps small models from
+                // repeating a call until num_predict.
+                parallel: false,
+            };
+        tools
+            .validate()
+            .map_err(|error| ApiError::bad_request(error.message).with_param(error.param))?;
+        Ok(Some(tools))
     }
 }
 
 impl GenerateRequest {
     pub fn to_request(&self) -> Result<GenerationRequest, ApiError> {
-        reject_format(&self.format)?;
+        let constraint = output_constraint(&self.format)?;
         if self
             .images
             .as_ref()
@@ -310,7 +389,9 @@ impl GenerateRequest {
             messages.push(ChatMessage::new(ChatRole::User, self.prompt.clone()));
             Prompt::Chat(messages)
         };
-        self.options.to_request(prompt)
+        let mut request = self.options.to_request(prompt)?;
+        request.constraint = constraint;
+        Ok(request)
     }
 }
 
@@ -363,6 +444,8 @@ pub struct ChatResponse {
 pub struct MessageOut {
     pub role: &'static str,
     pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallIo>>,
 }
 
 #[derive(Debug, Serialize)]

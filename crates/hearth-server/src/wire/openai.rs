@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use hearth_engine::{
-    ChatMessage, ChatRole, GenerationRequest, MAX_TOP_LOGPROBS, Prompt, SamplingParams,
-};
+use hearth_engine::{Constraint, GenerationRequest, MAX_TOP_LOGPROBS, Prompt, SamplingParams};
+use hearth_inference::tools::{self, ToolCall, ToolChoice, ToolDefinition, ToolUse, Turn};
 use serde::{Deserialize, Serialize};
 
 use super::OneOrMany;
@@ -35,9 +34,10 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub logprobs: bool,
     pub top_logprobs: Option<u32>,
-    pub response_format: Option<serde_json::Value>,
-    pub tools: Option<Vec<serde_json::Value>>,
+    pub response_format: Option<ResponseFormat>,
+    pub tools: Option<Vec<ToolIn>>,
     pub tool_choice: Option<serde_json::Value>,
+    pub parallel_tool_calls: Option<bool>,
     /// Ollama-style keep-alive, accepted here too ("5m", seconds, 0, -1).
     pub keep_alive: Option<serde_json::Value>,
 }
@@ -67,6 +67,53 @@ pub struct StreamOptions {
 pub struct ChatMessageIn {
     pub role: String,
     pub content: Option<MessageContent>,
+    /// The calls an earlier assistant message made.
+    pub tool_calls: Option<Vec<ToolCallIn>>,
+    /// On a `tool` message: the call it answers.
+    pub tool_call_id: Option<String>,
+}
+
+/// `response_format`: free text, any JSON object, or JSON valid against a schema.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+/// OpenAI's `name` and `strict` are accepted and ignored: the schema is always enforced.
+#[derive(Debug, Deserialize)]
+pub struct JsonSchemaFormat {
+    pub schema: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolIn {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: FunctionIn,
+}
+
+/// `strict` is accepted and ignored: the arguments always follow `parameters`.
+#[derive(Debug, Deserialize)]
+pub struct FunctionIn {
+    pub name: String,
+    pub description: Option<String>,
+    pub parameters: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolCallIn {
+    pub id: Option<String>,
+    pub function: FunctionCallIn,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionCallIn {
+    pub name: String,
+    /// The arguments as a JSON text, as OpenAI sends them.
+    pub arguments: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +178,8 @@ pub struct GenerationPlan {
     pub request: GenerationRequest,
     pub choices: usize,
     pub include_usage: bool,
+    /// Set when the model may call tools: its output is then a tool reply to parse.
+    pub tools: Option<ToolUse>,
 }
 
 impl SamplingFields {
@@ -236,69 +285,24 @@ fn positive_max_tokens(param: &str, value: Option<u32>) -> Result<Option<usize>,
 
 impl ChatCompletionRequest {
     pub fn to_plan(&self) -> Result<GenerationPlan, ApiError> {
-        if let Some(tools) = &self.tools {
-            let choice_is_none = self
-                .tool_choice
-                .as_ref()
-                .is_some_and(|choice| choice == "none");
-            if !tools.is_empty() && !choice_is_none {
-                return Err(ApiError::bad_request(
-                    "tool calling is not supported by Hearth yet; send the request without \
-                     `tools` (or with tool_choice \"none\")",
-                )
-                .with_param("tools"));
-            }
-        }
-        if let Some(format) = &self.response_format {
-            let kind = format
-                .get("type")
-                .and_then(|kind| kind.as_str())
-                .unwrap_or("");
-            if kind != "text" {
-                return Err(ApiError::bad_request(format!(
-                    "response_format type {kind:?} is not supported by Hearth yet; use \"text\""
-                ))
-                .with_param("response_format"));
-            }
-        }
         if self.messages.is_empty() {
             return Err(ApiError::bad_request("messages must not be empty").with_param("messages"));
         }
-        let mut messages = Vec::with_capacity(self.messages.len());
-        for (index, message) in self.messages.iter().enumerate() {
-            let role = match message.role.as_str() {
-                "system" | "developer" => ChatRole::System,
-                "user" => ChatRole::User,
-                "assistant" => ChatRole::Assistant,
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "messages[{index}].role {other:?} is not supported; use system, \
-                         developer, user or assistant"
-                    ))
-                    .with_param(format!("messages[{index}].role")));
-                }
-            };
-            let content = match &message.content {
-                None => String::new(),
-                Some(MessageContent::Text(text)) => text.clone(),
-                Some(MessageContent::Parts(parts)) => {
-                    let mut text = String::new();
-                    for part in parts {
-                        match (part.kind.as_str(), &part.text) {
-                            ("text", Some(part_text)) => text.push_str(part_text),
-                            (kind, _) => {
-                                return Err(ApiError::bad_request(format!(
-                                    "content parts of type {kind:?} are not supported; send text"
-                                ))
-                                .with_param(format!("messages[{index}].content")));
-                            }
-                        }
-                    }
-                    text
-                }
-            };
-            messages.push(ChatMessage::new(role, content));
+        let tools = self.tool_use()?;
+        let constraint = self.constraint()?;
+        if tools.is_some() && constraint.is_some() {
+            return Err(ApiError::bad_request(
+                "response_format cannot be combined with tools yet; send one or the other",
+            )
+            .with_param("response_format"));
         }
+        let turns = self
+            .messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| message.to_turn(index))
+            .collect::<Result<Vec<_>, _>>()?;
+        let messages = tools::chat_messages(&turns, tools.as_ref());
 
         let max_tokens = match self.max_completion_tokens {
             Some(_) => positive_max_tokens("max_completion_tokens", self.max_completion_tokens)?,
@@ -325,6 +329,10 @@ impl ChatCompletionRequest {
             .with_stop(stop_sequences(&self.stop)?);
         request.max_tokens = max_tokens;
         request.logprobs = top_logprobs;
+        request.constraint = match &tools {
+            Some(tools) => Some(tools.constraint()),
+            None => constraint,
+        };
         Ok(GenerationPlan {
             request,
             choices: choice_count(self.n)?,
@@ -332,6 +340,150 @@ impl ChatCompletionRequest {
                 .stream_options
                 .as_ref()
                 .is_some_and(|options| options.include_usage),
+            tools,
+        })
+    }
+
+    fn constraint(&self) -> Result<Option<Constraint>, ApiError> {
+        Ok(match &self.response_format {
+            None | Some(ResponseFormat::Text) => None,
+            Some(ResponseFormat::JsonObject) => Some(Constraint::JsonObject),
+            Some(ResponseFormat::JsonSchema { json_schema }) => match &json_schema.schema {
+                Some(schema) => Some(Constraint::JsonSchema(schema.clone())),
+                None => {
+                    return Err(ApiError::bad_request(
+                        "response_format.json_schema.schema is required",
+                    )
+                    .with_param("response_format.json_schema.schema"));
+                }
+            },
+        })
+    }
+
+    /// The tools the model may call, or `None` when it may not call any.
+    fn tool_use(&self) -> Result<Option<ToolUse>, ApiError> {
+        let declared = self.tools.as_deref().unwrap_or_default();
+        let choice = match &self.tool_choice {
+            None if declared.is_empty() => return Ok(None),
+            None => ToolChoice::Auto,
+            Some(serde_json::Value::String(choice)) => match choice.as_str() {
+                "none" => return Ok(None),
+                "auto" => ToolChoice::Auto,
+                "required" => ToolChoice::Required,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "tool_choice {other:?} is not one of none, auto, required or a function"
+                    ))
+                    .with_param("tool_choice"));
+                }
+            },
+            Some(object) => match object
+                .pointer("/function/name")
+                .and_then(|name| name.as_str())
+            {
+                Some(name) => ToolChoice::Function(name.to_owned()),
+                None => {
+                    return Err(ApiError::bad_request(
+                        "tool_choice must be \"none\", \"auto\", \"required\" or                          {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                    )
+                    .with_param("tool_choice"));
+                }
+            },
+        };
+        let mut definitions = Vec::with_capacity(declared.len());
+        for (index, tool) in declared.iter().enumerate() {
+            if tool.kind != "function" {
+                return Err(ApiError::bad_request(format!(
+                    "tools[{index}].type {:?} is not supported; use \"function\"",
+                    tool.kind
+                ))
+                .with_param(format!("tools[{index}].type")));
+            }
+            definitions.push(ToolDefinition {
+                name: tool.function.name.clone(),
+                description: tool.function.description.clone(),
+                // A function without parameters takes an empty object.
+                parameters: tool
+                    .function
+                    .parameters
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            });
+        }
+        let tool_use = ToolUse {
+            tools: definitions,
+            choice,
+            // One call per reply unless the client asks for more, as llama.cpp's server does:
+            // small models asked for a list of calls tend to repeat the same call until
+            // max_tokens.
+            parallel: self.parallel_tool_calls.unwrap_or(false),
+        };
+        tool_use
+            .validate()
+            .map_err(|error| ApiError::bad_request(error.message).with_param(error.param))?;
+        Ok(Some(tool_use))
+    }
+}
+
+impl ChatMessageIn {
+    fn to_turn(&self, index: usize) -> Result<Turn, ApiError> {
+        let content = match &self.content {
+            None => String::new(),
+            Some(MessageContent::Text(text)) => text.clone(),
+            Some(MessageContent::Parts(parts)) => {
+                let mut text = String::new();
+                for part in parts {
+                    match (part.kind.as_str(), &part.text) {
+                        ("text", Some(part_text)) => text.push_str(part_text),
+                        (kind, _) => {
+                            return Err(ApiError::bad_request(format!(
+                                "content parts of type {kind:?} are not supported; send text"
+                            ))
+                            .with_param(format!("messages[{index}].content")));
+                        }
+                    }
+                }
+                text
+            }
+        };
+        Ok(match self.role.as_str() {
+            "system" | "developer" => Turn::System(content),
+            "user" => Turn::User(content),
+            "assistant" => {
+                let mut tool_calls = Vec::new();
+                for (call_index, call) in self.tool_calls.iter().flatten().enumerate() {
+                    let arguments =
+                        serde_json::from_str(&call.function.arguments).map_err(|error| {
+                            ApiError::bad_request(format!(
+                                "tool call arguments are not JSON: {error}"
+                            ))
+                            .with_param(format!(
+                                "messages[{index}].tool_calls[{call_index}].function.arguments"
+                            ))
+                        })?;
+                    tool_calls.push(ToolCall {
+                        id: call.id.clone().unwrap_or_default(),
+                        name: call.function.name.clone(),
+                        arguments,
+                    });
+                }
+                Turn::Assistant {
+                    content,
+                    tool_calls,
+                }
+            }
+            "tool" | "function" => Turn::ToolResult {
+                call_id: self.tool_call_id.clone(),
+                name: None,
+                content,
+            },
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "messages[{index}].role {other:?} is not supported; use system, developer, \
+                     user, assistant or tool"
+                ))
+                .with_param(format!("messages[{index}].role")));
+            }
         })
     }
 }
@@ -380,6 +532,7 @@ impl CompletionRequest {
                 .stream_options
                 .as_ref()
                 .is_some_and(|options| options.include_usage),
+            tools: None,
         })
     }
 }
@@ -440,8 +593,43 @@ pub struct ChatChoice {
 #[derive(Debug, Serialize)]
 pub struct AssistantMessage {
     pub role: &'static str,
-    pub content: String,
+    /// `null` when the reply is tool calls, as OpenAI sends it.
+    pub content: Option<String>,
     pub refusal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallOut>>,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct ToolCallOut {
+    /// Present in streamed deltas, which say which call a fragment belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: FunctionCallOut,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct FunctionCallOut {
+    pub name: String,
+    /// The arguments as a JSON text, as OpenAI returns them.
+    pub arguments: String,
+}
+
+impl ToolCallOut {
+    pub fn from_call(call: &ToolCall, index: Option<usize>) -> ToolCallOut {
+        ToolCallOut {
+            index,
+            id: call.id.clone(),
+            kind: "function",
+            function: FunctionCallOut {
+                name: call.name.clone(),
+                arguments: call.arguments.to_string(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -516,6 +704,8 @@ pub struct Delta {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallOut>>,
 }
 
 #[derive(Debug, Serialize)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::{Server, client, hearth, run, stderr_of};
 
-fn model_cache() -> PathBuf {
+pub fn model_cache() -> PathBuf {
     let dir = std::env::var_os("HEARTH_MODEL_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -19,7 +19,7 @@ fn model_cache() -> PathBuf {
     dir
 }
 
-fn serve_with_sample_models() -> Server {
+pub fn serve_with_sample_models() -> Server {
     let cache = model_cache();
     Server::start(|command, home| {
         let data = home.join("data");

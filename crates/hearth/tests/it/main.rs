@@ -8,6 +8,7 @@ mod models;
 mod otlp;
 mod server;
 mod storage;
+mod structured;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
