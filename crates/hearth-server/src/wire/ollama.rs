@@ -577,3 +577,67 @@ mod tests {
         assert_eq!(error.param.as_deref(), Some("keep_alive"));
     }
 }
+
+#[cfg(test)]
+mod response_tests {
+    //! Ollama's response shapes, pinned as snapshots.
+
+    use super::*;
+
+    fn final_fields() -> FinalFields {
+        FinalFields {
+            done_reason: "stop",
+            total_duration: 1_000_000,
+            load_duration: 10_000,
+            prompt_eval_count: 12,
+            prompt_eval_duration: 200_000,
+            eval_count: 5,
+            eval_duration: 700_000,
+        }
+    }
+
+    #[test]
+    fn chat_lines_with_text_a_tool_call_and_the_final_statistics() {
+        let lines = vec![
+            ChatResponse {
+                model: "gemma3:270m".to_owned(),
+                created_at: "2026-01-01T00:00:00.000Z".to_owned(),
+                message: MessageOut {
+                    role: "assistant",
+                    content: "Hello".to_owned(),
+                    tool_calls: None,
+                },
+                done: false,
+                final_fields: None,
+            },
+            ChatResponse {
+                model: "gemma3:270m".to_owned(),
+                created_at: "2026-01-01T00:00:00.000Z".to_owned(),
+                message: MessageOut {
+                    role: "assistant",
+                    content: String::new(),
+                    tool_calls: Some(vec![ToolCallIo {
+                        function: FunctionCallIo {
+                            name: "get_weather".to_owned(),
+                            arguments: serde_json::json!({"city": "Paris"}),
+                        },
+                    }]),
+                },
+                done: true,
+                final_fields: Some(final_fields()),
+            },
+        ];
+        insta::assert_json_snapshot!(lines);
+    }
+
+    #[test]
+    fn a_final_generate_line() {
+        insta::assert_json_snapshot!(GenerateResponse {
+            model: "gemma3:270m".to_owned(),
+            created_at: "2026-01-01T00:00:00.000Z".to_owned(),
+            response: String::new(),
+            done: true,
+            final_fields: Some(final_fields()),
+        });
+    }
+}

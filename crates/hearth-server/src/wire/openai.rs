@@ -782,3 +782,165 @@ pub fn finish_reason(reason: hearth_engine::FinishReason) -> &'static str {
 pub fn fingerprint() -> String {
     format!("hearth-{}", env!("CARGO_PKG_VERSION"))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The response shapes clients parse, pinned as snapshots: a change to a field name, its
+    //! order or its null-ness shows up as a diff to review.
+
+    use super::*;
+
+    fn usage() -> UsageOut {
+        let mut usage = UsageOut::default();
+        usage.add(hearth_engine::Usage {
+            prompt_tokens: 12,
+            completion_tokens: 5,
+            cached_prompt_tokens: 8,
+        });
+        usage
+    }
+
+    #[test]
+    fn a_chat_completion_with_text() {
+        let completion = ChatCompletion {
+            id: "chatcmpl-1".to_owned(),
+            object: "chat.completion",
+            created: 1_700_000_000,
+            model: "gemma3:270m".to_owned(),
+            choices: vec![ChatChoice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: Some("3, 4, 5".to_owned()),
+                    refusal: None,
+                    tool_calls: None,
+                },
+                logprobs: Some(ChatLogprobs {
+                    content: vec![TokenLogprobOut {
+                        token: "3".to_owned(),
+                        logprob: -0.25,
+                        bytes: b"3".to_vec(),
+                        top_logprobs: vec![TopLogprobOut {
+                            token: "3".to_owned(),
+                            logprob: -0.25,
+                            bytes: b"3".to_vec(),
+                        }],
+                    }],
+                }),
+                finish_reason: "stop",
+            }],
+            usage: usage(),
+            system_fingerprint: "hearth-0.1.0".to_owned(),
+        };
+        insta::assert_json_snapshot!(completion);
+    }
+
+    #[test]
+    fn a_chat_completion_with_a_tool_call() {
+        let call = ToolCall {
+            id: "call_1".to_owned(),
+            name: "get_weather".to_owned(),
+            arguments: serde_json::json!({"city": "Paris", "unit": "celsius"}),
+        };
+        let completion = ChatCompletion {
+            id: "chatcmpl-2".to_owned(),
+            object: "chat.completion",
+            created: 1_700_000_000,
+            model: "gemma3:270m".to_owned(),
+            choices: vec![ChatChoice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant",
+                    content: None,
+                    refusal: None,
+                    tool_calls: Some(vec![ToolCallOut::from_call(&call, None)]),
+                },
+                logprobs: None,
+                finish_reason: "tool_calls",
+            }],
+            usage: usage(),
+            system_fingerprint: "hearth-0.1.0".to_owned(),
+        };
+        insta::assert_json_snapshot!(completion);
+    }
+
+    #[test]
+    fn stream_chunks_for_content_a_tool_call_and_usage() {
+        let chunk = |choices, usage| ChatCompletionChunk {
+            id: "chatcmpl-3".to_owned(),
+            object: "chat.completion.chunk",
+            created: 1_700_000_000,
+            model: "gemma3:270m".to_owned(),
+            system_fingerprint: "hearth-0.1.0".to_owned(),
+            choices,
+            usage,
+        };
+        let call = ToolCall {
+            id: "call_2".to_owned(),
+            name: "get_weather".to_owned(),
+            arguments: serde_json::json!({"city": "Oslo"}),
+        };
+        let chunks = vec![
+            chunk(
+                vec![ChunkChoice {
+                    index: 0,
+                    delta: Delta {
+                        role: Some("assistant"),
+                        content: Some(String::new()),
+                        tool_calls: None,
+                    },
+                    logprobs: None,
+                    finish_reason: None,
+                }],
+                None,
+            ),
+            chunk(
+                vec![ChunkChoice {
+                    index: 0,
+                    delta: Delta {
+                        tool_calls: Some(vec![ToolCallOut::from_call(&call, Some(0))]),
+                        ..Delta::default()
+                    },
+                    logprobs: None,
+                    finish_reason: None,
+                }],
+                None,
+            ),
+            chunk(
+                vec![ChunkChoice {
+                    index: 0,
+                    delta: Delta::default(),
+                    logprobs: None,
+                    finish_reason: Some("tool_calls"),
+                }],
+                None,
+            ),
+            chunk(Vec::new(), Some(usage())),
+        ];
+        insta::assert_json_snapshot!(chunks);
+    }
+
+    #[test]
+    fn a_text_completion_with_legacy_logprobs() {
+        let completion = TextCompletion {
+            id: "cmpl-1".to_owned(),
+            object: "text_completion",
+            created: 1_700_000_000,
+            model: "gemma3:270m".to_owned(),
+            choices: vec![TextChoice {
+                index: 0,
+                text: " 7, 8".to_owned(),
+                logprobs: Some(LegacyLogprobs {
+                    tokens: vec![" 7".to_owned()],
+                    token_logprobs: vec![-0.5],
+                    top_logprobs: vec![BTreeMap::from([(" 7".to_owned(), -0.5)])],
+                    text_offset: vec![0],
+                }),
+                finish_reason: Some("length"),
+            }],
+            usage: Some(usage()),
+            system_fingerprint: "hearth-0.1.0".to_owned(),
+        };
+        insta::assert_json_snapshot!(completion);
+    }
+}
