@@ -286,7 +286,7 @@ pub static SCHEMA: &[KeySpec] = &[
         default: |_| Some(Value::Integer(0)),
         secret: false,
         reloadable: false,
-        help: "CPU threads for inference; 0 uses every available core",
+        help: "CPU threads for inference, chat and embedding models alike; 0 uses every available core",
     },
     KeySpec {
         key: "models.queue_capacity",

@@ -18,6 +18,7 @@ use crate::telemetry::Telemetry;
 pub fn run(sources: Sources) -> anyhow::Result<()> {
     let started_at = Instant::now();
     let loaded = crate::config::load(&sources)?;
+    limit_embedding_threads(&loaded.config);
     let telemetry = Telemetry::install(&loaded.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -119,6 +120,18 @@ async fn serve(
         tracing::warn!("stopped; some requests were cut off at the drain timeout");
     }
     Ok(())
+}
+
+/// `models.threads` bounds the embedding model's threads too: candle's matrix kernels run on a
+/// rayon pool sized by `RAYON_NUM_THREADS`, read once when the pool starts. An explicit
+/// `RAYON_NUM_THREADS` from the environment wins.
+fn limit_embedding_threads(config: &Config) {
+    if config.models.threads == 0 || std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    // SAFETY: called from `run` before the async runtime, telemetry or any model thread is
+    // started, so no other thread can be reading the environment.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", config.models.threads.to_string()) };
 }
 
 /// The inference service over the data directory's model registry.
