@@ -231,7 +231,9 @@ impl From<hearth_models::ModelsError> for ApiError {
             Error::CannotDeriveName { source_text } => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_model_name",
-                format!("cannot derive a model name from {source_text:?}; give one in name (NAME:TAG)"),
+                format!(
+                    "cannot derive a model name from {source_text:?}; give one in name (NAME:TAG)"
+                ),
             )
             .with_param("name"),
             Error::InvalidSha256 { .. } => ApiError::bad_request(message).with_param("sha256"),

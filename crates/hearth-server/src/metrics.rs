@@ -123,10 +123,13 @@ struct ModelMetric {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
-    samples: fn(&SchedulerStats) -> Vec<(Option<(&'static str, &'static str)>, f64)>,
+    samples: fn(&SchedulerStats) -> Vec<Sample>,
 }
 
-fn one(value: f64) -> Vec<(Option<(&'static str, &'static str)>, f64)> {
+/// One sample: an extra label beside `model` (if any) and the value.
+type Sample = (Option<(&'static str, &'static str)>, f64);
+
+fn one(value: f64) -> Vec<Sample> {
     vec![(None, value)]
 }
 

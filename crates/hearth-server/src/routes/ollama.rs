@@ -466,7 +466,14 @@ pub async fn pull(
     let in_flight = PullInFlight::claim(download_url(&plan.source, &options))?;
     let registry = inference.registry().clone();
     if !plan.stream {
-        hearth_models::pull(&registry, &plan.source, plan.name.as_ref(), &options, |_| {}).await?;
+        hearth_models::pull(
+            &registry,
+            &plan.source,
+            plan.name.as_ref(),
+            &options,
+            |_| {},
+        )
+        .await?;
         drop(in_flight);
         return Ok(Json(PullStatus::success()).into_response());
     }
@@ -499,7 +506,11 @@ pub async fn pull(
     let first = match receiver.recv().await {
         Some(Ok(status)) => status,
         Some(Err(error)) => return Err(error.into()),
-        None => return Err(ApiError::internal("the pull ended without reporting anything")),
+        None => {
+            return Err(ApiError::internal(
+                "the pull ended without reporting anything",
+            ));
+        }
     };
     let rest = stream::unfold(
         (receiver, cancel_on_drop),

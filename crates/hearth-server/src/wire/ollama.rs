@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hearth_engine::{ChatMessage, ChatRole, GenerationRequest, Prompt, SamplingParams};
 use axum::http::StatusCode;
+use hearth_engine::{ChatMessage, ChatRole, GenerationRequest, Prompt, SamplingParams};
 use hearth_inference::KeepAlive;
 use hearth_models::{ModelReference, PullProgress, PullSource};
 use serde::{Deserialize, Serialize};
@@ -371,9 +371,12 @@ impl CopyRequest {
     /// (source, destination), each validated as a model name.
     pub fn references(&self) -> Result<(ModelReference, ModelReference), ApiError> {
         let required = |value: &Option<String>, param: &str| {
-            let text = value.as_deref().filter(|text| !text.is_empty()).ok_or_else(|| {
-                ApiError::bad_request(format!("{param} is required")).with_param(param)
-            })?;
+            let text = value
+                .as_deref()
+                .filter(|text| !text.is_empty())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("{param} is required")).with_param(param)
+                })?;
             parse_reference(text, param)
         };
         Ok((
