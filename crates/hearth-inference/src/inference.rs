@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hearth_embed::EmbeddingService;
 use hearth_engine::{EngineError, ModelHandle};
-use hearth_models::{Manifest, ModelReference, ModelsError, Registry};
+use hearth_models::{Manifest, ModelReference, ModelsError, Registry, Removed};
 
 use crate::error::InferenceError;
 use crate::pool::{KeepAlive, LoadedModel, ModelPool, ModelSpec, RunningModel};
@@ -109,6 +109,28 @@ impl Inference {
             .collect()
     }
 
+    /// Removes a model and all its versions from the registry (deleting blobs nothing else
+    /// uses) and unloads it. The registry goes first: once the name is gone no request can load
+    /// it again, and requests already running finish on their own handle.
+    pub async fn remove(&self, reference: &ModelReference) -> Result<Removed, InferenceError> {
+        let registry = self.registry.clone();
+        let target = reference.clone();
+        let removed = blocking(move || registry.remove(&target)).await?;
+        self.pool.unload(&reference.to_string());
+        Ok(removed)
+    }
+
+    /// Gives the current version of `source` the name `destination` too (`ollama cp`).
+    pub async fn copy(
+        &self,
+        source: &ModelReference,
+        destination: &ModelReference,
+    ) -> Result<Manifest, InferenceError> {
+        let registry = self.registry.clone();
+        let (source, destination) = (source.clone(), destination.clone());
+        blocking(move || registry.copy(&source, &destination)).await
+    }
+
     /// Converts an engine error for the client, dropping the model from the pool when the
     /// error means its engine is broken, so that the next request gets a fresh one.
     pub fn engine_error(&self, name: &str, error: EngineError) -> InferenceError {
@@ -123,5 +145,21 @@ impl Inference {
 }
 
 fn registry_error(error: ModelsError) -> InferenceError {
-    InferenceError::Registry(error.to_string())
+    match error {
+        ModelsError::NotFound(name) => InferenceError::ModelNotFound(name),
+        other => InferenceError::Registry(other.to_string()),
+    }
+}
+
+/// Runs a registry operation on the blocking pool: it is synchronous file I/O (and deleting a
+/// blob of gigabytes can take a while).
+async fn blocking<T: Send + 'static>(
+    operation: impl FnOnce() -> Result<T, ModelsError> + Send + 'static,
+) -> Result<T, InferenceError> {
+    tokio::task::spawn_blocking(operation)
+        .await
+        .map_err(|error| {
+            InferenceError::Registry(format!("the registry operation panicked: {error}"))
+        })?
+        .map_err(registry_error)
 }

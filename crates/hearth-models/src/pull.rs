@@ -206,13 +206,14 @@ impl PullProgress {
 }
 
 /// Fetches `source`, verifies it and registers it as `name` (or the name derived from the
-/// source), keeping the version it replaces as history. Calls `progress` along the way.
+/// source), keeping the version it replaces as history. Calls `progress` along the way. The
+/// future is `Send` (so `progress` must be too): the server runs pulls on its runtime.
 pub async fn pull(
     registry: &Registry,
     source: &PullSource,
     name: Option<&ModelReference>,
     options: &PullOptions,
-    mut progress: impl FnMut(&PullProgress),
+    mut progress: impl FnMut(&PullProgress) + Send,
 ) -> Result<Manifest, ModelsError> {
     let source_text = source.to_string();
     let reference = match name {
@@ -266,7 +267,7 @@ struct Pull<'a> {
     registry: &'a Registry,
     source_text: &'a str,
     expected: Option<&'a str>,
-    progress: &'a mut dyn FnMut(&PullProgress),
+    progress: &'a mut (dyn FnMut(&PullProgress) + Send),
 }
 
 /// A file written and hashed in one pass.
@@ -537,7 +538,7 @@ impl Pull<'_> {
         let mut buffer = vec![0u8; READ_BUFFER_BYTES];
         let mut completed: u64 = 0;
         let mut last_reported: u64 = 0;
-        let report = |completed: u64, progress: &mut dyn FnMut(&PullProgress)| {
+        let report = |completed: u64, progress: &mut (dyn FnMut(&PullProgress) + Send)| {
             progress(&PullProgress {
                 status: "verifying sha256 digest".to_string(),
                 digest: None,

@@ -214,3 +214,46 @@ impl From<hearth_embed::EmbedError> for ApiError {
         }
     }
 }
+
+impl From<hearth_models::ModelsError> for ApiError {
+    fn from(error: hearth_models::ModelsError) -> ApiError {
+        use hearth_models::ModelsError as Error;
+        let message = error.to_string();
+        match error {
+            Error::InvalidReference { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_model_name", message)
+                    .with_param("model")
+            }
+            Error::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "model_not_found", message).with_param("model")
+            }
+            Error::NoPreviousVersion(_) => ApiError::bad_request(message).with_param("model"),
+            Error::InvalidSource { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_source", message)
+                    .with_param("model")
+            }
+            // The library's message names the CLI flag; an HTTP client sets a field instead.
+            Error::CannotDeriveName { source_text } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_model_name",
+                format!(
+                    "cannot derive a model name from {source_text:?}; give one in name (NAME:TAG)"
+                ),
+            )
+            .with_param("name"),
+            Error::InvalidSha256 { .. } => ApiError::bad_request(message).with_param("sha256"),
+            Error::ChecksumMismatch { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "sha256_mismatch", message)
+                    .with_param("sha256")
+            }
+            Error::NotGguf { .. } | Error::MalformedGguf { .. } | Error::NotAModel { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "not_a_model", message).with_param("model")
+            }
+            // The server that holds the file failed us: a gateway error, not ours or the client's.
+            Error::Download { .. } | Error::HttpStatus { .. } | Error::Truncated { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "download_failed", message)
+            }
+            Error::CorruptManifest { .. } | Error::Io { .. } => ApiError::internal(message),
+        }
+    }
+}

@@ -1,5 +1,11 @@
-//! Prometheus metrics: HTTP request counts and latency histograms by route and status, and the
-//! standard `process_*` metrics, rendered at `/metrics`.
+//! Prometheus metrics: HTTP request counts and latency histograms by route and status, the
+//! standard `process_*` metrics, and per-model scheduler metrics, rendered at `/metrics`.
+//!
+//! The per-model series (`hearth_model_*{model="..."}`) are not kept in the recorder: they are
+//! read from each loaded chat model's scheduler at scrape time and rendered beside it. So only
+//! loaded models have series (an unloaded model's disappear instead of freezing at their last
+//! value), and a reloaded model's counters restart from zero, which Prometheus reads as the
+//! counter reset it is.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -8,6 +14,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hearth_engine::SchedulerStats;
+use hearth_inference::{Inference, LoadedModel};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -78,13 +86,199 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     record_process_metrics();
     metrics::gauge!("hearth_uptime_seconds").set(state.started_at.elapsed().as_secs_f64());
     metrics::gauge!("hearth_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let mut text = state.metrics.render();
+    if let Some(inference) = &state.inference {
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&render_model_metrics(&loaded_chat_models(inference)));
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
+}
+
+/// Each loaded chat model's name and scheduler statistics, sorted by name.
+fn loaded_chat_models(inference: &Inference) -> Vec<(String, SchedulerStats)> {
+    let pool = inference.pool();
+    let mut models: Vec<(String, SchedulerStats)> = pool
+        .running()
+        .into_iter()
+        .filter_map(|running| match pool.loaded(&running.spec.name)? {
+            LoadedModel::Chat(handle) => Some((running.spec.name, handle.stats())),
+            LoadedModel::Embedding(_) => None,
+        })
+        .collect();
+    models.sort_by(|left, right| left.0.cmp(&right.0));
+    models
+}
+
+/// One per-model metric: its name, type, help text, and its samples for one model (an extra
+/// label and the value; a gauge with no value yet has no sample).
+struct ModelMetric {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: fn(&SchedulerStats) -> Vec<Sample>,
+}
+
+/// One sample: an extra label beside `model` (if any) and the value.
+type Sample = (Option<(&'static str, &'static str)>, f64);
+
+fn one(value: f64) -> Vec<Sample> {
+    vec![(None, value)]
+}
+
+const MODEL_METRICS: &[ModelMetric] = &[
+    ModelMetric {
+        name: "hearth_model_queue_depth",
+        kind: "gauge",
+        help: "Requests waiting for a slot",
+        samples: |stats| one(stats.queue_depth as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_queue_capacity",
+        kind: "gauge",
+        help: "Requests that may wait for a slot before new ones get 429",
+        samples: |stats| one(stats.queue_capacity as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_active_sequences",
+        kind: "gauge",
+        help: "Slots running a sequence now",
+        samples: |stats| one(stats.active_sequences as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_slots",
+        kind: "gauge",
+        help: "Sequences the model decodes together (models.parallel_sequences)",
+        samples: |stats| one(stats.slots as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_batch_occupancy_ratio",
+        kind: "gauge",
+        help: "Active sequences divided by slots",
+        samples: |stats| one(stats.active_sequences as f64 / stats.slots.max(1) as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_requests_total",
+        kind: "counter",
+        help: "Generations that ended, by outcome (cancelled: the client went away)",
+        samples: |stats| {
+            vec![
+                (
+                    Some(("outcome", "completed")),
+                    stats.requests_completed as f64,
+                ),
+                (
+                    Some(("outcome", "cancelled")),
+                    stats.requests_cancelled as f64,
+                ),
+                (Some(("outcome", "failed")), stats.requests_failed as f64),
+            ]
+        },
+    },
+    ModelMetric {
+        name: "hearth_model_prompt_tokens_total",
+        kind: "counter",
+        help: "Prompt tokens decoded (tokens reused from the prefix cache are not)",
+        samples: |stats| one(stats.total_prompt_tokens as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_generated_tokens_total",
+        kind: "counter",
+        help: "Tokens generated",
+        samples: |stats| one(stats.total_generated_tokens as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_decoded_tokens_total",
+        kind: "counter",
+        help: "Tokens passed through llama.cpp decode, prompt and generated",
+        samples: |stats| one(stats.total_tokens_decoded as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_decode_steps_total",
+        kind: "counter",
+        help: "Decode calls; decoded tokens divided by steps is the mean batch size",
+        samples: |stats| one(stats.decode_steps as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_prefix_cache_hits_total",
+        kind: "counter",
+        help: "Requests that reused part of a slot's KV cache",
+        samples: |stats| one(stats.prefix_cache_hits as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_prefix_cache_reused_tokens_total",
+        kind: "counter",
+        help: "Prompt tokens not decoded again thanks to prefix reuse",
+        samples: |stats| one(stats.prefix_cache_reused_tokens as f64),
+    },
+    ModelMetric {
+        name: "hearth_model_time_to_first_token_seconds",
+        kind: "gauge",
+        help: "Mean time to first token of the recent requests",
+        samples: |stats| {
+            stats
+                .recent_time_to_first_token
+                .map(|duration| (None, duration.as_secs_f64()))
+                .into_iter()
+                .collect()
+        },
+    },
+    ModelMetric {
+        name: "hearth_model_tokens_per_second",
+        kind: "gauge",
+        help: "Mean generation speed of the recent requests",
+        samples: |stats| {
+            stats
+                .recent_tokens_per_second
+                .map(|speed| (None, speed))
+                .into_iter()
+                .collect()
+        },
+    },
+];
+
+/// The per-model metrics in the Prometheus text format: for each metric its `HELP` and `TYPE`
+/// lines, then one sample per model (the format wants a metric's samples together).
+fn render_model_metrics(models: &[(String, SchedulerStats)]) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    if models.is_empty() {
+        return text;
+    }
+    for metric in MODEL_METRICS {
+        let _ = writeln!(text, "# HELP {} {}", metric.name, metric.help);
+        let _ = writeln!(text, "# TYPE {} {}", metric.name, metric.kind);
+        for (model, stats) in models {
+            for (label, value) in (metric.samples)(stats) {
+                let extra = label
+                    .map(|(key, value)| format!(",{key}=\"{value}\""))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    text,
+                    "{}{{model=\"{}\"{extra}}} {value}",
+                    metric.name,
+                    escape_label(model)
+                );
+            }
+        }
+    }
+    text
+}
+
+/// Escapes a label value as the text format requires. Model names cannot hold these
+/// characters today; the format must not depend on that staying true.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The standard `process_*` metrics, read from /proc at scrape time.
@@ -157,4 +351,50 @@ fn read_process_stats() -> Option<ProcessStats> {
         threads,
         start_time_seconds: boot_time.map(|boot| boot + start_ticks as f64 / TICKS_PER_SECOND),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn model_metrics_render_each_family_once_with_a_sample_per_model() {
+        let busy = SchedulerStats {
+            queue_depth: 3,
+            queue_capacity: 64,
+            active_sequences: 2,
+            slots: 4,
+            total_tokens_decoded: 120,
+            total_prompt_tokens: 80,
+            total_generated_tokens: 40,
+            decode_steps: 30,
+            requests_completed: 5,
+            requests_cancelled: 1,
+            requests_failed: 0,
+            prefix_cache_hits: 2,
+            prefix_cache_reused_tokens: 17,
+            recent_time_to_first_token: Some(Duration::from_millis(250)),
+            recent_tokens_per_second: Some(42.5),
+        };
+        // Loaded but never used: no recent averages, so those gauges have no sample.
+        let idle = SchedulerStats {
+            queue_capacity: 64,
+            slots: 1,
+            ..SchedulerStats::default()
+        };
+        let text = render_model_metrics(&[
+            ("gemma3:270m".to_string(), busy),
+            ("acme/tiny:v2".to_string(), idle),
+        ]);
+        insta::assert_snapshot!(text);
+        assert_eq!(render_model_metrics(&[]), "", "no models, no families");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("x\ny"), r"x\ny");
+    }
 }

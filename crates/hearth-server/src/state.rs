@@ -16,11 +16,23 @@ pub struct RuntimeSettings {
 }
 
 /// Settings fixed for the life of the router.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StaticSettings {
     /// Empty: no cross-origin access; `["*"]`: any origin.
     pub cors_allowed_origins: Vec<String>,
     pub compression: bool,
+    /// Where `/api/pull` resolves `hf:` references (the binary passes `HF_ENDPOINT`).
+    pub huggingface_endpoint: String,
+}
+
+impl Default for StaticSettings {
+    fn default() -> Self {
+        StaticSettings {
+            cors_allowed_origins: Vec::new(),
+            compression: false,
+            huggingface_endpoint: hearth_models::HUGGING_FACE_ENDPOINT.to_string(),
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -31,10 +31,7 @@ pub fn pull(sources: &Sources, args: &PullArgs) -> anyhow::Result<()> {
     let options = PullOptions {
         sha256: args.sha256.clone(),
         copy: args.copy,
-        huggingface_endpoint: std::env::var("HF_ENDPOINT")
-            .ok()
-            .filter(|endpoint| !endpoint.is_empty())
-            .unwrap_or_else(|| hearth_models::HUGGING_FACE_ENDPOINT.to_string()),
+        huggingface_endpoint: huggingface_endpoint(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -62,6 +59,15 @@ pub fn pull(sources: &Sources, args: &PullArgs) -> anyhow::Result<()> {
         version.sha256
     );
     Ok(())
+}
+
+/// Where `hf:` references resolve: `$HF_ENDPOINT` (the Hugging Face tools' variable, for
+/// mirrors) or huggingface.co. `hearth pull` and the server's `/api/pull` both use it.
+pub fn huggingface_endpoint() -> String {
+    std::env::var("HF_ENDPOINT")
+        .ok()
+        .filter(|endpoint| !endpoint.is_empty())
+        .unwrap_or_else(|| hearth_models::HUGGING_FACE_ENDPOINT.to_string())
 }
 
 /// Pull progress on stderr: a progress bar on a terminal, one line per status change

@@ -75,6 +75,7 @@ async fn serve(
         settings: StaticSettings {
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
             compression: config.server.compression,
+            huggingface_endpoint: crate::models::huggingface_endpoint(),
         },
         readiness: readiness.clone(),
         store: Some(store.clone()),

@@ -44,5 +44,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ollama::tags))
         .routes(routes!(ollama::ps))
         .routes(routes!(ollama::show))
+        .routes(routes!(ollama::pull))
+        .routes(routes!(ollama::delete))
+        .routes(routes!(ollama::copy))
         .routes(routes!(ollama::version))
 }

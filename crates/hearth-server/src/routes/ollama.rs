@@ -1,18 +1,22 @@
 //! Ollama-compatible endpoints under `/api`. Streaming responses are NDJSON, one JSON object
-//! per line, and streaming is the default, as in Ollama.
+//! per line, and streaming is the default, as in Ollama. Model management (`/api/pull`,
+//! `/api/delete`, `/api/copy`) changes the registry the other endpoints read.
 
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use hearth_engine::{GenerationEvent, GenerationRequest, ModelHandle};
 use hearth_inference::tools::{AssistantReply, ToolUse};
-use hearth_inference::{Inference, KeepAlive, LoadedModel, ModelKind};
-use hearth_models::{Manifest, ModelFormat};
+use hearth_inference::{Inference, InferenceError, KeepAlive, LoadedModel, ModelKind};
+use hearth_models::{Manifest, ModelFormat, PullOptions, PullSource};
+use tokio::sync::mpsc;
 
 use super::openai::inference;
 use crate::error::ApiError;
@@ -505,4 +509,184 @@ pub async fn show(
     responses((status = 200, description = "{\"version\": ...}")))]
 pub async fn version() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Pulls a model from a URL or a Hugging Face reference, verifies it and registers it.
+#[utoipa::path(post, path = "/api/pull", tag = "ollama",
+    request_body(content = serde_json::Value, description = "{\"model\": URL or \"hf:owner/repo/file.gguf[@revision]\", \"name\": \"NAME:TAG\", \"sha256\": HEX, \"stream\": true}"),
+    responses((status = 200, description = "NDJSON progress lines ending with {\"status\": \"success\"} or {\"error\": ...}; one object when stream is false"),
+              (status = 400, description = "Invalid source, name or sha256; a local path; a file that fails verification", body = crate::error::ErrorBody),
+              (status = 409, description = "The same source is being pulled already", body = crate::error::ErrorBody),
+              (status = 502, description = "The download failed (stream false)", body = crate::error::ErrorBody)))]
+pub async fn pull(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<PullRequest>,
+) -> Result<Response, ApiError> {
+    let inference = inference(&state)?;
+    let plan = request.to_plan()?;
+    let options = PullOptions {
+        sha256: plan.sha256.clone(),
+        copy: false,
+        huggingface_endpoint: state.settings.huggingface_endpoint.clone(),
+    };
+    let in_flight = PullInFlight::claim(download_url(&plan.source, &options))?;
+    let registry = inference.registry().clone();
+    if !plan.stream {
+        hearth_models::pull(
+            &registry,
+            &plan.source,
+            plan.name.as_ref(),
+            &options,
+            |_| {},
+        )
+        .await?;
+        drop(in_flight);
+        return Ok(Json(PullStatus::success()).into_response());
+    }
+
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let _in_flight = in_flight;
+        let progress = sender.clone();
+        let result = hearth_models::pull(
+            &registry,
+            &plan.source,
+            plan.name.as_ref(),
+            &options,
+            |event| {
+                let _ = progress.send(Ok(PullStatus::from(event)));
+            },
+        )
+        .await;
+        if let Err(error) = result {
+            // The response is already 200, so the access log cannot tell; this line does.
+            tracing::warn!(source = %plan.source, %error, "pull failed");
+            let _ = sender.send(Err(error));
+        }
+    });
+    // A client that goes away drops the body, and with it this guard: the download stops and
+    // leaves its partial file for the next pull to resume, as an interrupted `hearth pull` does.
+    let cancel_on_drop = AbortOnDrop(task.abort_handle());
+    // Until the first event the pull may still fail on its input (a malformed sha256, a URL
+    // with no file name to derive a name from): that is an ordinary error response.
+    let first = match receiver.recv().await {
+        Some(Ok(status)) => status,
+        Some(Err(error)) => return Err(error.into()),
+        None => {
+            return Err(ApiError::internal(
+                "the pull ended without reporting anything",
+            ));
+        }
+    };
+    let rest = stream::unfold(
+        (receiver, cancel_on_drop),
+        |(mut receiver, cancel_on_drop)| async move {
+            let item = receiver.recv().await?;
+            Some((item, (receiver, cancel_on_drop)))
+        },
+    );
+    let lines = stream::once(std::future::ready(Ok(first)))
+        .chain(rest)
+        .map(|item| {
+            Ok::<_, std::convert::Infallible>(match item {
+                Ok(status) => ndjson_line(&status),
+                // Ollama's way of failing a stream that has started.
+                Err(error) => ndjson_line(&serde_json::json!({ "error": error.to_string() })),
+            })
+        });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+/// The URL a pull downloads from; two pulls of one URL would share one partial file.
+fn download_url(source: &PullSource, options: &PullOptions) -> String {
+    match source {
+        PullSource::Url(url) => url.clone(),
+        PullSource::HuggingFace(file) => file.url(&options.huggingface_endpoint),
+        PullSource::Local(path) => path.display().to_string(),
+    }
+}
+
+/// A download URL this process is pulling. Two pulls of one URL at once would write the same
+/// partial file; the second is refused until the first ends (the registry has no lock of its
+/// own, see `hearth_models::Registry`).
+struct PullInFlight(String);
+
+impl PullInFlight {
+    fn urls() -> std::sync::MutexGuard<'static, HashSet<String>> {
+        static IN_FLIGHT: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+        IN_FLIGHT
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn claim(url: String) -> Result<PullInFlight, ApiError> {
+        if !Self::urls().insert(url.clone()) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "pull_in_progress",
+                format!(
+                    "{url} is being pulled already; wait for that pull to finish (the model \
+                     appears in GET /api/tags) or for it to fail, then retry"
+                ),
+            )
+            .with_param("model"));
+        }
+        Ok(PullInFlight(url))
+    }
+}
+
+impl Drop for PullInFlight {
+    fn drop(&mut self) {
+        Self::urls().remove(&self.0);
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Deletes a model and all its versions (Ollama's `rm`), unloading it if it is loaded.
+#[utoipa::path(delete, path = "/api/delete", tag = "ollama",
+    request_body(content = serde_json::Value, description = "{\"model\": NAME}"),
+    responses((status = 200, description = "Deleted; the body is empty"),
+              (status = 400, description = "Invalid model name", body = crate::error::ErrorBody),
+              (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ModelNameRequest>,
+) -> Result<StatusCode, ApiError> {
+    let inference = inference(&state)?;
+    inference.remove(&request.reference()?).await?;
+    Ok(StatusCode::OK)
+}
+
+/// Gives a model a second name (Ollama's `cp`); both names share the file.
+#[utoipa::path(post, path = "/api/copy", tag = "ollama",
+    request_body(content = serde_json::Value, description = "{\"source\": NAME, \"destination\": NAME}"),
+    responses((status = 200, description = "Copied; the body is empty"),
+              (status = 400, description = "Invalid source or destination name", body = crate::error::ErrorBody),
+              (status = 404, description = "Unknown source model", body = crate::error::ErrorBody)))]
+pub async fn copy(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CopyRequest>,
+) -> Result<StatusCode, ApiError> {
+    let inference = inference(&state)?;
+    let (source, destination) = request.references()?;
+    inference
+        .copy(&source, &destination)
+        .await
+        .map_err(|error| match error {
+            InferenceError::ModelNotFound(_) => ApiError::from(error).with_param("source"),
+            other => ApiError::from(other),
+        })?;
+    Ok(StatusCode::OK)
 }

@@ -1,13 +1,15 @@
-//! Ollama's request and response shapes (`/api/chat`, `/api/generate`, `/api/embed`, ...) and
-//! their conversion to engine requests. Ollama's sampling defaults apply here, not OpenAI's,
-//! because Ollama clients expect them.
+//! Ollama's request and response shapes (`/api/chat`, `/api/generate`, `/api/embed`,
+//! `/api/pull`, ...) and their conversion to engine requests and registry operations. Ollama's
+//! sampling defaults apply here, not OpenAI's, because Ollama clients expect them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use hearth_engine::{ChatMessage, ChatRole, Constraint, GenerationRequest, Prompt, SamplingParams};
 use hearth_inference::KeepAlive;
 use hearth_inference::tools::{self, ToolCall, ToolChoice, ToolDefinition, ToolUse, Turn};
+use hearth_models::{ModelReference, PullProgress, PullSource};
 use serde::{Deserialize, Serialize};
 
 use super::OneOrMany;
@@ -426,6 +428,102 @@ impl ModelNameRequest {
             .filter(|name| !name.is_empty())
             .ok_or_else(|| ApiError::bad_request("model is required").with_param("model"))
     }
+
+    /// The model as a registry reference, for the endpoints that change the registry
+    /// (`/api/delete`): a name that cannot exist is the client's mistake, not a missing model.
+    pub fn reference(&self) -> Result<ModelReference, ApiError> {
+        parse_reference(self.model()?, "model")
+    }
+}
+
+/// Parses a model name a request gives in `param`; an invalid one is a 400 naming `param`.
+fn parse_reference(text: &str, param: &str) -> Result<ModelReference, ApiError> {
+    ModelReference::parse(text).map_err(|error| ApiError::from(error).with_param(param))
+}
+
+/// `/api/copy`: a second name for a model's current version.
+#[derive(Debug, Deserialize)]
+pub struct CopyRequest {
+    pub source: Option<String>,
+    pub destination: Option<String>,
+}
+
+impl CopyRequest {
+    /// (source, destination), each validated as a model name.
+    pub fn references(&self) -> Result<(ModelReference, ModelReference), ApiError> {
+        let required = |value: &Option<String>, param: &str| {
+            let text = value
+                .as_deref()
+                .filter(|text| !text.is_empty())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("{param} is required")).with_param(param)
+                })?;
+            parse_reference(text, param)
+        };
+        Ok((
+            required(&self.source, "source")?,
+            required(&self.destination, "destination")?,
+        ))
+    }
+}
+
+/// `/api/pull`. Hearth has no model hub, so where Ollama takes a model name, `model` is a pull
+/// source: an `https://` URL or `hf:owner/repo/path/file.gguf[@revision]`.
+#[derive(Debug, Deserialize)]
+pub struct PullRequest {
+    pub model: Option<String>,
+    /// `NAME:TAG` to register the model under; derived from the file name when absent.
+    pub name: Option<String>,
+    /// The expected sha256 (hex, optionally `sha256:`-prefixed); anything else is refused.
+    pub sha256: Option<String>,
+    pub stream: Option<bool>,
+}
+
+/// A pull request checked and converted: what to fetch, under which name, how to report.
+#[derive(Debug)]
+pub struct PullPlan {
+    pub source: PullSource,
+    pub name: Option<ModelReference>,
+    pub sha256: Option<String>,
+    pub stream: bool,
+}
+
+impl PullRequest {
+    pub fn to_plan(&self) -> Result<PullPlan, ApiError> {
+        let invalid_source = |message: String| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_source", message).with_param("model")
+        };
+        let text = self
+            .model
+            .as_deref()
+            .filter(|text| !text.is_empty())
+            .ok_or_else(|| {
+                invalid_source(
+                    "model is required: the URL or hf:owner/repo/file.gguf reference to pull"
+                        .to_string(),
+                )
+            })?;
+        let source = PullSource::parse(text).map_err(|error| invalid_source(error.to_string()))?;
+        if let PullSource::Local(_) = source {
+            // Reading a path an HTTP client names would let any client make the server read
+            // (and hash, and register) arbitrary files on its machine.
+            return Err(invalid_source(format!(
+                "{text:?} is not a URL or an hf: reference; over HTTP Hearth pulls https:// URLs                  and hf:owner/repo/file.gguf[@revision] (it has no model hub to look names up                  in). To add a file that is on the server machine, run `hearth pull PATH` there."
+            )));
+        }
+        let name = self
+            .name
+            .as_deref()
+            .filter(|name| !name.is_empty())
+            .map(|name| parse_reference(name, "name"))
+            .transpose()?;
+        Ok(PullPlan {
+            source,
+            name,
+            sha256: self.sha256.clone().filter(|sha256| !sha256.is_empty()),
+            stream: self.stream.unwrap_or(true),
+        })
+    }
 }
 
 // ---------------------------------------------------------------- responses
@@ -534,6 +632,41 @@ pub struct ShowResponse {
     pub model_info: BTreeMap<String, serde_json::Value>,
     pub capabilities: Vec<&'static str>,
     pub modified_at: String,
+}
+
+/// One line of the `/api/pull` stream, as Ollama writes it.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct PullStatus {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed: Option<u64>,
+}
+
+impl PullStatus {
+    /// The last line of a pull that worked, and the whole answer when `stream` is false.
+    pub fn success() -> PullStatus {
+        PullStatus {
+            status: "success".to_string(),
+            digest: None,
+            total: None,
+            completed: None,
+        }
+    }
+}
+
+impl From<&PullProgress> for PullStatus {
+    fn from(progress: &PullProgress) -> PullStatus {
+        PullStatus {
+            status: progress.status.clone(),
+            digest: progress.digest.clone(),
+            total: progress.total,
+            completed: progress.completed,
+        }
+    }
 }
 
 pub fn done_reason(reason: hearth_engine::FinishReason) -> &'static str {

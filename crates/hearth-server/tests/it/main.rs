@@ -59,6 +59,7 @@ async fn default_harness() -> Harness {
     harness(StaticSettings {
         cors_allowed_origins: Vec::new(),
         compression: true,
+        ..StaticSettings::default()
     })
     .await
 }
@@ -210,6 +211,7 @@ async fn cors_is_closed_by_default_and_open_to_configured_origins() {
     let open = harness(StaticSettings {
         cors_allowed_origins: vec!["https://app.example".to_string()],
         compression: true,
+        ..StaticSettings::default()
     })
     .await;
     let response = send(&open.router, preflight()).await;

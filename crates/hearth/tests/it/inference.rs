@@ -20,6 +20,12 @@ pub fn model_cache() -> PathBuf {
 }
 
 pub fn serve_with_sample_models() -> Server {
+    serve_with_sample_models_and(&[])
+}
+
+/// `hearth serve` with the sample models registered (in place) and `env` set, e.g.
+/// `("HEARTH_MODELS_PARALLEL_SEQUENCES", "1")`.
+pub fn serve_with_sample_models_and(env: &[(&str, &str)]) -> Server {
     let cache = model_cache();
     Server::start(|command, home| {
         let data = home.join("data");
@@ -36,6 +42,7 @@ pub fn serve_with_sample_models() -> Server {
             assert!(output.status.success(), "{}", stderr_of(&output));
         }
         command.env("HEARTH_MODELS_THREADS", "1");
+        command.envs(env.iter().copied());
     })
 }
 
@@ -203,4 +210,124 @@ fn openai_and_ollama_apis_serve_the_sample_models() {
     assert_eq!(bad.status(), 400);
     let bad: serde_json::Value = bad.json().expect("json");
     assert_eq!(bad["error"]["param"], "temperature");
+}
+
+/// The value of one sample in Prometheus text, by its series as written:
+/// `metric(&text, r#"hearth_model_slots{model="gemma3:270m"}"#)`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+pub fn scrape(server: &Server) -> String {
+    client()
+        .get(server.url("/metrics"))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text")
+}
+
+#[test]
+fn metrics_show_each_loaded_chat_model_until_it_is_deleted() {
+    let server = serve_with_sample_models_and(&[
+        ("HEARTH_MODELS_PARALLEL_SEQUENCES", "2"),
+        ("HEARTH_MODELS_QUEUE_CAPACITY", "8"),
+    ]);
+    let http = client();
+    let request = serde_json::json!({
+        "model": "gemma3:270m", "prompt": "1, 2, 3, 4,", "max_tokens": 6, "temperature": 0
+    });
+    let completion: serde_json::Value = http
+        .post(server.url("/v1/completions"))
+        .json(&request)
+        .send()
+        .expect("completion")
+        .json()
+        .expect("json");
+    let prompt_tokens = completion["usage"]["prompt_tokens"]
+        .as_f64()
+        .expect("usage");
+    let completion_tokens = completion["usage"]["completion_tokens"]
+        .as_f64()
+        .expect("usage");
+
+    let text = scrape(&server);
+    let value = |text: &str, name: &str, labels: &str| {
+        let series = format!("{name}{{model=\"gemma3:270m\"{labels}}}");
+        metric(text, &series).unwrap_or_else(|| panic!("{series} missing:\n{text}"))
+    };
+    assert_eq!(value(&text, "hearth_model_slots", ""), 2.0);
+    assert_eq!(value(&text, "hearth_model_queue_capacity", ""), 8.0);
+    assert_eq!(value(&text, "hearth_model_queue_depth", ""), 0.0);
+    assert_eq!(value(&text, "hearth_model_active_sequences", ""), 0.0);
+    assert_eq!(value(&text, "hearth_model_batch_occupancy_ratio", ""), 0.0);
+    let outcome = |text: &str, outcome: &str| {
+        value(
+            text,
+            "hearth_model_requests_total",
+            &format!(",outcome=\"{outcome}\""),
+        )
+    };
+    assert_eq!(outcome(&text, "completed"), 1.0);
+    assert_eq!(outcome(&text, "cancelled"), 0.0);
+    assert_eq!(outcome(&text, "failed"), 0.0);
+    assert_eq!(
+        value(&text, "hearth_model_generated_tokens_total", ""),
+        completion_tokens
+    );
+    // Nothing was cached yet, so every prompt token was decoded; the last generated token is
+    // sampled but never decoded.
+    assert_eq!(
+        value(&text, "hearth_model_prompt_tokens_total", ""),
+        prompt_tokens
+    );
+    let decoded = value(&text, "hearth_model_decoded_tokens_total", "");
+    assert!(
+        (prompt_tokens..prompt_tokens + completion_tokens).contains(&decoded),
+        "{decoded}"
+    );
+    let steps = value(&text, "hearth_model_decode_steps_total", "");
+    assert!((1.0..=completion_tokens).contains(&steps), "{steps}");
+    let ttft = value(&text, "hearth_model_time_to_first_token_seconds", "");
+    assert!(ttft > 0.0 && ttft < 60.0, "{ttft}");
+    assert!(value(&text, "hearth_model_tokens_per_second", "") > 0.0);
+    assert_eq!(
+        value(&text, "hearth_model_prefix_cache_hits_total", ""),
+        0.0
+    );
+
+    // The same prompt again reuses the cached prefix.
+    let again = http
+        .post(server.url("/v1/completions"))
+        .json(&request)
+        .send()
+        .expect("completion");
+    assert_eq!(again.status(), 200);
+    let text = scrape(&server);
+    assert_eq!(outcome(&text, "completed"), 2.0);
+    assert_eq!(
+        value(&text, "hearth_model_prefix_cache_hits_total", ""),
+        1.0
+    );
+    assert!(value(&text, "hearth_model_prefix_cache_reused_tokens_total", "") > 0.0);
+
+    // Deleting the model unloads it, and its series go with it: only loaded models have any.
+    let deleted = http
+        .delete(server.url("/api/delete"))
+        .json(&serde_json::json!({"model": "gemma3:270m"}))
+        .send()
+        .expect("delete");
+    assert_eq!(deleted.status(), 200);
+    let text = scrape(&server);
+    assert!(!text.contains("gemma3:270m"), "{text}");
+    assert!(
+        model_cache().join("gemma-3-270m-q4_k_m.gguf").is_file(),
+        "a model registered in place keeps its file"
+    );
 }

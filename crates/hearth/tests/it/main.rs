@@ -2,6 +2,7 @@
 //! real HTTP on a free port, with a temporary data directory.
 
 mod cli;
+mod concurrency;
 mod config;
 mod inference;
 mod models;
