@@ -16,13 +16,16 @@ pub struct AuditEntry {
     pub detail: Option<String>,
     /// Where the action came from: an IP address, `cli`, `signal`, `file-watch`.
     pub source: Option<String>,
+    /// The tenant the action concerns, so that its admins can read it; `None` for
+    /// instance-wide actions.
+    pub tenant_id: Option<String>,
 }
 
 impl Store {
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO audit_log (id, at_ms, actor, action, target, detail, source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO audit_log (id, at_ms, actor, action, target, detail, source, tenant_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&entry.id)
         .bind(entry.at_ms)
@@ -31,18 +34,24 @@ impl Store {
         .bind(&entry.target)
         .bind(&entry.detail)
         .bind(&entry.source)
+        .bind(&entry.tenant_id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// The newest entries first.
-    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+    /// The newest entries first; with `tenant_id`, only those about that tenant.
+    pub async fn recent_audit(
+        &self,
+        limit: i64,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT id, at_ms, actor, action, target, detail, source FROM audit_log \
-             ORDER BY at_ms DESC, id DESC LIMIT $1",
+            "SELECT id, at_ms, actor, action, target, detail, source, tenant_id FROM audit_log \
+             WHERE $2 IS NULL OR tenant_id = $2 ORDER BY at_ms DESC, id DESC LIMIT $1",
         )
         .bind(limit)
+        .bind(tenant_id)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())
@@ -58,6 +67,7 @@ struct AuditRow {
     target: Option<String>,
     detail: Option<String>,
     source: Option<String>,
+    tenant_id: Option<String>,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -70,6 +80,7 @@ impl From<AuditRow> for AuditEntry {
             target: row.target,
             detail: row.detail,
             source: row.source,
+            tenant_id: row.tenant_id,
         }
     }
 }

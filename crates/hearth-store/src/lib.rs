@@ -11,10 +11,12 @@
 
 mod audit;
 mod error;
+mod gateway;
 mod migrations;
 mod store;
 
 pub use audit::AuditEntry;
 pub use error::StoreError;
+pub use gateway::{KeyRow, LimitColumns, TenantRow, TokenTotal, UsageGroup, UsageQuery, UsageRow};
 pub use migrations::MigrationState;
 pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};

@@ -103,6 +103,7 @@ async fn reload_once(
             diff.needs_restart.join(", ")
         )),
         source: Some(trigger.to_string()),
+        tenant_id: None,
     };
     if let Err(error) = targets.store.append_audit(&entry).await {
         tracing::warn!(%error, "could not write the config reload to the audit log");

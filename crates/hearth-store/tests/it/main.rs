@@ -33,20 +33,26 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     let all: Vec<i64> = status.iter().map(|state| state.version).collect();
 
     assert_eq!(store.migrate_up(None).await.expect("up"), all);
-    assert_eq!(table_names(&store).await, ["instance", "audit log"]);
+    assert_eq!(
+        table_names(&store).await,
+        ["instance", "audit log", "gateway"]
+    );
     store
         .append_audit(&entry("a1", 1))
         .await
         .expect("audit table exists after up");
+    assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
-    assert_eq!(store.migrate_down(None).await.expect("down one"), [2]);
+    assert_eq!(store.migrate_down(None).await.expect("down one"), [3]);
+    assert!(store.gateway_revision().await.is_err());
+    assert_eq!(store.migrate_down(None).await.expect("down one more"), [2]);
     assert!(store.append_audit(&entry("a2", 2)).await.is_err());
     assert_eq!(store.migrate_down(Some(0)).await.expect("down all"), [1]);
     assert!(table_names(&store).await.is_empty());
 
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
-    assert_eq!(store.migrate_up(None).await.expect("up rest"), [2]);
+    assert_eq!(store.migrate_up(None).await.expect("up rest"), [2, 3]);
     assert!(
         store
             .migrate_up(None)
@@ -95,7 +101,7 @@ async fn audit_entries_come_back_newest_first() {
         store.append_audit(&entry(id, at)).await.expect("append");
     }
     let ids: Vec<String> = store
-        .recent_audit(2)
+        .recent_audit(2, None)
         .await
         .expect("recent")
         .into_iter()
@@ -113,6 +119,7 @@ fn entry(id: &str, at_ms: i64) -> AuditEntry {
         target: None,
         detail: Some("log.level".to_string()),
         source: Some("signal".to_string()),
+        tenant_id: None,
     }
 }
 

@@ -22,14 +22,21 @@ fn migrate_up_down_up_on_a_fresh_database() {
     let status = migrate(dir.path(), &["status"]);
     assert!(status.contains("1  pending  instance"), "{status}");
     assert!(status.contains("2  pending  audit log"), "{status}");
+    assert!(status.contains("3  pending  gateway"), "{status}");
 
-    assert_eq!(migrate(dir.path(), &["up"]), "applied 1\napplied 2\n");
+    assert_eq!(
+        migrate(dir.path(), &["up"]),
+        "applied 1\napplied 2\napplied 3\n"
+    );
     assert!(migrate(dir.path(), &["status"]).contains("2  applied  audit log"));
-    assert_eq!(migrate(dir.path(), &["down"]), "reverted 2\n");
-    assert_eq!(migrate(dir.path(), &["down", "--to", "0"]), "reverted 1\n");
+    assert_eq!(migrate(dir.path(), &["down"]), "reverted 3\n");
+    assert_eq!(
+        migrate(dir.path(), &["down", "--to", "0"]),
+        "reverted 2\nreverted 1\n"
+    );
     assert!(!migrate(dir.path(), &["status"]).contains("applied "));
     assert_eq!(migrate(dir.path(), &["up", "--to", "1"]), "applied 1\n");
-    assert_eq!(migrate(dir.path(), &["up"]), "applied 2\n");
+    assert_eq!(migrate(dir.path(), &["up"]), "applied 2\napplied 3\n");
     assert_eq!(
         migrate(dir.path(), &["up"]),
         "nothing to apply; the schema is up to date\n"

@@ -1,0 +1,601 @@
+//! The administrative operations on tenants, keys and usage, shared by the admin API and the
+//! `hearth keys` CLI. Each checks the actor's scope (an instance admin reaches everything, a
+//! tenant's admin only that tenant) and writes an audit entry.
+
+use hearth_store::{AuditEntry, KeyRow, LimitColumns, Store, TenantRow, UsageGroup, UsageQuery};
+
+use crate::authenticator::limits_from;
+use crate::principal::{Limits, Principal, Role};
+use crate::{GatewayError, keys};
+
+/// Who performs an administrative action.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// The `hearth` CLI on the server's machine: whoever can run it owns the data directory,
+    /// so it acts as an instance admin.
+    Cli,
+    /// An API caller, and the address the request came from.
+    Key {
+        principal: Box<Principal>,
+        source: Option<String>,
+    },
+}
+
+impl Actor {
+    /// An API caller acting from `source` (its address).
+    pub fn key(principal: Principal, source: Option<String>) -> Actor {
+        Actor::Key {
+            principal: Box::new(principal),
+            source,
+        }
+    }
+}
+
+impl Actor {
+    fn name(&self) -> String {
+        match self {
+            Actor::Cli => "cli".to_owned(),
+            Actor::Key { principal, .. } => principal.key_prefix.clone(),
+        }
+    }
+
+    fn source(&self) -> Option<String> {
+        match self {
+            Actor::Cli => Some("cli".to_owned()),
+            Actor::Key { source, .. } => source.clone(),
+        }
+    }
+
+    fn administers(&self, tenant_id: Option<&str>) -> bool {
+        match self {
+            Actor::Cli => true,
+            Actor::Key { principal, .. } => principal.administers(tenant_id),
+        }
+    }
+
+    /// The tenant whose data a tenant-bound actor may see; `None` for instance admins.
+    fn own_tenant(&self) -> Option<&str> {
+        match self {
+            Actor::Cli => None,
+            Actor::Key { principal, .. } => principal.tenant_id.as_deref(),
+        }
+    }
+
+    fn require(&self, tenant_id: Option<&str>, action: &str) -> Result<(), GatewayError> {
+        if self.administers(tenant_id) {
+            return Ok(());
+        }
+        Err(GatewayError::Forbidden(match tenant_id {
+            Some(_) => {
+                format!("{action} needs an admin key of this tenant or an instance admin key")
+            }
+            None => format!("{action} needs an instance admin key (one made without --tenant)"),
+        }))
+    }
+}
+
+/// A tenant as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantView {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub limits: Limits,
+}
+
+/// A key as listings show it: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyView {
+    pub id: String,
+    pub prefix: String,
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
+    pub name: Option<String>,
+    pub role: Role,
+    pub scopes: Vec<String>,
+    pub limits: Limits,
+    pub created_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub revoked_at_ms: Option<i64>,
+    pub rotated_to: Option<String>,
+}
+
+impl KeyView {
+    /// `active`, `expired` or `revoked` at `now_ms`.
+    pub fn status(&self, now_ms: i64) -> &'static str {
+        if self.revoked_at_ms.is_some() {
+            "revoked"
+        } else if self.expires_at_ms.is_some_and(|at| at <= now_ms) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// A key just made: the secret, shown this once, and its listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedKey {
+    pub secret: String,
+    pub key: KeyView,
+}
+
+/// What a new key should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The tenant's name; `None` makes an instance key (admin role only).
+    pub tenant: Option<String>,
+    pub name: Option<String>,
+    pub role: Role,
+    pub scopes: Vec<String>,
+    pub limits: Limits,
+    /// Lifetime from now; `None` never expires.
+    pub expires_in_ms: Option<i64>,
+}
+
+/// Usage groups, scoped to what the actor may see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageReport {
+    pub groups: Vec<UsageGroup>,
+}
+
+fn columns(limits: &Limits) -> LimitColumns {
+    let signed = |value: Option<u64>| value.map(|value| i64::try_from(value).unwrap_or(i64::MAX));
+    LimitColumns {
+        requests_per_minute: signed(limits.requests_per_minute),
+        tokens_per_minute: signed(limits.tokens_per_minute),
+        max_concurrent: signed(limits.max_concurrent),
+        tokens_per_day: signed(limits.tokens_per_day),
+        tokens_per_month: signed(limits.tokens_per_month),
+    }
+}
+
+fn tenant_view(row: TenantRow) -> TenantView {
+    TenantView {
+        limits: limits_from(&row.limits),
+        id: row.id,
+        name: row.name,
+        created_at_ms: row.created_at_ms,
+    }
+}
+
+/// A tenant name: what `--tenant` and the admin API take.
+fn validate_tenant_name(name: &str) -> Result<(), GatewayError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(GatewayError::invalid(
+            "name",
+            format!("tenant name {name:?} must be 1 to 64 lowercase letters, digits, `-` or `_`"),
+        ))
+    }
+}
+
+/// The administrative service over the store.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    store: Store,
+}
+
+impl Gateway {
+    pub fn new(store: Store) -> Gateway {
+        Gateway { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        tenant_id: Option<&str>,
+        target: Option<String>,
+        detail: Option<String>,
+        now_ms: i64,
+    ) -> Result<(), GatewayError> {
+        self.store
+            .append_audit(&AuditEntry {
+                id: uuid::Uuid::new_v4().to_string(),
+                at_ms: now_ms,
+                actor: actor.name(),
+                action: action.to_owned(),
+                target,
+                detail,
+                source: actor.source(),
+                tenant_id: tenant_id.map(str::to_owned),
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_tenant(
+        &self,
+        actor: &Actor,
+        name: &str,
+        limits: Limits,
+        now_ms: i64,
+    ) -> Result<TenantView, GatewayError> {
+        actor.require(None, "creating a tenant")?;
+        validate_tenant_name(name)?;
+        if self.store.tenant_by_name(name).await?.is_some() {
+            return Err(GatewayError::Conflict(format!(
+                "tenant {name:?} already exists"
+            )));
+        }
+        let row = TenantRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            created_at_ms: now_ms,
+            limits: columns(&limits),
+        };
+        self.store.insert_tenant(&row).await?;
+        self.audit(
+            actor,
+            "tenant.create",
+            Some(&row.id),
+            Some(name.to_owned()),
+            None,
+            now_ms,
+        )
+        .await?;
+        Ok(tenant_view(row))
+    }
+
+    /// The tenant named `name`, made first when missing (the CLI's bootstrap).
+    pub async fn ensure_tenant(
+        &self,
+        actor: &Actor,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<TenantView, GatewayError> {
+        match self.store.tenant_by_name(name).await? {
+            Some(row) => Ok(tenant_view(row)),
+            None => {
+                self.create_tenant(actor, name, Limits::default(), now_ms)
+                    .await
+            }
+        }
+    }
+
+    /// The tenants the actor may see: all for an instance admin, its own for a tenant key.
+    pub async fn tenants(&self, actor: &Actor) -> Result<Vec<TenantView>, GatewayError> {
+        let own = actor.own_tenant();
+        Ok(self
+            .store
+            .tenants()
+            .await?
+            .into_iter()
+            .filter(|tenant| own.is_none_or(|own| own == tenant.id))
+            .filter(|tenant| actor.administers(Some(&tenant.id)))
+            .map(tenant_view)
+            .collect())
+    }
+
+    /// A tenant by name or id, when the actor may administer it.
+    pub async fn tenant(
+        &self,
+        actor: &Actor,
+        name_or_id: &str,
+    ) -> Result<TenantView, GatewayError> {
+        let row = match self.store.tenant_by_name(name_or_id).await? {
+            Some(row) => Some(row),
+            None => self.store.tenant_by_id(name_or_id).await?,
+        };
+        let not_found = || GatewayError::NotFound {
+            what: format!("tenant {name_or_id:?}"),
+        };
+        let row = row.ok_or_else(not_found)?;
+        // Another tenant's existence is not disclosed.
+        if !actor.administers(Some(&row.id)) {
+            return Err(not_found());
+        }
+        Ok(tenant_view(row))
+    }
+
+    pub async fn set_tenant_limits(
+        &self,
+        actor: &Actor,
+        name_or_id: &str,
+        limits: Limits,
+        now_ms: i64,
+    ) -> Result<TenantView, GatewayError> {
+        let tenant = self.tenant(actor, name_or_id).await?;
+        // A tenant's admin may not raise its own tenant's limits.
+        actor.require(None, "changing a tenant's limits")?;
+        self.store
+            .update_tenant_limits(&tenant.id, &columns(&limits))
+            .await?;
+        self.audit(
+            actor,
+            "tenant.limits",
+            Some(&tenant.id),
+            Some(tenant.name.clone()),
+            Some(format!("{limits:?}")),
+            now_ms,
+        )
+        .await?;
+        Ok(TenantView { limits, ..tenant })
+    }
+
+    pub async fn create_key(
+        &self,
+        actor: &Actor,
+        spec: KeySpec,
+        now_ms: i64,
+    ) -> Result<CreatedKey, GatewayError> {
+        let tenant = match &spec.tenant {
+            Some(name) => {
+                validate_tenant_name(name)?;
+                let tenant = match actor {
+                    Actor::Cli => self.ensure_tenant(actor, name, now_ms).await?,
+                    Actor::Key { .. } => self.tenant(actor, name).await?,
+                };
+                Some(tenant)
+            }
+            None => None,
+        };
+        let tenant_id = tenant.as_ref().map(|tenant| tenant.id.as_str());
+        actor.require(tenant_id, "creating a key")?;
+        if tenant.is_none() && spec.role != Role::Admin {
+            return Err(GatewayError::invalid(
+                "tenant",
+                "a key without a tenant is an instance admin key; give --tenant for reader and \
+                 member keys",
+            ));
+        }
+        if let Some(lifetime) = spec.expires_in_ms
+            && lifetime <= 0
+        {
+            return Err(GatewayError::invalid(
+                "expires",
+                "the lifetime must be positive",
+            ));
+        }
+        for scope in &spec.scopes {
+            if scope.is_empty() || scope.contains(char::is_whitespace) {
+                return Err(GatewayError::invalid(
+                    "scopes",
+                    format!("scope {scope:?} must be one word"),
+                ));
+            }
+        }
+        let secret = keys::generate();
+        let row = KeyRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant_id.map(str::to_owned),
+            name: spec.name.clone(),
+            prefix: secret.prefix.clone(),
+            secret_sha256: secret.sha256.clone(),
+            role: spec.role.as_str().to_owned(),
+            scopes: spec.scopes.join(" "),
+            limits: columns(&spec.limits),
+            created_at_ms: now_ms,
+            expires_at_ms: spec
+                .expires_in_ms
+                .map(|lifetime| now_ms.saturating_add(lifetime)),
+            revoked_at_ms: None,
+            rotated_to: None,
+        };
+        self.store.insert_key(&row).await?;
+        self.audit(
+            actor,
+            "key.create",
+            tenant_id,
+            Some(row.prefix.clone()),
+            Some(format!("role={}", spec.role)),
+            now_ms,
+        )
+        .await?;
+        Ok(CreatedKey {
+            secret: secret.secret,
+            key: self.key_view(row, tenant.map(|tenant| tenant.name)),
+        })
+    }
+
+    fn key_view(&self, row: KeyRow, tenant_name: Option<String>) -> KeyView {
+        KeyView {
+            role: Role::parse(&row.role).unwrap_or(Role::Reader),
+            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+            limits: limits_from(&row.limits),
+            id: row.id,
+            prefix: row.prefix,
+            tenant_id: row.tenant_id,
+            tenant_name,
+            name: row.name,
+            created_at_ms: row.created_at_ms,
+            expires_at_ms: row.expires_at_ms,
+            revoked_at_ms: row.revoked_at_ms,
+            rotated_to: row.rotated_to,
+        }
+    }
+
+    /// The keys the actor administers, optionally of one tenant.
+    pub async fn keys(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+    ) -> Result<Vec<KeyView>, GatewayError> {
+        let tenant_id = match tenant {
+            Some(name) => Some(self.tenant(actor, name).await?.id),
+            None => None,
+        };
+        let names: std::collections::HashMap<String, String> = self
+            .store
+            .tenants()
+            .await?
+            .into_iter()
+            .map(|tenant| (tenant.id, tenant.name))
+            .collect();
+        Ok(self
+            .store
+            .keys()
+            .await?
+            .into_iter()
+            .filter(|row| actor.administers(row.tenant_id.as_deref()))
+            .filter(|row| tenant_id.is_none() || row.tenant_id == tenant_id)
+            .map(|row| {
+                let name = row.tenant_id.as_ref().and_then(|id| names.get(id).cloned());
+                self.key_view(row, name)
+            })
+            .collect())
+    }
+
+    /// One key by id or visible prefix, when the actor administers it.
+    async fn find_key(&self, actor: &Actor, id_or_prefix: &str) -> Result<KeyRow, GatewayError> {
+        let not_found = || GatewayError::NotFound {
+            what: format!("key {id_or_prefix:?}"),
+        };
+        let mut candidates = match self.store.key_by_id(id_or_prefix).await? {
+            Some(row) => vec![row],
+            None => self.store.keys_by_prefix(id_or_prefix).await?,
+        };
+        candidates.retain(|row| actor.administers(row.tenant_id.as_deref()));
+        match candidates.len() {
+            0 => Err(not_found()),
+            1 => Ok(candidates.remove(0)),
+            _ => Err(GatewayError::Conflict(format!(
+                "several keys start with {id_or_prefix:?}; name the key by its id"
+            ))),
+        }
+    }
+
+    pub async fn revoke_key(
+        &self,
+        actor: &Actor,
+        id_or_prefix: &str,
+        now_ms: i64,
+    ) -> Result<KeyView, GatewayError> {
+        let row = self.find_key(actor, id_or_prefix).await?;
+        if row.revoked_at_ms.is_some() {
+            return Err(GatewayError::Conflict(format!(
+                "key {} is already revoked",
+                row.prefix
+            )));
+        }
+        self.store.revoke_key(&row.id, now_ms).await?;
+        self.audit(
+            actor,
+            "key.revoke",
+            row.tenant_id.as_deref(),
+            Some(row.prefix.clone()),
+            None,
+            now_ms,
+        )
+        .await?;
+        let tenant_name = match &row.tenant_id {
+            Some(id) => self.store.tenant_by_id(id).await?.map(|tenant| tenant.name),
+            None => None,
+        };
+        Ok(self.key_view(
+            KeyRow {
+                revoked_at_ms: Some(now_ms),
+                ..row
+            },
+            tenant_name,
+        ))
+    }
+
+    /// A new key with the same tenant, role, scopes and limits; the old one stays valid for
+    /// `grace_ms` so that clients can switch over.
+    pub async fn rotate_key(
+        &self,
+        actor: &Actor,
+        id_or_prefix: &str,
+        grace_ms: i64,
+        now_ms: i64,
+    ) -> Result<CreatedKey, GatewayError> {
+        let old = self.find_key(actor, id_or_prefix).await?;
+        if old.revoked_at_ms.is_some() {
+            return Err(GatewayError::Conflict(format!(
+                "key {} is revoked; make a new key instead",
+                old.prefix
+            )));
+        }
+        if grace_ms < 0 {
+            return Err(GatewayError::invalid(
+                "grace",
+                "the grace period cannot be negative",
+            ));
+        }
+        let secret = keys::generate();
+        // The new key keeps the old one's remaining lifetime policy: same length from now.
+        let lifetime = old.expires_at_ms.map(|at| at - old.created_at_ms);
+        let new = KeyRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            prefix: secret.prefix.clone(),
+            secret_sha256: secret.sha256.clone(),
+            created_at_ms: now_ms,
+            expires_at_ms: lifetime.map(|lifetime| now_ms.saturating_add(lifetime)),
+            revoked_at_ms: None,
+            rotated_to: None,
+            ..old.clone()
+        };
+        self.store
+            .rotate_key(&old.id, now_ms.saturating_add(grace_ms), &new)
+            .await?;
+        self.audit(
+            actor,
+            "key.rotate",
+            old.tenant_id.as_deref(),
+            Some(old.prefix.clone()),
+            Some(format!("new={} grace_ms={grace_ms}", new.prefix)),
+            now_ms,
+        )
+        .await?;
+        let tenant_name = match &new.tenant_id {
+            Some(id) => self.store.tenant_by_id(id).await?.map(|tenant| tenant.name),
+            None => None,
+        };
+        Ok(CreatedKey {
+            secret: secret.secret,
+            key: self.key_view(new, tenant_name),
+        })
+    }
+
+    /// Usage aggregates. A tenant's key sees its tenant only, whatever it asks for; readers
+    /// and members may read their tenant's usage, admins administer it.
+    pub async fn usage(
+        &self,
+        actor: &Actor,
+        mut query: UsageQuery,
+    ) -> Result<UsageReport, GatewayError> {
+        if let Some(own) = actor.own_tenant() {
+            if query.tenant_id.as_deref().is_some_and(|asked| asked != own) {
+                return Err(GatewayError::Forbidden(
+                    "a tenant's key can read only its own tenant's usage".to_owned(),
+                ));
+            }
+            query.tenant_id = Some(own.to_owned());
+        } else if let Actor::Key { principal, .. } = actor
+            && principal.role != Role::Admin
+        {
+            return Err(GatewayError::Forbidden(
+                "reading all tenants' usage needs an instance admin key".to_owned(),
+            ));
+        }
+        Ok(UsageReport {
+            groups: self.store.usage_groups(&query).await?,
+        })
+    }
+
+    /// The newest audit entries the actor may read.
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, GatewayError> {
+        let tenant = actor.own_tenant();
+        actor.require(tenant, "reading the audit log")?;
+        Ok(self
+            .store
+            .recent_audit(limit.clamp(1, 1000), tenant)
+            .await?)
+    }
+}
