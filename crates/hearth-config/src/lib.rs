@@ -19,8 +19,8 @@ pub mod schema;
 pub use error::ConfigError;
 pub use load::{LoadedConfig, Origin, Sources, env_var_name, load};
 pub use model::{
-    Config, IntegrityCheck, LogConfig, LogFormat, ModelsConfig, Profile, ReloadConfig,
-    ServerConfig, StorageConfig, TelemetryConfig, validate_log_filter,
+    AuthConfig, AuthMode, Config, IntegrityCheck, LimitsConfig, LogConfig, LogFormat, ModelsConfig,
+    Profile, ReloadConfig, ServerConfig, StorageConfig, TelemetryConfig, validate_log_filter,
 };
 pub use render::ReloadDiff;
 

@@ -45,7 +45,32 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub storage: StorageConfig,
     pub models: ModelsConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
     pub reload: ReloadConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Keys are required unless the server listens on loopback addresses only.
+    Auto,
+    /// Keys are always required.
+    On,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+}
+
+/// Default limits; `None` is unlimited. Keys and tenants may set their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub key_requests_per_minute: Option<u64>,
+    pub key_tokens_per_minute: Option<u64>,
+    pub key_max_concurrent: Option<u64>,
+    pub ip_requests_per_minute: Option<u64>,
+    pub ip_max_concurrent: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +178,13 @@ impl<'a> Values<'a> {
         self.get(key)
             .and_then(|value| value.value.as_integer())
             .ok_or_else(|| self.invalid(key, "an integer"))
+    }
+
+    /// A limit where 0 means none.
+    fn limit(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        let value = u64::try_from(self.integer(key)?)
+            .map_err(|_| self.invalid(key, "a non-negative integer (0 for no limit)"))?;
+        Ok((value > 0).then_some(value))
     }
 
     fn millis(&self, key: &str) -> Result<Duration, ConfigError> {
@@ -318,6 +350,19 @@ impl Config {
                 threads: values.integer("models.threads")? as usize,
                 queue_capacity: values.integer("models.queue_capacity")? as usize,
                 embedding_batch_size: values.integer("models.embedding_batch_size")? as usize,
+            },
+            auth: AuthConfig {
+                mode: match values.string("auth.mode")? {
+                    "on" => AuthMode::On,
+                    _ => AuthMode::Auto,
+                },
+            },
+            limits: LimitsConfig {
+                key_requests_per_minute: values.limit("limits.key_requests_per_minute")?,
+                key_tokens_per_minute: values.limit("limits.key_tokens_per_minute")?,
+                key_max_concurrent: values.limit("limits.key_max_concurrent")?,
+                ip_requests_per_minute: values.limit("limits.ip_requests_per_minute")?,
+                ip_max_concurrent: values.limit("limits.ip_max_concurrent")?,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_core::Stream;
 use tokio::sync::mpsc;
 
 use crate::chat::ChatMessage;
@@ -161,9 +162,22 @@ impl GenerationStream {
     }
 
     /// Waits for the whole generation and gathers it (for non-streaming responses).
-    pub async fn collect(mut self) -> Result<Completion, EngineError> {
+    pub async fn collect(self) -> Result<Completion, EngineError> {
+        Completion::gather(self).await
+    }
+}
+
+impl Completion {
+    /// Gathers a whole generation from any stream of its events: a [`GenerationStream`], or
+    /// one wrapped by a caller that watches the events go by.
+    pub async fn gather<S>(mut events: S) -> Result<Completion, EngineError>
+    where
+        S: futures_core::Stream<Item = Result<GenerationEvent, EngineError>> + Unpin,
+    {
         let mut completion = Completion::default();
-        while let Some(event) = self.next().await {
+        while let Some(event) =
+            std::future::poll_fn(|context| Pin::new(&mut events).poll_next(context)).await
+        {
             match event? {
                 GenerationEvent::Token {
                     text,
@@ -198,7 +212,7 @@ impl GenerationStream {
     }
 }
 
-impl futures_core::Stream for GenerationStream {
+impl Stream for GenerationStream {
     type Item = Result<GenerationEvent, EngineError>;
 
     fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {

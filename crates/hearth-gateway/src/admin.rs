@@ -14,6 +14,9 @@ pub enum Actor {
     /// The `hearth` CLI on the server's machine: whoever can run it owns the data directory,
     /// so it acts as an instance admin.
     Cli,
+    /// A request to a server that requires no keys (it listens on loopback only): the local
+    /// user, who could as well run the CLI, acts as an instance admin.
+    Local { source: Option<String> },
     /// An API caller, and the address the request came from.
     Key {
         principal: Box<Principal>,
@@ -35,6 +38,7 @@ impl Actor {
     fn name(&self) -> String {
         match self {
             Actor::Cli => "cli".to_owned(),
+            Actor::Local { .. } => "local".to_owned(),
             Actor::Key { principal, .. } => principal.key_prefix.clone(),
         }
     }
@@ -42,13 +46,13 @@ impl Actor {
     fn source(&self) -> Option<String> {
         match self {
             Actor::Cli => Some("cli".to_owned()),
-            Actor::Key { source, .. } => source.clone(),
+            Actor::Local { source } | Actor::Key { source, .. } => source.clone(),
         }
     }
 
     fn administers(&self, tenant_id: Option<&str>) -> bool {
         match self {
-            Actor::Cli => true,
+            Actor::Cli | Actor::Local { .. } => true,
             Actor::Key { principal, .. } => principal.administers(tenant_id),
         }
     }
@@ -56,7 +60,7 @@ impl Actor {
     /// The tenant whose data a tenant-bound actor may see; `None` for instance admins.
     fn own_tenant(&self) -> Option<&str> {
         match self {
-            Actor::Cli => None,
+            Actor::Cli | Actor::Local { .. } => None,
             Actor::Key { principal, .. } => principal.tenant_id.as_deref(),
         }
     }
@@ -333,9 +337,11 @@ impl Gateway {
         let tenant = match &spec.tenant {
             Some(name) => {
                 validate_tenant_name(name)?;
-                let tenant = match actor {
-                    Actor::Cli => self.ensure_tenant(actor, name, now_ms).await?,
-                    Actor::Key { .. } => self.tenant(actor, name).await?,
+                // Instance admins bootstrap tenants by naming them; others must name their own.
+                let tenant = if actor.own_tenant().is_none() && actor.administers(None) {
+                    self.ensure_tenant(actor, name, now_ms).await?
+                } else {
+                    self.tenant(actor, name).await?
                 };
                 Some(tenant)
             }

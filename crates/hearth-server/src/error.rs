@@ -257,3 +257,17 @@ impl From<hearth_models::ModelsError> for ApiError {
         }
     }
 }
+
+impl From<hearth_gateway::GatewayError> for ApiError {
+    fn from(error: hearth_gateway::GatewayError) -> ApiError {
+        use hearth_gateway::GatewayError as Error;
+        let message = error.to_string();
+        match error {
+            Error::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            Error::NotFound { .. } => ApiError::not_found(message),
+            Error::Invalid { field, .. } => ApiError::bad_request(message).with_param(field),
+            Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            Error::Store(_) => ApiError::internal(message),
+        }
+    }
+}

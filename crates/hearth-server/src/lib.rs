@@ -10,6 +10,7 @@
 
 pub mod error;
 mod extract;
+pub mod gate;
 mod layers;
 mod metrics;
 mod openapi;
@@ -21,6 +22,7 @@ mod wire;
 
 pub use error::ApiError;
 pub use extract::ApiJson;
+pub use gate::GatewayState;
 pub use metrics::install_metrics_recorder;
 pub use readiness::{ComponentState, Readiness};
 pub use serve::serve;
@@ -29,7 +31,13 @@ pub use state::{AppState, RuntimeSettings, StaticSettings};
 /// Builds the application router with all routes and middleware.
 pub fn router(state: AppState) -> axum::Router {
     let (routes, api) = routes::api_router().split_for_parts();
-    let routes = routes.merge(openapi::docs_router(api));
+    let routes = routes
+        .merge(openapi::docs_router(api))
+        // After routing, so the gate knows the route template; unknown routes skip it.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::gatekeeper,
+        ));
     layers::apply(routes, &state).with_state(state)
 }
 

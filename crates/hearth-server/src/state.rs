@@ -43,6 +43,8 @@ pub struct AppState {
     pub store: Option<hearth_store::Store>,
     /// Model serving; `None` on a server started without it (tests of the HTTP layer alone).
     pub inference: Option<std::sync::Arc<hearth_inference::Inference>>,
+    /// Keys, limits and usage; `None` lets every request through (tests of the HTTP layer).
+    pub gateway: Option<crate::gate::GatewayState>,
     pub metrics: PrometheusHandle,
     pub started_at: Instant,
 }

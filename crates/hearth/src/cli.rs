@@ -53,6 +53,9 @@ pub enum Command {
     /// List, inspect, copy, remove and roll back registered models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Make, list, rotate and revoke API keys (and the tenants they belong to).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script, e.g. `hearth completions bash > /etc/bash_completion.d/hearth`.
@@ -144,4 +147,67 @@ pub enum ModelsCommand {
         #[arg(value_name = "NAME[:TAG]")]
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key and print it (once: only its hash is stored) as the last line of stdout.
+    /// Without --tenant the key is an instance admin key, which administers every tenant.
+    Create(KeyCreateArgs),
+    /// List keys (never their secrets).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key at once, by id or visible prefix (hk_...).
+    Revoke {
+        #[arg(value_name = "ID|PREFIX")]
+        key: String,
+    },
+    /// Make a replacement with the same tenant, role and limits; the old key keeps working
+    /// for the grace period. Prints the new key as the last line of stdout.
+    Rotate {
+        #[arg(value_name = "ID|PREFIX")]
+        key: String,
+        /// How long the old key stays valid, e.g. 24h, 30m, 0s.
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        grace: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// The tenant (made when it does not exist yet). Omit for an instance admin key.
+    #[arg(long, value_name = "NAME")]
+    pub tenant: Option<String>,
+    #[arg(long, value_parser = ["admin", "member", "reader"], default_value = "member")]
+    pub role: String,
+    /// A label for listings, e.g. the app that uses the key.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Requests per minute.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u64>,
+    /// Tokens (prompt and completion) per minute.
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u64>,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u64>,
+    /// Tokens per day (UTC).
+    #[arg(long, value_name = "N")]
+    pub tokens_per_day: Option<u64>,
+    /// Tokens per month (UTC).
+    #[arg(long, value_name = "N")]
+    pub tokens_per_month: Option<u64>,
+    /// Lifetime, e.g. 30d, 12h, 90m; default: never expires.
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Limit the key to these scopes (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
 }

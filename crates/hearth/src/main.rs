@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod keys;
 mod models;
 mod reload;
 mod serve;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         }
         Command::Pull(args) => models::pull(&config::sources(&cli.global, None), args),
         Command::Models(command) => models::run(&config::sources(&cli.global, None), command),
+        Command::Keys(command) => keys::run(&config::sources(&cli.global, None), command),
         Command::Version => {
             commands::version();
             Ok(())

@@ -17,6 +17,8 @@ use crate::telemetry::LogControl;
 /// What a reload changes in the running server.
 pub struct ReloadTargets {
     pub runtime_settings: watch::Sender<RuntimeSettings>,
+    /// Default limits (`limits.*`) apply from the next request on.
+    pub limiter: std::sync::Arc<hearth_gateway::Limiter>,
     pub log: LogControl,
     pub store: Store,
 }
@@ -86,6 +88,9 @@ async fn reload_once(
     targets
         .runtime_settings
         .send_replace(crate::serve::runtime_settings(&newer.config));
+    targets
+        .limiter
+        .set_defaults(crate::serve::limit_defaults(&newer.config));
     if !diff.needs_restart.is_empty() {
         tracing::warn!(keys = ?diff.needs_restart, "these config changes take effect after a restart");
     }

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use hearth_config::{Config, IntegrityCheck, LoadedConfig, Sources};
+use hearth_config::{AuthMode, Config, IntegrityCheck, LoadedConfig, Sources};
+use hearth_gateway::{Authenticator, Gateway, LimitDefaults, Limiter, Limits, UsageRecorder};
 use hearth_inference::{EngineSettings, Inference, KeepAlive, ModelPool, PoolConfig};
-use hearth_server::{AppState, ComponentState, Readiness, RuntimeSettings, StaticSettings};
+use hearth_server::{
+    AppState, ComponentState, GatewayState, Readiness, RuntimeSettings, StaticSettings,
+};
 use hearth_store::{OpenOptions, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -69,6 +72,8 @@ async fn serve(
         .spawn_reaper(std::time::Duration::from_secs(1));
     preload(&inference, &config, &readiness);
 
+    let (gateway, usage_writer) = start_gateway(&config, &store, address).await?;
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState {
         runtime: runtime_receiver,
@@ -80,6 +85,7 @@ async fn serve(
         readiness: readiness.clone(),
         store: Some(store.clone()),
         inference: Some(inference.clone()),
+        gateway: Some(gateway.clone()),
         metrics: hearth_server::install_metrics_recorder(),
         started_at,
     };
@@ -92,6 +98,7 @@ async fn serve(
             runtime_settings,
             log: telemetry.log_control(),
             store: store.clone(),
+            limiter: gateway.limiter.clone(),
         },
     ));
 
@@ -114,6 +121,14 @@ async fn serve(
     .await
     .context("the HTTP server failed")?;
     reloader.abort();
+    // The router and its usage recorders are gone: the writer stores what is queued and ends.
+    drop(gateway);
+    if tokio::time::timeout(std::time::Duration::from_secs(5), usage_writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("usage records still queued at shutdown were not all stored");
+    }
     store.close().await;
     if drained {
         tracing::info!("stopped after draining all requests");
@@ -133,6 +148,64 @@ fn limit_embedding_threads(config: &Config) {
     // SAFETY: called from `run` before the async runtime, telemetry or any model thread is
     // started, so no other thread can be reading the environment.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", config.models.threads.to_string()) };
+}
+
+/// Keys, limits and usage metering. Keys are required unless the server listens on loopback
+/// only (or `auth.mode = "on"` asks for them regardless).
+async fn start_gateway(
+    config: &Config,
+    store: &Store,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<(GatewayState, tokio::task::JoinHandle<()>)> {
+    let authenticator = Authenticator::load(store)
+        .await
+        .context("cannot load the API keys")?;
+    let _refresher =
+        authenticator.spawn_refresher(store.clone(), std::time::Duration::from_millis(500));
+    let limiter = Limiter::new(limit_defaults(config));
+    limiter
+        .seed_quotas_from(store, now_ms())
+        .await
+        .context("cannot read this month's usage for the token quotas")?;
+    let _sweeper = limiter.spawn_sweeper(std::time::Duration::from_secs(10));
+    let (usage, usage_writer) = UsageRecorder::start(store.clone());
+    let require_keys = config.auth.mode == AuthMode::On || !address.ip().is_loopback();
+    if require_keys {
+        tracing::info!("API keys are required; make one with `hearth keys create`");
+    } else {
+        tracing::info!(
+            "no API keys required: the server listens on loopback only and answers only requests for localhost"
+        );
+    }
+    Ok((
+        GatewayState {
+            service: Gateway::new(store.clone()),
+            authenticator,
+            limiter,
+            usage,
+            require_keys,
+        },
+        usage_writer,
+    ))
+}
+
+/// The default limits of keys and client addresses, from `limits.*`.
+pub fn limit_defaults(config: &Config) -> LimitDefaults {
+    let limits = &config.limits;
+    LimitDefaults {
+        key: Limits {
+            requests_per_minute: limits.key_requests_per_minute,
+            tokens_per_minute: limits.key_tokens_per_minute,
+            max_concurrent: limits.key_max_concurrent,
+            tokens_per_day: None,
+            tokens_per_month: None,
+        },
+        ip: Limits {
+            requests_per_minute: limits.ip_requests_per_minute,
+            max_concurrent: limits.ip_max_concurrent,
+            ..Limits::default()
+        },
+    }
 }
 
 /// The inference service over the data directory's model registry.

@@ -1,6 +1,7 @@
 //! The route table. Every route is registered together with its OpenAPI description, so the
 //! document at `/openapi.json` cannot drift from what the server answers.
 
+pub(crate) mod admin;
 mod health;
 pub(crate) mod ollama;
 pub(crate) mod openai;
@@ -22,7 +23,8 @@ use crate::state::AppState;
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "openai", description = "OpenAI-compatible API"),
-        (name = "ollama", description = "Ollama-compatible API")
+        (name = "ollama", description = "Ollama-compatible API"),
+        (name = "admin", description = "Tenants, API keys, usage and the audit trail")
     )
 )]
 struct ApiDoc;
@@ -48,4 +50,12 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ollama::delete))
         .routes(routes!(ollama::copy))
         .routes(routes!(ollama::version))
+        .routes(routes!(admin::list_tenants, admin::create_tenant))
+        .routes(routes!(admin::get_tenant))
+        .routes(routes!(admin::set_tenant_limits))
+        .routes(routes!(admin::list_keys, admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::usage))
+        .routes(routes!(admin::audit))
 }

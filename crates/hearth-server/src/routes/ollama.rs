@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::openai::inference;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::gate::{Meter, MeteredGeneration};
 use crate::state::AppState;
 use crate::wire::ollama::*;
 use crate::wire::{rfc3339_from_unix_millis, rfc3339_now};
@@ -114,10 +115,12 @@ async fn run_generation(
     request: GenerationRequest,
     tools: Option<ToolUse>,
     stream: bool,
+    meter: Meter,
     // When the request arrived, and how long loading the model took of that.
     (started, load_duration): (Instant, std::time::Duration),
 ) -> Result<Response, ApiError> {
-    let mut generation = super::openai::start_choices(&handle, &request, 1)
+    let requested = description.reference.to_string();
+    let mut generation = super::openai::start_choices(&handle, &request, 1, (&meter, &requested))
         .await
         .map_err(|error| {
             ollama_param(ApiError::from(
@@ -203,7 +206,7 @@ async fn run_generation(
 }
 
 fn generation_poll(
-    generation: &mut hearth_engine::GenerationStream,
+    generation: &mut MeteredGeneration,
     context: &mut std::task::Context<'_>,
 ) -> std::task::Poll<Option<Result<GenerationEvent, hearth_engine::EngineError>>> {
     use futures_util::Stream;
@@ -217,6 +220,7 @@ fn generation_poll(
               (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
 pub async fn chat(
     State(state): State<AppState>,
+    meter: Meter,
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -237,6 +241,7 @@ pub async fn chat(
         generation,
         tools,
         request.stream.unwrap_or(true),
+        meter,
         (started, load_duration),
     )
     .await
@@ -249,6 +254,7 @@ pub async fn chat(
               (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
 pub async fn generate(
     State(state): State<AppState>,
+    meter: Meter,
     ApiJson(request): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -268,6 +274,7 @@ pub async fn generate(
         generation,
         None,
         request.stream.unwrap_or(true),
+        meter,
         (started, load_duration),
     )
     .await
@@ -304,6 +311,7 @@ async fn load_or_unload(
     responses((status = 200, description = "The embeddings, in input order")))]
 pub async fn embed(
     State(state): State<AppState>,
+    meter: Meter,
     ApiJson(request): ApiJson<EmbedRequest>,
 ) -> Result<Json<EmbedResponse>, ApiError> {
     let started = Instant::now();
@@ -327,6 +335,7 @@ pub async fn embed(
         .with_param("input"));
     }
     let prompt_eval_count = embeddings.total_tokens();
+    meter.started(&request.model, prompt_eval_count);
     Ok(Json(EmbedResponse {
         model: description.reference.to_string(),
         embeddings: embeddings
@@ -346,6 +355,7 @@ pub async fn embed(
     responses((status = 200, description = "The embedding")))]
 pub async fn embeddings(
     State(state): State<AppState>,
+    meter: Meter,
     ApiJson(request): ApiJson<LegacyEmbeddingsRequest>,
 ) -> Result<Json<LegacyEmbeddingsResponse>, ApiError> {
     let inference = inference(&state)?;
@@ -354,6 +364,7 @@ pub async fn embeddings(
         .embedding_model(&request.model, keep_alive)
         .await?;
     let embeddings = service.embed(vec![request.prompt]).await?;
+    meter.started(&request.model, embeddings.total_tokens());
     let embedding = embeddings
         .items
         .into_iter()

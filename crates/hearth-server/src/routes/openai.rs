@@ -10,12 +10,13 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, BoxStream, StreamExt};
-use hearth_engine::{GenerationEvent, GenerationRequest, GenerationStream, ModelHandle};
+use hearth_engine::{GenerationEvent, GenerationRequest, ModelHandle};
 use hearth_inference::Inference;
 use hearth_inference::tools::{AssistantReply, ToolUse};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::gate::{Meter, MeteredGeneration};
 use crate::state::AppState;
 use crate::wire::openai::*;
 use crate::wire::unix_seconds;
@@ -40,7 +41,25 @@ pub(crate) async fn start_choices(
     handle: &ModelHandle,
     request: &GenerationRequest,
     choices: usize,
-) -> Result<Vec<GenerationStream>, hearth_engine::EngineError> {
+    (meter, model): (&Meter, &str),
+) -> Result<Vec<MeteredGeneration>, hearth_engine::EngineError> {
+    let streams = start_unmetered(handle, request, choices).await?;
+    // Every choice reads the same prompt; it is counted once, as OpenAI does.
+    meter.started(
+        model,
+        streams.first().map_or(0, |stream| stream.prompt_tokens()),
+    );
+    Ok(streams
+        .into_iter()
+        .map(|stream| MeteredGeneration::new(stream, meter.clone()))
+        .collect())
+}
+
+async fn start_unmetered(
+    handle: &ModelHandle,
+    request: &GenerationRequest,
+    choices: usize,
+) -> Result<Vec<hearth_engine::GenerationStream>, hearth_engine::EngineError> {
     let start = {
         let (handle, request) = (handle.clone(), request.clone());
         move || {
@@ -63,7 +82,7 @@ pub(crate) async fn start_choices(
         .unwrap_or(Err(hearth_engine::EngineError::SchedulerStopped))
 }
 
-fn merged_events(streams: Vec<GenerationStream>) -> ChoiceEvents {
+fn merged_events(streams: Vec<MeteredGeneration>) -> ChoiceEvents {
     stream::select_all(
         streams
             .into_iter()
@@ -115,15 +134,21 @@ fn chat_logprobs(
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    meter: Meter,
     ApiJson(request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let inference = inference(&state)?;
     let plan = request.to_plan()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
-    let streams = start_choices(&handle, &plan.request, plan.choices)
-        .await
-        .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
+    let streams = start_choices(
+        &handle,
+        &plan.request,
+        plan.choices,
+        (&meter, &request.model),
+    )
+    .await
+    .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();
     let model = description.reference.to_string();
@@ -222,7 +247,7 @@ fn stream_chat(
     created: u64,
     model: String,
     handle: ModelHandle,
-    streams: Vec<GenerationStream>,
+    streams: Vec<MeteredGeneration>,
     plan: GenerationPlan,
 ) -> Response {
     let chunk = {
@@ -404,15 +429,21 @@ fn stream_chat(
 )]
 pub async fn completions(
     State(state): State<AppState>,
+    meter: Meter,
     ApiJson(request): ApiJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let inference = inference(&state)?;
     let plan = request.to_plan()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
-    let streams = start_choices(&handle, &plan.request, plan.choices)
-        .await
-        .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
+    let streams = start_choices(
+        &handle,
+        &plan.request,
+        plan.choices,
+        (&meter, &request.model),
+    )
+    .await
+    .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
     let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();
     let model = description.reference.to_string();
@@ -562,6 +593,7 @@ pub async fn completions(
 )]
 pub async fn embeddings(
     State(state): State<AppState>,
+    meter: Meter,
     ApiJson(request): ApiJson<EmbeddingRequest>,
 ) -> Result<Json<EmbeddingList>, ApiError> {
     let inference = inference(&state)?;
@@ -581,6 +613,7 @@ pub async fn embeddings(
     }
     let embeddings = service.embed(inputs).await?;
     let prompt_tokens = embeddings.total_tokens();
+    meter.started(&request.model, prompt_tokens);
     Ok(Json(EmbeddingList {
         object: "list",
         data: embeddings

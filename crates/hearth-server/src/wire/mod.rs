@@ -1,6 +1,7 @@
 //! Wire types: the JSON shapes of the OpenAI and Ollama APIs, and their conversion into the
 //! engine's domain types. Only this crate knows them.
 
+pub mod admin;
 pub mod ollama;
 pub mod openai;
 

@@ -1,0 +1,669 @@
+//! The gate every routed request passes: who is calling (API key, or the local user of a
+//! loopback-only server), whether the route allows them, whether their limits do, and what
+//! the request used once its response is complete.
+//!
+//! Every route declares what it needs in [`access`]; a route missing from that table is
+//! refused (deny by default), and a test walks the route table so none can be forgotten.
+
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hearth_gateway::{
+    Admission, AuthError, Authenticator, Gateway, LimitExceeded, LimitStatus, Limiter, Principal,
+    Role, UsageEvent, UsageRecorder,
+};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What a route needs of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, key or not: health, readiness, API docs.
+    Public,
+    /// A key with at least this role.
+    Role(Role),
+    /// An instance admin key (one without a tenant): changes that affect every tenant.
+    InstanceAdmin,
+}
+
+/// The access each route requires, by method and route template.
+pub fn access(method: &Method, path: &str) -> Option<Access> {
+    use Access::{InstanceAdmin, Public, Role as Needs};
+    let needs = match (method.as_str(), path) {
+        ("GET", "/healthz" | "/readyz" | "/openapi.json" | "/docs" | "/api/version") => Public,
+        ("GET", "/metrics" | "/v1/models" | "/v1/models/{model}" | "/api/tags" | "/api/ps") => {
+            Needs(Role::Reader)
+        }
+        ("POST", "/api/show") => Needs(Role::Reader),
+        (
+            "POST",
+            "/v1/chat/completions"
+            | "/v1/completions"
+            | "/v1/embeddings"
+            | "/api/chat"
+            | "/api/generate"
+            | "/api/embed"
+            | "/api/embeddings",
+        ) => Needs(Role::Member),
+        ("POST", "/api/pull" | "/api/copy") | ("DELETE", "/api/delete") => InstanceAdmin,
+        // The admin API scopes each operation to what the caller administers.
+        ("GET", "/admin/v1/usage") => Needs(Role::Reader),
+        ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys")
+        | ("GET", "/admin/v1/tenants/{tenant}" | "/admin/v1/audit")
+        | ("PUT", "/admin/v1/tenants/{tenant}/limits")
+        | ("DELETE", "/admin/v1/keys/{key}")
+        | ("POST", "/admin/v1/keys/{key}/rotate") => Needs(Role::Admin),
+        _ => return None,
+    };
+    Some(needs)
+}
+
+/// The gateway as the server holds it.
+#[derive(Clone)]
+pub struct GatewayState {
+    pub service: Gateway,
+    pub authenticator: Arc<Authenticator>,
+    pub limiter: Arc<Limiter>,
+    pub usage: UsageRecorder,
+    /// Whether requests must present a key. When not (a loopback-only server), requests must
+    /// also name a loopback host, so a web page cannot reach the server by DNS rebinding.
+    pub require_keys: bool,
+}
+
+/// The caller of a request, as handlers see it.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A request with a valid key.
+    Key(Arc<Principal>),
+    /// A request to a server that requires no keys.
+    Local,
+}
+
+impl Caller {
+    /// The gateway actor for administrative operations.
+    pub fn actor(&self, source: Option<IpAddr>) -> hearth_gateway::Actor {
+        let source = source.map(|ip| ip.to_string());
+        match self {
+            Caller::Key(principal) => {
+                hearth_gateway::Actor::key(Principal::clone(principal), source)
+            }
+            Caller::Local => hearth_gateway::Actor::Local { source },
+        }
+    }
+}
+
+fn client_ip(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+}
+
+/// The key a request presents: `Authorization: Bearer`, or `x-api-key` as some SDKs send it.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(header::AUTHORIZATION)
+        && let Ok(text) = value.to_str()
+    {
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .unwrap_or(text)
+            .trim();
+        return Some(token);
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+/// Whether `host` (a Host header or URI authority, port included) names this machine.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [::1]:4327
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|byte| byte.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn is_allowed_origin(origin: &str, allowed: &[String]) -> bool {
+    let host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    is_loopback_host(host)
+        || allowed
+            .iter()
+            .any(|allowed| allowed == "*" || allowed == origin)
+}
+
+fn refuse_auth(error: &AuthError) -> ApiError {
+    let code = match error {
+        AuthError::Missing => "missing_api_key",
+        AuthError::Unknown => "invalid_api_key",
+        AuthError::Revoked { .. } => "revoked_api_key",
+        AuthError::Expired { .. } => "expired_api_key",
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, code, error.to_string())
+}
+
+/// OpenAI writes reset times as Go durations: `1s`, `6m0s`, `20ms`.
+fn reset_text(milliseconds: u64) -> String {
+    if milliseconds < 1000 {
+        return format!("{milliseconds}ms");
+    }
+    let seconds = milliseconds.div_ceil(1000);
+    match (seconds / 3600, (seconds % 3600) / 60, seconds % 60) {
+        (0, 0, seconds) => format!("{seconds}s"),
+        (0, minutes, seconds) => format!("{minutes}m{seconds}s"),
+        (hours, minutes, seconds) => format!("{hours}h{minutes}m{seconds}s"),
+    }
+}
+
+fn rate_limit_headers(headers: &mut HeaderMap, status: &LimitStatus) {
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    if let Some(window) = status.requests {
+        set("x-ratelimit-limit-requests", window.limit.to_string());
+        set(
+            "x-ratelimit-remaining-requests",
+            window.remaining.to_string(),
+        );
+        set("x-ratelimit-reset-requests", reset_text(window.reset_ms));
+    }
+    if let Some(window) = status.tokens {
+        set("x-ratelimit-limit-tokens", window.limit.to_string());
+        set("x-ratelimit-remaining-tokens", window.remaining.to_string());
+        set("x-ratelimit-reset-tokens", reset_text(window.reset_ms));
+    }
+}
+
+fn refuse_limit(refusal: &LimitExceeded) -> Response {
+    let retry_after = refusal.retry_after_ms.div_ceil(1000).max(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        refusal.kind.code(),
+        refusal.to_string(),
+    )
+    .with_retry_after(retry_after)
+    .into_response();
+    rate_limit_headers(response.headers_mut(), &refusal.status);
+    response
+}
+
+/// The gate, as a route layer (after routing, so the route template is known).
+pub(crate) async fn gatekeeper(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(gateway) = state.gateway.clone() else {
+        return next.run(request).await;
+    };
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_default();
+    let Some(needs) = access(request.method(), &route) else {
+        tracing::error!(%route, method = %request.method(), "route without a declared access requirement; refused");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "access_undeclared",
+            "this route declares no access requirement, so it is refused",
+        )
+        .into_response();
+    };
+    if needs == Access::Public {
+        return next.run(request).await;
+    }
+
+    let caller = if gateway.require_keys {
+        let principal = match presented_key(request.headers()) {
+            None => Err(AuthError::Missing),
+            Some(secret) => gateway
+                .authenticator
+                .authenticate(secret, hearth_gateway::now_ms()),
+        };
+        let principal = match principal {
+            Ok(principal) => principal,
+            Err(error) => return refuse_auth(&error).into_response(),
+        };
+        let allowed = match needs {
+            Access::Public => true,
+            Access::Role(role) => principal.has_role(role),
+            Access::InstanceAdmin => principal.administers(None),
+        };
+        if !allowed {
+            let needed = match needs {
+                Access::InstanceAdmin => {
+                    "an instance admin key (one made without --tenant)".to_owned()
+                }
+                Access::Role(role) => format!("a key with the {role} role or above"),
+                Access::Public => String::new(),
+            };
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_permissions",
+                format!(
+                    "this key ({}..., role {}) cannot use {route}; it needs {needed}",
+                    principal.key_prefix, principal.role
+                ),
+            )
+            .into_response();
+        }
+        Caller::Key(Arc::new(principal))
+    } else {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .or_else(|| {
+                request
+                    .uri()
+                    .authority()
+                    .map(|authority| authority.as_str())
+            });
+        if host.is_some_and(|host| !is_loopback_host(host)) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "host_not_allowed",
+                "this server requires no API keys because it listens on loopback only, so it \
+                 answers only requests for localhost; to serve other hosts, listen on their \
+                 address (API keys are then required) or set auth.mode = \"on\"",
+            )
+            .into_response();
+        }
+        if let Some(origin) = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|value| value.to_str().ok())
+            && !is_allowed_origin(origin, &state.settings.cors_allowed_origins)
+        {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                format!(
+                    "requests from web pages at {origin} are refused; allow the origin in \
+                     server.cors_allowed_origins"
+                ),
+            )
+            .into_response();
+        }
+        Caller::Local
+    };
+
+    let ip = client_ip(&request);
+    let principal = match &caller {
+        Caller::Key(principal) => Some(principal.as_ref()),
+        Caller::Local => None,
+    };
+    let admission = match gateway
+        .limiter
+        .admit(principal, ip, hearth_gateway::now_ms())
+    {
+        Ok(admission) => admission,
+        Err(refusal) => return refuse_limit(&refusal),
+    };
+    let status = admission.status;
+    let meter = Meter::new(admission, gateway.limiter.clone());
+    request.extensions_mut().insert(caller.clone());
+    request.extensions_mut().insert(meter.clone());
+
+    let mut response = next.run(request).await;
+    rate_limit_headers(response.headers_mut(), &status);
+    let finish = Finish {
+        meter,
+        caller,
+        route,
+        status: response.status().as_u16(),
+        started,
+        usage: gateway.usage.clone(),
+    };
+    response.map(|body| {
+        Body::new(MeteredBody {
+            body,
+            _finish: finish,
+        })
+    })
+}
+
+#[derive(Debug, Default)]
+struct MeterState {
+    model: Option<String>,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    first_token_at: Option<Instant>,
+}
+
+/// What one request used, reported by its handler while it runs; the gate records it when
+/// the response is complete. Tokens are charged to the caller's token limits as they come.
+#[derive(Clone)]
+pub struct Meter {
+    inner: Arc<MeterInner>,
+}
+
+struct MeterInner {
+    state: Mutex<MeterState>,
+    /// Held until the last clone is gone (the stream ended): concurrency slots stay taken.
+    admission: Option<Admission>,
+    limiter: Option<Arc<Limiter>>,
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Meter").finish_non_exhaustive()
+    }
+}
+
+impl Meter {
+    fn new(admission: Admission, limiter: Arc<Limiter>) -> Meter {
+        Meter {
+            inner: Arc::new(MeterInner {
+                state: Mutex::default(),
+                admission: Some(admission),
+                limiter: Some(limiter),
+            }),
+        }
+    }
+
+    /// A meter that records nothing, for servers without a gateway.
+    fn detached() -> Meter {
+        Meter {
+            inner: Arc::new(MeterInner {
+                state: Mutex::default(),
+                admission: None,
+                limiter: None,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MeterState> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn charge(&self, tokens: u64) {
+        if let (Some(limiter), Some(admission)) = (&self.inner.limiter, &self.inner.admission) {
+            limiter.charge(admission, tokens, hearth_gateway::now_ms());
+        }
+    }
+
+    /// The model serving the request and the prompt it read.
+    pub fn started(&self, model: &str, prompt_tokens: usize) {
+        let tokens = prompt_tokens as u64;
+        {
+            let mut state = self.state();
+            state.model = Some(model.to_owned());
+            state.prompt_tokens += tokens;
+        }
+        self.charge(tokens);
+    }
+
+    /// `count` more tokens generated.
+    pub fn generated(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        {
+            let mut state = self.state();
+            state.first_token_at.get_or_insert_with(Instant::now);
+            state.completion_tokens += count as u64;
+        }
+        self.charge(count as u64);
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Meter {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Meter>()
+            .cloned()
+            .unwrap_or_else(Meter::detached))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::unavailable("the gateway is not configured on this server"))
+    }
+}
+
+/// A generation whose tokens are reported to the request's [`Meter`] as they come.
+pub struct MeteredGeneration {
+    inner: hearth_engine::GenerationStream,
+    meter: Meter,
+    /// Token events seen; the final count in `Done` may add the end-of-turn token.
+    seen: usize,
+}
+
+impl MeteredGeneration {
+    pub fn new(inner: hearth_engine::GenerationStream, meter: Meter) -> MeteredGeneration {
+        MeteredGeneration {
+            inner,
+            meter,
+            seen: 0,
+        }
+    }
+
+    pub async fn collect(self) -> Result<hearth_engine::Completion, hearth_engine::EngineError> {
+        hearth_engine::Completion::gather(self).await
+    }
+}
+
+impl futures_util::Stream for MeteredGeneration {
+    type Item = Result<hearth_engine::GenerationEvent, hearth_engine::EngineError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(context);
+        if let Poll::Ready(Some(Ok(event))) = &polled {
+            match event {
+                hearth_engine::GenerationEvent::Token { .. } => {
+                    self.seen += 1;
+                    self.meter.generated(1);
+                }
+                hearth_engine::GenerationEvent::Done { usage, .. } => {
+                    let rest = usage.completion_tokens.saturating_sub(self.seen);
+                    self.seen = usage.completion_tokens;
+                    self.meter.generated(rest);
+                }
+                hearth_engine::GenerationEvent::Text { .. } => {}
+            }
+        }
+        polled
+    }
+}
+
+/// The client's address, when the server knows it (not in in-process tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip()),
+        ))
+    }
+}
+
+/// Records the request's usage when the response body is done (sent, or abandoned by the
+/// client), which for a stream is when the last token went out.
+struct Finish {
+    meter: Meter,
+    caller: Caller,
+    route: String,
+    status: u16,
+    started: Instant,
+    usage: UsageRecorder,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let state = self.meter.state();
+        let Some(model) = state.model.clone() else {
+            return;
+        };
+        let (tenant_id, key_id) = match &self.caller {
+            Caller::Key(principal) => (principal.tenant_id.clone(), Some(principal.key_id.clone())),
+            Caller::Local => (None, None),
+        };
+        self.usage.record(UsageEvent {
+            at_ms: hearth_gateway::now_ms(),
+            tenant_id,
+            key_id,
+            target: format!("local/{model}"),
+            model,
+            route: std::mem::take(&mut self.route),
+            status: self.status,
+            prompt_tokens: state.prompt_tokens,
+            completion_tokens: state.completion_tokens,
+            latency_ms: self.started.elapsed().as_millis() as u64,
+            time_to_first_token_ms: state
+                .first_token_at
+                .map(|at| at.saturating_duration_since(self.started).as_millis() as u64),
+            cache_hit: false,
+            cost_micro_usd: 0,
+        });
+    }
+}
+
+struct MeteredBody {
+    body: Body,
+    _finish: Finish,
+}
+
+impl HttpBody for MeteredBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised_with_and_without_ports() {
+        for host in [
+            "localhost",
+            "localhost:4327",
+            "127.0.0.1:4327",
+            "[::1]:4327",
+            "app.localhost:80",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example:4327",
+            "192.168.1.2",
+            "localhost.evil.example",
+            "[2001:db8::1]:80",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn reset_times_are_written_like_openai() {
+        assert_eq!(reset_text(20), "20ms");
+        assert_eq!(reset_text(1000), "1s");
+        assert_eq!(reset_text(360_000), "6m0s");
+        assert_eq!(reset_text(3_725_000), "1h2m5s");
+    }
+
+    #[test]
+    fn keys_are_read_from_bearer_or_x_api_key() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer hk_abc"),
+        );
+        assert_eq!(presented_key(&headers), Some("hk_abc"));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", HeaderValue::from_static("hk_def"));
+        assert_eq!(presented_key(&headers), Some("hk_def"));
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn every_route_declares_its_access() {
+        let document = crate::openapi_document();
+        let mut missing = Vec::new();
+        for (path, item) in &document.paths.paths {
+            let operations = [
+                (Method::GET, item.get.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+            ];
+            for (method, present) in operations {
+                if present && access(&method, path).is_none() {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "routes without an access requirement: {missing:?}"
+        );
+        // The docs routes are served outside the OpenAPI document.
+        assert_eq!(access(&Method::GET, "/docs"), Some(Access::Public));
+        assert_eq!(access(&Method::GET, "/openapi.json"), Some(Access::Public));
+    }
+}

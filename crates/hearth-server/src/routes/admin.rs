@@ -1,0 +1,284 @@
+//! The admin API under `/admin/v1`: tenants, keys, usage and the audit trail. Each handler
+//! parses, names the caller, and makes one call to the gateway service, which checks that the
+//! caller administers what it touches and audits the change.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use hearth_gateway::{Gateway, KeySpec, Role};
+use hearth_store::UsageQuery;
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::gate::{Caller, ClientAddress};
+use crate::state::AppState;
+use crate::wire::admin::*;
+
+fn gateway(state: &AppState) -> Result<Gateway, ApiError> {
+    state
+        .gateway
+        .as_ref()
+        .map(|gateway| gateway.service.clone())
+        .ok_or_else(|| ApiError::unavailable("the gateway is not configured on this server"))
+}
+
+/// The tenants the caller administers.
+#[utoipa::path(get, path = "/admin/v1/tenants", tag = "admin",
+    responses((status = 200, description = "The tenants"),
+              (status = 403, description = "Not an admin key", body = crate::error::ErrorBody)))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+) -> Result<Json<List<TenantOut>>, ApiError> {
+    let tenants = gateway(&state)?.tenants(&caller.actor(ip)).await?;
+    Ok(Json(List::of(tenants.into_iter().map(TenantOut::from))))
+}
+
+/// Creates a tenant (instance admins only).
+#[utoipa::path(post, path = "/admin/v1/tenants", tag = "admin",
+    request_body(content = serde_json::Value, description = "{\"name\": ..., \"limits\": {...}}"),
+    responses((status = 201, description = "The tenant"),
+              (status = 409, description = "The name is taken", body = crate::error::ErrorBody)))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    ApiJson(request): ApiJson<TenantIn>,
+) -> Result<(StatusCode, Json<TenantOut>), ApiError> {
+    let tenant = gateway(&state)?
+        .create_tenant(
+            &caller.actor(ip),
+            &request.name,
+            request.limits.unwrap_or_default().into(),
+            hearth_gateway::now_ms(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(tenant.into())))
+}
+
+/// One tenant, by name or id.
+#[utoipa::path(get, path = "/admin/v1/tenants/{tenant}", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant name or id")),
+    responses((status = 200, description = "The tenant"),
+              (status = 404, description = "No such tenant", body = crate::error::ErrorBody)))]
+pub async fn get_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path(tenant): Path<String>,
+) -> Result<Json<TenantOut>, ApiError> {
+    let tenant = gateway(&state)?.tenant(&caller.actor(ip), &tenant).await?;
+    Ok(Json(tenant.into()))
+}
+
+/// Replaces a tenant's limits (instance admins only); they apply within a second.
+#[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/limits", tag = "admin",
+    params(("tenant" = String, Path, description = "Tenant name or id")),
+    request_body(content = serde_json::Value, description = "{\"requests_per_minute\": ..., ...}"),
+    responses((status = 200, description = "The tenant with its new limits")))]
+pub async fn set_tenant_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path(tenant): Path<String>,
+    ApiJson(limits): ApiJson<LimitsIo>,
+) -> Result<Json<TenantOut>, ApiError> {
+    let tenant = gateway(&state)?
+        .set_tenant_limits(
+            &caller.actor(ip),
+            &tenant,
+            limits.into(),
+            hearth_gateway::now_ms(),
+        )
+        .await?;
+    Ok(Json(tenant.into()))
+}
+
+/// The keys the caller administers (never their secrets).
+#[utoipa::path(get, path = "/admin/v1/keys", tag = "admin",
+    params(("tenant" = Option<String>, Query, description = "Only this tenant's keys")),
+    responses((status = 200, description = "The keys")))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Query(query): Query<TenantFilter>,
+) -> Result<Json<List<KeyOut>>, ApiError> {
+    let now = hearth_gateway::now_ms();
+    let keys = gateway(&state)?
+        .keys(&caller.actor(ip), query.tenant.as_deref())
+        .await?;
+    Ok(Json(List::of(keys.iter().map(|key| KeyOut::of(key, now)))))
+}
+
+/// Makes a key; the response carries the secret, this once.
+#[utoipa::path(post, path = "/admin/v1/keys", tag = "admin",
+    request_body(content = serde_json::Value, description = "{\"tenant\", \"role\", \"name\", \"scopes\", \"limits\", \"expires_in_seconds\"}"),
+    responses((status = 201, description = "The key, with its secret")))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    ApiJson(request): ApiJson<KeyIn>,
+) -> Result<(StatusCode, Json<CreatedKeyOut>), ApiError> {
+    let role = Role::parse(request.role.as_deref().unwrap_or("member")).ok_or_else(|| {
+        ApiError::bad_request("role must be admin, member or reader").with_param("role")
+    })?;
+    // A tenant's admin makes keys for its own tenant unless it says otherwise.
+    let tenant = request.tenant.or_else(|| match &caller {
+        Caller::Key(principal) => principal.tenant_name.clone(),
+        Caller::Local => None,
+    });
+    let expires_in_ms = match request.expires_in_seconds {
+        Some(seconds) if seconds <= 0 => {
+            return Err(ApiError::bad_request("expires_in_seconds must be positive")
+                .with_param("expires_in_seconds"));
+        }
+        Some(seconds) => Some(seconds.saturating_mul(1000)),
+        None => None,
+    };
+    let now = hearth_gateway::now_ms();
+    let created = gateway(&state)?
+        .create_key(
+            &caller.actor(ip),
+            KeySpec {
+                tenant,
+                name: request.name,
+                role,
+                scopes: request.scopes.unwrap_or_default(),
+                limits: request.limits.unwrap_or_default().into(),
+                expires_in_ms,
+            },
+            now,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedKeyOut::of(&created, now))))
+}
+
+/// Revokes a key at once, by id or visible prefix.
+#[utoipa::path(delete, path = "/admin/v1/keys/{key}", tag = "admin",
+    params(("key" = String, Path, description = "Key id or visible prefix (hk_...)")),
+    responses((status = 200, description = "The revoked key"),
+              (status = 404, description = "No such key", body = crate::error::ErrorBody)))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path(key): Path<String>,
+) -> Result<Json<KeyOut>, ApiError> {
+    let now = hearth_gateway::now_ms();
+    let key = gateway(&state)?
+        .revoke_key(&caller.actor(ip), &key, now)
+        .await?;
+    Ok(Json(KeyOut::of(&key, now)))
+}
+
+/// Replaces a key; the old one stays valid for the grace period (default 24 hours).
+#[utoipa::path(post, path = "/admin/v1/keys/{key}/rotate", tag = "admin",
+    params(("key" = String, Path, description = "Key id or visible prefix (hk_...)")),
+    request_body(content = serde_json::Value, description = "{\"grace_seconds\": 86400}"),
+    responses((status = 201, description = "The new key, with its secret")))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<CreatedKeyOut>), ApiError> {
+    // The body is optional: an empty one takes the default grace period.
+    let request: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateIn::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request(format!("invalid request body: {error}"))
+                .with_param("grace_seconds")
+        })?
+    };
+    let grace_seconds = request.grace_seconds.unwrap_or(86_400);
+    if grace_seconds < 0 {
+        return Err(
+            ApiError::bad_request("grace_seconds cannot be negative").with_param("grace_seconds")
+        );
+    }
+    let now = hearth_gateway::now_ms();
+    let created = gateway(&state)?
+        .rotate_key(
+            &caller.actor(ip),
+            &key,
+            grace_seconds.saturating_mul(1000),
+            now,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreatedKeyOut::of(&created, now))))
+}
+
+/// Usage totals: requests, tokens, errors, cache hits, cost and latency, grouped by day,
+/// model and/or key. A tenant's key sees its tenant's usage only.
+#[utoipa::path(get, path = "/admin/v1/usage", tag = "admin",
+    params(
+        ("group_by" = Option<String>, Query, description = "Comma-separated: day, model, key"),
+        ("since_ms" = Option<i64>, Query, description = "From (Unix ms, inclusive)"),
+        ("until_ms" = Option<i64>, Query, description = "Until (Unix ms, exclusive)"),
+        ("tenant" = Option<String>, Query, description = "Tenant name or id (instance admins)"),
+        ("key" = Option<String>, Query, description = "Key id")
+    ),
+    responses((status = 200, description = "The usage groups")))]
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Query(query): Query<UsageParams>,
+) -> Result<Json<List<UsageOut>>, ApiError> {
+    let service = gateway(&state)?;
+    let actor = caller.actor(ip);
+    let mut usage_query = UsageQuery {
+        key_id: query.key.clone(),
+        since_ms: query.since_ms,
+        until_ms: query.until_ms,
+        ..UsageQuery::default()
+    };
+    for group in query
+        .group_by
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|group| !group.is_empty())
+    {
+        match group {
+            "day" => usage_query.by_day = true,
+            "model" => usage_query.by_model = true,
+            "key" => usage_query.by_key = true,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "group_by {other:?} is not one of day, model, key"
+                ))
+                .with_param("group_by"));
+            }
+        }
+    }
+    if let Some(tenant) = &query.tenant {
+        usage_query.tenant_id = Some(service.tenant(&actor, tenant).await?.id);
+    }
+    let report = service.usage(&actor, usage_query).await?;
+    Ok(Json(List::of(
+        report.groups.into_iter().map(UsageOut::from),
+    )))
+}
+
+/// The newest audit entries the caller may read.
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin",
+    params(("limit" = Option<i64>, Query, description = "At most this many (1 to 1000, default 100)")),
+    responses((status = 200, description = "The audit entries, newest first")))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Query(query): Query<AuditParams>,
+) -> Result<Json<List<AuditOut>>, ApiError> {
+    let entries = gateway(&state)?
+        .audit_log(&caller.actor(ip), query.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(List::of(entries.into_iter().map(AuditOut::from))))
+}

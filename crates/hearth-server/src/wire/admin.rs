@@ -1,0 +1,250 @@
+//! The admin API's JSON shapes. Keys are shown with their visible prefix only, except in the
+//! one response that creates them.
+
+use hearth_gateway::{CreatedKey, KeyView, Limits, TenantView};
+use serde::{Deserialize, Serialize};
+
+/// `{"object": "list", "data": [...]}`, as OpenAI lists things.
+#[derive(Debug, Serialize)]
+pub struct List<T> {
+    pub object: &'static str,
+    pub data: Vec<T>,
+}
+
+impl<T> List<T> {
+    pub fn of(items: impl IntoIterator<Item = T>) -> List<T> {
+        List {
+            object: "list",
+            data: items.into_iter().collect(),
+        }
+    }
+}
+
+/// Limits in and out; absent or null means none.
+#[derive(Debug, Default, Deserialize, Serialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsIo {
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+    pub max_concurrent: Option<u64>,
+    pub tokens_per_day: Option<u64>,
+    pub tokens_per_month: Option<u64>,
+}
+
+impl From<LimitsIo> for Limits {
+    fn from(limits: LimitsIo) -> Limits {
+        Limits {
+            requests_per_minute: limits.requests_per_minute,
+            tokens_per_minute: limits.tokens_per_minute,
+            max_concurrent: limits.max_concurrent,
+            tokens_per_day: limits.tokens_per_day,
+            tokens_per_month: limits.tokens_per_month,
+        }
+    }
+}
+
+impl From<Limits> for LimitsIo {
+    fn from(limits: Limits) -> LimitsIo {
+        LimitsIo {
+            requests_per_minute: limits.requests_per_minute,
+            tokens_per_minute: limits.tokens_per_minute,
+            max_concurrent: limits.max_concurrent,
+            tokens_per_day: limits.tokens_per_day,
+            tokens_per_month: limits.tokens_per_month,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantIn {
+    pub name: String,
+    pub limits: Option<LimitsIo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TenantOut {
+    pub id: String,
+    pub object: &'static str,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub limits: LimitsIo,
+}
+
+impl From<TenantView> for TenantOut {
+    fn from(tenant: TenantView) -> TenantOut {
+        TenantOut {
+            id: tenant.id,
+            object: "tenant",
+            name: tenant.name,
+            created_at_ms: tenant.created_at_ms,
+            limits: tenant.limits.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TenantFilter {
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyIn {
+    /// The tenant's name; a tenant's admin may omit it for its own tenant.
+    pub tenant: Option<String>,
+    pub name: Option<String>,
+    /// `admin`, `member` (default) or `reader`.
+    pub role: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub limits: Option<LimitsIo>,
+    pub expires_in_seconds: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateIn {
+    pub grace_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyOut {
+    pub id: String,
+    pub object: &'static str,
+    pub prefix: String,
+    pub tenant: Option<String>,
+    pub tenant_id: Option<String>,
+    pub name: Option<String>,
+    pub role: &'static str,
+    pub scopes: Vec<String>,
+    pub limits: LimitsIo,
+    /// `active`, `expired` or `revoked`.
+    pub status: &'static str,
+    pub created_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub revoked_at_ms: Option<i64>,
+    pub rotated_to: Option<String>,
+}
+
+impl KeyOut {
+    pub fn of(key: &KeyView, now_ms: i64) -> KeyOut {
+        KeyOut {
+            id: key.id.clone(),
+            object: "api_key",
+            prefix: key.prefix.clone(),
+            tenant: key.tenant_name.clone(),
+            tenant_id: key.tenant_id.clone(),
+            name: key.name.clone(),
+            role: key.role.as_str(),
+            scopes: key.scopes.clone(),
+            limits: key.limits.into(),
+            status: key.status(now_ms),
+            created_at_ms: key.created_at_ms,
+            expires_at_ms: key.expires_at_ms,
+            revoked_at_ms: key.revoked_at_ms,
+            rotated_to: key.rotated_to.clone(),
+        }
+    }
+}
+
+/// A new key: the listing plus the secret, which is never shown again.
+#[derive(Debug, Serialize)]
+pub struct CreatedKeyOut {
+    pub key: String,
+    #[serde(flatten)]
+    pub details: KeyOut,
+}
+
+impl CreatedKeyOut {
+    pub fn of(created: &CreatedKey, now_ms: i64) -> CreatedKeyOut {
+        CreatedKeyOut {
+            key: created.secret.clone(),
+            details: KeyOut::of(&created.key, now_ms),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UsageParams {
+    pub group_by: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub tenant: Option<String>,
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UsageOut {
+    /// The UTC day (`2026-12-02`) when grouped by day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+    pub cache_hits: i64,
+    pub errors: i64,
+    pub cost_usd: f64,
+    pub mean_latency_ms: f64,
+}
+
+impl From<hearth_store::UsageGroup> for UsageOut {
+    fn from(group: hearth_store::UsageGroup) -> UsageOut {
+        UsageOut {
+            day: group
+                .day
+                .map(|day| super::rfc3339_from_unix_millis(day * 86_400_000)[..10].to_owned()),
+            model: group.model,
+            key_id: group.key_id,
+            tenant_id: group.tenant_id,
+            requests: group.requests,
+            prompt_tokens: group.prompt_tokens,
+            completion_tokens: group.completion_tokens,
+            total_tokens: group.prompt_tokens + group.completion_tokens,
+            cache_hits: group.cache_hits,
+            errors: group.errors,
+            cost_usd: group.cost_micro_usd as f64 / 1_000_000.0,
+            mean_latency_ms: group.mean_latency_ms,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditParams {
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditOut {
+    pub id: String,
+    pub at: String,
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+    pub source: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+impl From<hearth_store::AuditEntry> for AuditOut {
+    fn from(entry: hearth_store::AuditEntry) -> AuditOut {
+        AuditOut {
+            at: super::rfc3339_from_unix_millis(entry.at_ms),
+            id: entry.id,
+            at_ms: entry.at_ms,
+            actor: entry.actor,
+            action: entry.action,
+            target: entry.target,
+            detail: entry.detail,
+            source: entry.source,
+            tenant_id: entry.tenant_id,
+        }
+    }
+}
