@@ -641,6 +641,27 @@ mod tests {
     }
 
     #[test]
+    fn the_access_table_says_who_may_do_what() {
+        let cases = [
+            (Method::GET, "/healthz", Access::Public),
+            (Method::GET, "/api/version", Access::Public),
+            (Method::GET, "/v1/models", Access::Role(Role::Reader)),
+            (Method::GET, "/metrics", Access::Role(Role::Reader)),
+            (Method::POST, "/v1/chat/completions", Access::Role(Role::Member)),
+            (Method::POST, "/api/embed", Access::Role(Role::Member)),
+            (Method::POST, "/api/pull", Access::InstanceAdmin),
+            (Method::DELETE, "/api/delete", Access::InstanceAdmin),
+            (Method::POST, "/admin/v1/keys", Access::Role(Role::Admin)),
+            (Method::GET, "/admin/v1/audit", Access::Role(Role::Admin)),
+            (Method::GET, "/admin/v1/usage", Access::Role(Role::Reader)),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(access(&method, path), Some(expected), "{method} {path}");
+        }
+        assert_eq!(access(&Method::GET, "/v1/secret-new-route"), None);
+    }
+
+    #[test]
     fn every_route_declares_its_access() {
         let document = crate::openapi_document();
         let mut missing = Vec::new();

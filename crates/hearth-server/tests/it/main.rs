@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+mod gate;
 mod shutdown;
 
 struct Harness {

@@ -1,0 +1,402 @@
+//! The gate with keys required, on a real SQLite store: every route of the OpenAPI document
+//! against every kind of caller, tenant isolation in the admin API, and the rate-limit
+//! headers.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use hearth_gateway::{
+    Actor, Authenticator, Gateway, KeySpec, LimitDefaults, Limiter, Limits, Role, UsageRecorder,
+};
+use hearth_server::{AppState, GatewayState, Readiness, RuntimeSettings, StaticSettings};
+use hearth_store::{IntegrityCheck, OpenOptions, Store};
+use tokio::sync::watch;
+
+use crate::{json_body, send};
+
+struct Keys {
+    acme_reader: String,
+    acme_member: String,
+    acme_admin: String,
+    acme_member_prefix: String,
+    globex_admin: String,
+    instance_admin: String,
+    revoked: String,
+    expired: String,
+}
+
+struct Gated {
+    router: axum::Router,
+    keys: Keys,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn make(
+    gateway: &Gateway,
+    tenant: Option<&str>,
+    role: Role,
+    limits: Limits,
+) -> (String, String) {
+    let created = gateway
+        .create_key(
+            &Actor::Cli,
+            KeySpec {
+                tenant: tenant.map(str::to_owned),
+                name: None,
+                role,
+                scopes: Vec::new(),
+                limits,
+                expires_in_ms: None,
+            },
+            hearth_gateway::now_ms(),
+        )
+        .await
+        .expect("key");
+    (created.secret, created.key.prefix)
+}
+
+async fn gated(defaults: LimitDefaults) -> Gated {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(
+        dir.path(),
+        OpenOptions {
+            integrity_check: IntegrityCheck::Quick,
+            run_migrations: true,
+        },
+    )
+    .await
+    .expect("store");
+    let service = Gateway::new(store.clone());
+    let none = Limits::default();
+    let (acme_reader, _) = make(&service, Some("acme"), Role::Reader, none).await;
+    let (acme_member, acme_member_prefix) = make(&service, Some("acme"), Role::Member, none).await;
+    let (acme_admin, _) = make(&service, Some("acme"), Role::Admin, none).await;
+    let (globex_admin, _) = make(&service, Some("globex"), Role::Admin, none).await;
+    let (instance_admin, _) = make(&service, None, Role::Admin, none).await;
+    let (revoked, revoked_prefix) = make(&service, Some("acme"), Role::Admin, none).await;
+    service
+        .revoke_key(&Actor::Cli, &revoked_prefix, hearth_gateway::now_ms())
+        .await
+        .expect("revoke");
+    let expired = service
+        .create_key(
+            &Actor::Cli,
+            KeySpec {
+                tenant: Some("acme".to_owned()),
+                name: None,
+                role: Role::Admin,
+                scopes: Vec::new(),
+                limits: none,
+                expires_in_ms: Some(1),
+            },
+            hearth_gateway::now_ms() - 1000,
+        )
+        .await
+        .expect("expired key")
+        .secret;
+
+    let (_runtime, runtime_receiver) = watch::channel(RuntimeSettings {
+        max_body_bytes: 1 << 20,
+        request_timeout: Duration::from_secs(30),
+    });
+    let (usage, _writer) = UsageRecorder::start(store.clone());
+    let state = AppState {
+        runtime: runtime_receiver,
+        settings: StaticSettings::default(),
+        readiness: Readiness::default(),
+        store: Some(store.clone()),
+        inference: None,
+        gateway: Some(GatewayState {
+            service,
+            authenticator: Authenticator::load(&store).await.expect("keys"),
+            limiter: Limiter::new(defaults),
+            usage,
+            require_keys: true,
+        }),
+        metrics: hearth_server::install_metrics_recorder(),
+        started_at: Instant::now(),
+    };
+    Gated {
+        router: hearth_server::router(state),
+        keys: Keys {
+            acme_reader,
+            acme_member,
+            acme_admin,
+            acme_member_prefix,
+            globex_admin,
+            instance_admin,
+            revoked,
+            expired,
+        },
+        store,
+        _dir: dir,
+    }
+}
+
+fn request(method: &Method, path: &str, key: Option<&str>) -> Request<Body> {
+    let mut builder = Request::builder().method(method.clone()).uri(path);
+    if let Some(key) = key {
+        builder = builder.header("authorization", format!("Bearer {key}"));
+    }
+    let body = if *method == Method::GET || *method == Method::DELETE {
+        Body::empty()
+    } else {
+        Body::from("{}")
+    };
+    builder
+        .header("content-type", "application/json")
+        .body(body)
+        .expect("request")
+}
+
+/// What the gate should decide for a caller on a route.
+#[derive(Debug, PartialEq)]
+enum Expected {
+    Unauthenticated,
+    Forbidden,
+    Through,
+}
+
+#[tokio::test]
+async fn every_route_against_every_kind_of_caller() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let callers: [(&str, Option<&str>, Option<(Role, bool)>); 8] = [
+        ("no key", None, None),
+        ("revoked", Some(&keys.revoked), None),
+        ("expired", Some(&keys.expired), None),
+        (
+            "reader",
+            Some(&keys.acme_reader),
+            Some((Role::Reader, false)),
+        ),
+        (
+            "member",
+            Some(&keys.acme_member),
+            Some((Role::Member, false)),
+        ),
+        (
+            "tenant admin",
+            Some(&keys.acme_admin),
+            Some((Role::Admin, false)),
+        ),
+        (
+            "other tenant's admin",
+            Some(&keys.globex_admin),
+            Some((Role::Admin, false)),
+        ),
+        (
+            "instance admin",
+            Some(&keys.instance_admin),
+            Some((Role::Admin, true)),
+        ),
+    ];
+    let document = hearth_server::openapi_document();
+    let mut checked = 0;
+    for (template, item) in &document.paths.paths {
+        let path = template
+            .replace("{model}", "gemma3:270m")
+            .replace("{tenant}", "acme")
+            .replace("{key}", &keys.acme_member_prefix);
+        let operations = [
+            (Method::GET, item.get.is_some()),
+            (Method::POST, item.post.is_some()),
+            (Method::PUT, item.put.is_some()),
+            (Method::DELETE, item.delete.is_some()),
+        ];
+        for (method, present) in operations {
+            if !present {
+                continue;
+            }
+            let needs = hearth_server::gate::access(&method, template).expect("declared");
+            for (name, key, holder) in &callers {
+                let expected = match (needs, holder) {
+                    (hearth_server::gate::Access::Public, _) => Expected::Through,
+                    (_, None) => Expected::Unauthenticated,
+                    (hearth_server::gate::Access::Role(role), Some((own, _))) if own >= &role => {
+                        Expected::Through
+                    }
+                    (hearth_server::gate::Access::InstanceAdmin, Some((Role::Admin, true))) => {
+                        Expected::Through
+                    }
+                    _ => Expected::Forbidden,
+                };
+                let response = send(&gated.router, request(&method, &path, *key)).await;
+                let status = response.status();
+                let body: serde_json::Value = if status.is_success() {
+                    serde_json::Value::Null
+                } else {
+                    json_body(response).await
+                };
+                let decided = match (status, body["error"]["code"].as_str()) {
+                    (StatusCode::UNAUTHORIZED, _) => Expected::Unauthenticated,
+                    (StatusCode::FORBIDDEN, Some("insufficient_permissions")) => {
+                        Expected::Forbidden
+                    }
+                    _ => Expected::Through,
+                };
+                assert_eq!(
+                    decided, expected,
+                    "{method} {path} as {name}: {status} {body}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 150,
+        "only {checked} checks: is the route table empty?"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_never_sees_another_tenants_keys_tenants_or_usage() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    // globex's admin: acme is invisible.
+    for (method, path) in [
+        (Method::GET, "/admin/v1/tenants/acme".to_owned()),
+        (
+            Method::DELETE,
+            format!("/admin/v1/keys/{}", keys.acme_member_prefix),
+        ),
+        (
+            Method::POST,
+            format!("/admin/v1/keys/{}/rotate", keys.acme_member_prefix),
+        ),
+        (Method::GET, "/admin/v1/usage?tenant=acme".to_owned()),
+    ] {
+        let response = send(
+            &gated.router,
+            request(&method, &path, Some(&keys.globex_admin)),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let listed = json_body(
+        send(
+            &gated.router,
+            request(&Method::GET, "/admin/v1/keys", Some(&keys.globex_admin)),
+        )
+        .await,
+    )
+    .await;
+    let tenants: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|key| key["tenant"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(tenants, ["globex"], "{listed}");
+    assert!(
+        listed.to_string().find("hk_").is_some()
+            && !listed.to_string().contains(&keys.globex_admin),
+        "listings show prefixes, never secrets: {listed}"
+    );
+    let tenants = json_body(
+        send(
+            &gated.router,
+            request(&Method::GET, "/admin/v1/tenants", Some(&keys.acme_admin)),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        tenants["data"].as_array().map(Vec::len),
+        Some(1),
+        "{tenants}"
+    );
+
+    // A tenant admin makes keys for its own tenant; the secret is in this response only.
+    let response = send(
+        &gated.router,
+        Request::post("/admin/v1/keys")
+            .header("authorization", format!("Bearer {}", keys.acme_admin))
+            .body(Body::from(r#"{"role": "reader", "name": "dashboard"}"#))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created = json_body(response).await;
+    assert_eq!(created["tenant"], "acme", "{created}");
+    let secret = created["key"].as_str().expect("secret");
+    assert!(secret.starts_with(created["prefix"].as_str().expect("prefix")));
+
+    // The audit trail names the acting key's prefix, and acme's admin reads acme's entries.
+    let audit = json_body(
+        send(
+            &gated.router,
+            request(&Method::GET, "/admin/v1/audit", Some(&keys.acme_admin)),
+        )
+        .await,
+    )
+    .await;
+    let entries = audit["data"].as_array().expect("entries");
+    assert!(entries.iter().any(|entry| {
+        entry["action"] == "key.create"
+            && entry["actor"]
+                .as_str()
+                .is_some_and(|actor| keys.acme_admin.starts_with(actor))
+    }));
+    assert!(
+        entries
+            .iter()
+            .all(|entry| entry["tenant_id"] == entries[0]["tenant_id"])
+    );
+    drop(gated.store);
+}
+
+#[tokio::test]
+async fn requests_per_minute_answer_429_with_openai_headers() {
+    let gated = gated(LimitDefaults {
+        key: Limits {
+            requests_per_minute: Some(3),
+            ..Limits::default()
+        },
+        ip: Limits::default(),
+    })
+    .await;
+    let key = gated.keys.acme_reader.clone();
+    for remaining in ["2", "1", "0"] {
+        let response = send(
+            &gated.router,
+            request(&Method::GET, "/v1/models", Some(&key)),
+        )
+        .await;
+        assert_eq!(response.headers()["x-ratelimit-limit-requests"], "3");
+        assert_eq!(
+            response.headers()["x-ratelimit-remaining-requests"],
+            remaining
+        );
+    }
+    let refused = send(
+        &gated.router,
+        request(&Method::GET, "/v1/models", Some(&key)),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["retry-after"], "20");
+    assert_eq!(refused.headers()["x-ratelimit-remaining-requests"], "0");
+    assert_eq!(refused.headers()["x-ratelimit-reset-requests"], "20s");
+    let body = json_body(refused).await;
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(body["error"]["code"], "rate_limit_requests");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("requests per minute")),
+        "{body}"
+    );
+    // Health checks are never limited.
+    let health = send(&gated.router, request(&Method::GET, "/healthz", None)).await;
+    assert_eq!(health.status(), StatusCode::OK);
+    // Another key has its own window.
+    let other = send(
+        &gated.router,
+        request(&Method::GET, "/v1/models", Some(&gated.keys.acme_member)),
+    )
+    .await;
+    assert_ne!(other.status(), StatusCode::TOO_MANY_REQUESTS);
+}
