@@ -647,7 +647,11 @@ mod tests {
             (Method::GET, "/api/version", Access::Public),
             (Method::GET, "/v1/models", Access::Role(Role::Reader)),
             (Method::GET, "/metrics", Access::Role(Role::Reader)),
-            (Method::POST, "/v1/chat/completions", Access::Role(Role::Member)),
+            (
+                Method::POST,
+                "/v1/chat/completions",
+                Access::Role(Role::Member),
+            ),
             (Method::POST, "/api/embed", Access::Role(Role::Member)),
             (Method::POST, "/api/pull", Access::InstanceAdmin),
             (Method::DELETE, "/api/delete", Access::InstanceAdmin),

@@ -4,6 +4,7 @@
 mod cli;
 mod concurrency;
 mod config;
+mod gateway;
 mod inference;
 mod models;
 mod otlp;
