@@ -151,6 +151,10 @@ fn request(method: &Method, path: &str, key: Option<&str>) -> Request<Body> {
         .expect("request")
 }
 
+/// Who calls: a name for messages, the key presented, and (for valid keys) its role and
+/// whether it is an instance key.
+type Caller<'a> = (&'a str, Option<&'a str>, Option<(Role, bool)>);
+
 /// What the gate should decide for a caller on a route.
 #[derive(Debug, PartialEq)]
 enum Expected {
@@ -163,7 +167,8 @@ enum Expected {
 async fn every_route_against_every_kind_of_caller() {
     let gated = gated(LimitDefaults::default()).await;
     let keys = &gated.keys;
-    let callers: [(&str, Option<&str>, Option<(Role, bool)>); 8] = [
+    // (who, the key presented, its role and whether it is an instance key)
+    let callers: [Caller; 8] = [
         ("no key", None, None),
         ("revoked", Some(&keys.revoked), None),
         ("expired", Some(&keys.expired), None),
