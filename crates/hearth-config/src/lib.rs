@@ -20,7 +20,8 @@ pub use error::ConfigError;
 pub use load::{LoadedConfig, Origin, Sources, env_var_name, load};
 pub use model::{
     AuthConfig, AuthMode, Config, IntegrityCheck, LimitsConfig, LogConfig, LogFormat, ModelsConfig,
-    Profile, ReloadConfig, ServerConfig, StorageConfig, TelemetryConfig, validate_log_filter,
+    Profile, ReloadConfig, RouteConfig, RouteStrategy, RouteTarget, RoutingConfig, ServerConfig,
+    StorageConfig, TelemetryConfig, UpstreamConfig, validate_log_filter,
 };
 pub use render::ReloadDiff;
 

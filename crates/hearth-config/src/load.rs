@@ -260,8 +260,80 @@ fn check_value(spec: &KeySpec, value: &Value, origin: &Origin) -> Result<Value, 
         (Kind::OneOf(options), Value::String(text)) if options.contains(&text.as_str()) => {
             Ok(value.clone())
         }
+        (Kind::Tables(fields), Value::Array(items)) => {
+            for (index, item) in items.iter().enumerate() {
+                check_table(spec.key, index, fields, item, origin)?;
+            }
+            Ok(value.clone())
+        }
         _ => Err(invalid()),
     }
+}
+
+/// Checks one table of an array of tables; errors name the field as `key[index].field`.
+fn check_table(
+    key: &str,
+    index: usize,
+    fields: &[crate::schema::Field],
+    item: &Value,
+    origin: &Origin,
+) -> Result<(), ConfigError> {
+    use crate::schema::FieldKind;
+    let Value::Table(table) = item else {
+        return Err(ConfigError::InvalidValue {
+            key: format!("{key}[{index}]"),
+            value: item.to_string(),
+            origin: origin.clone(),
+            expected: "a table".to_string(),
+        });
+    };
+    for (name, value) in table {
+        let Some(field) = fields.iter().find(|field| field.name == name) else {
+            return Err(ConfigError::UnknownKey {
+                key: format!("{key}[{index}].{name}"),
+                origin: origin.clone(),
+                suggestion: crate::schema::closest(
+                    name,
+                    fields.iter().map(|field| field.name.to_string()),
+                )
+                .map(|close| format!("{key}[{index}].{close}")),
+            });
+        };
+        let in_range = |number: &i64, min: i64, max: i64| (min..=max).contains(number);
+        let valid = match (field.kind, value) {
+            (FieldKind::String, Value::String(_)) => true,
+            (FieldKind::Integer { min, max }, Value::Integer(number)) => in_range(number, min, max),
+            (FieldKind::StringList, Value::Array(items)) => items.iter().all(Value::is_str),
+            (FieldKind::IntegerList { min, max }, Value::Array(items)) => {
+                items.iter().all(|item| {
+                    item.as_integer()
+                        .is_some_and(|number| in_range(&number, min, max))
+                })
+            }
+            (FieldKind::OneOf(options), Value::String(text)) => options.contains(&text.as_str()),
+            _ => false,
+        };
+        if !valid {
+            return Err(ConfigError::InvalidValue {
+                key: format!("{key}[{index}].{name}"),
+                value: value.to_string(),
+                origin: origin.clone(),
+                expected: field.kind.expected(),
+            });
+        }
+    }
+    if let Some(missing) = fields
+        .iter()
+        .find(|field| field.required && !table.contains_key(field.name))
+    {
+        return Err(ConfigError::InvalidValue {
+            key: format!("{key}[{index}].{}", missing.name),
+            value: "(missing)".to_string(),
+            origin: origin.clone(),
+            expected: missing.kind.expected(),
+        });
+    }
+    Ok(())
 }
 
 /// Parses a value given as text (env var or flag) according to the key's kind.
@@ -292,6 +364,11 @@ fn parse_text(spec: &KeySpec, text: &str, origin: &Origin) -> Result<Value, Conf
                 .collect(),
         ),
         Kind::OneOf(_) => Value::String(trimmed.to_string()),
+        // An inline TOML array of tables: [{ name = "primary", base_url = "..." }].
+        Kind::Tables(_) => toml::from_str::<toml::Table>(&format!("value = {trimmed}"))
+            .ok()
+            .and_then(|mut table| table.remove("value"))
+            .ok_or_else(invalid)?,
     };
     check_value(spec, &value, origin).map_err(|_| invalid())
 }

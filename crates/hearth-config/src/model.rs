@@ -47,7 +47,56 @@ pub struct Config {
     pub models: ModelsConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub routing: RoutingConfig,
     pub reload: ReloadConfig,
+}
+
+/// An OpenAI-compatible provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// Up to and including the version, e.g. `https://api.openai.com/v1`; no trailing slash.
+    pub base_url: String,
+    /// The environment variable that holds the API key (the key never appears in config).
+    pub api_key_env: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteStrategy {
+    Priority,
+    Weighted,
+    Latency,
+    LeastBusy,
+}
+
+/// Where a route may send a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// A model of this server.
+    Local { model: String },
+    /// A model of an upstream, by the upstream's name.
+    Upstream { upstream: String, model: String },
+}
+
+/// A model name clients send, and the targets that serve it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    pub model: String,
+    pub strategy: RouteStrategy,
+    pub targets: Vec<RouteTarget>,
+    /// One per target, for the weighted strategy; equal weights when not given.
+    pub weights: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutingConfig {
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,12 +413,186 @@ impl Config {
                 ip_requests_per_minute: values.limit("limits.ip_requests_per_minute")?,
                 ip_max_concurrent: values.limit("limits.ip_max_concurrent")?,
             },
+            upstreams: upstreams(&values)?,
+            routes: routes(&values)?,
+            routing: RoutingConfig {
+                max_attempts: values.integer("routing.max_attempts")? as u32,
+                backoff: values.millis("routing.backoff_ms")?,
+                breaker_failures: values.integer("routing.breaker_failures")? as u32,
+                breaker_open: values.millis("routing.breaker_open_ms")?,
+            },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,
                 poll_interval: values.millis("reload.poll_interval_ms")?,
             },
         })
     }
+}
+
+fn tables<'a>(values: &Values<'a>, key: &str) -> Result<&'a [Value], ConfigError> {
+    match values.get(key).map(|value| &value.value) {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(values.invalid(key, "a list of tables")),
+    }
+}
+
+fn field<'a>(table: &'a Value, name: &str) -> Option<&'a Value> {
+    table.as_table().and_then(|table| table.get(name))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn upstreams(values: &Values<'_>) -> Result<Vec<UpstreamConfig>, ConfigError> {
+    let mut upstreams: Vec<UpstreamConfig> = Vec::new();
+    for (index, table) in tables(values, "upstreams")?.iter().enumerate() {
+        let invalid = |name: &str, expected: &str| {
+            let mut error = values.invalid("upstreams", expected);
+            if let ConfigError::InvalidValue { key, value, .. } = &mut error {
+                *key = format!("upstreams[{index}].{name}");
+                *value = field(table, name).map(Value::to_string).unwrap_or_default();
+            }
+            error
+        };
+        let text = |name: &str| {
+            field(table, name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let name = text("name").unwrap_or_default();
+        if !valid_name(&name) || name == "local" {
+            return Err(invalid(
+                "name",
+                "lowercase letters, digits, `-` and `_` (not \"local\", which names this server)",
+            ));
+        }
+        if upstreams.iter().any(|upstream| upstream.name == name) {
+            return Err(invalid("name", "a name no other upstream has"));
+        }
+        let base_url = text("base_url")
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(invalid(
+                "base_url",
+                "an http:// or https:// URL such as https://api.openai.com/v1",
+            ));
+        }
+        let timeout_ms = field(table, "timeout_ms")
+            .and_then(Value::as_integer)
+            .unwrap_or(60_000);
+        upstreams.push(UpstreamConfig {
+            name,
+            base_url,
+            api_key_env: text("api_key_env").filter(|name| !name.is_empty()),
+            timeout: Duration::from_millis(timeout_ms as u64),
+        });
+    }
+    Ok(upstreams)
+}
+
+fn routes(values: &Values<'_>) -> Result<Vec<RouteConfig>, ConfigError> {
+    let upstream_names: Vec<String> = upstreams(values)?
+        .into_iter()
+        .map(|upstream| upstream.name)
+        .collect();
+    let mut routes: Vec<RouteConfig> = Vec::new();
+    for (index, table) in tables(values, "routes")?.iter().enumerate() {
+        let invalid = |name: &str, expected: String| {
+            let mut error = values.invalid("routes", &expected);
+            if let ConfigError::InvalidValue { key, value, .. } = &mut error {
+                *key = format!("routes[{index}].{name}");
+                *value = field(table, name).map(Value::to_string).unwrap_or_default();
+            }
+            error
+        };
+        let model = field(table, "model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if model.is_empty() || routes.iter().any(|route| route.model == model) {
+            return Err(invalid(
+                "model",
+                "a model name no other route has".to_string(),
+            ));
+        }
+        let strategy = match field(table, "strategy").and_then(Value::as_str) {
+            None | Some("priority") => RouteStrategy::Priority,
+            Some("weighted") => RouteStrategy::Weighted,
+            Some("latency") => RouteStrategy::Latency,
+            _ => RouteStrategy::LeastBusy,
+        };
+        let mut targets = Vec::new();
+        for text in field(table, "targets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let target = match text.split_once('/') {
+                Some(("local", model)) if !model.is_empty() => RouteTarget::Local {
+                    model: model.to_string(),
+                },
+                Some((upstream, model))
+                    if !model.is_empty() && upstream_names.iter().any(|name| name == upstream) =>
+                {
+                    RouteTarget::Upstream {
+                        upstream: upstream.to_string(),
+                        model: model.to_string(),
+                    }
+                }
+                _ => {
+                    return Err(invalid(
+                        "targets",
+                        format!(
+                            "targets like \"local/gemma3:270m\" or \"UPSTREAM/model\" where \
+                             UPSTREAM is one of [{}]; {text:?} is neither",
+                            upstream_names.join(", ")
+                        ),
+                    ));
+                }
+            };
+            targets.push(target);
+        }
+        if targets.is_empty() {
+            return Err(invalid("targets", "at least one target".to_string()));
+        }
+        let weights: Vec<u32> = field(table, "weights")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_integer)
+                    .map(|weight| weight as u32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !weights.is_empty() && weights.len() != targets.len() {
+            return Err(invalid(
+                "weights",
+                format!("one weight per target ({} targets)", targets.len()),
+            ));
+        }
+        if !weights.is_empty() && weights.iter().all(|weight| *weight == 0) {
+            return Err(invalid(
+                "weights",
+                "at least one weight above 0".to_string(),
+            ));
+        }
+        routes.push(RouteConfig {
+            model,
+            strategy,
+            targets,
+            weights,
+        });
+    }
+    Ok(routes)
 }
 
 const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];

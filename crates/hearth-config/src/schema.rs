@@ -11,10 +11,50 @@ use crate::model::Profile;
 pub enum Kind {
     String,
     Bool,
-    Integer { min: i64, max: i64 },
-    Float { min: f64, max: f64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
     StringList,
     OneOf(&'static [&'static str]),
+    /// An array of tables (`[[upstreams]]` in TOML), each with these fields.
+    Tables(&'static [Field]),
+}
+
+/// One field of a table in a [`Kind::Tables`] array.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub required: bool,
+}
+
+/// The shapes a table field may have.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldKind {
+    String,
+    Integer { min: i64, max: i64 },
+    StringList,
+    IntegerList { min: i64, max: i64 },
+    OneOf(&'static [&'static str]),
+}
+
+impl FieldKind {
+    pub fn expected(&self) -> String {
+        match self {
+            FieldKind::String => "a string".to_string(),
+            FieldKind::Integer { min, max } => format!("an integer from {min} to {max}"),
+            FieldKind::StringList => "a list of strings".to_string(),
+            FieldKind::IntegerList { min, max } => {
+                format!("a list of integers from {min} to {max}")
+            }
+            FieldKind::OneOf(options) => format!("one of {}", options.join(", ")),
+        }
+    }
 }
 
 impl Kind {
@@ -27,6 +67,15 @@ impl Kind {
             Kind::Float { min, max } => format!("a number from {min} to {max}"),
             Kind::StringList => "a list of strings (comma-separated in env vars)".to_string(),
             Kind::OneOf(options) => format!("one of {}", options.join(", ")),
+            Kind::Tables(fields) => format!(
+                "a list of tables with the fields {} (TOML [[...]] sections; in an env var, an \
+                 inline TOML array such as [{{ name = \"x\" }}])",
+                fields
+                    .iter()
+                    .map(|field| field.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -369,6 +418,108 @@ pub static SCHEMA: &[KeySpec] = &[
         secret: false,
         reloadable: true,
         help: "requests in flight per client address; 0 is unlimited",
+    },
+    KeySpec {
+        key: "upstreams",
+        kind: Kind::Tables(&[
+            Field {
+                name: "name",
+                kind: FieldKind::String,
+                required: true,
+            },
+            Field {
+                name: "base_url",
+                kind: FieldKind::String,
+                required: true,
+            },
+            Field {
+                name: "api_key_env",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "timeout_ms",
+                kind: FieldKind::Integer {
+                    min: 1,
+                    max: 3_600_000,
+                },
+                required: false,
+            },
+        ]),
+        default: |_| Some(Value::Array(Vec::new())),
+        secret: false,
+        reloadable: true,
+        help: "OpenAI-compatible providers: name, base_url (ending in /v1), api_key_env (the environment variable holding the key), timeout_ms",
+    },
+    KeySpec {
+        key: "routes",
+        kind: Kind::Tables(&[
+            Field {
+                name: "model",
+                kind: FieldKind::String,
+                required: true,
+            },
+            Field {
+                name: "strategy",
+                kind: FieldKind::OneOf(&["priority", "weighted", "latency", "least_busy"]),
+                required: false,
+            },
+            Field {
+                name: "targets",
+                kind: FieldKind::StringList,
+                required: true,
+            },
+            Field {
+                name: "weights",
+                kind: FieldKind::IntegerList {
+                    min: 0,
+                    max: 1_000_000,
+                },
+                required: false,
+            },
+        ]),
+        default: |_| Some(Value::Array(Vec::new())),
+        secret: false,
+        reloadable: true,
+        help: "model aliases routed to targets (\"upstream/model\" or \"local/model\") by strategy: priority (with fallback), weighted, latency, least_busy",
+    },
+    KeySpec {
+        key: "routing.max_attempts",
+        kind: Kind::Integer { min: 1, max: 10 },
+        default: |_| Some(Value::Integer(3)),
+        secret: false,
+        reloadable: true,
+        help: "attempts per request across a route's targets (retries on 429, 5xx, timeouts and connection errors, only before anything was streamed)",
+    },
+    KeySpec {
+        key: "routing.backoff_ms",
+        kind: Kind::Integer {
+            min: 0,
+            max: 60_000,
+        },
+        default: |_| Some(Value::Integer(100)),
+        secret: false,
+        reloadable: true,
+        help: "base of the jittered exponential backoff between attempts",
+    },
+    KeySpec {
+        key: "routing.breaker_failures",
+        kind: Kind::Integer { min: 1, max: 1000 },
+        default: |_| Some(Value::Integer(5)),
+        secret: false,
+        reloadable: true,
+        help: "consecutive failures that open a target's circuit breaker",
+    },
+    KeySpec {
+        key: "routing.breaker_open_ms",
+        kind: Kind::Integer {
+            min: 1,
+            max: 3_600_000,
+        },
+        default: |_| Some(Value::Integer(30_000)),
+        secret: false,
+        reloadable: true,
+        help: "how long an open breaker skips its target before one probe request (half-open)",
     },
     KeySpec {
         key: "reload.watch",

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::schema::{Kind, SCHEMA};
 use crate::{ConfigError, LogFormat, Origin, Sources, env_var_name, load};
@@ -313,6 +314,12 @@ fn sample_text(kind: Kind, key: &str) -> String {
         (Kind::Float { max, .. }, _) => max.to_string(),
         (Kind::StringList, _) => "a,b".to_string(),
         (Kind::OneOf(options), _) => options[options.len() - 1].to_string(),
+        (Kind::Tables(_), "upstreams") => {
+            r#"[{ name = "primary", base_url = "http://127.0.0.1:9001/v1" }]"#.to_string()
+        }
+        (Kind::Tables(_), _) => {
+            r#"[{ model = "smart", targets = ["local/gemma3:270m"] }]"#.to_string()
+        }
     }
 }
 
@@ -347,5 +354,89 @@ fn log_filters_are_checked_like_rust_log() {
     }
     for bad in ["", "inf", "hearth=verbose", "=info", "a b=info"] {
         assert!(crate::validate_log_filter(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn upstreams_and_routes_are_read_in_the_documented_shape() {
+    let file = config_file(
+        r#"
+[[upstreams]]
+name = "primary"
+base_url = "http://127.0.0.1:9001/v1/"
+api_key_env = "PRIMARY_API_KEY"
+timeout_ms = 30000
+
+[[upstreams]]
+name = "backup"
+base_url = "https://backup.example/v1"
+
+[[routes]]
+model = "smart"
+strategy = "priority"
+targets = ["primary/gpt-4o-mini", "backup/gpt-4o-mini", "local/gemma3:270m"]
+
+[[routes]]
+model = "split"
+strategy = "weighted"
+targets = ["primary/a", "backup/b"]
+weights = [3, 1]
+"#,
+    );
+    let config = load(&sources_with_file(&file)).expect("valid").config;
+    assert_eq!(config.upstreams.len(), 2);
+    assert_eq!(config.upstreams[0].base_url, "http://127.0.0.1:9001/v1");
+    assert_eq!(
+        config.upstreams[0].api_key_env.as_deref(),
+        Some("PRIMARY_API_KEY")
+    );
+    assert_eq!(config.upstreams[0].timeout, Duration::from_secs(30));
+    assert_eq!(config.upstreams[1].timeout, Duration::from_secs(60));
+    assert_eq!(config.routes[0].strategy, crate::RouteStrategy::Priority);
+    assert_eq!(
+        config.routes[0].targets[2],
+        crate::RouteTarget::Local {
+            model: "gemma3:270m".to_string()
+        }
+    );
+    assert_eq!(config.routes[1].weights, [3, 1]);
+}
+
+#[test]
+fn bad_upstreams_and_routes_name_the_field_at_fault() {
+    let cases = [
+        (
+            "[[upstreams]]\nname = \"p\"\nbase_url = \"ftp://x\"\n",
+            "upstreams[0].base_url",
+        ),
+        (
+            "[[upstreams]]\nbase_url = \"http://x\"\n",
+            "upstreams[0].name",
+        ),
+        (
+            "[[upstreams]]\nname = \"p\"\nbase_url = \"http://x\"\nurl = 1\n",
+            "upstreams[0].url",
+        ),
+        (
+            "[[upstreams]]\nname = \"local\"\nbase_url = \"http://x\"\n",
+            "upstreams[0].name",
+        ),
+        (
+            "[[routes]]\nmodel = \"m\"\ntargets = [\"nowhere/x\"]\n",
+            "routes[0].targets",
+        ),
+        (
+            "[[routes]]\nmodel = \"m\"\nstrategy = \"fastest\"\ntargets = [\"local/x\"]\n",
+            "routes[0].strategy",
+        ),
+        (
+            "[[routes]]\nmodel = \"m\"\ntargets = [\"local/x\"]\nweights = [1, 2]\n",
+            "routes[0].weights",
+        ),
+    ];
+    for (text, key) in cases {
+        let file = config_file(text);
+        let error = load(&sources_with_file(&file)).expect_err(key);
+        assert_eq!(error.key(), Some(key), "{text}: {error}");
     }
 }
