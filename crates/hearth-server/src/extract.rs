@@ -36,24 +36,27 @@ where
                 }
             })?;
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(&mut deserializer) {
-            Ok(value) => Ok(ApiJson(value)),
-            Err(error) => {
-                let path = error.path().to_string();
-                let inner = error.into_inner();
-                if inner.is_data() {
-                    let mut api_error =
-                        ApiError::bad_request(format!("invalid request body: {path}: {inner}"));
-                    if path != "." {
-                        api_error = api_error.with_param(path);
-                    }
-                    Err(api_error)
-                } else {
-                    Err(ApiError::bad_request(format!(
-                        "request body is not valid JSON: {inner}"
-                    )))
-                }
-            }
+        serde_path_to_error::deserialize(&mut deserializer)
+            .map(ApiJson)
+            .map_err(body_error)
+    }
+}
+
+/// A body already read as JSON, in a request type, with the same errors as [`ApiJson`].
+pub fn parse_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(body_error)
+}
+
+fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if inner.is_data() {
+        let mut api_error = ApiError::bad_request(format!("invalid request body: {path}: {inner}"));
+        if path != "." {
+            api_error = api_error.with_param(path);
         }
+        api_error
+    } else {
+        ApiError::bad_request(format!("request body is not valid JSON: {inner}"))
     }
 }

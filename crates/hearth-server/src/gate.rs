@@ -355,6 +355,8 @@ pub(crate) async fn gatekeeper(
 #[derive(Debug, Default)]
 struct MeterState {
     model: Option<String>,
+    /// The upstream target that served the request; local when unset.
+    target: Option<String>,
     prompt_tokens: u64,
     completion_tokens: u64,
     first_token_at: Option<Instant>,
@@ -413,6 +415,16 @@ impl Meter {
         if let (Some(limiter), Some(admission)) = (&self.inner.limiter, &self.inner.admission) {
             limiter.charge(admission, tokens, hearth_gateway::now_ms());
         }
+    }
+
+    /// The upstream target (`primary/gpt-4o-mini`) that served the request.
+    pub fn served_by(&self, target: &str) {
+        self.state().target = Some(target.to_owned());
+    }
+
+    #[cfg(test)]
+    pub(crate) fn detached_for_tests() -> Meter {
+        Meter::detached()
     }
 
     /// The model serving the request and the prompt it read.
@@ -551,7 +563,10 @@ impl Drop for Finish {
             at_ms: hearth_gateway::now_ms(),
             tenant_id,
             key_id,
-            target: format!("local/{model}"),
+            target: state
+                .target
+                .clone()
+                .unwrap_or_else(|| format!("local/{model}")),
             model,
             route: std::mem::take(&mut self.route),
             status: self.status,

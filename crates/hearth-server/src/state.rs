@@ -45,6 +45,8 @@ pub struct AppState {
     pub inference: Option<std::sync::Arc<hearth_inference::Inference>>,
     /// Keys, limits and usage; `None` lets every request through (tests of the HTTP layer).
     pub gateway: Option<crate::gate::GatewayState>,
+    /// Upstream providers and model routes; `None` serves local models only.
+    pub routing: Option<std::sync::Arc<hearth_upstream::RoutingHandle>>,
     pub metrics: PrometheusHandle,
     pub started_at: Instant,
 }

@@ -19,6 +19,8 @@ pub struct ReloadTargets {
     pub runtime_settings: watch::Sender<RuntimeSettings>,
     /// Default limits (`limits.*`) apply from the next request on.
     pub limiter: std::sync::Arc<hearth_gateway::Limiter>,
+    /// Upstreams and routes are rebuilt; what is known of each target's health carries over.
+    pub routing: std::sync::Arc<hearth_upstream::RoutingHandle>,
     pub log: LogControl,
     pub store: Store,
 }
@@ -91,6 +93,13 @@ async fn reload_once(
     targets
         .limiter
         .set_defaults(crate::serve::limit_defaults(&newer.config));
+    if diff.applied.iter().any(|key| {
+        key.starts_with("upstreams") || key.starts_with("routes") || key.starts_with("routing.")
+    }) {
+        targets
+            .routing
+            .reload(&newer.config, &crate::serve::environment_variable);
+    }
     if !diff.needs_restart.is_empty() {
         tracing::warn!(keys = ?diff.needs_restart, "these config changes take effect after a restart");
     }

@@ -73,6 +73,11 @@ async fn serve(
     preload(&inference, &config, &readiness);
 
     let (gateway, usage_writer) = start_gateway(&config, &store, address).await?;
+    let routing = hearth_upstream::RoutingHandle::new(hearth_upstream::Routing::from_config(
+        &config,
+        &environment_variable,
+        None,
+    ));
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState {
@@ -86,6 +91,7 @@ async fn serve(
         store: Some(store.clone()),
         inference: Some(inference.clone()),
         gateway: Some(gateway.clone()),
+        routing: Some(routing.clone()),
         metrics: hearth_server::install_metrics_recorder(),
         started_at,
     };
@@ -99,6 +105,7 @@ async fn serve(
             log: telemetry.log_control(),
             store: store.clone(),
             limiter: gateway.limiter.clone(),
+            routing: routing.clone(),
         },
     ));
 
@@ -187,6 +194,11 @@ async fn start_gateway(
         },
         usage_writer,
     ))
+}
+
+/// Reads an upstream's API key from the process environment, by the name the config gives.
+pub fn environment_variable(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
 /// The default limits of keys and client addresses, from `limits.*`.

@@ -5,6 +5,7 @@ pub(crate) mod admin;
 mod health;
 pub(crate) mod ollama;
 pub(crate) mod openai;
+pub(crate) mod proxy;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;

@@ -14,8 +14,8 @@ use hearth_engine::{GenerationEvent, GenerationRequest, ModelHandle};
 use hearth_inference::Inference;
 use hearth_inference::tools::{AssistantReply, ToolUse};
 
+use super::proxy::{self, Forwarded, Routed};
 use crate::error::ApiError;
-use crate::extract::ApiJson;
 use crate::gate::{Meter, MeteredGeneration};
 use crate::state::AppState;
 use crate::wire::openai::*;
@@ -135,8 +135,17 @@ fn chat_logprobs(
 pub async fn chat_completions(
     State(state): State<AppState>,
     meter: Meter,
-    ApiJson(request): ApiJson<ChatCompletionRequest>,
+    routed: Routed<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
+    let request: ChatCompletionRequest = match routed {
+        Routed::Local(request) => request,
+        Routed::Upstream(forward) => {
+            match proxy::forward(&state, &meter, forward, "/chat/completions").await? {
+                Forwarded::Response(response) => return Ok(response),
+                Forwarded::Local(body) => Forwarded::local_request(body)?,
+            }
+        }
+    };
     let inference = inference(&state)?;
     let plan = request.to_plan()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
@@ -430,8 +439,17 @@ fn stream_chat(
 pub async fn completions(
     State(state): State<AppState>,
     meter: Meter,
-    ApiJson(request): ApiJson<CompletionRequest>,
+    routed: Routed<CompletionRequest>,
 ) -> Result<Response, ApiError> {
+    let request: CompletionRequest = match routed {
+        Routed::Local(request) => request,
+        Routed::Upstream(forward) => {
+            match proxy::forward(&state, &meter, forward, "/completions").await? {
+                Forwarded::Response(response) => return Ok(response),
+                Forwarded::Local(body) => Forwarded::local_request(body)?,
+            }
+        }
+    };
     let inference = inference(&state)?;
     let plan = request.to_plan()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
@@ -594,8 +612,17 @@ pub async fn completions(
 pub async fn embeddings(
     State(state): State<AppState>,
     meter: Meter,
-    ApiJson(request): ApiJson<EmbeddingRequest>,
-) -> Result<Json<EmbeddingList>, ApiError> {
+    routed: Routed<EmbeddingRequest>,
+) -> Result<Response, ApiError> {
+    let request: EmbeddingRequest = match routed {
+        Routed::Local(request) => request,
+        Routed::Upstream(forward) => {
+            match proxy::forward(&state, &meter, forward, "/embeddings").await? {
+                Forwarded::Response(response) => return Ok(response),
+                Forwarded::Local(body) => Forwarded::local_request(body)?,
+            }
+        }
+    };
     let inference = inference(&state)?;
     let inputs = request.inputs()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
@@ -631,7 +658,8 @@ pub async fn embeddings(
             prompt_tokens,
             total_tokens: prompt_tokens,
         },
-    }))
+    })
+    .into_response())
 }
 
 /// Lists the models this server can serve: chat and embedding models alike.
@@ -643,11 +671,22 @@ pub async fn embeddings(
 )]
 pub async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
     let inference = inference(&state)?;
-    let data = inference
+    let mut data: Vec<ModelObject> = inference
         .models()?
         .into_iter()
         .map(|manifest| model_object(&manifest))
         .collect();
+    // Route aliases are models clients can name too.
+    data.extend(
+        proxy::route_names(&state)
+            .into_iter()
+            .map(|name| ModelObject {
+                id: name,
+                object: "model",
+                created: 0,
+                owned_by: "hearth-route",
+            }),
+    );
     Ok(Json(ModelList {
         object: "list",
         data,

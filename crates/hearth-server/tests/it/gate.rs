@@ -108,6 +108,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
         readiness: Readiness::default(),
         store: Some(store.clone()),
         inference: None,
+        routing: None,
         gateway: Some(GatewayState {
             service,
             authenticator: Authenticator::load(&store).await.expect("keys"),

@@ -45,6 +45,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         readiness: readiness.clone(),
         store: Some(store),
         inference: None,
+        routing: None,
         gateway: None,
         metrics: hearth_server::install_metrics_recorder(),
         started_at: Instant::now(),

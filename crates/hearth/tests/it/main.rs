@@ -11,6 +11,7 @@ mod otlp;
 mod server;
 mod storage;
 mod structured;
+mod upstream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
