@@ -19,9 +19,9 @@ pub mod schema;
 pub use error::ConfigError;
 pub use load::{LoadedConfig, Origin, Sources, env_var_name, load};
 pub use model::{
-    AuthConfig, AuthMode, Config, IntegrityCheck, LimitsConfig, LogConfig, LogFormat, ModelsConfig,
-    Profile, ReloadConfig, RouteConfig, RouteStrategy, RouteTarget, RoutingConfig, ServerConfig,
-    StorageConfig, TelemetryConfig, UpstreamConfig, validate_log_filter,
+    AuthConfig, AuthMode, CacheConfig, Config, IntegrityCheck, LimitsConfig, LogConfig, LogFormat,
+    ModelsConfig, Profile, ReloadConfig, RouteConfig, RouteStrategy, RouteTarget, RoutingConfig,
+    ServerConfig, StorageConfig, TelemetryConfig, UpstreamConfig, validate_log_filter,
 };
 pub use render::ReloadDiff;
 

@@ -50,7 +50,18 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
     pub routing: RoutingConfig,
+    pub cache: CacheConfig,
     pub reload: ReloadConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub ttl: Duration,
+    pub max_bytes: usize,
+    pub sampled: bool,
+    pub semantic_model: Option<String>,
+    pub semantic_threshold: f32,
 }
 
 /// An OpenAI-compatible provider.
@@ -420,6 +431,16 @@ impl Config {
                 backoff: values.millis("routing.backoff_ms")?,
                 breaker_failures: values.integer("routing.breaker_failures")? as u32,
                 breaker_open: values.millis("routing.breaker_open_ms")?,
+            },
+            cache: CacheConfig {
+                enabled: values.boolean("cache.enabled")?,
+                ttl: Duration::from_secs(values.integer("cache.ttl_seconds")? as u64),
+                max_bytes: values.integer("cache.max_bytes")? as usize,
+                sampled: values.boolean("cache.sampled")?,
+                semantic_model: values
+                    .optional_string("cache.semantic_model")
+                    .map(str::to_string),
+                semantic_threshold: values.float("cache.semantic_threshold")? as f32,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

@@ -9,6 +9,7 @@
 //!   request, no global lock.
 //! - [`UsageRecorder`]: one usage record per request, written to the store off the request
 //!   path in batches.
+//! - [`ResponseCache`]: exact and semantic response caches per tenant, bounded and expiring.
 //! - [`Gateway`]: the administrative operations (tenants, keys, usage) shared by the admin API
 //!   and the `hearth keys` CLI, each checked against the caller's scope and audited.
 //!
@@ -16,6 +17,7 @@
 
 mod admin;
 mod authenticator;
+mod cache;
 mod error;
 pub mod keys;
 mod limits;
@@ -24,6 +26,7 @@ mod usage;
 
 pub use admin::{Actor, CreatedKey, Gateway, KeySpec, KeyView, TenantView, UsageReport};
 pub use authenticator::{AuthError, Authenticator};
+pub use cache::{CacheSettings, CachedAnswer, ResponseCache};
 pub use error::GatewayError;
 pub use limits::{Admission, LimitDefaults, LimitExceeded, LimitKind, LimitStatus, Limiter};
 pub use principal::{Limits, Principal, Role};

@@ -357,6 +357,7 @@ struct MeterState {
     model: Option<String>,
     /// The upstream target that served the request; local when unset.
     target: Option<String>,
+    cache_hit: bool,
     prompt_tokens: u64,
     completion_tokens: u64,
     first_token_at: Option<Instant>,
@@ -415,6 +416,14 @@ impl Meter {
         if let (Some(limiter), Some(admission)) = (&self.inner.limiter, &self.inner.admission) {
             limiter.charge(admission, tokens, hearth_gateway::now_ms());
         }
+    }
+
+    /// The request was answered from a cache: it used no tokens.
+    pub fn cache_hit(&self, model: &str) {
+        let mut state = self.state();
+        state.model = Some(model.to_owned());
+        state.target = Some("cache".to_owned());
+        state.cache_hit = true;
     }
 
     /// The upstream target (`primary/gpt-4o-mini`) that served the request.
@@ -576,7 +585,7 @@ impl Drop for Finish {
             time_to_first_token_ms: state
                 .first_token_at
                 .map(|at| at.saturating_duration_since(self.started).as_millis() as u64),
-            cache_hit: false,
+            cache_hit: state.cache_hit,
             cost_micro_usd: 0,
         });
     }

@@ -15,7 +15,7 @@ mod layers;
 mod metrics;
 mod openapi;
 mod readiness;
-mod routes;
+pub mod routes;
 mod serve;
 mod state;
 mod wire;

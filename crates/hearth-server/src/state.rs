@@ -47,6 +47,8 @@ pub struct AppState {
     pub gateway: Option<crate::gate::GatewayState>,
     /// Upstream providers and model routes; `None` serves local models only.
     pub routing: Option<std::sync::Arc<hearth_upstream::RoutingHandle>>,
+    /// Response caches; `None` when `cache.enabled` is off.
+    pub cache: Option<crate::routes::cache::CacheState>,
     pub metrics: PrometheusHandle,
     pub started_at: Instant,
 }

@@ -92,6 +92,24 @@ async fn serve(
         inference: Some(inference.clone()),
         gateway: Some(gateway.clone()),
         routing: Some(routing.clone()),
+        cache: config
+            .cache
+            .enabled
+            .then(|| hearth_server::routes::cache::CacheState {
+                cache: Arc::new(hearth_gateway::ResponseCache::new(
+                    hearth_gateway::CacheSettings {
+                        ttl: config.cache.ttl,
+                        max_bytes: config.cache.max_bytes,
+                        sampled: config.cache.sampled,
+                        semantic_threshold: config
+                            .cache
+                            .semantic_model
+                            .is_some()
+                            .then_some(config.cache.semantic_threshold),
+                    },
+                )),
+                semantic_model: config.cache.semantic_model.clone(),
+            }),
         metrics: hearth_server::install_metrics_recorder(),
         started_at,
     };

@@ -2,6 +2,7 @@
 //! document at `/openapi.json` cannot drift from what the server answers.
 
 pub(crate) mod admin;
+pub mod cache;
 mod health;
 pub(crate) mod ollama;
 pub(crate) mod openai;

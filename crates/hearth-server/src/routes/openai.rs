@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -14,8 +15,10 @@ use hearth_engine::{GenerationEvent, GenerationRequest, ModelHandle};
 use hearth_inference::Inference;
 use hearth_inference::tools::{AssistantReply, ToolUse};
 
+use super::cache::{self, CacheScope};
 use super::proxy::{self, Forwarded, Routed};
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 use crate::gate::{Meter, MeteredGeneration};
 use crate::state::AppState;
 use crate::wire::openai::*;
@@ -135,9 +138,29 @@ fn chat_logprobs(
 pub async fn chat_completions(
     State(state): State<AppState>,
     meter: Meter,
-    routed: Routed<ChatCompletionRequest>,
+    scope: CacheScope,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let request: ChatCompletionRequest = match routed {
+    cache::cached(
+        &state,
+        &meter,
+        &scope,
+        &headers,
+        "/v1/chat/completions",
+        body,
+        |body| chat_completions_uncached(&state, &meter, body),
+    )
+    .await
+}
+
+async fn chat_completions_uncached(
+    state: &AppState,
+    meter: &Meter,
+    body: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let (state, meter) = (state.clone(), meter.clone());
+    let request: ChatCompletionRequest = match Routed::resolve(&state, body)? {
         Routed::Local(request) => request,
         Routed::Upstream(forward) => {
             match proxy::forward(&state, &meter, forward, "/chat/completions").await? {
@@ -439,9 +462,29 @@ fn stream_chat(
 pub async fn completions(
     State(state): State<AppState>,
     meter: Meter,
-    routed: Routed<CompletionRequest>,
+    scope: CacheScope,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let request: CompletionRequest = match routed {
+    cache::cached(
+        &state,
+        &meter,
+        &scope,
+        &headers,
+        "/v1/completions",
+        body,
+        |body| completions_uncached(&state, &meter, body),
+    )
+    .await
+}
+
+async fn completions_uncached(
+    state: &AppState,
+    meter: &Meter,
+    body: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let (state, meter) = (state.clone(), meter.clone());
+    let request: CompletionRequest = match Routed::resolve(&state, body)? {
         Routed::Local(request) => request,
         Routed::Upstream(forward) => {
             match proxy::forward(&state, &meter, forward, "/completions").await? {
@@ -612,9 +655,29 @@ pub async fn completions(
 pub async fn embeddings(
     State(state): State<AppState>,
     meter: Meter,
-    routed: Routed<EmbeddingRequest>,
+    scope: CacheScope,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let request: EmbeddingRequest = match routed {
+    cache::cached(
+        &state,
+        &meter,
+        &scope,
+        &headers,
+        "/v1/embeddings",
+        body,
+        |body| embeddings_uncached(&state, &meter, body),
+    )
+    .await
+}
+
+async fn embeddings_uncached(
+    state: &AppState,
+    meter: &Meter,
+    body: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let (state, meter) = (state.clone(), meter.clone());
+    let request: EmbeddingRequest = match Routed::resolve(&state, body)? {
         Routed::Local(request) => request,
         Routed::Upstream(forward) => {
             match proxy::forward(&state, &meter, forward, "/embeddings").await? {

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -14,7 +13,7 @@ use hearth_upstream::{Dispatch, Plan, RoutingError};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, parse_json_value};
+use crate::extract::parse_json_value;
 use crate::gate::Meter;
 use crate::state::AppState;
 
@@ -30,19 +29,14 @@ pub struct Forward {
     body: serde_json::Value,
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for Routed<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(routing) = state.routing.as_ref().map(|routing| routing.current()) else {
-            let ApiJson(typed) = ApiJson::<T>::from_request(request, state).await?;
-            return Ok(Routed::Local(typed));
-        };
-        let ApiJson(body) = ApiJson::<serde_json::Value>::from_request(request, state).await?;
-        let plan = body
-            .get("model")
-            .and_then(|model| model.as_str())
-            .and_then(|model| routing.plan(model));
+impl<T: DeserializeOwned> Routed<T> {
+    /// Sorts a request body: bound for a route (by its `model`), or for a local model.
+    pub fn resolve(state: &AppState, body: serde_json::Value) -> Result<Routed<T>, ApiError> {
+        let plan = state.routing.as_ref().and_then(|routing| {
+            body.get("model")
+                .and_then(|model| model.as_str())
+                .and_then(|model| routing.current().plan(model))
+        });
         match plan {
             Some(plan) => Ok(Routed::Upstream(Forward { plan, body })),
             None => Ok(Routed::Local(parse_json_value(body)?)),

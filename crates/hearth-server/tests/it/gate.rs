@@ -109,6 +109,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
         store: Some(store.clone()),
         inference: None,
         routing: None,
+        cache: None,
         gateway: Some(GatewayState {
             service,
             authenticator: Authenticator::load(&store).await.expect("keys"),

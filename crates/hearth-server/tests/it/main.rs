@@ -46,6 +46,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         store: Some(store),
         inference: None,
         routing: None,
+        cache: None,
         gateway: None,
         metrics: hearth_server::install_metrics_recorder(),
         started_at: Instant::now(),

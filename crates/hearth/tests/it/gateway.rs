@@ -294,3 +294,62 @@ fn token_and_concurrency_limits_and_usage_on_the_real_model() {
         .sum();
     assert_eq!(foreign_requests, 0, "{foreign}");
 }
+
+#[test]
+fn exact_and_semantic_caches_answer_per_tenant_and_can_be_bypassed() {
+    let server = serve_with_sample_models_and(&[
+        ("HEARTH_AUTH_MODE", "on"),
+        ("HEARTH_CACHE_ENABLED", "true"),
+        ("HEARTH_CACHE_SEMANTIC_MODEL", "all-minilm:l6-v2"),
+        ("HEARTH_CACHE_SEMANTIC_THRESHOLD", "0.85"),
+    ]);
+    let acme = secret_of(&keys(
+        &server,
+        &["create", "--tenant", "acme", "--role", "member"],
+    ));
+    let globex = secret_of(&keys(
+        &server,
+        &["create", "--tenant", "globex", "--role", "member"],
+    ));
+    wait_for_status(&server, "/v1/models", &globex, 200);
+    let ask = |key: &str, question: &str, stream: bool, bypass: bool| {
+        let mut request = client()
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({
+                "model": "gemma3:270m", "temperature": 0, "max_tokens": 8, "stream": stream,
+                "messages": [{"role": "user", "content": question}]
+            }));
+        if bypass {
+            request = request.header("x-hearth-cache", "bypass");
+        }
+        let response = request.send().expect("request");
+        assert_eq!(response.status(), 200);
+        let outcome = response.headers()["x-hearth-cache"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        (outcome, response.text().expect("body"))
+    };
+    let question = "What is the capital of France?";
+    let (first, answer) = ask(&acme, question, false, false);
+    assert_eq!(first, "miss");
+    let (second, again) = ask(&acme, question, false, false);
+    assert_eq!(second, "hit");
+    assert_eq!(again, answer, "the cached answer, byte for byte");
+    // Another tenant never gets acme's answers.
+    assert_eq!(ask(&globex, question, false, false).0, "miss");
+    assert_eq!(ask(&acme, question, false, true).0, "bypass");
+    // A question worded differently but meaning the same hits the semantic cache.
+    let (similar, similar_answer) = ask(&acme, "What's the capital city of France?", false, false);
+    assert_eq!(similar, "hit", "semantic");
+    assert_eq!(similar_answer, answer);
+    assert_eq!(ask(&acme, "How do volcanoes form?", false, false).0, "miss");
+    // Streams are cached as the stream they were.
+    let (miss, streamed) = ask(&acme, "Name a colour.", true, false);
+    assert_eq!(miss, "miss");
+    let (hit, replayed) = ask(&acme, "Name a colour.", true, false);
+    assert_eq!(hit, "hit");
+    assert_eq!(replayed, streamed);
+    assert!(replayed.contains("data: [DONE]"));
+}
