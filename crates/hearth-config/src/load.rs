@@ -311,6 +311,10 @@ fn check_table(
                 })
             }
             (FieldKind::OneOf(options), Value::String(text)) => options.contains(&text.as_str()),
+            (FieldKind::Float { min, max }, Value::Float(number)) => (min..=max).contains(number),
+            (FieldKind::Float { min, max }, Value::Integer(number)) => {
+                (min..=max).contains(&(*number as f64))
+            }
             _ => false,
         };
         if !valid {

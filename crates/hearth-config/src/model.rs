@@ -50,8 +50,18 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
     pub routing: RoutingConfig,
+    pub prices: Vec<PriceConfig>,
     pub cache: CacheConfig,
     pub reload: ReloadConfig,
+}
+
+/// What a model's tokens cost, in US dollars per million.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceConfig {
+    /// A model name (`gpt-4o-mini`) or a target (`primary/gpt-4o-mini`), which wins.
+    pub model: String,
+    pub prompt_per_million: f64,
+    pub completion_per_million: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -432,6 +442,26 @@ impl Config {
                 breaker_failures: values.integer("routing.breaker_failures")? as u32,
                 breaker_open: values.millis("routing.breaker_open_ms")?,
             },
+            prices: tables(&values, "prices")?
+                .iter()
+                .map(|table| {
+                    let number = |name: &str| {
+                        field(table, name)
+                            .and_then(|value| {
+                                value.as_float().or(value.as_integer().map(|n| n as f64))
+                            })
+                            .unwrap_or(0.0)
+                    };
+                    PriceConfig {
+                        model: field(table, "model")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        prompt_per_million: number("prompt_per_million"),
+                        completion_per_million: number("completion_per_million"),
+                    }
+                })
+                .collect(),
             cache: CacheConfig {
                 enabled: values.boolean("cache.enabled")?,
                 ttl: Duration::from_secs(values.integer("cache.ttl_seconds")? as u64),

@@ -40,6 +40,7 @@ pub enum FieldKind {
     Integer { min: i64, max: i64 },
     StringList,
     IntegerList { min: i64, max: i64 },
+    Float { min: f64, max: f64 },
     OneOf(&'static [&'static str]),
 }
 
@@ -52,6 +53,7 @@ impl FieldKind {
             FieldKind::IntegerList { min, max } => {
                 format!("a list of integers from {min} to {max}")
             }
+            FieldKind::Float { min, max } => format!("a number from {min} to {max}"),
             FieldKind::OneOf(options) => format!("one of {}", options.join(", ")),
         }
     }
@@ -482,6 +484,36 @@ pub static SCHEMA: &[KeySpec] = &[
         secret: false,
         reloadable: true,
         help: "model aliases routed to targets (\"upstream/model\" or \"local/model\") by strategy: priority (with fallback), weighted, latency, least_busy",
+    },
+    KeySpec {
+        key: "prices",
+        kind: Kind::Tables(&[
+            Field {
+                name: "model",
+                kind: FieldKind::String,
+                required: true,
+            },
+            Field {
+                name: "prompt_per_million",
+                kind: FieldKind::Float {
+                    min: 0.0,
+                    max: 1_000_000_000.0,
+                },
+                required: true,
+            },
+            Field {
+                name: "completion_per_million",
+                kind: FieldKind::Float {
+                    min: 0.0,
+                    max: 1_000_000_000.0,
+                },
+                required: true,
+            },
+        ]),
+        default: |_| Some(Value::Array(Vec::new())),
+        secret: false,
+        reloadable: true,
+        help: "US dollars per million prompt and completion tokens, by model (`gpt-4o-mini`) or target (`primary/gpt-4o-mini`); usage costs and budgets use them",
     },
     KeySpec {
         key: "routing.max_attempts",

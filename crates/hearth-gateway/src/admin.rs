@@ -151,6 +151,7 @@ fn columns(limits: &Limits) -> LimitColumns {
         max_concurrent: signed(limits.max_concurrent),
         tokens_per_day: signed(limits.tokens_per_day),
         tokens_per_month: signed(limits.tokens_per_month),
+        budget_micro_usd_per_month: signed(limits.budget_micro_usd_per_month),
     }
 }
 

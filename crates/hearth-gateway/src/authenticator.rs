@@ -51,6 +51,7 @@ pub(crate) fn limits_from(columns: &LimitColumns) -> Limits {
         max_concurrent: positive(columns.max_concurrent),
         tokens_per_day: positive(columns.tokens_per_day),
         tokens_per_month: positive(columns.tokens_per_month),
+        budget_micro_usd_per_month: positive(columns.budget_micro_usd_per_month),
     }
 }
 

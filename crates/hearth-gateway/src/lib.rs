@@ -21,6 +21,7 @@ mod cache;
 mod error;
 pub mod keys;
 mod limits;
+mod prices;
 mod principal;
 mod usage;
 
@@ -29,6 +30,7 @@ pub use authenticator::{AuthError, Authenticator};
 pub use cache::{CacheSettings, CachedAnswer, ResponseCache};
 pub use error::GatewayError;
 pub use limits::{Admission, LimitDefaults, LimitExceeded, LimitKind, LimitStatus, Limiter};
+pub use prices::{Price, Prices};
 pub use principal::{Limits, Principal, Role};
 pub use usage::{UsageEvent, UsageRecorder};
 

@@ -34,6 +34,8 @@ pub enum LimitKind {
     ConcurrentRequests,
     TokensPerDay,
     TokensPerMonth,
+    /// The monthly spending budget.
+    Budget,
 }
 
 impl LimitKind {
@@ -44,6 +46,7 @@ impl LimitKind {
             LimitKind::ConcurrentRequests => "concurrent requests",
             LimitKind::TokensPerDay => "tokens per day",
             LimitKind::TokensPerMonth => "tokens per month",
+            LimitKind::Budget => "millionths of a US dollar per month (budget)",
         }
     }
 
@@ -54,6 +57,7 @@ impl LimitKind {
             LimitKind::TokensPerMinute => "rate_limit_tokens",
             LimitKind::ConcurrentRequests => "rate_limit_concurrency",
             LimitKind::TokensPerDay | LimitKind::TokensPerMonth => "quota_exceeded",
+            LimitKind::Budget => "budget_exceeded",
         }
     }
 }
@@ -188,6 +192,8 @@ struct Quota {
     day_used: u64,
     month: i64,
     month_used: u64,
+    /// Millionths of a US dollar spent this month.
+    month_spent: u64,
 }
 
 impl Quota {
@@ -200,6 +206,7 @@ impl Quota {
         if month != self.month {
             self.month = month;
             self.month_used = 0;
+            self.month_spent = 0;
         }
     }
 }
@@ -444,7 +451,10 @@ impl Limiter {
     }
 
     fn check_quota(&self, holder: &Holder, limits: &Limits, now_ms: i64) -> Option<LimitExceeded> {
-        if limits.tokens_per_day.is_none() && limits.tokens_per_month.is_none() {
+        if limits.tokens_per_day.is_none()
+            && limits.tokens_per_month.is_none()
+            && limits.budget_micro_usd_per_month.is_none()
+        {
             return None;
         }
         let quota = self.quotas.with(holder, |quotas| {
@@ -478,7 +488,33 @@ impl Limiter {
                 (next_month_start_ms(now_ms) - now_ms).max(0) as u64,
             ));
         }
+        if let Some(budget) = limits.budget_micro_usd_per_month
+            && quota.month_spent >= budget
+        {
+            return Some(refusal(
+                LimitKind::Budget,
+                budget,
+                (next_month_start_ms(now_ms) - now_ms).max(0) as u64,
+            ));
+        }
         None
+    }
+
+    /// Charges what an admitted request cost, in millionths of a US dollar, to the monthly
+    /// budgets of its holders.
+    pub fn charge_cost(&self, admission: &Admission, micro_usd: u64, now_ms: i64) {
+        if micro_usd == 0 {
+            return;
+        }
+        for (holder, limits) in &admission.holders {
+            if limits.budget_micro_usd_per_month.is_some() {
+                self.quotas.with(holder, |quotas| {
+                    let quota = quotas.entry(holder.clone()).or_default();
+                    quota.roll(now_ms);
+                    quota.month_spent += micro_usd;
+                });
+            }
+        }
     }
 
     /// GCRA: takes one request of `rate` per minute, or returns the wait until one conforms.
@@ -551,10 +587,12 @@ impl Limiter {
         this_month: &[hearth_store::TokenTotal],
         now_ms: i64,
     ) {
-        let mut totals: HashMap<Holder, (u64, u64)> = HashMap::new();
+        // Per holder: tokens today, tokens this month, spending this month.
+        let mut totals: HashMap<Holder, (u64, u64, u64)> = HashMap::new();
         for (rows, is_day) in [(today, true), (this_month, false)] {
             for row in rows {
                 let tokens = u64::try_from(row.tokens).unwrap_or(0);
+                let cost = u64::try_from(row.cost_micro_usd).unwrap_or(0);
                 let holders = [
                     row.key_id.clone().map(Holder::Key),
                     row.tenant_id.clone().map(Holder::Tenant),
@@ -565,16 +603,18 @@ impl Limiter {
                         entry.0 += tokens;
                     } else {
                         entry.1 += tokens;
+                        entry.2 += cost;
                     }
                 }
             }
         }
-        for (holder, (day_used, month_used)) in totals {
+        for (holder, (day_used, month_used, month_spent)) in totals {
             self.quotas.with(&holder, |quotas| {
                 let quota = quotas.entry(holder.clone()).or_default();
                 quota.roll(now_ms);
                 quota.day_used = day_used;
                 quota.month_used = month_used;
+                quota.month_spent = month_spent;
             });
         }
     }
@@ -779,6 +819,33 @@ mod tests {
     }
 
     #[test]
+    fn a_spent_budget_refuses_until_the_month_turns() {
+        let limiter = Limiter::new(LimitDefaults::default());
+        let principal = key(Limits {
+            budget_micro_usd_per_month: Some(1_000),
+            ..Limits::default()
+        });
+        let admission = limiter.admit(Some(&principal), None, T0).expect("unspent");
+        limiter.charge_cost(&admission, 600, T0);
+        drop(
+            limiter
+                .admit(Some(&principal), None, T0)
+                .expect("600 of 1000 spent"),
+        );
+        limiter.charge_cost(&admission, 400, T0);
+        let refused = limiter
+            .admit(Some(&principal), None, T0)
+            .expect_err("spent");
+        assert_eq!(refused.kind, LimitKind::Budget);
+        assert_eq!(refused.kind.code(), "budget_exceeded");
+        assert!(
+            limiter
+                .admit(Some(&principal), None, next_month_start_ms(T0))
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn seeded_usage_counts_against_the_quota() {
         let limiter = Limiter::new(LimitDefaults::default());
         let principal = key(Limits {
@@ -789,6 +856,7 @@ mod tests {
             tenant_id: Some("tenant-1".to_owned()),
             key_id: Some("key-1".to_owned()),
             tokens: 100,
+            cost_micro_usd: 0,
         }];
         limiter.seed_quotas(&used, &used, T0);
         assert_eq!(

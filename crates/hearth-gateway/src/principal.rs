@@ -46,6 +46,8 @@ pub struct Limits {
     pub max_concurrent: Option<u64>,
     pub tokens_per_day: Option<u64>,
     pub tokens_per_month: Option<u64>,
+    /// Spending per month (UTC), in millionths of a US dollar, from the price table.
+    pub budget_micro_usd_per_month: Option<u64>,
 }
 
 impl Limits {
@@ -57,6 +59,9 @@ impl Limits {
             max_concurrent: self.max_concurrent.or(defaults.max_concurrent),
             tokens_per_day: self.tokens_per_day.or(defaults.tokens_per_day),
             tokens_per_month: self.tokens_per_month.or(defaults.tokens_per_month),
+            budget_micro_usd_per_month: self
+                .budget_micro_usd_per_month
+                .or(defaults.budget_micro_usd_per_month),
         }
     }
 }

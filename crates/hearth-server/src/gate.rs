@@ -75,6 +75,8 @@ pub struct GatewayState {
     pub authenticator: Arc<Authenticator>,
     pub limiter: Arc<Limiter>,
     pub usage: UsageRecorder,
+    /// Prices of models and targets, for usage costs and budgets; replaced on reload.
+    pub prices: Arc<std::sync::RwLock<hearth_gateway::Prices>>,
     /// Whether requests must present a key. When not (a loopback-only server), requests must
     /// also name a loopback host, so a web page cannot reach the server by DNS rebinding.
     pub require_keys: bool,
@@ -343,6 +345,7 @@ pub(crate) async fn gatekeeper(
         status: response.status().as_u16(),
         started,
         usage: gateway.usage.clone(),
+        prices: gateway.prices.clone(),
     };
     response.map(|body| {
         Body::new(MeteredBody {
@@ -415,6 +418,12 @@ impl Meter {
     fn charge(&self, tokens: u64) {
         if let (Some(limiter), Some(admission)) = (&self.inner.limiter, &self.inner.admission) {
             limiter.charge(admission, tokens, hearth_gateway::now_ms());
+        }
+    }
+
+    fn charge_cost(&self, micro_usd: u64) {
+        if let (Some(limiter), Some(admission)) = (&self.inner.limiter, &self.inner.admission) {
+            limiter.charge_cost(admission, micro_usd, hearth_gateway::now_ms());
         }
     }
 
@@ -556,6 +565,7 @@ struct Finish {
     status: u16,
     started: Instant,
     usage: UsageRecorder,
+    prices: Arc<std::sync::RwLock<hearth_gateway::Prices>>,
 }
 
 impl Drop for Finish {
@@ -564,6 +574,26 @@ impl Drop for Finish {
         let Some(model) = state.model.clone() else {
             return;
         };
+        let target = state
+            .target
+            .clone()
+            .unwrap_or_else(|| format!("local/{model}"));
+        let cost_micro_usd = if state.cache_hit {
+            0
+        } else {
+            self.prices
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .cost_micro_usd(&target, state.prompt_tokens, state.completion_tokens)
+        };
+        let (prompt_tokens, completion_tokens, first_token_at, cache_hit) = (
+            state.prompt_tokens,
+            state.completion_tokens,
+            state.first_token_at,
+            state.cache_hit,
+        );
+        drop(state);
+        self.meter.charge_cost(cost_micro_usd);
         let (tenant_id, key_id) = match &self.caller {
             Caller::Key(principal) => (principal.tenant_id.clone(), Some(principal.key_id.clone())),
             Caller::Local => (None, None),
@@ -572,21 +602,17 @@ impl Drop for Finish {
             at_ms: hearth_gateway::now_ms(),
             tenant_id,
             key_id,
-            target: state
-                .target
-                .clone()
-                .unwrap_or_else(|| format!("local/{model}")),
+            target,
             model,
             route: std::mem::take(&mut self.route),
             status: self.status,
-            prompt_tokens: state.prompt_tokens,
-            completion_tokens: state.completion_tokens,
+            prompt_tokens,
+            completion_tokens,
             latency_ms: self.started.elapsed().as_millis() as u64,
-            time_to_first_token_ms: state
-                .first_token_at
+            time_to_first_token_ms: first_token_at
                 .map(|at| at.saturating_duration_since(self.started).as_millis() as u64),
-            cache_hit: state.cache_hit,
-            cost_micro_usd: 0,
+            cache_hit,
+            cost_micro_usd,
         });
     }
 }

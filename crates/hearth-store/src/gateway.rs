@@ -15,6 +15,7 @@ pub struct LimitColumns {
     pub max_concurrent: Option<i64>,
     pub tokens_per_day: Option<i64>,
     pub tokens_per_month: Option<i64>,
+    pub budget_micro_usd_per_month: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -95,14 +96,14 @@ pub struct UsageQuery {
 macro_rules! key_columns {
     () => {
         "id, tenant_id, name, prefix, secret_sha256, role, scopes, requests_per_minute, \
-         tokens_per_minute, max_concurrent, tokens_per_day, tokens_per_month, created_at_ms, \
-         expires_at_ms, revoked_at_ms, rotated_to"
+         tokens_per_minute, max_concurrent, tokens_per_day, tokens_per_month, \
+         budget_micro_usd_per_month, created_at_ms, expires_at_ms, revoked_at_ms, rotated_to"
     };
 }
 macro_rules! tenant_columns {
     () => {
         "id, name, created_at_ms, requests_per_minute, tokens_per_minute, max_concurrent, \
-         tokens_per_day, tokens_per_month"
+         tokens_per_day, tokens_per_month, budget_micro_usd_per_month"
     };
 }
 const MS_PER_DAY: i64 = 86_400_000;
@@ -128,8 +129,8 @@ impl Store {
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO tenants (id, name, created_at_ms, requests_per_minute, \
-             tokens_per_minute, max_concurrent, tokens_per_day, tokens_per_month) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             tokens_per_minute, max_concurrent, tokens_per_day, tokens_per_month, \
+             budget_micro_usd_per_month) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&tenant.id)
         .bind(&tenant.name)
@@ -139,6 +140,7 @@ impl Store {
         .bind(tenant.limits.max_concurrent)
         .bind(tenant.limits.tokens_per_day)
         .bind(tenant.limits.tokens_per_month)
+        .bind(tenant.limits.budget_micro_usd_per_month)
         .execute(&mut *transaction)
         .await?;
         bump_revision(&mut transaction).await?;
@@ -155,7 +157,8 @@ impl Store {
         let mut transaction = self.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE tenants SET requests_per_minute = $2, tokens_per_minute = $3, \
-             max_concurrent = $4, tokens_per_day = $5, tokens_per_month = $6 WHERE id = $1",
+             max_concurrent = $4, tokens_per_day = $5, tokens_per_month = $6, \
+             budget_micro_usd_per_month = $7 WHERE id = $1",
         )
         .bind(tenant_id)
         .bind(limits.requests_per_minute)
@@ -163,6 +166,7 @@ impl Store {
         .bind(limits.max_concurrent)
         .bind(limits.tokens_per_day)
         .bind(limits.tokens_per_month)
+        .bind(limits.budget_micro_usd_per_month)
         .execute(&mut *transaction)
         .await?
         .rows_affected()
@@ -384,7 +388,8 @@ impl Store {
     pub async fn tokens_since(&self, since_ms: i64) -> Result<Vec<TokenTotal>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT tenant_id, key_id, COALESCE(SUM(prompt_tokens + completion_tokens), 0) \
-             AS tokens FROM usage_records WHERE at_ms >= $1 GROUP BY tenant_id, key_id",
+             AS tokens, COALESCE(SUM(cost_micro_usd), 0) AS cost_micro_usd FROM usage_records \
+             WHERE at_ms >= $1 GROUP BY tenant_id, key_id",
         )
         .bind(since_ms)
         .fetch_all(&self.pool)
@@ -392,12 +397,13 @@ impl Store {
     }
 }
 
-/// Tokens used by one key (of one tenant) over a period.
+/// Tokens used, and what they cost, by one key (of one tenant) over a period.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenTotal {
     pub tenant_id: Option<String>,
     pub key_id: Option<String>,
     pub tokens: i64,
+    pub cost_micro_usd: i64,
 }
 
 async fn insert_key_row(
@@ -407,7 +413,7 @@ async fn insert_key_row(
     sqlx::query(concat!(
         "INSERT INTO api_keys (",
         key_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
     .bind(&key.id)
     .bind(&key.tenant_id)
@@ -421,6 +427,7 @@ async fn insert_key_row(
     .bind(key.limits.max_concurrent)
     .bind(key.limits.tokens_per_day)
     .bind(key.limits.tokens_per_month)
+    .bind(key.limits.budget_micro_usd_per_month)
     .bind(key.created_at_ms)
     .bind(key.expires_at_ms)
     .bind(key.revoked_at_ms)

@@ -204,6 +204,9 @@ pub struct KeyCreateArgs {
     /// Tokens per month (UTC).
     #[arg(long, value_name = "N")]
     pub tokens_per_month: Option<u64>,
+    /// Spending per month (UTC) in US dollars, priced by the [[prices]] table.
+    #[arg(long, value_name = "USD")]
+    pub budget_usd: Option<f64>,
     /// Lifetime, e.g. 30d, 12h, 90m; default: never expires.
     #[arg(long, value_name = "DURATION")]
     pub expires: Option<String>,

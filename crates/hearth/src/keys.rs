@@ -86,6 +86,13 @@ async fn create(gateway: &Gateway, args: &KeyCreateArgs, now: i64) -> anyhow::Re
                     max_concurrent: args.concurrency,
                     tokens_per_day: args.tokens_per_day,
                     tokens_per_month: args.tokens_per_month,
+                    budget_micro_usd_per_month: match args.budget_usd {
+                        Some(dollars) if !(dollars.is_finite() && dollars >= 0.0) => {
+                            anyhow::bail!("--budget-usd must be a non-negative amount of dollars")
+                        }
+                        Some(dollars) => Some((dollars * 1_000_000.0).round() as u64),
+                        None => None,
+                    },
                 },
                 expires_in_ms,
             },
@@ -117,6 +124,7 @@ fn limit_text(limits: &Limits) -> String {
         ("concurrency", limits.max_concurrent),
         ("tokens/day", limits.tokens_per_day),
         ("tokens/month", limits.tokens_per_month),
+        ("budget-micro-usd", limits.budget_micro_usd_per_month),
     ] {
         if let Some(value) = value {
             parts.push(format!("{label}={value}"));
@@ -141,6 +149,7 @@ fn key_json(key: &KeyView, now: i64) -> serde_json::Value {
             "max_concurrent": key.limits.max_concurrent,
             "tokens_per_day": key.limits.tokens_per_day,
             "tokens_per_month": key.limits.tokens_per_month,
+            "budget_micro_usd_per_month": key.limits.budget_micro_usd_per_month,
         },
     })
 }

@@ -21,6 +21,7 @@ pub struct ReloadTargets {
     pub limiter: std::sync::Arc<hearth_gateway::Limiter>,
     /// Upstreams and routes are rebuilt; what is known of each target's health carries over.
     pub routing: std::sync::Arc<hearth_upstream::RoutingHandle>,
+    pub prices: std::sync::Arc<std::sync::RwLock<hearth_gateway::Prices>>,
     pub log: LogControl,
     pub store: Store,
 }
@@ -93,6 +94,10 @@ async fn reload_once(
     targets
         .limiter
         .set_defaults(crate::serve::limit_defaults(&newer.config));
+    *targets
+        .prices
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = crate::serve::prices(&newer.config);
     if diff.applied.iter().any(|key| {
         key.starts_with("upstreams") || key.starts_with("routes") || key.starts_with("routing.")
     }) {

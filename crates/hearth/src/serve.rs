@@ -123,6 +123,7 @@ async fn serve(
             log: telemetry.log_control(),
             store: store.clone(),
             limiter: gateway.limiter.clone(),
+            prices: gateway.prices.clone(),
             routing: routing.clone(),
         },
     ));
@@ -208,6 +209,7 @@ async fn start_gateway(
             authenticator,
             limiter,
             usage,
+            prices: Arc::new(std::sync::RwLock::new(prices(config))),
             require_keys,
         },
         usage_writer,
@@ -217,6 +219,19 @@ async fn start_gateway(
 /// Reads an upstream's API key from the process environment, by the name the config gives.
 pub fn environment_variable(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The price table, from `[[prices]]`.
+pub fn prices(config: &Config) -> hearth_gateway::Prices {
+    hearth_gateway::Prices::new(config.prices.iter().map(|price| {
+        (
+            price.model.clone(),
+            hearth_gateway::Price {
+                prompt_per_million: price.prompt_per_million,
+                completion_per_million: price.completion_per_million,
+            },
+        )
+    }))
 }
 
 /// The default limits of keys and client addresses, from `limits.*`.
@@ -229,6 +244,7 @@ pub fn limit_defaults(config: &Config) -> LimitDefaults {
             max_concurrent: limits.key_max_concurrent,
             tokens_per_day: None,
             tokens_per_month: None,
+            budget_micro_usd_per_month: None,
         },
         ip: Limits {
             requests_per_minute: limits.ip_requests_per_minute,

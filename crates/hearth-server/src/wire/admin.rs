@@ -29,6 +29,14 @@ pub struct LimitsIo {
     pub max_concurrent: Option<u64>,
     pub tokens_per_day: Option<u64>,
     pub tokens_per_month: Option<u64>,
+    /// Spending per month (UTC) in US dollars, priced by the `[[prices]]` table.
+    pub budget_usd_per_month: Option<f64>,
+}
+
+fn micro_usd(dollars: Option<f64>) -> Option<u64> {
+    dollars
+        .filter(|dollars| dollars.is_finite() && *dollars >= 0.0)
+        .map(|dollars| (dollars * 1_000_000.0).round() as u64)
 }
 
 impl From<LimitsIo> for Limits {
@@ -39,6 +47,7 @@ impl From<LimitsIo> for Limits {
             max_concurrent: limits.max_concurrent,
             tokens_per_day: limits.tokens_per_day,
             tokens_per_month: limits.tokens_per_month,
+            budget_micro_usd_per_month: micro_usd(limits.budget_usd_per_month),
         }
     }
 }
@@ -51,6 +60,9 @@ impl From<Limits> for LimitsIo {
             max_concurrent: limits.max_concurrent,
             tokens_per_day: limits.tokens_per_day,
             tokens_per_month: limits.tokens_per_month,
+            budget_usd_per_month: limits
+                .budget_micro_usd_per_month
+                .map(|micro| micro as f64 / 1_000_000.0),
         }
     }
 }

@@ -115,6 +115,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
             authenticator: Authenticator::load(&store).await.expect("keys"),
             limiter: Limiter::new(defaults),
             usage,
+            prices: std::sync::Arc::default(),
             require_keys: true,
         }),
         metrics: hearth_server::install_metrics_recorder(),

@@ -451,3 +451,87 @@ targets = ["primary/gpt-4o-mini", "local/gemma3:270m"]
         "the upstream was tried first"
     );
 }
+
+#[test]
+fn usage_is_priced_and_a_spent_budget_stops_the_key() {
+    let primary = FakeUpstream::start(Behavior::Complete("priced"));
+    let config = format!(
+        r#"
+[auth]
+mode = "on"
+
+[[upstreams]]
+name = "primary"
+base_url = "{}"
+
+[[prices]]
+model = "gpt-4o-mini"
+prompt_per_million = 1000000      # a dollar a token, to make the arithmetic plain
+completion_per_million = 2000000
+"#,
+        primary.base_url()
+    );
+    let server = serve_with_config(&config, &[]);
+    let keys = |args: &[&str]| {
+        let home = server.dir.path();
+        let output = crate::run(
+            crate::hearth(home)
+                .arg("--data-dir")
+                .arg(home.join("data"))
+                .arg("--config")
+                .arg(home.join("config.toml"))
+                .arg("keys")
+                .args(args),
+        );
+        assert!(output.status.success(), "{}", crate::stderr_of(&output));
+        crate::stdout_of(&output)
+            .lines()
+            .last()
+            .expect("key")
+            .to_string()
+    };
+    let admin = keys(&["create", "--role", "admin"]);
+    let thrifty = keys(&["create", "--tenant", "acme", "--budget-usd", "5"]);
+    let ask = || {
+        client()
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(&thrifty)
+            .json(&serde_json::json!({"model": "primary/gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+            .expect("request")
+    };
+    let started = Instant::now();
+    let first = loop {
+        let response = ask();
+        if response.status() != 401 || started.elapsed() > Duration::from_secs(3) {
+            break response;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(first.status(), 200);
+    // 7 prompt tokens at $1 and 3 completion tokens at $2: $13, over the $5 budget.
+    let refused = ask();
+    assert_eq!(refused.status(), 429);
+    let refused: serde_json::Value = refused.json().expect("JSON");
+    assert_eq!(refused["error"]["code"], "budget_exceeded", "{refused}");
+    let started = Instant::now();
+    loop {
+        let usage: serde_json::Value = client()
+            .get(server.url("/admin/v1/usage?group_by=model"))
+            .bearer_auth(&admin)
+            .send()
+            .expect("usage")
+            .json()
+            .expect("JSON");
+        if let Some(group) = usage["data"].get(0) {
+            assert_eq!(group["model"], "primary/gpt-4o-mini", "{usage}");
+            assert_eq!(group["cost_usd"], 13.0, "{usage}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no usage: {usage}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
