@@ -168,6 +168,8 @@ pub struct ServerConfig {
     /// Empty: no cross-origin browser access. `["*"]`: any origin.
     pub cors_allowed_origins: Vec<String>,
     pub compression: bool,
+    /// Where the admin API is served when it has a listener of its own.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -397,6 +399,15 @@ impl Config {
                 shutdown_timeout: values.millis("server.shutdown_timeout_ms")?,
                 cors_allowed_origins,
                 compression: values.boolean("server.compression")?,
+                admin_listen: match values.optional_string("server.admin_listen") {
+                    None => None,
+                    Some(text) => Some(text.trim().parse().map_err(|_| {
+                        values.invalid(
+                            "server.admin_listen",
+                            "an IP address and port such as 127.0.0.1:4328",
+                        )
+                    })?),
+                },
             },
             log: LogConfig { level, format },
             telemetry: TelemetryConfig {

@@ -181,6 +181,14 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "gzip/brotli compression of responses when the client accepts it",
     },
     KeySpec {
+        key: "server.admin_listen",
+        kind: Kind::String,
+        default: unset,
+        secret: false,
+        reloadable: false,
+        help: "serve the admin API (/admin/v1) on this address only, e.g. 127.0.0.1:4328; unset: on server.listen",
+    },
+    KeySpec {
         key: "log.level",
         kind: Kind::String,
         default: |profile| {

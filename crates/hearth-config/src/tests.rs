@@ -304,6 +304,7 @@ fn reload_diff_separates_runtime_keys_from_restart_keys() {
 fn sample_text(kind: Kind, key: &str) -> String {
     match (kind, key) {
         (_, "server.listen") => "127.0.0.1:5000".to_string(),
+        (_, "server.admin_listen") => "127.0.0.1:5001".to_string(),
         (_, "log.level") => "debug".to_string(),
         (_, "telemetry.otlp_endpoint") => "http://127.0.0.1:4318".to_string(),
         (_, "telemetry.otlp_headers") => "x-token=abc".to_string(),

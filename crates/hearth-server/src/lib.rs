@@ -31,6 +31,27 @@ pub use state::{AppState, RuntimeSettings, StaticSettings};
 /// Builds the application router with all routes and middleware.
 pub fn router(state: AppState) -> axum::Router {
     let (routes, api) = routes::api_router().split_for_parts();
+    finish(routes, api, state)
+}
+
+/// The router without the admin API, and the admin API's own router (with health, readiness
+/// and the docs), for a server that serves the admin API on a listener of its own.
+pub fn split_routers(state: AppState) -> (axum::Router, axum::Router) {
+    let api = routes::api_router().into_openapi();
+    let (public, _) = routes::public_router().split_for_parts();
+    let (admin, _) = routes::admin_router().split_for_parts();
+    let admin = admin.merge(routes::health_router().split_for_parts().0);
+    (
+        finish(public, api.clone(), state.clone()),
+        finish(admin, api, state),
+    )
+}
+
+fn finish(
+    routes: axum::Router<AppState>,
+    api: utoipa::openapi::OpenApi,
+    state: AppState,
+) -> axum::Router {
     let routes = routes
         .merge(openapi::docs_router(api))
         // After routing, so the gate knows the route template; unknown routes skip it.

@@ -113,7 +113,21 @@ async fn serve(
         metrics: hearth_server::install_metrics_recorder(),
         started_at,
     };
-    let router = hearth_server::router(state);
+    // The admin API on a listener of its own, when configured; bound before anything is
+    // served, so a taken port stops start-up with a clear message.
+    let (router, admin) = match config.server.admin_listen {
+        None => (hearth_server::router(state), None),
+        Some(admin_address) => {
+            let admin_listener = TcpListener::bind(admin_address).await.with_context(|| {
+                format!(
+                    "cannot listen on {admin_address} for the admin API; choose another address \
+                     in server.admin_listen"
+                )
+            })?;
+            let (public, admin) = hearth_server::split_routers(state);
+            (public, Some((admin_listener, admin)))
+        }
+    };
 
     let reloader = tokio::spawn(reload::watch(
         sources,
@@ -137,15 +151,45 @@ async fn serve(
         "listening; API docs at http://{address}/docs"
     );
 
+    // One shutdown signal stops both listeners.
+    let (stop_sender, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_sender.send(true);
+    });
+    let stopped = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let admin_server = admin.map(|(admin_listener, admin_router)| {
+        let admin_address = admin_listener
+            .local_addr()
+            .map(|address| address.to_string())
+            .unwrap_or_default();
+        tracing::info!(address = %admin_address, "admin API listening");
+        tokio::spawn(hearth_server::serve(
+            admin_listener,
+            admin_router,
+            readiness.clone(),
+            stopped(stop.clone()),
+            config.server.shutdown_timeout,
+        ))
+    });
     let drained = hearth_server::serve(
         listener,
         router,
         readiness,
-        shutdown_signal(),
+        stopped(stop),
         config.server.shutdown_timeout,
     )
     .await
     .context("the HTTP server failed")?;
+    if let Some(admin_server) = admin_server {
+        match admin_server.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the admin API server failed"),
+            Err(error) => tracing::error!(%error, "the admin API server panicked"),
+        }
+    }
     reloader.abort();
     // The router and its usage recorders are gone: the writer stores what is queued and ends.
     drop(gateway);

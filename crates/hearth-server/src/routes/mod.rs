@@ -31,7 +31,33 @@ use crate::state::AppState;
 )]
 struct ApiDoc;
 
+/// Every route, the admin API included: the OpenAPI document describes them all.
 pub(crate) fn api_router() -> OpenApiRouter<AppState> {
+    public_router().merge(admin_router())
+}
+
+/// The admin API under `/admin/v1`, which may be served on a listener of its own.
+pub(crate) fn admin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin::list_tenants, admin::create_tenant))
+        .routes(routes!(admin::get_tenant))
+        .routes(routes!(admin::set_tenant_limits))
+        .routes(routes!(admin::list_keys, admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::usage))
+        .routes(routes!(admin::audit))
+}
+
+/// Liveness and readiness, which every listener answers.
+pub(crate) fn health_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// Everything but the admin API.
+pub(crate) fn public_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -52,12 +78,4 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ollama::delete))
         .routes(routes!(ollama::copy))
         .routes(routes!(ollama::version))
-        .routes(routes!(admin::list_tenants, admin::create_tenant))
-        .routes(routes!(admin::get_tenant))
-        .routes(routes!(admin::set_tenant_limits))
-        .routes(routes!(admin::list_keys, admin::create_key))
-        .routes(routes!(admin::revoke_key))
-        .routes(routes!(admin::rotate_key))
-        .routes(routes!(admin::usage))
-        .routes(routes!(admin::audit))
 }

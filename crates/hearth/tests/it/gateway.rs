@@ -353,3 +353,38 @@ fn exact_and_semantic_caches_answer_per_tenant_and_can_be_bypassed() {
     assert_eq!(replayed, streamed);
     assert!(replayed.contains("data: [DONE]"));
 }
+
+#[test]
+fn the_admin_api_can_have_a_listener_of_its_own() {
+    let mut server = Server::start(|command, _| {
+        command.env("HEARTH_SERVER_ADMIN_LISTEN", "127.0.0.1:0");
+    });
+    let line = server.wait_for_log("admin API listening", Duration::from_secs(10));
+    let logged: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+    let admin_address = logged["address"].as_str().expect("address").to_string();
+    let admin = |path: &str| format!("http://{admin_address}{path}");
+    assert_eq!(status_with_key(&server, "/admin/v1/tenants", None), 404);
+    assert_eq!(status_with_key(&server, "/v1/models", None), 200);
+    let tenants = client()
+        .get(admin("/admin/v1/tenants"))
+        .send()
+        .expect("admin");
+    assert_eq!(tenants.status(), 200);
+    assert_eq!(
+        client()
+            .get(admin("/healthz"))
+            .send()
+            .expect("health")
+            .status(),
+        200
+    );
+    assert_eq!(
+        client()
+            .get(admin("/v1/models"))
+            .send()
+            .expect("models")
+            .status(),
+        404,
+        "the admin listener serves the admin API only"
+    );
+}
