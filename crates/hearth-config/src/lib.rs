@@ -20,8 +20,8 @@ pub use error::ConfigError;
 pub use load::{LoadedConfig, Origin, Sources, env_var_name, load};
 pub use model::{
     AuthConfig, AuthMode, CacheConfig, Config, IntegrityCheck, LimitsConfig, LogConfig, LogFormat,
-    ModelsConfig, PriceConfig, Profile, ReloadConfig, RouteConfig, RouteStrategy, RouteTarget,
-    RoutingConfig, ServerConfig, StorageConfig, TelemetryConfig, UpstreamConfig,
+    ModelsConfig, OidcConfig, PriceConfig, Profile, ReloadConfig, RouteConfig, RouteStrategy,
+    RouteTarget, RoutingConfig, ServerConfig, StorageConfig, TelemetryConfig, UpstreamConfig,
     validate_log_filter,
 };
 pub use render::ReloadDiff;

@@ -131,6 +131,17 @@ pub enum AuthMode {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthConfig {
     pub mode: AuthMode,
+    pub oidc: Option<OidcConfig>,
+}
+
+/// An OIDC issuer whose bearer JWTs are accepted beside API keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: Option<String>,
+    pub tenant_claim: String,
+    pub role_claim: String,
 }
 
 /// Default limits; `None` is unlimited. Keys and tenants may set their own.
@@ -436,6 +447,37 @@ impl Config {
                 mode: match values.string("auth.mode")? {
                     "on" => AuthMode::On,
                     _ => AuthMode::Auto,
+                },
+                oidc: match values.optional_string("auth.oidc_issuer") {
+                    None => None,
+                    Some(issuer) => {
+                        let url = |text: &str| {
+                            text.starts_with("https://") || text.starts_with("http://")
+                        };
+                        if !url(issuer) {
+                            return Err(values.invalid(
+                                "auth.oidc_issuer",
+                                "the issuer URL, e.g. https://login.example.com/realms/acme",
+                            ));
+                        }
+                        let audience = values.optional_string("auth.oidc_audience").ok_or_else(|| {
+                            values.invalid(
+                                "auth.oidc_audience",
+                                "the audience tokens must carry; it is required with auth.oidc_issuer",
+                            )
+                        })?;
+                        let jwks_url = values.optional_string("auth.oidc_jwks_url");
+                        if jwks_url.is_some_and(|jwks| !url(jwks)) {
+                            return Err(values.invalid("auth.oidc_jwks_url", "an http(s) URL"));
+                        }
+                        Some(OidcConfig {
+                            issuer: issuer.trim_end_matches('/').to_string(),
+                            audience: audience.to_string(),
+                            jwks_url: jwks_url.map(str::to_string),
+                            tenant_claim: values.string("auth.oidc_tenant_claim")?.to_string(),
+                            role_claim: values.string("auth.oidc_role_claim")?.to_string(),
+                        })
+                    }
                 },
             },
             limits: LimitsConfig {

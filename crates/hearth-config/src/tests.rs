@@ -305,6 +305,8 @@ fn sample_text(kind: Kind, key: &str) -> String {
     match (kind, key) {
         (_, "server.listen") => "127.0.0.1:5000".to_string(),
         (_, "server.admin_listen") => "127.0.0.1:5001".to_string(),
+        (_, "auth.oidc_issuer") => "https://login.example.com".to_string(),
+        (_, "auth.oidc_jwks_url") => "https://login.example.com/keys".to_string(),
         (_, "log.level") => "debug".to_string(),
         (_, "telemetry.otlp_endpoint") => "http://127.0.0.1:4318".to_string(),
         (_, "telemetry.otlp_headers") => "x-token=abc".to_string(),
@@ -330,6 +332,13 @@ fn every_schema_key_can_be_set_from_its_env_var() {
         let name = env_var_name(spec.key);
         let mut env = home_env();
         env.push((name.clone(), sample_text(spec.kind, spec.key)));
+        // Some keys need another beside them.
+        if spec.key == "auth.oidc_issuer" {
+            env.push((
+                "HEARTH_AUTH_OIDC_AUDIENCE".to_string(),
+                "hearth".to_string(),
+            ));
+        }
         let loaded = load(&Sources {
             env,
             ..Sources::default()

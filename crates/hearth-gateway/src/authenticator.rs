@@ -26,6 +26,13 @@ pub enum AuthError {
     Revoked { prefix: String },
     #[error("the API key {prefix}... expired; use another key or rotate it")]
     Expired { prefix: String },
+    #[error("the bearer token is not valid: {reason}")]
+    InvalidToken { reason: String },
+    #[error(
+        "the token's tenant {name:?} does not exist here; create it with `hearth keys create \
+         --tenant {name}` or the admin API"
+    )]
+    UnknownTenant { name: String },
 }
 
 /// One key as the authenticator keeps it.
@@ -40,6 +47,8 @@ struct KnownKey {
 #[derive(Debug, Default)]
 pub struct Authenticator {
     by_hash: RwLock<Arc<HashMap<String, KnownKey>>>,
+    /// Tenants by name, with their id and limits, for bearer tokens that name their tenant.
+    tenants: RwLock<Arc<HashMap<String, (String, Limits)>>>,
     revision: AtomicI64,
 }
 
@@ -60,6 +69,7 @@ impl Authenticator {
     pub async fn load(store: &Store) -> Result<Arc<Authenticator>, GatewayError> {
         let authenticator = Arc::new(Authenticator {
             by_hash: RwLock::default(),
+            tenants: RwLock::default(),
             revision: AtomicI64::new(i64::MIN),
         });
         authenticator.refresh(store).await?;
@@ -92,8 +102,31 @@ impl Authenticator {
             .by_hash
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(by_hash);
+        *self
+            .tenants
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(
+            tenants
+                .values()
+                .map(|tenant| {
+                    (
+                        tenant.name.clone(),
+                        (tenant.id.clone(), limits_from(&tenant.limits)),
+                    )
+                })
+                .collect(),
+        );
         self.revision.store(revision, Ordering::Release);
         Ok(true)
+    }
+
+    /// A tenant's id and limits by name.
+    pub fn tenant_by_name(&self, name: &str) -> Option<(String, Limits)> {
+        self.tenants
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// Checks a presented key at time `now_ms`.

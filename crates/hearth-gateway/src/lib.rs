@@ -4,6 +4,8 @@
 //! - [`Authenticator`]: turns a presented key into a [`Principal`] (tenant, role, limits) from
 //!   an in-memory copy of the key table, refreshed when the store's gateway revision moves, so
 //!   a request never waits on the database and keys made by the CLI apply within a second.
+//! - [`OidcVerifier`]: bearer JWTs of an OIDC issuer (keys from its JWKS) as an alternative to
+//!   keys; claims name the tenant and the role.
 //! - [`Limiter`]: requests/min (GCRA), tokens/min (token bucket) and concurrent requests per
 //!   key, tenant and client IP, plus daily and monthly token quotas; sharded maps, O(1) per
 //!   request, no global lock.
@@ -21,6 +23,7 @@ mod cache;
 mod error;
 pub mod keys;
 mod limits;
+mod oidc;
 mod prices;
 mod principal;
 mod usage;
@@ -30,6 +33,7 @@ pub use authenticator::{AuthError, Authenticator};
 pub use cache::{CacheSettings, CachedAnswer, ResponseCache};
 pub use error::GatewayError;
 pub use limits::{Admission, LimitDefaults, LimitExceeded, LimitKind, LimitStatus, Limiter};
+pub use oidc::{OidcSettings, OidcVerifier, looks_like_jwt};
 pub use prices::{Price, Prices};
 pub use principal::{Limits, Principal, Role};
 pub use usage::{UsageEvent, UsageRecorder};

@@ -77,6 +77,8 @@ pub struct GatewayState {
     pub usage: UsageRecorder,
     /// Prices of models and targets, for usage costs and budgets; replaced on reload.
     pub prices: Arc<std::sync::RwLock<hearth_gateway::Prices>>,
+    /// Bearer JWTs of an OIDC issuer, accepted beside API keys when configured.
+    pub oidc: Option<Arc<hearth_gateway::OidcVerifier>>,
     /// Whether requests must present a key. When not (a loopback-only server), requests must
     /// also name a loopback host, so a web page cannot reach the server by DNS rebinding.
     pub require_keys: bool,
@@ -165,6 +167,8 @@ fn refuse_auth(error: &AuthError) -> ApiError {
         AuthError::Unknown => "invalid_api_key",
         AuthError::Revoked { .. } => "revoked_api_key",
         AuthError::Expired { .. } => "expired_api_key",
+        AuthError::InvalidToken { .. } => "invalid_token",
+        AuthError::UnknownTenant { .. } => "unknown_tenant",
     };
     ApiError::new(StatusCode::UNAUTHORIZED, code, error.to_string())
 }
@@ -247,6 +251,17 @@ pub(crate) async fn gatekeeper(
     let caller = if gateway.require_keys {
         let principal = match presented_key(request.headers()) {
             None => Err(AuthError::Missing),
+            Some(token) if hearth_gateway::looks_like_jwt(token) => match &gateway.oidc {
+                Some(oidc) => oidc.verify(
+                    token,
+                    &gateway.authenticator,
+                    gateway.limiter.defaults().key,
+                ),
+                None => Err(AuthError::InvalidToken {
+                    reason: "this server accepts API keys only (no OIDC issuer is configured)"
+                        .to_string(),
+                }),
+            },
             Some(secret) => gateway
                 .authenticator
                 .authenticate(secret, hearth_gateway::now_ms()),

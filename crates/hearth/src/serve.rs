@@ -239,7 +239,33 @@ async fn start_gateway(
         .context("cannot read this month's usage for the token quotas")?;
     let _sweeper = limiter.spawn_sweeper(std::time::Duration::from_secs(10));
     let (usage, usage_writer) = UsageRecorder::start(store.clone());
-    let require_keys = config.auth.mode == AuthMode::On || !address.ip().is_loopback();
+    let oidc = match &config.auth.oidc {
+        None => None,
+        Some(oidc) => {
+            let verifier = hearth_gateway::OidcVerifier::new(hearth_gateway::OidcSettings {
+                issuer: oidc.issuer.clone(),
+                audience: oidc.audience.clone(),
+                jwks_url: oidc.jwks_url.clone(),
+                tenant_claim: oidc.tenant_claim.clone(),
+                role_claim: oidc.role_claim.clone(),
+            });
+            // An issuer that is down at start must not keep the server down: its keys are
+            // fetched again on the next unknown token and every few minutes.
+            match verifier.refresh().await {
+                Ok(count) => {
+                    tracing::info!(issuer = %oidc.issuer, keys = count, "OIDC issuer keys loaded")
+                }
+                Err(error) => {
+                    tracing::warn!(issuer = %oidc.issuer, %error, "cannot load the OIDC issuer's keys yet")
+                }
+            }
+            let _refresher = verifier.spawn_refresher(std::time::Duration::from_secs(300));
+            Some(verifier)
+        }
+    };
+    // Tokens from an issuer only make sense when credentials are checked.
+    let require_keys =
+        config.auth.mode == AuthMode::On || oidc.is_some() || !address.ip().is_loopback();
     if require_keys {
         tracing::info!("API keys are required; make one with `hearth keys create`");
     } else {
@@ -254,6 +280,7 @@ async fn start_gateway(
             limiter,
             usage,
             prices: Arc::new(std::sync::RwLock::new(prices(config))),
+            oidc,
             require_keys,
         },
         usage_writer,

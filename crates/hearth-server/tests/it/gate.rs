@@ -116,6 +116,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
             limiter: Limiter::new(defaults),
             usage,
             prices: std::sync::Arc::default(),
+            oidc: None,
             require_keys: true,
         }),
         metrics: hearth_server::install_metrics_recorder(),

@@ -7,6 +7,7 @@ mod config;
 mod gateway;
 mod inference;
 mod models;
+mod oidc;
 mod otlp;
 mod server;
 mod storage;
