@@ -320,6 +320,10 @@ fn sample_text(kind: Kind, key: &str) -> String {
         (Kind::Tables(_), "upstreams") => {
             r#"[{ name = "primary", base_url = "http://127.0.0.1:9001/v1" }]"#.to_string()
         }
+        (Kind::Tables(_), "prices") => {
+            r#"[{ model = "gpt-4o-mini", prompt_per_million = 0.15, completion_per_million = 0.6 }]"#
+                .to_string()
+        }
         (Kind::Tables(_), _) => {
             r#"[{ model = "smart", targets = ["local/gemma3:270m"] }]"#.to_string()
         }

@@ -509,6 +509,40 @@ impl Gateway {
         ))
     }
 
+    /// Replaces a key's limits; they apply within a second. A tenant's admin may set its own
+    /// tenant's keys' limits (within the tenant's, which it cannot change).
+    pub async fn set_key_limits(
+        &self,
+        actor: &Actor,
+        id_or_prefix: &str,
+        limits: Limits,
+        now_ms: i64,
+    ) -> Result<KeyView, GatewayError> {
+        let row = self.find_key(actor, id_or_prefix).await?;
+        let columns = columns(&limits);
+        self.store.update_key_limits(&row.id, &columns).await?;
+        self.audit(
+            actor,
+            "key.limits",
+            row.tenant_id.as_deref(),
+            Some(row.prefix.clone()),
+            Some(format!("{limits:?}")),
+            now_ms,
+        )
+        .await?;
+        let tenant_name = match &row.tenant_id {
+            Some(id) => self.store.tenant_by_id(id).await?.map(|tenant| tenant.name),
+            None => None,
+        };
+        Ok(self.key_view(
+            KeyRow {
+                limits: columns,
+                ..row
+            },
+            tenant_name,
+        ))
+    }
+
     /// A new key with the same tenant, role, scopes and limits; the old one stays valid for
     /// `grace_ms` so that clients can switch over.
     pub async fn rotate_key(

@@ -60,7 +60,7 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys")
         | ("GET", "/admin/v1/tenants/{tenant}" | "/admin/v1/audit")
-        | ("PUT", "/admin/v1/tenants/{tenant}/limits")
+        | ("PUT", "/admin/v1/tenants/{tenant}/limits" | "/admin/v1/keys/{key}/limits")
         | ("DELETE", "/admin/v1/keys/{key}")
         | ("POST", "/admin/v1/keys/{key}/rotate") => Needs(Role::Admin),
         _ => return None,

@@ -250,6 +250,34 @@ impl Store {
         .await?)
     }
 
+    /// Replaces a key's limits; false when there is no such key.
+    pub async fn update_key_limits(
+        &self,
+        key_id: &str,
+        limits: &LimitColumns,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE api_keys SET requests_per_minute = $2, tokens_per_minute = $3, \
+             max_concurrent = $4, tokens_per_day = $5, tokens_per_month = $6, \
+             budget_micro_usd_per_month = $7 WHERE id = $1",
+        )
+        .bind(key_id)
+        .bind(limits.requests_per_minute)
+        .bind(limits.tokens_per_minute)
+        .bind(limits.max_concurrent)
+        .bind(limits.tokens_per_day)
+        .bind(limits.tokens_per_month)
+        .bind(limits.budget_micro_usd_per_month)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected()
+            > 0;
+        bump_revision(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(updated)
+    }
+
     /// Marks a key revoked at `at_ms`; false when it does not exist or already was.
     pub async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await?;

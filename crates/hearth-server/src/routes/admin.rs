@@ -174,6 +174,26 @@ pub async fn revoke_key(
     Ok(Json(KeyOut::of(&key, now)))
 }
 
+/// Replaces a key's limits; they apply within a second.
+#[utoipa::path(put, path = "/admin/v1/keys/{key}/limits", tag = "admin",
+    params(("key" = String, Path, description = "Key id or visible prefix (hk_...)")),
+    request_body(content = serde_json::Value, description = "{\"requests_per_minute\": ..., ...}"),
+    responses((status = 200, description = "The key with its new limits"),
+              (status = 404, description = "No such key", body = crate::error::ErrorBody)))]
+pub async fn set_key_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path(key): Path<String>,
+    ApiJson(limits): ApiJson<LimitsIo>,
+) -> Result<Json<KeyOut>, ApiError> {
+    let now = hearth_gateway::now_ms();
+    let key = gateway(&state)?
+        .set_key_limits(&caller.actor(ip), &key, limits.into(), now)
+        .await?;
+    Ok(Json(KeyOut::of(&key, now)))
+}
+
 /// Replaces a key; the old one stays valid for the grace period (default 24 hours).
 #[utoipa::path(post, path = "/admin/v1/keys/{key}/rotate", tag = "admin",
     params(("key" = String, Path, description = "Key id or visible prefix (hk_...)")),

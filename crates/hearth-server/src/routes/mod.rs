@@ -45,6 +45,7 @@ pub(crate) fn admin_router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::set_key_limits))
         .routes(routes!(admin::usage))
         .routes(routes!(admin::audit))
 }

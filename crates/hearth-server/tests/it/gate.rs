@@ -30,6 +30,8 @@ struct Gated {
     router: axum::Router,
     keys: Keys,
     store: Store,
+    /// The gate's key table, refreshed by hand here (a running server polls it).
+    authenticator: std::sync::Arc<Authenticator>,
     _dir: tempfile::TempDir,
 }
 
@@ -102,6 +104,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
         request_timeout: Duration::from_secs(30),
     });
     let (usage, _writer) = UsageRecorder::start(store.clone());
+    let authenticator = Authenticator::load(&store).await.expect("keys");
     let state = AppState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),
@@ -112,7 +115,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
         cache: None,
         gateway: Some(GatewayState {
             service,
-            authenticator: Authenticator::load(&store).await.expect("keys"),
+            authenticator: authenticator.clone(),
             limiter: Limiter::new(defaults),
             usage,
             prices: std::sync::Arc::default(),
@@ -135,6 +138,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
             expired,
         },
         store,
+        authenticator,
         _dir: dir,
     }
 }
@@ -408,4 +412,49 @@ async fn requests_per_minute_answer_429_with_openai_headers() {
     )
     .await;
     assert_ne!(other.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn key_limits_change_at_runtime_through_the_admin_api() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let response = send(
+        &gated.router,
+        Request::put(format!("/admin/v1/keys/{}/limits", keys.acme_member_prefix))
+            .header("authorization", format!("Bearer {}", keys.acme_admin))
+            .body(Body::from(r#"{"requests_per_minute": 1}"#))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let key = json_body(response).await;
+    assert_eq!(key["limits"]["requests_per_minute"], 1, "{key}");
+    // The running gate picks the change up with the key table's next refresh.
+    gated
+        .authenticator
+        .refresh(&gated.store)
+        .await
+        .expect("refresh");
+    let first = send(
+        &gated.router,
+        request(&Method::GET, "/v1/models", Some(&keys.acme_member)),
+    )
+    .await;
+    assert_eq!(first.headers()["x-ratelimit-limit-requests"], "1");
+    let second = send(
+        &gated.router,
+        request(&Method::GET, "/v1/models", Some(&keys.acme_member)),
+    )
+    .await;
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another tenant's admin cannot touch it.
+    let foreign = send(
+        &gated.router,
+        Request::put(format!("/admin/v1/keys/{}/limits", keys.acme_member_prefix))
+            .header("authorization", format!("Bearer {}", keys.globex_admin))
+            .body(Body::from(r#"{"requests_per_minute": 1000}"#))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
 }
