@@ -93,6 +93,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
         text.push_str(&render_model_metrics(&loaded_chat_models(inference)));
     }
+    if let Some(routing) = &state.routing {
+        text.push_str(&render_target_metrics(&routing.current().all_stats()));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -265,6 +268,72 @@ fn render_model_metrics(models: &[(String, SchedulerStats)]) -> String {
                     "{}{{model=\"{}\"{extra}}} {value}",
                     metric.name,
                     escape_label(model)
+                );
+            }
+        }
+    }
+    text
+}
+
+/// The upstream targets' health and load, read at scrape time: only targets that were used
+/// have statistics, so the series stay few.
+fn render_target_metrics(
+    targets: &[(String, std::sync::Arc<hearth_upstream::TargetStats>)],
+) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    if targets.is_empty() {
+        return text;
+    }
+    let now = std::time::Instant::now();
+    type Read = fn(&hearth_upstream::TargetStats, std::time::Instant) -> Option<f64>;
+    let families: [(&str, &str, &str, Read); 5] = [
+        (
+            "hearth_upstream_breaker_state",
+            "gauge",
+            "Circuit breaker of the target: 0 closed, 1 half-open, 2 open",
+            |stats, now| {
+                Some(match stats.breaker.state(now) {
+                    hearth_upstream::BreakerState::Closed => 0.0,
+                    hearth_upstream::BreakerState::HalfOpen => 1.0,
+                    hearth_upstream::BreakerState::Open { .. } => 2.0,
+                })
+            },
+        ),
+        (
+            "hearth_upstream_in_flight",
+            "gauge",
+            "Requests to the target whose answer is still streaming",
+            |stats, _| Some(stats.in_flight() as f64),
+        ),
+        (
+            "hearth_upstream_latency_seconds",
+            "gauge",
+            "Moving average of the time to the target's response headers",
+            |stats, _| stats.latency().map(|latency| latency.as_secs_f64()),
+        ),
+        (
+            "hearth_upstream_successes_total",
+            "counter",
+            "Attempts the target answered with success",
+            |stats, _| Some(stats.successes() as f64),
+        ),
+        (
+            "hearth_upstream_failures_total",
+            "counter",
+            "Attempts that failed (429, 5xx, timeouts, connection errors)",
+            |stats, _| Some(stats.failures() as f64),
+        ),
+    ];
+    for (name, kind, help, read) in families {
+        let _ = writeln!(text, "# HELP {name} {help}");
+        let _ = writeln!(text, "# TYPE {name} {kind}");
+        for (target, stats) in targets {
+            if let Some(value) = read(stats, now) {
+                let _ = writeln!(
+                    text,
+                    "{name}{{target=\"{}\"}} {value}",
+                    escape_label(target)
                 );
             }
         }
