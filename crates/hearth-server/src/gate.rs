@@ -59,7 +59,7 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys")
-        | ("GET", "/admin/v1/tenants/{tenant}" | "/admin/v1/audit")
+        | ("GET", "/admin/v1/tenants/{tenant}" | "/admin/v1/audit" | "/admin/v1/upstreams")
         | ("PUT", "/admin/v1/tenants/{tenant}/limits" | "/admin/v1/keys/{key}/limits")
         | ("DELETE", "/admin/v1/keys/{key}")
         | ("POST", "/admin/v1/keys/{key}/rotate") => Needs(Role::Admin),

@@ -307,6 +307,39 @@ impl Routing {
         all
     }
 
+    /// The upstreams (name, base URL, whether a key is set, timeout) and the routes (alias,
+    /// strategy, target labels), sorted by name, for the admin API.
+    pub fn describe(&self) -> (Vec<UpstreamView>, Vec<RouteView>) {
+        let mut upstreams: Vec<UpstreamView> = self
+            .upstreams
+            .iter()
+            .map(|(name, upstream)| UpstreamView {
+                name: name.clone(),
+                base_url: upstream.base_url.clone(),
+                has_api_key: upstream.api_key.is_some(),
+                timeout: upstream.timeout,
+            })
+            .collect();
+        upstreams.sort_by(|left, right| left.name.cmp(&right.name));
+        let mut routes: Vec<RouteView> = self
+            .routes
+            .iter()
+            .map(|(model, route)| RouteView {
+                model: model.clone(),
+                strategy: match route.strategy {
+                    RouteStrategy::Priority => "priority",
+                    RouteStrategy::Weighted => "weighted",
+                    RouteStrategy::Latency => "latency",
+                    RouteStrategy::LeastBusy => "least_busy",
+                },
+                targets: route.targets.iter().map(Target::label).collect(),
+                weights: route.weights.iter().map(|&weight| weight as u32).collect(),
+            })
+            .collect();
+        routes.sort_by(|left, right| left.model.cmp(&right.model));
+        (upstreams, routes)
+    }
+
     /// The route aliases clients may send.
     pub fn route_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.routes.keys().cloned().collect();
@@ -610,6 +643,24 @@ enum Failure {
         content_type: Option<String>,
         body: Vec<u8>,
     },
+}
+
+/// An upstream as the admin API shows it (never its key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamView {
+    pub name: String,
+    pub base_url: String,
+    pub has_api_key: bool,
+    pub timeout: Duration,
+}
+
+/// A route as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteView {
+    pub model: String,
+    pub strategy: &'static str,
+    pub targets: Vec<String>,
+    pub weights: Vec<u32>,
 }
 
 /// The routing in force, replaced whole by a config reload.

@@ -302,3 +302,45 @@ pub async fn audit(
         .await?;
     Ok(Json(List::of(entries.into_iter().map(AuditOut::from))))
 }
+
+/// The upstreams and routes in force (from the config; change them there and reload), with
+/// each used target's health. Instance admins only: upstreams serve every tenant.
+#[utoipa::path(get, path = "/admin/v1/upstreams", tag = "admin",
+    responses((status = 200, description = "Upstreams, routes and target health"),
+              (status = 403, description = "Not an instance admin key", body = crate::error::ErrorBody)))]
+pub async fn upstreams(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Caller::Key(principal) = &caller
+        && !principal.administers(None)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the upstreams serve every tenant: reading them needs an instance admin key",
+        ));
+    }
+    let Some(routing) = state.routing.as_ref().map(|routing| routing.current()) else {
+        return Ok(Json(
+            serde_json::json!({"upstreams": [], "routes": [], "targets": []}),
+        ));
+    };
+    let (upstreams, routes) = routing.describe();
+    let now = std::time::Instant::now();
+    Ok(Json(serde_json::json!({
+        "upstreams": upstreams.iter().map(|upstream| serde_json::json!({
+            "name": upstream.name, "base_url": upstream.base_url,
+            "api_key_set": upstream.has_api_key, "timeout_ms": upstream.timeout.as_millis() as u64,
+        })).collect::<Vec<_>>(),
+        "routes": routes.iter().map(|route| serde_json::json!({
+            "model": route.model, "strategy": route.strategy, "targets": route.targets,
+            "weights": route.weights,
+        })).collect::<Vec<_>>(),
+        "targets": routing.all_stats().iter().map(|(target, stats)| serde_json::json!({
+            "target": target, "breaker": stats.breaker.state(now).name(),
+            "in_flight": stats.in_flight(), "successes": stats.successes(), "failures": stats.failures(),
+            "latency_ms": stats.latency().map(|latency| latency.as_secs_f64() * 1000.0),
+        })).collect::<Vec<_>>(),
+    })))
+}

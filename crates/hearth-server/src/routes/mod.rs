@@ -48,6 +48,7 @@ pub(crate) fn admin_router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::set_key_limits))
         .routes(routes!(admin::usage))
         .routes(routes!(admin::audit))
+        .routes(routes!(admin::upstreams))
 }
 
 /// Liveness and readiness, which every listener answers.

@@ -20,6 +20,8 @@ enum Behavior {
     Fail(u16),
     /// Stream these content pieces as SSE, `gap` apart, then usage and `[DONE]`.
     Stream(Vec<&'static str>, Duration),
+    /// Wait this long before answering like `Complete`.
+    Slow(Duration, &'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +127,15 @@ fn answer(
         .pop_front()
         .unwrap_or_else(|| otherwise.lock().expect("behavior").clone());
     let mut stream = stream;
+    let behavior = match behavior {
+        Behavior::Slow(delay, text) => {
+            std::thread::sleep(delay);
+            Behavior::Complete(text)
+        }
+        other => other,
+    };
     match behavior {
+        Behavior::Slow(..) => unreachable!("turned into Complete above"),
         Behavior::Complete(text) => {
             let body = serde_json::json!({
                 "id": "chatcmpl-fake", "object": "chat.completion", "created": 1, "model": model,
@@ -292,6 +302,17 @@ targets = ["primary/gpt-4o-mini", "backup/gpt-4o-mini"]
         "the direct name `primary/gpt-4o-mini` reaches the upstream too"
     );
 
+    // A stalled upstream times out (timeout_ms = 2000 here) and the backup answers.
+    primary.then(Behavior::Slow(Duration::from_secs(4), "too late"));
+    let started = Instant::now();
+    let response = chat(&server, "smart");
+    assert_eq!(response.headers()["x-hearth-target"], "backup/gpt-4o-mini");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+
     // A refusal of the request itself is the upstream's answer, passed on, not retried.
     primary.then(Behavior::Fail(400));
     let before = primary.requests().len();
@@ -300,7 +321,7 @@ targets = ["primary/gpt-4o-mini", "backup/gpt-4o-mini"]
     let refused: serde_json::Value = refused.json().expect("JSON");
     assert_eq!(refused["error"]["code"], "fake");
     assert_eq!(primary.requests().len(), before + 1);
-    assert_eq!(backup.requests().len(), 3, "no fallback for a bad request");
+    assert_eq!(backup.requests().len(), 4, "no fallback for a bad request");
 
     // Both down: 502 naming every attempt, in OpenAI's error shape.
     primary.set(Behavior::Fail(500));
