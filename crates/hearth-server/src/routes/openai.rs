@@ -469,6 +469,7 @@ pub async fn embeddings(
 ) -> Result<Json<EmbeddingList>, ApiError> {
     let inference = inference(&state)?;
     let inputs = request.inputs()?;
+    let encoding = request.encoding()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
     let (description, service) = inference
         .embedding_model(&request.model, keep_alive)
@@ -493,7 +494,7 @@ pub async fn embeddings(
             .map(|(index, embedding)| EmbeddingOut {
                 object: "embedding",
                 index,
-                embedding: embedding.vector,
+                embedding: EmbeddingVector::encode(embedding.vector, encoding),
             })
             .collect(),
         model: description.reference.to_string(),
