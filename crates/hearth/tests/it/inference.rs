@@ -19,7 +19,7 @@ fn model_cache() -> PathBuf {
     dir
 }
 
-fn serve_with_sample_models() -> Server {
+pub(crate) fn serve_with_sample_models() -> Server {
     let cache = model_cache();
     Server::start(|command, home| {
         let data = home.join("data");

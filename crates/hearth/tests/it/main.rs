@@ -6,6 +6,7 @@ mod config;
 mod inference;
 mod models;
 mod otlp;
+mod python_clients;
 mod server;
 mod storage;
 
