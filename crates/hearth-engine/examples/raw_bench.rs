@@ -47,7 +47,7 @@ const PROMPT_TOKENS: usize = 512;
 const SHARED_PREFIX_TOKENS: usize = 1000;
 const ROUNDS: usize = 3;
 /// Requests per round for the one-token request latency; the median is kept.
-const LATENCY_REQUESTS: usize = 30;
+const LATENCY_REQUESTS: usize = 60;
 
 const SINGLE_STREAM_PROMPT: &str = "Once upon a time, in a small village by the sea,";
 const LATENCY_PROMPT: &str = "The weather report for the harbour this morning says";
@@ -310,21 +310,29 @@ fn filler_tokens(model: &Model, count: usize, variant: usize) -> Vec<i32> {
     tokens
 }
 
-fn raw_context(
-    model: &Model,
+fn raw_context_params(
     n_seq: usize,
     n_ctx_per_seq: usize,
-) -> Result<LlamaContext<'_>, Box<dyn std::error::Error>> {
-    let params = LlamaContextParams::default()
+) -> Result<LlamaContextParams, Box<dyn std::error::Error>> {
+    Ok(LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(u32::try_from(n_seq * n_ctx_per_seq)?))
         .with_n_batch(512)
         .with_n_ubatch(512)
         .with_n_seq_max(u32::try_from(n_seq)?)
         .with_n_threads(THREADS as i32)
         .with_n_threads_batch(THREADS as i32)
-        .with_kv_unified(false);
-    Ok(hearth_engine::raw::llama_model(model)
-        .new_context(hearth_engine::raw::backend()?, params)?)
+        .with_kv_unified(false))
+}
+
+fn raw_context(
+    model: &Model,
+    n_seq: usize,
+    n_ctx_per_seq: usize,
+) -> Result<LlamaContext<'_>, Box<dyn std::error::Error>> {
+    Ok(hearth_engine::raw::llama_model(model).new_context(
+        hearth_engine::raw::backend()?,
+        raw_context_params(n_seq, n_ctx_per_seq)?,
+    )?)
 }
 
 /// Decode tok/s of one sequence: prompt first (not timed), then `n_tokens` greedy steps.
@@ -549,7 +557,11 @@ fn raw_request_latency(
     model: &Model,
     prompt: &[i32],
 ) -> Result<Duration, Box<dyn std::error::Error>> {
-    let mut context = raw_context(model, 1, 2048)?;
+    // Shaped like the scheduler's context (all its sequences, full-size sliding-window cache),
+    // so that the two differ only in what the scheduler does around the decode.
+    let params = raw_context_params(PARALLEL, 2048)?.with_swa_full(true);
+    let mut context = hearth_engine::raw::llama_model(model)
+        .new_context(hearth_engine::raw::backend()?, params)?;
     let mut batch = LlamaBatch::new(512, 1);
     let (&last, cached) = prompt.split_last().ok_or("empty prompt")?;
     for (position, &token) in cached.iter().enumerate() {
