@@ -3,6 +3,13 @@
 //! - `startup [--runs N] [--binary PATH]`: time from process start to `/readyz` 200 and idle
 //!   RSS of `hearth serve` with no models, median of N runs (default 10). Builds the release
 //!   binary first unless `--binary` is given.
+//! - `bench inference [--quick] [--skip-peer] [--rounds N]`: the release binary serving the
+//!   sample models over HTTP against the raw engine, the raw embedding model and
+//!   llama-cpp-python's server; see `bench_inference.rs`.
+
+mod bench_inference;
+mod http;
+mod peer;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,9 +21,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("startup") => startup(&args[1..]),
-        _ => Err(format!(
-            "usage: cargo xtask startup [--runs N] [--binary PATH]\n(got {args:?})"
-        )),
+        Some("bench") if args.get(1).map(String::as_str) == Some("inference") => {
+            bench_inference::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
+        _ => Err(format!("{USAGE}\n(got {args:?})")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,6 +34,10 @@ fn main() -> ExitCode {
         }
     }
 }
+
+const USAGE: &str = "usage:
+  cargo xtask startup [--runs N] [--binary PATH]
+  cargo xtask bench inference [--quick] [--skip-peer] [--rounds N]";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()

@@ -10,55 +10,151 @@
 //! where padding every input to the longest would waste most of the work).
 //!
 //! ```text
-//! cargo run --release -p hearth-embed --example embed_bench [MODEL_DIR]
+//! cargo run --release -p hearth-embed --example embed_bench -- [MODEL_DIR] [--rounds N]
+//!     [--seconds S] [--workload short|mixed] [--json]
 //! ```
 //!
 //! MODEL_DIR defaults to `$HEARTH_MODEL_CACHE/all-minilm-l6-v2` or
 //! `~/.cache/hearth/models/all-minilm-l6-v2` (see `scripts/fetch-sample-models`).
+//! `--json` prints one JSON object instead of the tables: each workload's texts and rates, so
+//! that `cargo xtask bench inference` can send the same texts to the server and compare.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hearth_embed::{EmbedError, EmbeddingModel, EmbeddingService, ServiceConfig};
 
-/// Each measurement runs at least this long, after a short warm-up.
+/// Each measurement runs at least this long, after a short warm-up (`--seconds`).
 const MEASURE_FOR: Duration = Duration::from_secs(2);
 /// Modes are measured in turn this many times and the median is kept: the machine is shared,
-/// and interleaving spreads other load evenly over the modes being compared.
+/// and interleaving spreads other load evenly over the modes being compared (`--rounds`).
 const ROUNDS: usize = 3;
 const CONCURRENT_CALLERS: usize = 32;
 const RAW_BATCH_SIZES: [usize; 3] = [1, 8, 32];
 
+struct Options {
+    model_dir: Option<PathBuf>,
+    rounds: usize,
+    measure_for: Duration,
+    workload: Option<String>,
+    json: bool,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        model_dir: None,
+        rounds: ROUNDS,
+        measure_for: MEASURE_FOR,
+        workload: None,
+        json: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--json" => options.json = true,
+            "--rounds" => {
+                options.rounds = args
+                    .next()
+                    .and_then(|text| text.parse().ok())
+                    .filter(|&rounds| rounds > 0)
+                    .ok_or("--rounds needs a positive number")?;
+            }
+            "--seconds" => {
+                let seconds: f64 = args
+                    .next()
+                    .and_then(|text| text.parse().ok())
+                    .filter(|&seconds: &f64| seconds > 0.0)
+                    .ok_or("--seconds needs a positive number")?;
+                options.measure_for = Duration::from_secs_f64(seconds);
+            }
+            "--workload" => {
+                let name = args.next().ok_or("--workload needs short or mixed")?;
+                if name != "short" && name != "mixed" {
+                    return Err(format!("unknown workload {name}; use short or mixed"));
+                }
+                options.workload = Some(name);
+            }
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            dir => options.model_dir = Some(PathBuf::from(dir)),
+        }
+    }
+    Ok(options)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = model_dir()?;
-    println!("model: {}", dir.display());
+    let options = options()?;
+    let dir = match &options.model_dir {
+        Some(dir) => dir.clone(),
+        None => model_dir()?,
+    };
+    // In JSON mode stdout carries the JSON object alone.
+    let say = |line: String| {
+        if options.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(format!("model: {}", dir.display()));
     let raw_model = EmbeddingModel::load(&dir)?;
     let service = EmbeddingService::start(EmbeddingModel::load(&dir)?, ServiceConfig::default())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let rounds = options.rounds;
+    let measure_for = options.measure_for;
 
+    let mut report = Vec::new();
     for (workload, texts) in [("short", short_sentences()), ("mixed", mixed_texts())] {
+        if options
+            .workload
+            .as_deref()
+            .is_some_and(|wanted| wanted != workload)
+        {
+            continue;
+        }
         let tokens = raw_model.embed(&as_strs(&texts))?.total_tokens();
-        println!(
-            "\nworkload {workload}: {} texts, {:.1} tokens per text on average, {ROUNDS} rounds \
-             of {}s per mode, median",
+        say(format!(
+            "\nworkload {workload}: {} texts, {:.1} tokens per text on average, {rounds} rounds \
+             of {:.1}s per mode, median",
             texts.len(),
             tokens as f64 / texts.len() as f64,
-            MEASURE_FOR.as_secs()
-        );
+            measure_for.as_secs_f64()
+        ));
         let mut raw_rates = vec![Vec::new(); RAW_BATCH_SIZES.len()];
         let mut service_rates = Vec::new();
         let stats_before = service.stats();
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds {
             for (rates, batch_size) in raw_rates.iter_mut().zip(RAW_BATCH_SIZES) {
-                rates.push(raw_throughput(&raw_model, &texts, batch_size)?);
+                rates.push(raw_throughput(&raw_model, &texts, batch_size, measure_for)?);
             }
-            service_rates.push(runtime.block_on(service_throughput(&service, &texts))?);
+            service_rates.push(runtime.block_on(service_throughput(
+                &service,
+                &texts,
+                measure_for,
+            ))?);
         }
         let stats = service.stats();
         let batches = stats.batches - stats_before.batches;
         let mean_batch = (stats.inputs - stats_before.inputs) as f64 / batches.max(1) as f64;
+
+        if options.json {
+            let raw: serde_json::Map<String, serde_json::Value> = raw_rates
+                .iter_mut()
+                .zip(RAW_BATCH_SIZES)
+                .map(|(rates, batch_size)| (batch_size.to_string(), median(rates).into()))
+                .collect();
+            report.push(serde_json::json!({
+                "name": workload,
+                "texts": texts,
+                "tokens_per_text": tokens as f64 / texts.len() as f64,
+                "raw_texts_per_second_by_batch": raw,
+                "service_callers": CONCURRENT_CALLERS,
+                "service_texts_per_second": median(&mut service_rates),
+                "service_mean_batch": mean_batch,
+            }));
+            continue;
+        }
 
         let raw_batch_32 = median(&mut raw_rates[2]);
         println!(
@@ -80,6 +176,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rate / raw_batch_32
         );
     }
+    if options.json {
+        let report = serde_json::json!({
+            "model": dir.display().to_string(),
+            "rounds": rounds,
+            "seconds_per_mode": measure_for.as_secs_f64(),
+            "workloads": report,
+        });
+        println!("{report}");
+    }
     Ok(())
 }
 
@@ -88,6 +193,7 @@ fn raw_throughput(
     model: &EmbeddingModel,
     texts: &[String],
     batch_size: usize,
+    measure_for: Duration,
 ) -> Result<f64, EmbedError> {
     let batches: Vec<Vec<&str>> = texts.chunks(batch_size).map(as_strs).collect();
     for batch in batches.iter().take(2) {
@@ -97,7 +203,7 @@ fn raw_throughput(
     let mut embedded = 0;
     for batch in batches.iter().cycle() {
         embedded += model.embed(batch)?.items.len();
-        if started.elapsed() >= MEASURE_FOR {
+        if started.elapsed() >= measure_for {
             break;
         }
     }
@@ -108,6 +214,7 @@ fn raw_throughput(
 async fn service_throughput(
     service: &EmbeddingService,
     texts: &[String],
+    measure_for: Duration,
 ) -> Result<f64, EmbedError> {
     // Warm-up, so the measured part starts with the worker busy.
     service.embed(texts[..8].to_vec()).await?;
@@ -119,7 +226,7 @@ async fn service_throughput(
         callers.spawn(async move {
             let mut embedded = 0usize;
             let mut next = caller;
-            while started.elapsed() < MEASURE_FOR {
+            while started.elapsed() < measure_for {
                 service.embed(vec![texts[next].clone()]).await?;
                 embedded += 1;
                 next = (next + CONCURRENT_CALLERS) % texts.len();
@@ -204,9 +311,6 @@ fn mixed_texts() -> Vec<String> {
 }
 
 fn model_dir() -> Result<PathBuf, String> {
-    if let Some(dir) = std::env::args_os().nth(1) {
-        return Ok(PathBuf::from(dir));
-    }
     let cache = match std::env::var_os("HEARTH_MODEL_CACHE") {
         Some(cache) => PathBuf::from(cache),
         None => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?)

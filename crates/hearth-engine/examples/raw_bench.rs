@@ -4,10 +4,13 @@
 //! Scheduler runs go through `ModelHandle::generate` like the server does. Run in release:
 //!
 //! ```text
-//! cargo run --release --example raw_bench -p hearth-engine [-- MODEL.gguf]
+//! cargo run --release --example raw_bench -p hearth-engine [-- [MODEL.gguf] [--rounds N] [--json]]
 //! ```
 //!
 //! The model defaults to the sample model in `$HEARTH_MODEL_CACHE` or `~/.cache/hearth/models`.
+//! `--json` prints one JSON object instead of the table: the figures, and the prompts they were
+//! measured with, so that `cargo xtask bench inference` can send the same prompts to the server
+//! and compare against these raw figures.
 //!
 //! Last run (2-core x86 dev box, quiet, Gemma 3 270M Q4_K_M, 2 threads, llama-cpp-2 0.1.160):
 //!
@@ -18,6 +21,10 @@
 //! prompt processing, 512 tokens (tok/s)      534.8        525.6    0.983
 //! TTFT 1000-token prefix: cold vs reused (ms) 2108.1      42.3    0.020  <= 0.15
 //! ```
+//!
+//! A later row, "one request, max_tokens=1", times a request that repeats a prompt: both sides
+//! keep the prompt but its last token in the KV cache, decode that token and sample once. The
+//! difference is the scheduler's cost per request (queueing, thread hand-off, events).
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -39,6 +46,15 @@ const PARALLEL: usize = 8;
 const PROMPT_TOKENS: usize = 512;
 const SHARED_PREFIX_TOKENS: usize = 1000;
 const ROUNDS: usize = 3;
+/// Requests per round for the one-token request latency; the median is kept.
+const LATENCY_REQUESTS: usize = 60;
+
+const SINGLE_STREAM_PROMPT: &str = "Once upon a time, in a small village by the sea,";
+const LATENCY_PROMPT: &str = "The weather report for the harbour this morning says";
+
+fn batch_prompt(index: usize) -> String {
+    format!("Story number {index}: once upon a time,")
+}
 
 struct Best {
     raw_single: f64,
@@ -49,6 +65,8 @@ struct Best {
     scheduler_prompt: f64,
     ttft_cold: Duration,
     ttft_warm: Duration,
+    raw_request: Duration,
+    scheduler_request: Duration,
 }
 
 impl Default for Best {
@@ -62,15 +80,48 @@ impl Default for Best {
             scheduler_prompt: 0.0,
             ttft_cold: Duration::MAX,
             ttft_warm: Duration::MAX,
+            raw_request: Duration::MAX,
+            scheduler_request: Duration::MAX,
         }
     }
 }
 
+struct Options {
+    model: PathBuf,
+    rounds: usize,
+    json: bool,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        model: default_model_path(),
+        rounds: ROUNDS,
+        json: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--json" => options.json = true,
+            "--rounds" => {
+                options.rounds = args
+                    .next()
+                    .and_then(|text| text.parse().ok())
+                    .filter(|&rounds| rounds > 0)
+                    .ok_or("--rounds needs a positive number")?;
+            }
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            path => options.model = PathBuf::from(path),
+        }
+    }
+    Ok(options)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(default_model_path);
+    let Options {
+        model: path,
+        rounds,
+        json,
+    } = options()?;
     let config = EngineConfig {
         n_parallel: PARALLEL,
         n_ctx_per_seq: 2048,
@@ -80,18 +131,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         queue_capacity: 64,
     };
     let model = Model::load(&path, &config)?;
-    println!(
+    // In JSON mode stdout carries the JSON object alone.
+    let description = format!(
         "model: {} ({}, {}), {THREADS} threads, {DECODE_TOKENS} tokens per stream",
         path.display(),
         model.info().architecture,
         model.info().quantization
     );
+    if json {
+        eprintln!("{description}");
+    } else {
+        println!("{description}");
+    }
 
-    let short_prompt = model.tokenize("Once upon a time, in a small village by the sea,", true);
+    let short_prompt = model.tokenize(SINGLE_STREAM_PROMPT, true);
     let long_prompt = filler_tokens(&model, PROMPT_TOKENS, 0);
     let prompts: Vec<Vec<i32>> = (0..PARALLEL)
-        .map(|index| model.tokenize(&format!("Story number {index}: once upon a time,"), true))
+        .map(|index| model.tokenize(&batch_prompt(index), true))
         .collect();
+    let latency_prompt = model.tokenize(LATENCY_PROMPT, true);
     let handle = ModelHandle::start(&model)?;
 
     // Warm the caches and the thread pools once so the first measurement is not penalised.
@@ -101,7 +159,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Other work on the machine only ever slows a run down, so each figure is the best of a few
     // rounds, with raw and scheduler runs interleaved so that both see the same conditions.
     let mut best = Best::default();
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         best.raw_single =
             best.raw_single
                 .max(raw_single_stream(&model, &short_prompt, DECODE_TOKENS)?);
@@ -124,7 +182,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (cold, warm) = shared_prefix_ttft(&model, &handle, round)?;
         best.ttft_cold = best.ttft_cold.min(cold);
         best.ttft_warm = best.ttft_warm.min(warm);
-        eprintln!("round {} of {ROUNDS} done", round + 1);
+        best.raw_request = best
+            .raw_request
+            .min(raw_request_latency(&model, &latency_prompt)?);
+        best.scheduler_request = best
+            .scheduler_request
+            .min(scheduler_request_latency(&handle, &latency_prompt)?);
+        eprintln!("round {} of {rounds} done", round + 1);
     }
     let Best {
         raw_single,
@@ -135,7 +199,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         scheduler_prompt,
         ttft_cold,
         ttft_warm,
+        raw_request,
+        scheduler_request,
     } = best;
+    let stats = handle.stats();
+
+    let milliseconds = |duration: Duration| duration.as_secs_f64() * 1e3;
+    if json {
+        let report = serde_json::json!({
+            "model": path.display().to_string(),
+            "threads": THREADS,
+            "rounds": rounds,
+            "decode_tokens": DECODE_TOKENS,
+            "parallel": PARALLEL,
+            "single_stream_prompt": SINGLE_STREAM_PROMPT,
+            "batch_prompts": (0..PARALLEL).map(batch_prompt).collect::<Vec<_>>(),
+            "latency_prompt": LATENCY_PROMPT,
+            "raw_single_stream_tokens_per_second": raw_single,
+            "scheduler_single_stream_tokens_per_second": scheduler_single,
+            "raw_batch_tokens_per_second": raw_batch,
+            "scheduler_batch_tokens_per_second": scheduler_batch,
+            "raw_prompt_tokens_per_second": raw_prompt,
+            "scheduler_prompt_tokens_per_second": scheduler_prompt,
+            "ttft_cold_ms": milliseconds(ttft_cold),
+            "ttft_reused_ms": milliseconds(ttft_warm),
+            "raw_request_p50_ms": milliseconds(raw_request),
+            "scheduler_request_p50_ms": milliseconds(scheduler_request),
+        });
+        println!("{report}");
+        return Ok(());
+    }
 
     println!();
     println!(
@@ -173,7 +266,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ttft_warm.as_secs_f64() * 1e3,
         ttft_warm.as_secs_f64() / ttft_cold.as_secs_f64()
     );
-    let stats = handle.stats();
+    println!(
+        "{:<44} {:>12.2} {:>12.2} {:>8.3}",
+        "one request, max_tokens=1, p50 (ms)",
+        milliseconds(raw_request),
+        milliseconds(scheduler_request),
+        scheduler_request.as_secs_f64() / raw_request.as_secs_f64()
+    );
     println!(
         "\nscheduler: {} steps, {} tokens decoded ({:.1} per step), {} prefix hits reusing {} tokens",
         stats.decode_steps,
@@ -211,21 +310,29 @@ fn filler_tokens(model: &Model, count: usize, variant: usize) -> Vec<i32> {
     tokens
 }
 
-fn raw_context(
-    model: &Model,
+fn raw_context_params(
     n_seq: usize,
     n_ctx_per_seq: usize,
-) -> Result<LlamaContext<'_>, Box<dyn std::error::Error>> {
-    let params = LlamaContextParams::default()
+) -> Result<LlamaContextParams, Box<dyn std::error::Error>> {
+    Ok(LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(u32::try_from(n_seq * n_ctx_per_seq)?))
         .with_n_batch(512)
         .with_n_ubatch(512)
         .with_n_seq_max(u32::try_from(n_seq)?)
         .with_n_threads(THREADS as i32)
         .with_n_threads_batch(THREADS as i32)
-        .with_kv_unified(false);
-    Ok(hearth_engine::raw::llama_model(model)
-        .new_context(hearth_engine::raw::backend()?, params)?)
+        .with_kv_unified(false))
+}
+
+fn raw_context(
+    model: &Model,
+    n_seq: usize,
+    n_ctx_per_seq: usize,
+) -> Result<LlamaContext<'_>, Box<dyn std::error::Error>> {
+    Ok(hearth_engine::raw::llama_model(model).new_context(
+        hearth_engine::raw::backend()?,
+        raw_context_params(n_seq, n_ctx_per_seq)?,
+    )?)
 }
 
 /// Decode tok/s of one sequence: prompt first (not timed), then `n_tokens` greedy steps.
@@ -441,4 +548,73 @@ fn shared_prefix_ttft(
         1,
     )?;
     Ok((cold.time_to_first_token[0], warm.time_to_first_token[0]))
+}
+
+/// Median time of a request repeating `prompt` with max_tokens=1, done by hand the way the
+/// scheduler does it: the prompt but its last token stays cached, the last token is decoded
+/// again for its logits, and one token is sampled (and never decoded).
+fn raw_request_latency(
+    model: &Model,
+    prompt: &[i32],
+) -> Result<Duration, Box<dyn std::error::Error>> {
+    // Shaped like the scheduler's context (all its sequences, full-size sliding-window cache),
+    // so that the two differ only in what the scheduler does around the decode.
+    let params = raw_context_params(PARALLEL, 2048)?.with_swa_full(true);
+    let mut context = hearth_engine::raw::llama_model(model)
+        .new_context(hearth_engine::raw::backend()?, params)?;
+    let mut batch = LlamaBatch::new(512, 1);
+    let (&last, cached) = prompt.split_last().ok_or("empty prompt")?;
+    for (position, &token) in cached.iter().enumerate() {
+        batch.add(LlamaToken(token), position as i32, &[0], false)?;
+    }
+    context.decode(&mut batch)?;
+    let last_position = u32::try_from(cached.len())?;
+    let mut sampler = LlamaSampler::greedy();
+    let mut latencies = Vec::with_capacity(LATENCY_REQUESTS);
+    for _ in 0..LATENCY_REQUESTS + 2 {
+        let started = Instant::now();
+        context.kv_cache_seq_rm(0, Some(last_position), None)?;
+        batch.clear();
+        batch.add(LlamaToken(last), last_position as i32, &[0], true)?;
+        context.decode(&mut batch)?;
+        // The token is what a request with max_tokens=1 would answer; only its cost matters here.
+        let _token = sampler.sample(&context, 0);
+        latencies.push(started.elapsed());
+    }
+    // The first two warm the caches.
+    Ok(median(&mut latencies[2..]))
+}
+
+/// Median time from `generate` to the `Done` event of a request repeating `prompt` with
+/// max_tokens=1: the scheduler reuses all but the prompt's last token.
+fn scheduler_request_latency(
+    handle: &ModelHandle,
+    prompt: &[i32],
+) -> Result<Duration, EngineError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| EngineError::InvalidRequest(format!("tokio runtime: {error}")))?;
+    runtime.block_on(async {
+        let mut latencies = Vec::with_capacity(LATENCY_REQUESTS);
+        for _ in 0..LATENCY_REQUESTS + 2 {
+            let started = Instant::now();
+            let request = GenerationRequest::new(Prompt::Tokens(prompt.to_vec()))
+                .with_max_tokens(1)
+                .with_sampling(SamplingParams::greedy());
+            let mut stream = handle.generate(request)?;
+            while let Some(event) = stream.next().await {
+                if let GenerationEvent::Done { .. } = event? {
+                    break;
+                }
+            }
+            latencies.push(started.elapsed());
+        }
+        Ok(median(&mut latencies[2..]))
+    })
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values[values.len() / 2]
 }

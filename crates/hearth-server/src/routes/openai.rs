@@ -688,6 +688,7 @@ async fn embeddings_uncached(
     };
     let inference = inference(&state)?;
     let inputs = request.inputs()?;
+    let encoding = request.encoding()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
     let (description, service) = inference
         .embedding_model(&request.model, keep_alive)
@@ -713,7 +714,7 @@ async fn embeddings_uncached(
             .map(|(index, embedding)| EmbeddingOut {
                 object: "embedding",
                 index,
-                embedding: embedding.vector,
+                embedding: EmbeddingVector::encode(embedding.vector, encoding),
             })
             .collect(),
         model: description.reference.to_string(),

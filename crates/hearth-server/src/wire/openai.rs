@@ -537,16 +537,29 @@ impl CompletionRequest {
     }
 }
 
+/// How embedding vectors are written in the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddingEncoding {
+    /// A JSON array of numbers.
+    Float,
+    /// The little-endian f32 bytes in base64: what the official OpenAI clients ask for by
+    /// default, since it is a quarter of the size and exact.
+    Base64,
+}
+
 impl EmbeddingRequest {
-    pub fn inputs(&self) -> Result<Vec<String>, ApiError> {
-        if let Some(format) = &self.encoding_format
-            && format != "float"
-        {
-            return Err(ApiError::bad_request(format!(
-                "encoding_format {format:?} is not supported; use \"float\""
+    pub fn encoding(&self) -> Result<EmbeddingEncoding, ApiError> {
+        match self.encoding_format.as_deref() {
+            None | Some("float") => Ok(EmbeddingEncoding::Float),
+            Some("base64") => Ok(EmbeddingEncoding::Base64),
+            Some(format) => Err(ApiError::bad_request(format!(
+                "encoding_format {format:?} is not supported; use \"float\" or \"base64\""
             ))
-            .with_param("encoding_format"));
+            .with_param("encoding_format")),
         }
+    }
+
+    pub fn inputs(&self) -> Result<Vec<String>, ApiError> {
         let inputs = match &self.input {
             EmbeddingInput::One(text) => vec![text.clone()],
             EmbeddingInput::Many(texts) => texts.clone(),
@@ -749,7 +762,31 @@ pub struct EmbeddingList {
 pub struct EmbeddingOut {
     pub object: &'static str,
     pub index: usize,
-    pub embedding: Vec<f32>,
+    pub embedding: EmbeddingVector,
+}
+
+/// One embedding as `encoding_format` asked: numbers, or base64 of little-endian f32 bytes.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+impl EmbeddingVector {
+    pub fn encode(vector: Vec<f32>, encoding: EmbeddingEncoding) -> EmbeddingVector {
+        match encoding {
+            EmbeddingEncoding::Float => EmbeddingVector::Float(vector),
+            EmbeddingEncoding::Base64 => {
+                use base64::Engine as _;
+                let bytes: Vec<u8> = vector
+                    .iter()
+                    .flat_map(|value| value.to_le_bytes())
+                    .collect();
+                EmbeddingVector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -942,5 +979,20 @@ mod tests {
             system_fingerprint: "hearth-0.1.0".to_owned(),
         };
         insta::assert_json_snapshot!(completion);
+    }
+
+    #[test]
+    fn base64_embeddings_are_little_endian_f32_bytes() {
+        // What the OpenAI Python client decodes with numpy.frombuffer(..., dtype="float32").
+        let encoded = EmbeddingVector::encode(vec![1.0, -2.5], EmbeddingEncoding::Base64);
+        assert_eq!(
+            serde_json::to_value(encoded).expect("json"),
+            serde_json::json!("AACAPwAAIMA=")
+        );
+        let plain = EmbeddingVector::encode(vec![1.0, -2.5], EmbeddingEncoding::Float);
+        assert_eq!(
+            serde_json::to_value(plain).expect("json"),
+            serde_json::json!([1.0, -2.5])
+        );
     }
 }

@@ -9,6 +9,7 @@ mod inference;
 mod models;
 mod oidc;
 mod otlp;
+mod python_clients;
 mod server;
 mod storage;
 mod structured;
