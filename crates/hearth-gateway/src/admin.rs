@@ -1,8 +1,10 @@
-//! The administrative operations on tenants, keys and usage, shared by the admin API and the
+//! The administrative operations on tenants, their users, keys and usage, shared by the admin API and the
 //! `hearth keys` CLI. Each checks the actor's scope (an instance admin reaches everything, a
 //! tenant's admin only that tenant) and writes an audit entry.
 
-use hearth_store::{AuditEntry, KeyRow, LimitColumns, Store, TenantRow, UsageGroup, UsageQuery};
+use hearth_store::{
+    AuditEntry, KeyRow, LimitColumns, Store, TenantRow, UsageGroup, UsageQuery, UserRow,
+};
 
 use crate::authenticator::limits_from;
 use crate::principal::{Limits, Principal, Role};
@@ -87,6 +89,16 @@ pub struct TenantView {
     pub limits: Limits,
 }
 
+/// A user of a tenant as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserView {
+    pub id: String,
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
 /// A key as listings show it: never the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyView {
@@ -94,6 +106,9 @@ pub struct KeyView {
     pub prefix: String,
     pub tenant_id: Option<String>,
     pub tenant_name: Option<String>,
+    /// The user of the tenant the key was issued to, if any.
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
     pub name: Option<String>,
     pub role: Role,
     pub scopes: Vec<String>,
@@ -129,6 +144,9 @@ pub struct CreatedKey {
 pub struct KeySpec {
     /// The tenant's name; `None` makes an instance key (admin role only).
     pub tenant: Option<String>,
+    /// The name of the tenant's user the key is issued to (the user must exist; needs a
+    /// tenant). Usage made with the key is then counted for that user too.
+    pub user: Option<String>,
     pub name: Option<String>,
     pub role: Role,
     pub scopes: Vec<String>,
@@ -178,6 +196,35 @@ fn validate_tenant_name(name: &str) -> Result<(), GatewayError> {
             "name",
             format!("tenant name {name:?} must be 1 to 64 lowercase letters, digits, `-` or `_`"),
         ))
+    }
+}
+
+/// A user name: an id from the caller's world (a login, an email address, a service name).
+fn validate_user_name(name: &str) -> Result<(), GatewayError> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@+".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(GatewayError::invalid(
+            "user",
+            format!(
+                "user name {name:?} must be 1 to 128 letters, digits, `-`, `_`, `.`, `@` or `+`"
+            ),
+        ))
+    }
+}
+
+fn user_view(row: UserRow, tenant_name: String) -> UserView {
+    UserView {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        tenant_name,
+        name: row.name,
+        created_at_ms: row.created_at_ms,
     }
 }
 
@@ -373,10 +420,31 @@ impl Gateway {
                 ));
             }
         }
+        let user = match (&spec.user, &tenant) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(GatewayError::invalid(
+                    "user",
+                    "a user belongs to a tenant: give the tenant too",
+                ));
+            }
+            (Some(name), Some(tenant)) => {
+                validate_user_name(name)?;
+                Some(
+                    self.store
+                        .user_by_name(&tenant.id, name)
+                        .await?
+                        .ok_or_else(|| GatewayError::NotFound {
+                            what: format!("user {name:?} of tenant {:?}", tenant.name),
+                        })?,
+                )
+            }
+        };
         let secret = keys::generate();
         let row = KeyRow {
             id: uuid::Uuid::new_v4().to_string(),
             tenant_id: tenant_id.map(str::to_owned),
+            user_id: user.as_ref().map(|user| user.id.clone()),
             name: spec.name.clone(),
             prefix: secret.prefix.clone(),
             secret_sha256: secret.sha256.clone(),
@@ -396,17 +464,198 @@ impl Gateway {
             "key.create",
             tenant_id,
             Some(row.prefix.clone()),
-            Some(format!("role={}", spec.role)),
+            Some(match &user {
+                Some(user) => format!("role={} user={}", spec.role, user.name),
+                None => format!("role={}", spec.role),
+            }),
             now_ms,
         )
         .await?;
         Ok(CreatedKey {
             secret: secret.secret,
-            key: self.key_view(row, tenant.map(|tenant| tenant.name)),
+            key: self.key_view(
+                row,
+                tenant.map(|tenant| tenant.name),
+                user.map(|user| user.name),
+            ),
         })
     }
 
-    fn key_view(&self, row: KeyRow, tenant_name: Option<String>) -> KeyView {
+    /// Makes a user of a tenant the actor administers.
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<UserView, GatewayError> {
+        let tenant = self.tenant(actor, tenant).await?;
+        actor.require(Some(&tenant.id), "creating a user")?;
+        validate_user_name(name)?;
+        if self.store.user_by_name(&tenant.id, name).await?.is_some() {
+            return Err(GatewayError::Conflict(format!(
+                "tenant {:?} already has a user {name:?}",
+                tenant.name
+            )));
+        }
+        let row = UserRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant.id.clone(),
+            name: name.to_owned(),
+            created_at_ms: now_ms,
+            deleted_at_ms: None,
+        };
+        self.store.insert_user(&row).await?;
+        self.audit(
+            actor,
+            "user.create",
+            Some(&tenant.id),
+            Some(name.to_owned()),
+            None,
+            now_ms,
+        )
+        .await?;
+        Ok(user_view(row, tenant.name))
+    }
+
+    /// The tenant's user named `name`, made first when missing (the CLI's bootstrap).
+    pub async fn ensure_user(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<UserView, GatewayError> {
+        let tenant_view = self.tenant(actor, tenant).await?;
+        match self.store.user_by_name(&tenant_view.id, name).await? {
+            Some(row) => Ok(user_view(row, tenant_view.name)),
+            None => self.create_user(actor, tenant, name, now_ms).await,
+        }
+    }
+
+    /// The live users the actor administers, optionally of one tenant.
+    pub async fn users(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+    ) -> Result<Vec<UserView>, GatewayError> {
+        let tenant_id = match tenant {
+            Some(name) => Some(self.tenant(actor, name).await?.id),
+            None => None,
+        };
+        let names = self.tenant_names().await?;
+        Ok(self
+            .store
+            .users(tenant_id.as_deref())
+            .await?
+            .into_iter()
+            .filter(|row| actor.administers(Some(&row.tenant_id)))
+            .map(|row| {
+                let tenant_name = names.get(&row.tenant_id).cloned().unwrap_or_default();
+                user_view(row, tenant_name)
+            })
+            .collect())
+    }
+
+    /// A live user of a tenant the actor administers, by name (within `tenant`) or id.
+    pub async fn user(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        name_or_id: &str,
+    ) -> Result<UserView, GatewayError> {
+        let not_found = || GatewayError::NotFound {
+            what: format!("user {name_or_id:?}"),
+        };
+        let row = match tenant {
+            Some(tenant) => {
+                let tenant = self.tenant(actor, tenant).await?;
+                match self.store.user_by_name(&tenant.id, name_or_id).await? {
+                    Some(row) => Some(row),
+                    None => self
+                        .store
+                        .user_by_id(name_or_id)
+                        .await?
+                        .filter(|row| row.tenant_id == tenant.id),
+                }
+            }
+            None => match self.store.user_by_id(name_or_id).await? {
+                Some(row) => Some(row),
+                // A tenant's admin names its own users without naming its tenant.
+                None => match actor.own_tenant() {
+                    Some(own) => self.store.user_by_name(own, name_or_id).await?,
+                    None => None,
+                },
+            },
+        };
+        let row = row
+            .filter(|row| row.deleted_at_ms.is_none())
+            .filter(|row| actor.administers(Some(&row.tenant_id)))
+            .ok_or_else(not_found)?;
+        let tenant_name = self
+            .store
+            .tenant_by_id(&row.tenant_id)
+            .await?
+            .map(|tenant| tenant.name)
+            .unwrap_or_default();
+        Ok(user_view(row, tenant_name))
+    }
+
+    /// Deletes a user and revokes its keys at once; its usage history stays. Returns the
+    /// user and how many keys were revoked.
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        name_or_id: &str,
+        now_ms: i64,
+    ) -> Result<(UserView, u64), GatewayError> {
+        let user = self.user(actor, tenant, name_or_id).await?;
+        actor.require(Some(&user.tenant_id), "deleting a user")?;
+        let revoked = self
+            .store
+            .delete_user(&user.id, now_ms)
+            .await?
+            .ok_or_else(|| GatewayError::NotFound {
+                what: format!("user {name_or_id:?}"),
+            })?;
+        self.audit(
+            actor,
+            "user.delete",
+            Some(&user.tenant_id),
+            Some(user.name.clone()),
+            Some(format!("revoked_keys={revoked}")),
+            now_ms,
+        )
+        .await?;
+        Ok((user, revoked))
+    }
+
+    async fn tenant_names(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, GatewayError> {
+        Ok(self
+            .store
+            .tenants()
+            .await?
+            .into_iter()
+            .map(|tenant| (tenant.id, tenant.name))
+            .collect())
+    }
+
+    async fn user_name(&self, user_id: Option<&str>) -> Result<Option<String>, GatewayError> {
+        Ok(match user_id {
+            Some(id) => self.store.user_by_id(id).await?.map(|user| user.name),
+            None => None,
+        })
+    }
+
+    fn key_view(
+        &self,
+        row: KeyRow,
+        tenant_name: Option<String>,
+        user_name: Option<String>,
+    ) -> KeyView {
         KeyView {
             role: Role::parse(&row.role).unwrap_or(Role::Reader),
             scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
@@ -415,6 +664,8 @@ impl Gateway {
             prefix: row.prefix,
             tenant_id: row.tenant_id,
             tenant_name,
+            user_id: row.user_id,
+            user_name,
             name: row.name,
             created_at_ms: row.created_at_ms,
             expires_at_ms: row.expires_at_ms,
@@ -433,25 +684,33 @@ impl Gateway {
             Some(name) => Some(self.tenant(actor, name).await?.id),
             None => None,
         };
-        let names: std::collections::HashMap<String, String> = self
+        let names = self.tenant_names().await?;
+        let users: std::collections::HashMap<String, String> = self
             .store
-            .tenants()
+            .users(tenant_id.as_deref())
             .await?
             .into_iter()
-            .map(|tenant| (tenant.id, tenant.name))
+            .map(|user| (user.id, user.name))
             .collect();
-        Ok(self
-            .store
-            .keys()
-            .await?
-            .into_iter()
-            .filter(|row| actor.administers(row.tenant_id.as_deref()))
-            .filter(|row| tenant_id.is_none() || row.tenant_id == tenant_id)
-            .map(|row| {
-                let name = row.tenant_id.as_ref().and_then(|id| names.get(id).cloned());
-                self.key_view(row, name)
-            })
-            .collect())
+        let mut views = Vec::new();
+        for row in self.store.keys().await? {
+            if !actor.administers(row.tenant_id.as_deref())
+                || (tenant_id.is_some() && row.tenant_id != tenant_id)
+            {
+                continue;
+            }
+            let tenant_name = row.tenant_id.as_ref().and_then(|id| names.get(id).cloned());
+            // A deleted user's (revoked) keys still name it.
+            let user_name = match row.user_id.as_deref() {
+                Some(id) => match users.get(id) {
+                    Some(name) => Some(name.clone()),
+                    None => self.user_name(Some(id)).await?,
+                },
+                None => None,
+            };
+            views.push(self.key_view(row, tenant_name, user_name));
+        }
+        Ok(views)
     }
 
     /// One key by id or visible prefix, when the actor administers it.
@@ -500,12 +759,14 @@ impl Gateway {
             Some(id) => self.store.tenant_by_id(id).await?.map(|tenant| tenant.name),
             None => None,
         };
+        let user_name = self.user_name(row.user_id.as_deref()).await?;
         Ok(self.key_view(
             KeyRow {
                 revoked_at_ms: Some(now_ms),
                 ..row
             },
             tenant_name,
+            user_name,
         ))
     }
 
@@ -534,12 +795,14 @@ impl Gateway {
             Some(id) => self.store.tenant_by_id(id).await?.map(|tenant| tenant.name),
             None => None,
         };
+        let user_name = self.user_name(row.user_id.as_deref()).await?;
         Ok(self.key_view(
             KeyRow {
                 limits: columns,
                 ..row
             },
             tenant_name,
+            user_name,
         ))
     }
 
@@ -596,7 +859,10 @@ impl Gateway {
         };
         Ok(CreatedKey {
             secret: secret.secret,
-            key: self.key_view(new, tenant_name),
+            key: {
+                let user_name = self.user_name(new.user_id.as_deref()).await?;
+                self.key_view(new, tenant_name, user_name)
+            },
         })
     }
 
@@ -624,6 +890,36 @@ impl Gateway {
         Ok(UsageReport {
             groups: self.store.usage_groups(&query).await?,
         })
+    }
+
+    /// The id of the user a usage query names, by id or by name within `tenant` (a tenant
+    /// key's own tenant by default), deleted users included: their history stays readable.
+    /// Another tenant's user is not found.
+    pub async fn usage_user(
+        &self,
+        actor: &Actor,
+        tenant: Option<&str>,
+        name_or_id: &str,
+    ) -> Result<String, GatewayError> {
+        let not_found = || GatewayError::NotFound {
+            what: format!("user {name_or_id:?}"),
+        };
+        let tenant_id = match tenant {
+            Some(tenant) => Some(self.tenant(actor, tenant).await?.id),
+            None => actor.own_tenant().map(str::to_owned),
+        };
+        let row = match &tenant_id {
+            Some(tenant_id) => match self.store.user_by_name(tenant_id, name_or_id).await? {
+                Some(row) => Some(row),
+                None => self.store.user_by_id(name_or_id).await?,
+            },
+            None => self.store.user_by_id(name_or_id).await?,
+        };
+        let row = row
+            .filter(|row| tenant_id.as_ref().is_none_or(|id| *id == row.tenant_id))
+            .filter(|row| actor.own_tenant().is_none_or(|own| own == row.tenant_id))
+            .ok_or_else(not_found)?;
+        Ok(row.id)
     }
 
     /// The newest audit entries the actor may read.

@@ -186,6 +186,7 @@ fn known_key(row: &KeyRow, role: Role, tenant: Option<&TenantRow>) -> KnownKey {
             key_prefix: row.prefix.clone(),
             tenant_id: row.tenant_id.clone(),
             tenant_name: tenant.map(|tenant| tenant.name.clone()),
+            user_id: row.user_id.clone(),
             role,
             scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
             key_limits: limits_from(&row.limits),

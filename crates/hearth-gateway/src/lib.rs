@@ -12,8 +12,9 @@
 //! - [`UsageRecorder`]: one usage record per request, written to the store off the request
 //!   path in batches.
 //! - [`ResponseCache`]: exact and semantic response caches per tenant, bounded and expiring.
-//! - [`Gateway`]: the administrative operations (tenants, keys, usage) shared by the admin API
-//!   and the `hearth keys` CLI, each checked against the caller's scope and audited.
+//! - [`Gateway`]: the administrative operations (tenants, their users, keys, usage) shared by
+//!   the admin API and the `hearth keys` CLI, each checked against the caller's scope and
+//!   audited.
 //!
 //! This crate knows nothing of HTTP: the server maps its errors and decisions to responses.
 
@@ -28,7 +29,9 @@ mod prices;
 mod principal;
 mod usage;
 
-pub use admin::{Actor, CreatedKey, Gateway, KeySpec, KeyView, TenantView, UsageReport};
+pub use admin::{
+    Actor, CreatedKey, Gateway, KeySpec, KeyView, TenantView, UsageReport, UserView,
+};
 pub use authenticator::{AuthError, Authenticator};
 pub use cache::{CacheSettings, CachedAnswer, ResponseCache};
 pub use error::GatewayError;

@@ -681,6 +681,7 @@ mod tests {
             key_prefix: "hk_00000000".to_owned(),
             tenant_id: Some("tenant-1".to_owned()),
             tenant_name: Some("acme".to_owned()),
+            user_id: None,
             role: Role::Member,
             scopes: Vec::new(),
             key_limits: limits,

@@ -265,6 +265,7 @@ impl OidcVerifier {
             key_prefix: identity,
             tenant_id: Some(tenant_id),
             tenant_name: Some(tenant_name.to_string()),
+            user_id: None,
             role,
             scopes: Vec::new(),
             key_limits: key_defaults,

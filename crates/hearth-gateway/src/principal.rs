@@ -75,6 +75,8 @@ pub struct Principal {
     /// `None` for an instance key, which belongs to no tenant and administers all of them.
     pub tenant_id: Option<String>,
     pub tenant_name: Option<String>,
+    /// The user of the tenant the key was issued to, if any; usage records name it.
+    pub user_id: Option<String>,
     pub role: Role,
     /// Scopes the key is limited to; empty means all its role allows.
     pub scopes: Vec<String>,
@@ -117,6 +119,7 @@ mod tests {
             key_prefix: "hk_00000000".to_owned(),
             tenant_id: tenant.map(str::to_owned),
             tenant_name: None,
+            user_id: None,
             role,
             scopes: Vec::new(),
             key_limits: Limits::default(),

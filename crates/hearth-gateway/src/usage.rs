@@ -13,6 +13,7 @@ pub struct UsageEvent {
     pub at_ms: i64,
     pub tenant_id: Option<String>,
     pub key_id: Option<String>,
+    pub user_id: Option<String>,
     /// The model name the client asked for.
     pub model: String,
     /// What served it: `local/gemma3:270m`, `primary/gpt-4o-mini`.
@@ -73,6 +74,7 @@ fn row(event: UsageEvent) -> UsageRow {
         at_ms: event.at_ms,
         tenant_id: event.tenant_id,
         key_id: event.key_id,
+        user_id: event.user_id,
         model: event.model,
         target: event.target,
         route: event.route,

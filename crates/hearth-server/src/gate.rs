@@ -58,10 +58,10 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("POST", "/api/pull" | "/api/copy") | ("DELETE", "/api/delete") => InstanceAdmin,
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
-        ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys")
+        ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")
         | ("GET", "/admin/v1/tenants/{tenant}" | "/admin/v1/audit" | "/admin/v1/upstreams")
         | ("PUT", "/admin/v1/tenants/{tenant}/limits" | "/admin/v1/keys/{key}/limits")
-        | ("DELETE", "/admin/v1/keys/{key}")
+        | ("DELETE", "/admin/v1/keys/{key}" | "/admin/v1/users/{user}")
         | ("POST", "/admin/v1/keys/{key}/rotate") => Needs(Role::Admin),
         _ => return None,
     };
@@ -609,14 +609,19 @@ impl Drop for Finish {
         );
         drop(state);
         self.meter.charge_cost(cost_micro_usd);
-        let (tenant_id, key_id) = match &self.caller {
-            Caller::Key(principal) => (principal.tenant_id.clone(), Some(principal.key_id.clone())),
-            Caller::Local => (None, None),
+        let (tenant_id, key_id, user_id) = match &self.caller {
+            Caller::Key(principal) => (
+                principal.tenant_id.clone(),
+                Some(principal.key_id.clone()),
+                principal.user_id.clone(),
+            ),
+            Caller::Local => (None, None, None),
         };
         self.usage.record(UsageEvent {
             at_ms: hearth_gateway::now_ms(),
             tenant_id,
             key_id,
+            user_id,
             target,
             model,
             route: std::mem::take(&mut self.route),
@@ -723,6 +728,12 @@ mod tests {
             (Method::POST, "/admin/v1/keys", Access::Role(Role::Admin)),
             (Method::GET, "/admin/v1/audit", Access::Role(Role::Admin)),
             (Method::GET, "/admin/v1/usage", Access::Role(Role::Reader)),
+            (Method::POST, "/admin/v1/users", Access::Role(Role::Admin)),
+            (
+                Method::DELETE,
+                "/admin/v1/users/{user}",
+                Access::Role(Role::Admin),
+            ),
         ];
         for (method, path, expected) in cases {
             assert_eq!(access(&method, path), Some(expected), "{method} {path}");

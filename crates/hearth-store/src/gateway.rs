@@ -1,4 +1,4 @@
-//! The gateway's tables: tenants, API keys and usage records, plus the revision counter that
+//! The gateway's tables: tenants, their users, API keys and usage records, plus the revision counter that
 //! tells running servers the key set changed. Rows are plain data; the gateway crate gives
 //! them meaning (roles, limits, expiry).
 
@@ -27,10 +27,22 @@ pub struct TenantRow {
     pub limits: LimitColumns,
 }
 
+/// A user of a tenant: who keys are issued to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub deleted_at_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyRow {
     pub id: String,
     pub tenant_id: Option<String>,
+    /// The user the key was issued to, if any (always of the key's tenant).
+    pub user_id: Option<String>,
     pub name: Option<String>,
     pub prefix: String,
     pub secret_sha256: String,
@@ -50,6 +62,7 @@ pub struct UsageRow {
     pub at_ms: i64,
     pub tenant_id: Option<String>,
     pub key_id: Option<String>,
+    pub user_id: Option<String>,
     pub model: String,
     pub target: String,
     pub route: String,
@@ -70,6 +83,7 @@ pub struct UsageGroup {
     pub model: Option<String>,
     pub key_id: Option<String>,
     pub tenant_id: Option<String>,
+    pub user_id: Option<String>,
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
@@ -85,19 +99,26 @@ pub struct UsageQuery {
     /// Only this tenant's usage (tenant admins always set it).
     pub tenant_id: Option<String>,
     pub key_id: Option<String>,
+    pub user_id: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub by_day: bool,
     pub by_model: bool,
     pub by_key: bool,
+    pub by_user: bool,
 }
 
 // Column lists as macros so that every statement is one literal, built at compile time.
 macro_rules! key_columns {
     () => {
-        "id, tenant_id, name, prefix, secret_sha256, role, scopes, requests_per_minute, \
+        "id, tenant_id, user_id, name, prefix, secret_sha256, role, scopes, requests_per_minute, \
          tokens_per_minute, max_concurrent, tokens_per_day, tokens_per_month, \
          budget_micro_usd_per_month, created_at_ms, expires_at_ms, revoked_at_ms, rotated_to"
+    };
+}
+macro_rules! user_columns {
+    () => {
+        "id, tenant_id, name, created_at_ms, deleted_at_ms"
     };
 }
 macro_rules! tenant_columns {
@@ -206,6 +227,95 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    pub async fn insert_user(&self, user: &UserRow) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, name, created_at_ms, deleted_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&user.id)
+        .bind(&user.tenant_id)
+        .bind(&user.name)
+        .bind(user.created_at_ms)
+        .bind(user.deleted_at_ms)
+        .execute(&mut *transaction)
+        .await?;
+        bump_revision(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Live users, of one tenant or (None) of all, by tenant then name.
+    pub async fn users(&self, tenant_id: Option<&str>) -> Result<Vec<UserRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE deleted_at_ms IS NULL AND ($1 IS NULL OR tenant_id = $1) \
+             ORDER BY tenant_id, name"
+        ))
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A tenant's live user of that name.
+    pub async fn user_by_name(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE tenant_id = $1 AND name = $2 AND deleted_at_ms IS NULL"
+        ))
+        .bind(tenant_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A user by id, deleted ones included (usage history still points at them).
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Marks a user deleted at `at_ms` and revokes its live keys, in one transaction.
+    /// Returns how many keys were revoked, or None when there is no such live user.
+    pub async fn delete_user(&self, id: &str, at_ms: i64) -> Result<Option<u64>, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "UPDATE users SET deleted_at_ms = $2 WHERE id = $1 AND deleted_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(at_ms)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected()
+            > 0;
+        if !deleted {
+            return Ok(None);
+        }
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoked_at_ms = $2 WHERE user_id = $1 AND revoked_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(at_ms)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        bump_revision(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(Some(revoked))
     }
 
     pub async fn insert_key(&self, key: &KeyRow) -> Result<(), StoreError> {
@@ -325,10 +435,10 @@ impl Store {
             return Ok(());
         }
         let mut transaction = self.pool.begin().await?;
-        // SQLite allows 32766 bound parameters per statement; 14 per row.
+        // SQLite allows 32766 bound parameters per statement; 15 per row.
         for chunk in records.chunks(1000) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO usage_records (id, at_ms, tenant_id, key_id, model, target, route, \
+                "INSERT INTO usage_records (id, at_ms, tenant_id, key_id, user_id, model, target, route, \
                  status, prompt_tokens, completion_tokens, latency_ms, time_to_first_token_ms, \
                  cache_hit, cost_micro_usd) ",
             );
@@ -337,6 +447,7 @@ impl Store {
                     .push_bind(record.at_ms)
                     .push_bind(&record.tenant_id)
                     .push_bind(&record.key_id)
+                    .push_bind(&record.user_id)
                     .push_bind(&record.model)
                     .push_bind(&record.target)
                     .push_bind(&record.route)
@@ -379,6 +490,12 @@ impl Store {
         } else {
             "NULL AS key_id, NULL AS tenant_id, "
         });
+        sql.push(if query.by_user {
+            group_by.push("user_id");
+            "user_id, "
+        } else {
+            "NULL AS user_id, "
+        });
         sql.push(
             "COUNT(*) AS requests, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, \
              COALESCE(SUM(completion_tokens), 0) AS completion_tokens, \
@@ -392,6 +509,9 @@ impl Store {
         }
         if let Some(key_id) = &query.key_id {
             sql.push(" AND key_id = ").push_bind(key_id);
+        }
+        if let Some(user_id) = &query.user_id {
+            sql.push(" AND user_id = ").push_bind(user_id);
         }
         if let Some(since) = query.since_ms {
             sql.push(" AND at_ms >= ").push_bind(since);
@@ -441,10 +561,12 @@ async fn insert_key_row(
     sqlx::query(concat!(
         "INSERT INTO api_keys (",
         key_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18)"
     ))
     .bind(&key.id)
     .bind(&key.tenant_id)
+    .bind(&key.user_id)
     .bind(&key.name)
     .bind(&key.prefix)
     .bind(&key.secret_sha256)

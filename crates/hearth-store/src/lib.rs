@@ -17,6 +17,8 @@ mod store;
 
 pub use audit::AuditEntry;
 pub use error::StoreError;
-pub use gateway::{KeyRow, LimitColumns, TenantRow, TokenTotal, UsageGroup, UsageQuery, UsageRow};
+pub use gateway::{
+    KeyRow, LimitColumns, TenantRow, TokenTotal, UsageGroup, UsageQuery, UsageRow, UserRow,
+};
 pub use migrations::MigrationState;
 pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};

@@ -56,6 +56,9 @@ pub enum Command {
     /// Make, list, rotate and revoke API keys (and the tenants they belong to).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Make, list and delete the users of a tenant, whom keys are issued to.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script, e.g. `hearth completions bash > /etc/bash_completion.d/hearth`.
@@ -179,11 +182,43 @@ pub enum KeysCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Make a user of a tenant (the tenant is made when it does not exist yet).
+    Create {
+        #[arg(long, value_name = "NAME")]
+        tenant: String,
+        /// A login, an email address or a service name.
+        #[arg(value_name = "USER")]
+        name: String,
+    },
+    /// List users.
+    List {
+        /// Only this tenant's users.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a user and revoke its keys at once; its usage history stays.
+    Delete {
+        #[arg(long, value_name = "NAME")]
+        tenant: String,
+        #[arg(value_name = "USER")]
+        name: String,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct KeyCreateArgs {
     /// The tenant (made when it does not exist yet). Omit for an instance admin key.
     #[arg(long, value_name = "NAME")]
     pub tenant: Option<String>,
+    /// The tenant's user the key is for (made when it does not exist yet); usage is then
+    /// counted per user too. Needs --tenant.
+    #[arg(long, value_name = "NAME", requires = "tenant")]
+    pub user: Option<String>,
     #[arg(long, value_parser = ["admin", "member", "reader"], default_value = "member")]
     pub role: String,
     /// A label for listings, e.g. the app that uses the key.

@@ -1,4 +1,5 @@
-//! `hearth keys ...`: API keys from the command line, on the data directory's database. A
+//! `hearth keys ...` and `hearth users ...`: API keys and the tenants' users from the command
+//! line, on the data directory's database. A
 //! server running on the same directory picks changes up within a second. Parsing and
 //! printing only; the rules live in `hearth-gateway`.
 
@@ -8,7 +9,7 @@ use anyhow::Context;
 use hearth_config::Sources;
 use hearth_gateway::{Actor, Gateway, KeySpec, KeyView, Limits, Role};
 
-use crate::cli::{KeyCreateArgs, KeysCommand};
+use crate::cli::{KeyCreateArgs, KeysCommand, UsersCommand};
 
 /// Reads durations such as `30d`, `12h`, `90m`, `45s`, `1w` (one number and one unit).
 pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
@@ -31,6 +32,68 @@ pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
     number
         .checked_mul(unit_ms)
         .with_context(|| format!("{text:?} is too long"))
+}
+
+/// Runs `work` on the data directory's gateway, then closes the database.
+fn with_gateway<F>(sources: &Sources, work: F) -> anyhow::Result<()>
+where
+    F: AsyncFnOnce(&Gateway, i64) -> anyhow::Result<()>,
+{
+    let loaded = crate::config::load(sources)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let store = crate::serve::open_store(&loaded.config, true).await?;
+        let gateway = Gateway::new(store.clone());
+        let result = work(&gateway, hearth_gateway::now_ms()).await;
+        store.close().await;
+        result
+    })
+}
+
+pub fn run_users(sources: &Sources, command: &UsersCommand) -> anyhow::Result<()> {
+    with_gateway(sources, async |gateway, now| match command {
+        UsersCommand::Create { tenant, name } => {
+            gateway.ensure_tenant(&Actor::Cli, tenant, now).await?;
+            let user = gateway.create_user(&Actor::Cli, tenant, name, now).await?;
+            println!("made user {} of tenant {} ({})", user.name, user.tenant_name, user.id);
+            Ok(())
+        }
+        UsersCommand::List { tenant, json } => {
+            let users = gateway.users(&Actor::Cli, tenant.as_deref()).await?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                let list: Vec<serde_json::Value> = users
+                    .iter()
+                    .map(|user| {
+                        serde_json::json!({
+                            "id": user.id, "name": user.name, "tenant": user.tenant_name,
+                            "tenant_id": user.tenant_id, "created_at_ms": user.created_at_ms,
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+                return Ok(());
+            }
+            writeln!(out, "{:<16} {:<24} ID", "TENANT", "USER")?;
+            for user in &users {
+                writeln!(out, "{:<16} {:<24} {}", user.tenant_name, user.name, user.id)?;
+            }
+            Ok(())
+        }
+        UsersCommand::Delete { tenant, name } => {
+            let (user, revoked) = gateway
+                .delete_user(&Actor::Cli, Some(tenant), name, now)
+                .await?;
+            println!(
+                "deleted user {} of tenant {}; revoked {revoked} key(s)",
+                user.name, user.tenant_name
+            );
+            Ok(())
+        }
+    })
 }
 
 pub fn run(sources: &Sources, command: &KeysCommand) -> anyhow::Result<()> {
@@ -72,11 +135,17 @@ pub fn run(sources: &Sources, command: &KeysCommand) -> anyhow::Result<()> {
 async fn create(gateway: &Gateway, args: &KeyCreateArgs, now: i64) -> anyhow::Result<()> {
     let role = Role::parse(&args.role).context("role must be admin, member or reader")?;
     let expires_in_ms = args.expires.as_deref().map(parse_duration_ms).transpose()?;
+    // The CLI bootstraps: the tenant and the user are made when missing.
+    if let (Some(tenant), Some(user)) = (&args.tenant, &args.user) {
+        gateway.ensure_tenant(&Actor::Cli, tenant, now).await?;
+        gateway.ensure_user(&Actor::Cli, tenant, user, now).await?;
+    }
     let created = gateway
         .create_key(
             &Actor::Cli,
             KeySpec {
                 tenant: args.tenant.clone(),
+                user: args.user.clone(),
                 name: args.name.clone(),
                 role,
                 scopes: args.scopes.clone(),
@@ -110,6 +179,9 @@ async fn create(gateway: &Gateway, args: &KeyCreateArgs, now: i64) -> anyhow::Re
             .as_deref()
             .unwrap_or("(none: instance admin)")
     )?;
+    if let Some(user) = &key.user_name {
+        writeln!(out, "user:   {user}")?;
+    }
     writeln!(out, "role:   {}", key.role)?;
     eprintln!("this is the only time the key is shown; store it now");
     writeln!(out, "{}", created.secret)?;
@@ -140,6 +212,7 @@ fn limit_text(limits: &Limits) -> String {
 fn key_json(key: &KeyView, now: i64) -> serde_json::Value {
     serde_json::json!({
         "id": key.id, "prefix": key.prefix, "tenant": key.tenant_name, "name": key.name,
+        "user": key.user_name, "user_id": key.user_id,
         "role": key.role.as_str(), "scopes": key.scopes, "status": key.status(now),
         "created_at_ms": key.created_at_ms, "expires_at_ms": key.expires_at_ms,
         "revoked_at_ms": key.revoked_at_ms, "rotated_to": key.rotated_to,
@@ -164,15 +237,16 @@ async fn list(gateway: &Gateway, tenant: Option<&str>, json: bool, now: i64) -> 
     }
     writeln!(
         out,
-        "{:<12} {:<16} {:<7} {:<8} {:<20} ID",
-        "PREFIX", "TENANT", "ROLE", "STATUS", "LIMITS"
+        "{:<12} {:<16} {:<16} {:<7} {:<8} {:<20} ID",
+        "PREFIX", "TENANT", "USER", "ROLE", "STATUS", "LIMITS"
     )?;
     for key in &keys {
         writeln!(
             out,
-            "{:<12} {:<16} {:<7} {:<8} {:<20} {}",
+            "{:<12} {:<16} {:<16} {:<7} {:<8} {:<20} {}",
             key.prefix,
             key.tenant_name.as_deref().unwrap_or("-"),
+            key.user_name.as_deref().unwrap_or("-"),
             key.role,
             key.status(now),
             limit_text(&key.limits),

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Pull(args) => models::pull(&config::sources(&cli.global, None), args),
         Command::Models(command) => models::run(&config::sources(&cli.global, None), command),
         Command::Keys(command) => keys::run(&config::sources(&cli.global, None), command),
+        Command::Users(command) => keys::run_users(&config::sources(&cli.global, None), command),
         Command::Version => {
             commands::version();
             Ok(())

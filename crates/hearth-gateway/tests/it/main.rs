@@ -26,6 +26,7 @@ async fn store(dir: &tempfile::TempDir) -> Store {
 fn spec(tenant: Option<&str>, role: Role) -> KeySpec {
     KeySpec {
         tenant: tenant.map(str::to_owned),
+        user: None,
         name: None,
         role,
         scopes: Vec::new(),
@@ -225,6 +226,7 @@ async fn usage_is_written_in_batches_and_each_tenant_sees_only_its_own() {
             at_ms: NOW,
             tenant_id: key.key.tenant_id.clone(),
             key_id: Some(key.key.id.clone()),
+            user_id: None,
             model: "gemma3:270m".to_owned(),
             target: "local/gemma3:270m".to_owned(),
             route: "/v1/chat/completions".to_owned(),
@@ -291,4 +293,174 @@ async fn usage_is_written_in_batches_and_each_tenant_sees_only_its_own() {
     assert_eq!(everything.groups[0].requests, 2);
     assert_eq!(everything.groups[1].prompt_tokens, 500);
     assert_eq!(everything.groups[1].key_id.as_ref(), Some(&globex.key.id));
+}
+
+#[tokio::test]
+async fn keys_are_issued_to_users_whose_usage_is_counted_and_deleting_one_revokes_its_keys() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store(&dir).await;
+    let gateway = Gateway::new(store.clone());
+    gateway
+        .create_tenant(&Actor::Cli, "acme", Limits::default(), NOW)
+        .await
+        .expect("acme");
+    gateway
+        .create_tenant(&Actor::Cli, "globex", Limits::default(), NOW)
+        .await
+        .expect("globex");
+    let ada = gateway
+        .create_user(&Actor::Cli, "acme", "ada@acme.test", NOW)
+        .await
+        .expect("ada");
+    assert_eq!(ada.tenant_name, "acme");
+    assert!(matches!(
+        gateway
+            .create_user(&Actor::Cli, "acme", "ada@acme.test", NOW)
+            .await,
+        Err(GatewayError::Conflict(_))
+    ));
+    assert!(matches!(
+        gateway.create_user(&Actor::Cli, "acme", "no spaces", NOW).await,
+        Err(GatewayError::Invalid { .. })
+    ));
+    // The same name in another tenant is another user.
+    let other_ada = gateway
+        .create_user(&Actor::Cli, "globex", "ada@acme.test", NOW)
+        .await
+        .expect("globex's ada");
+    assert_ne!(other_ada.id, ada.id);
+
+    let key_for = |user: Option<&str>, tenant: Option<&str>| KeySpec {
+        user: user.map(str::to_owned),
+        ..spec(tenant, Role::Member)
+    };
+    let ada_key = gateway
+        .create_key(&Actor::Cli, key_for(Some("ada@acme.test"), Some("acme")), NOW)
+        .await
+        .expect("ada's key");
+    assert_eq!(ada_key.key.user_id.as_ref(), Some(&ada.id));
+    assert_eq!(ada_key.key.user_name.as_deref(), Some("ada@acme.test"));
+    let shared_key = gateway
+        .create_key(&Actor::Cli, key_for(None, Some("acme")), NOW)
+        .await
+        .expect("a key of no user");
+    assert!(matches!(
+        gateway
+            .create_key(&Actor::Cli, key_for(Some("grace"), Some("acme")), NOW)
+            .await,
+        Err(GatewayError::NotFound { .. })
+    ));
+    assert!(matches!(
+        gateway
+            .create_key(&Actor::Cli, key_for(Some("ada@acme.test"), None), NOW)
+            .await,
+        Err(GatewayError::Invalid { .. })
+    ));
+
+    // The authenticated key names its user, and usage is grouped and filtered by it.
+    let authenticator = Authenticator::load(&store).await.expect("load");
+    let principal = authenticator
+        .authenticate(&ada_key.secret, NOW)
+        .expect("valid");
+    assert_eq!(principal.user_id.as_ref(), Some(&ada.id));
+    let (recorder, writer) = UsageRecorder::start(store.clone());
+    for (key, user, tokens) in [
+        (&ada_key, Some(&ada.id), 10),
+        (&ada_key, Some(&ada.id), 20),
+        (&shared_key, None, 7),
+    ] {
+        recorder.record(UsageEvent {
+            at_ms: NOW,
+            tenant_id: key.key.tenant_id.clone(),
+            key_id: Some(key.key.id.clone()),
+            user_id: user.cloned(),
+            model: "gemma3:270m".to_owned(),
+            target: "local/gemma3:270m".to_owned(),
+            route: "/v1/chat/completions".to_owned(),
+            status: 200,
+            prompt_tokens: tokens,
+            completion_tokens: 0,
+            latency_ms: 5,
+            time_to_first_token_ms: None,
+            cache_hit: false,
+            cost_micro_usd: 0,
+        });
+    }
+    drop(recorder);
+    tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .expect("the writer stops")
+        .expect("writer");
+    let by_user = gateway
+        .usage(
+            &Actor::Cli,
+            UsageQuery {
+                by_user: true,
+                ..UsageQuery::default()
+            },
+        )
+        .await
+        .expect("usage by user");
+    let mut groups: Vec<(Option<String>, i64)> = by_user
+        .groups
+        .iter()
+        .map(|group| (group.user_id.clone(), group.prompt_tokens))
+        .collect();
+    groups.sort();
+    assert_eq!(groups, [(None, 7), (Some(ada.id.clone()), 30)]);
+    let user_id = gateway
+        .usage_user(&Actor::Cli, Some("acme"), "ada@acme.test")
+        .await
+        .expect("by name");
+    assert_eq!(user_id, ada.id);
+    // A tenant's key cannot name another tenant's user, even by id.
+    let acme_reader = as_key(principal.clone());
+    assert!(matches!(
+        gateway.usage_user(&acme_reader, None, &other_ada.id).await,
+        Err(GatewayError::NotFound { .. })
+    ));
+
+    // Deleting the user revokes its keys (not the tenant's other keys); history stays.
+    let (deleted, revoked) = gateway
+        .delete_user(&Actor::Cli, Some("acme"), "ada@acme.test", NOW + 1)
+        .await
+        .expect("delete");
+    assert_eq!((deleted.id.as_str(), revoked), (ada.id.as_str(), 1));
+    let keys = gateway.keys(&Actor::Cli, Some("acme")).await.expect("keys");
+    let status = |id: &str| {
+        keys.iter()
+            .find(|key| key.id == id)
+            .map(|key| key.status(NOW + 2))
+    };
+    assert_eq!(status(&ada_key.key.id), Some("revoked"));
+    assert_eq!(status(&shared_key.key.id), Some("active"));
+    assert_eq!(
+        keys.iter()
+            .find(|key| key.id == ada_key.key.id)
+            .and_then(|key| key.user_name.as_deref()),
+        Some("ada@acme.test"),
+        "a revoked key still names its deleted user"
+    );
+    authenticator.refresh(&store).await.expect("refresh");
+    assert!(authenticator.authenticate(&ada_key.secret, NOW + 2).is_err());
+    let users: Vec<String> = gateway
+        .users(&Actor::Cli, Some("acme"))
+        .await
+        .expect("users")
+        .into_iter()
+        .map(|user| user.name)
+        .collect();
+    assert!(users.is_empty(), "{users:?}");
+    assert_eq!(
+        gateway
+            .usage_user(&Actor::Cli, None, &ada.id)
+            .await
+            .expect("a deleted user's usage is still readable"),
+        ada.id
+    );
+    // The name is free again.
+    gateway
+        .create_user(&Actor::Cli, "acme", "ada@acme.test", NOW + 3)
+        .await
+        .expect("a new ada");
 }

@@ -1,4 +1,4 @@
-//! The admin API under `/admin/v1`: tenants, keys, usage and the audit trail. Each handler
+//! The admin API under `/admin/v1`: tenants, users, keys, usage and the audit trail. Each handler
 //! parses, names the caller, and makes one call to the gateway service, which checks that the
 //! caller administers what it touches and audits the change.
 
@@ -95,6 +95,83 @@ pub async fn set_tenant_limits(
     Ok(Json(tenant.into()))
 }
 
+/// The users of the tenants the caller administers.
+#[utoipa::path(get, path = "/admin/v1/users", tag = "admin",
+    params(("tenant" = Option<String>, Query, description = "Only this tenant's users")),
+    responses((status = 200, description = "The users")))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Query(query): Query<TenantFilter>,
+) -> Result<Json<List<UserOut>>, ApiError> {
+    let users = gateway(&state)?
+        .users(&caller.actor(ip), query.tenant.as_deref())
+        .await?;
+    Ok(Json(List::of(users.into_iter().map(UserOut::from))))
+}
+
+/// Makes a user of a tenant; keys are then issued to it (`"user"` in POST /admin/v1/keys).
+#[utoipa::path(post, path = "/admin/v1/users", tag = "admin",
+    request_body(content = serde_json::Value, description = "{\"tenant\": ..., \"name\": ...}"),
+    responses((status = 201, description = "The user"),
+              (status = 409, description = "The tenant has a user of that name", body = crate::error::ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    ApiJson(request): ApiJson<UserIn>,
+) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    let tenant = own_tenant_unless_named(request.tenant, &caller).ok_or_else(|| {
+        ApiError::bad_request("a user belongs to a tenant: give \"tenant\"").with_param("tenant")
+    })?;
+    let user = gateway(&state)?
+        .create_user(
+            &caller.actor(ip),
+            &tenant,
+            &request.name,
+            hearth_gateway::now_ms(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+/// Deletes a user and revokes its keys at once; its usage history stays.
+#[utoipa::path(delete, path = "/admin/v1/users/{user}", tag = "admin",
+    params(("user" = String, Path, description = "User id, or name with ?tenant= (a tenant key's own tenant by default)"),
+           ("tenant" = Option<String>, Query, description = "The user's tenant, when naming it by name")),
+    responses((status = 200, description = "The deleted user and the number of keys revoked"),
+              (status = 404, description = "No such user", body = crate::error::ErrorBody)))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path(user): Path<String>,
+    Query(query): Query<TenantFilter>,
+) -> Result<Json<DeletedUserOut>, ApiError> {
+    let (user, revoked_keys) = gateway(&state)?
+        .delete_user(
+            &caller.actor(ip),
+            query.tenant.as_deref(),
+            &user,
+            hearth_gateway::now_ms(),
+        )
+        .await?;
+    Ok(Json(DeletedUserOut {
+        user: user.into(),
+        deleted: true,
+        revoked_keys,
+    }))
+}
+
+/// `named`, or else a tenant key's own tenant.
+fn own_tenant_unless_named(named: Option<String>, caller: &Caller) -> Option<String> {
+    named.or_else(|| match caller {
+        Caller::Key(principal) => principal.tenant_name.clone(),
+        Caller::Local => None,
+    })
+}
+
 /// The keys the caller administers (never their secrets).
 #[utoipa::path(get, path = "/admin/v1/keys", tag = "admin",
     params(("tenant" = Option<String>, Query, description = "Only this tenant's keys")),
@@ -126,10 +203,7 @@ pub async fn create_key(
         ApiError::bad_request("role must be admin, member or reader").with_param("role")
     })?;
     // A tenant's admin makes keys for its own tenant unless it says otherwise.
-    let tenant = request.tenant.or_else(|| match &caller {
-        Caller::Key(principal) => principal.tenant_name.clone(),
-        Caller::Local => None,
-    });
+    let tenant = own_tenant_unless_named(request.tenant, &caller);
     let expires_in_ms = match request.expires_in_seconds {
         Some(seconds) if seconds <= 0 => {
             return Err(ApiError::bad_request("expires_in_seconds must be positive")
@@ -144,6 +218,7 @@ pub async fn create_key(
             &caller.actor(ip),
             KeySpec {
                 tenant,
+                user: request.user,
                 name: request.name,
                 role,
                 scopes: request.scopes.unwrap_or_default(),
@@ -234,14 +309,15 @@ pub async fn rotate_key(
 }
 
 /// Usage totals: requests, tokens, errors, cache hits, cost and latency, grouped by day,
-/// model and/or key. A tenant's key sees its tenant's usage only.
+/// model, key and/or user. A tenant's key sees its tenant's usage only.
 #[utoipa::path(get, path = "/admin/v1/usage", tag = "admin",
     params(
-        ("group_by" = Option<String>, Query, description = "Comma-separated: day, model, key"),
+        ("group_by" = Option<String>, Query, description = "Comma-separated: day, model, key, user"),
         ("since_ms" = Option<i64>, Query, description = "From (Unix ms, inclusive)"),
         ("until_ms" = Option<i64>, Query, description = "Until (Unix ms, exclusive)"),
         ("tenant" = Option<String>, Query, description = "Tenant name or id (instance admins)"),
-        ("key" = Option<String>, Query, description = "Key id")
+        ("key" = Option<String>, Query, description = "Key id"),
+        ("user" = Option<String>, Query, description = "User id, or name within `tenant`")
     ),
     responses((status = 200, description = "The usage groups")))]
 pub async fn usage(
@@ -270,9 +346,10 @@ pub async fn usage(
             "day" => usage_query.by_day = true,
             "model" => usage_query.by_model = true,
             "key" => usage_query.by_key = true,
+            "user" => usage_query.by_user = true,
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "group_by {other:?} is not one of day, model, key"
+                    "group_by {other:?} is not one of day, model, key, user"
                 ))
                 .with_param("group_by"));
             }
@@ -280,6 +357,13 @@ pub async fn usage(
     }
     if let Some(tenant) = &query.tenant {
         usage_query.tenant_id = Some(service.tenant(&actor, tenant).await?.id);
+    }
+    if let Some(user) = &query.user {
+        usage_query.user_id = Some(
+            service
+                .usage_user(&actor, query.tenant.as_deref(), user)
+                .await?,
+        );
     }
     let report = service.usage(&actor, usage_query).await?;
     Ok(Json(List::of(

@@ -42,6 +42,8 @@ pub(crate) fn admin_router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_tenants, admin::create_tenant))
         .routes(routes!(admin::get_tenant))
         .routes(routes!(admin::set_tenant_limits))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::delete_user))
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::rotate_key))

@@ -1,7 +1,7 @@
 //! The admin API's JSON shapes. Keys are shown with their visible prefix only, except in the
 //! one response that creates them.
 
-use hearth_gateway::{CreatedKey, KeyView, Limits, TenantView};
+use hearth_gateway::{CreatedKey, KeyView, Limits, TenantView, UserView};
 use serde::{Deserialize, Serialize};
 
 /// `{"object": "list", "data": [...]}`, as OpenAI lists things.
@@ -102,9 +102,51 @@ pub struct TenantFilter {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct UserIn {
+    /// The tenant's name; a tenant's admin may omit it for its own tenant.
+    pub tenant: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserOut {
+    pub id: String,
+    pub object: &'static str,
+    pub name: String,
+    pub tenant: String,
+    pub tenant_id: String,
+    pub created_at_ms: i64,
+}
+
+impl From<UserView> for UserOut {
+    fn from(user: UserView) -> UserOut {
+        UserOut {
+            id: user.id,
+            object: "user",
+            name: user.name,
+            tenant: user.tenant_name,
+            tenant_id: user.tenant_id,
+            created_at_ms: user.created_at_ms,
+        }
+    }
+}
+
+/// A deleted user and how many of its keys were revoked with it.
+#[derive(Debug, Serialize)]
+pub struct DeletedUserOut {
+    #[serde(flatten)]
+    pub user: UserOut,
+    pub deleted: bool,
+    pub revoked_keys: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeyIn {
     /// The tenant's name; a tenant's admin may omit it for its own tenant.
     pub tenant: Option<String>,
+    /// The name of the tenant's user the key is for (made first with POST /admin/v1/users).
+    pub user: Option<String>,
     pub name: Option<String>,
     /// `admin`, `member` (default) or `reader`.
     pub role: Option<String>,
@@ -126,6 +168,8 @@ pub struct KeyOut {
     pub prefix: String,
     pub tenant: Option<String>,
     pub tenant_id: Option<String>,
+    pub user: Option<String>,
+    pub user_id: Option<String>,
     pub name: Option<String>,
     pub role: &'static str,
     pub scopes: Vec<String>,
@@ -146,6 +190,8 @@ impl KeyOut {
             prefix: key.prefix.clone(),
             tenant: key.tenant_name.clone(),
             tenant_id: key.tenant_id.clone(),
+            user: key.user_name.clone(),
+            user_id: key.user_id.clone(),
             name: key.name.clone(),
             role: key.role.as_str(),
             scopes: key.scopes.clone(),
@@ -183,6 +229,8 @@ pub struct UsageParams {
     pub until_ms: Option<i64>,
     pub tenant: Option<String>,
     pub key: Option<String>,
+    /// A user's id, or its name together with `tenant` (or a tenant key's own tenant).
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -196,6 +244,8 @@ pub struct UsageOut {
     pub key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
@@ -215,6 +265,7 @@ impl From<hearth_store::UsageGroup> for UsageOut {
             model: group.model,
             key_id: group.key_id,
             tenant_id: group.tenant_id,
+            user_id: group.user_id,
             requests: group.requests,
             prompt_tokens: group.prompt_tokens,
             completion_tokens: group.completion_tokens,

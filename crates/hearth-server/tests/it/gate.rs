@@ -46,6 +46,7 @@ async fn make(
             &Actor::Cli,
             KeySpec {
                 tenant: tenant.map(str::to_owned),
+                user: None,
                 name: None,
                 role,
                 scopes: Vec::new(),
@@ -87,6 +88,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
             &Actor::Cli,
             KeySpec {
                 tenant: Some("acme".to_owned()),
+                user: None,
                 name: None,
                 role: Role::Admin,
                 scopes: Vec::new(),
@@ -212,7 +214,8 @@ async fn every_route_against_every_kind_of_caller() {
         let path = template
             .replace("{model}", "gemma3:270m")
             .replace("{tenant}", "acme")
-            .replace("{key}", &keys.acme_member_prefix);
+            .replace("{key}", &keys.acme_member_prefix)
+            .replace("{user}", "nobody");
         let operations = [
             (Method::GET, item.get.is_some()),
             (Method::POST, item.post.is_some()),
@@ -359,6 +362,132 @@ async fn a_tenant_never_sees_another_tenants_keys_tenants_or_usage() {
             .all(|entry| entry["tenant_id"] == entries[0]["tenant_id"])
     );
     drop(gated.store);
+}
+
+fn post(path: &str, key: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn a_tenant_admin_issues_keys_to_its_own_users_only_and_deleting_one_revokes_them() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let response = send(
+        &gated.router,
+        post("/admin/v1/users", &keys.acme_admin, r#"{"name": "ada"}"#),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let ada = json_body(response).await;
+    assert_eq!((ada["tenant"].as_str(), ada["object"].as_str()), (Some("acme"), Some("user")));
+    let ada_id = ada["id"].as_str().expect("id").to_owned();
+    let again = send(
+        &gated.router,
+        post("/admin/v1/users", &keys.acme_admin, r#"{"name": "ada"}"#),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let bad = json_body(
+        send(
+            &gated.router,
+            post("/admin/v1/users", &keys.acme_admin, r#"{"name": "a d a"}"#),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(bad["error"]["param"], "user", "{bad}");
+
+    // A key for ada; another tenant cannot issue keys to her nor see her.
+    let response = send(
+        &gated.router,
+        post("/admin/v1/keys", &keys.acme_admin, r#"{"user": "ada", "role": "member"}"#),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created = json_body(response).await;
+    assert_eq!(created["user"], "ada", "{created}");
+    assert_eq!(created["user_id"].as_str(), Some(ada_id.as_str()));
+    let response = send(
+        &gated.router,
+        post(
+            "/admin/v1/keys",
+            &keys.globex_admin,
+            r#"{"tenant": "acme", "user": "ada"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let globex_users = json_body(
+        send(
+            &gated.router,
+            request(&Method::GET, "/admin/v1/users", Some(&keys.globex_admin)),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(globex_users["data"], serde_json::json!([]), "{globex_users}");
+    let response = send(
+        &gated.router,
+        request(
+            &Method::DELETE,
+            &format!("/admin/v1/users/{ada_id}"),
+            Some(&keys.globex_admin),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // Usage can be asked for by user: by name within the caller's tenant; another
+    // tenant's user is not found.
+    let usage = send(
+        &gated.router,
+        request(
+            &Method::GET,
+            "/admin/v1/usage?group_by=user&user=ada",
+            Some(&keys.acme_admin),
+        ),
+    )
+    .await;
+    assert_eq!(usage.status(), StatusCode::OK);
+    let unknown = send(
+        &gated.router,
+        request(
+            &Method::GET,
+            "/admin/v1/usage?user=ada",
+            Some(&keys.globex_admin),
+        ),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let ada_key = created["key"].as_str().expect("secret").to_owned();
+    gated.authenticator.refresh(&gated.store).await.expect("refresh");
+    let response = send(
+        &gated.router,
+        request(&Method::GET, "/v1/models", Some(&ada_key)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Deleting ada revokes her key at once.
+    let response = send(
+        &gated.router,
+        request(&Method::DELETE, "/admin/v1/users/ada", Some(&keys.acme_admin)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let deleted = json_body(response).await;
+    assert_eq!(deleted["revoked_keys"], 1, "{deleted}");
+    gated.authenticator.refresh(&gated.store).await.expect("refresh");
+    let response = send(
+        &gated.router,
+        request(&Method::GET, "/v1/models", Some(&ada_key)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

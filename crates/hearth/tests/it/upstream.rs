@@ -556,3 +556,94 @@ completion_per_million = 2000000
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_key_made_for_a_user_is_metered_as_that_users_usage() {
+    let primary = FakeUpstream::start(Behavior::Complete("metered"));
+    let config = format!(
+        "[auth]\nmode = \"on\"\n\n[[upstreams]]\nname = \"primary\"\nbase_url = \"{}\"\n",
+        primary.base_url()
+    );
+    let server = serve_with_config(&config, &[]);
+    let keys = |args: &[&str]| {
+        let home = server.dir.path();
+        let output = crate::run(
+            crate::hearth(home)
+                .arg("--data-dir")
+                .arg(home.join("data"))
+                .arg("--config")
+                .arg(home.join("config.toml"))
+                .args(args),
+        );
+        assert!(output.status.success(), "{}", crate::stderr_of(&output));
+        crate::stdout_of(&output)
+    };
+    let last_line = |text: String| text.lines().last().expect("a line").to_string();
+    let admin = last_line(keys(&["keys", "create", "--tenant", "acme", "--role", "admin"]));
+    // The CLI makes the user when it is missing, like the tenant.
+    let ada = last_line(keys(&["keys", "create", "--tenant", "acme", "--user", "ada"]));
+    let listed = keys(&["keys", "list", "--tenant", "acme"]);
+    assert!(
+        listed.lines().any(|line| line.split_whitespace().nth(2) == Some("ada")),
+        "the USER column names ada: {listed}"
+    );
+    assert!(keys(&["users", "list"]).contains("ada"));
+    let started = Instant::now();
+    for _ in 0..2 {
+        let answered = loop {
+            let response = client()
+                .post(server.url("/v1/chat/completions"))
+                .bearer_auth(&ada)
+                .json(&serde_json::json!({"model": "primary/gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}))
+                .send()
+                .expect("request");
+            // Keys made by the CLI apply within a second.
+            if response.status() != 401 || started.elapsed() > Duration::from_secs(3) {
+                break response;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(answered.status(), 200);
+    }
+    let started = Instant::now();
+    let groups = loop {
+        let usage: serde_json::Value = client()
+            .get(server.url("/admin/v1/usage?group_by=user&user=ada"))
+            .bearer_auth(&admin)
+            .send()
+            .expect("usage")
+            .json()
+            .expect("JSON");
+        let groups = usage["data"].as_array().cloned().unwrap_or_default();
+        if groups.first().is_some_and(|group| group["requests"] == 2) {
+            break groups;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no usage for ada: {usage}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert!(groups[0]["user_id"].is_string(), "{groups:?}");
+
+    // Deleting the user revokes its key within a second.
+    assert!(keys(&["users", "delete", "--tenant", "acme", "ada"]).contains("revoked 1 key"));
+    let started = Instant::now();
+    loop {
+        let status = client()
+            .get(server.url("/v1/models"))
+            .bearer_auth(&ada)
+            .send()
+            .expect("request")
+            .status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "a deleted user's key still works: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
