@@ -167,6 +167,8 @@ pub struct ModelsConfig {
     /// 0 means every available core.
     pub threads: usize,
     pub queue_capacity: usize,
+    /// `f16`, `q8_0` or `q4_0` (checked against the schema).
+    pub kv_cache_type: String,
     pub embedding_batch_size: usize,
 }
 
@@ -441,6 +443,7 @@ impl Config {
                 prefill_chunk: values.integer("models.prefill_chunk")? as usize,
                 threads: values.integer("models.threads")? as usize,
                 queue_capacity: values.integer("models.queue_capacity")? as usize,
+                kv_cache_type: values.string("models.kv_cache_type")?.to_owned(),
                 embedding_batch_size: values.integer("models.embedding_batch_size")? as usize,
             },
             auth: AuthConfig {

@@ -348,6 +348,14 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "CPU threads for inference, chat and embedding models alike; 0 uses every available core",
     },
     KeySpec {
+        key: "models.kv_cache_type",
+        kind: Kind::OneOf(&["f16", "q8_0", "q4_0"]),
+        default: |_| Some(Value::String("q8_0".to_string())),
+        secret: false,
+        reloadable: false,
+        help: "how chat models' KV caches store keys and values: q8_0 takes half the memory of f16, q4_0 a quarter",
+    },
+    KeySpec {
         key: "models.queue_capacity",
         kind: Kind::Integer {
             min: 1,

@@ -15,6 +15,7 @@ mod error;
 mod model;
 mod model_files;
 mod service;
+mod weights;
 
 pub use error::EmbedError;
 pub use model::{Embedding, EmbeddingModel, Embeddings};

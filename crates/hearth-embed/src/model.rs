@@ -18,6 +18,7 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::EmbedError;
 use crate::model_files::ModelFiles;
+use crate::weights::SafetensorsFile;
 
 /// A sentence embedding model loaded in memory, ready to embed batches on the CPU.
 pub struct EmbeddingModel {
@@ -66,18 +67,19 @@ impl Embeddings {
 impl EmbeddingModel {
     /// Loads a sentence-transformers BERT model from `dir` (see the crate docs for the files).
     ///
-    /// The weights are memory-mapped, not copied.
+    /// The weights are read tensor by tensor into memory, so loading holds them once (see
+    /// `weights`).
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, EmbedError> {
         let files = ModelFiles::read(dir.as_ref())?;
         let device = Device::Cpu;
 
-        // SAFETY: the weights file is memory-mapped read-only. Changing it while mapped would be
-        // undefined behaviour; Hearth never writes model files in place (downloads go to a
-        // temporary name and are renamed over, which leaves the mapped file untouched).
-        let weights = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[&files.weights_path], DType::F32, &device)
-        }
-        .map_err(|error| invalid_weights(&files.weights_path, error))?;
+        let file = SafetensorsFile::open(&files.weights_path).map_err(|reason| {
+            EmbedError::InvalidFile {
+                path: files.weights_path.clone(),
+                reason,
+            }
+        })?;
+        let weights = VarBuilder::from_backend(Box::new(file), DType::F32, device.clone());
         let bert = BertModel::load(weights, &files.bert_config)
             .map_err(|error| invalid_weights(&files.weights_path, error))?;
 

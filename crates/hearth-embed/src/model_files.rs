@@ -3,7 +3,7 @@
 //! Layout (as published for all-MiniLM-L6-v2):
 //! - `config.json`: the BERT architecture (required);
 //! - `tokenizer.json`: the Hugging Face tokenizer (required);
-//! - `model.safetensors`: the weights (required, memory-mapped later by the model);
+//! - `model.safetensors`: the weights (required, read tensor by tensor by the model);
 //! - `1_Pooling/config.json`: the pooling mode (optional, mean pooling when absent, as
 //!   sentence-transformers does for a plain BERT checkpoint);
 //! - `sentence_bert_config.json`: `max_seq_length` (optional, the position embedding count

@@ -4,7 +4,7 @@
 //! Scheduler runs go through `ModelHandle::generate` like the server does. Run in release:
 //!
 //! ```text
-//! cargo run --release --example raw_bench -p hearth-engine [-- [MODEL.gguf] [--rounds N] [--json]]
+//! cargo run --release --example raw_bench -p hearth-engine [-- [MODEL.gguf] [--rounds N] [--json] [--kv-cache-type f16|q8_0|q4_0]]
 //! ```
 //!
 //! The model defaults to the sample model in `$HEARTH_MODEL_CACHE` or `~/.cache/hearth/models`.
@@ -36,8 +36,8 @@ use hearth_engine::raw::llama_cpp_2::llama_batch::LlamaBatch;
 use hearth_engine::raw::llama_cpp_2::sampling::LlamaSampler;
 use hearth_engine::raw::llama_cpp_2::token::LlamaToken;
 use hearth_engine::{
-    EngineConfig, EngineError, GenerationEvent, GenerationRequest, Model, ModelHandle, Prompt,
-    SamplingParams,
+    EngineConfig, EngineError, GenerationEvent, GenerationRequest, KvCacheType, Model,
+    ModelHandle, Prompt, SamplingParams,
 };
 
 const THREADS: usize = 2;
@@ -92,6 +92,14 @@ struct Options {
     json: bool,
 }
 
+/// The KV cache type of every context, raw and scheduled: the server's default (`q8_0`)
+/// unless `--kv-cache-type` says otherwise, so both sides read the same cache.
+static KV_CACHE_TYPE: std::sync::OnceLock<KvCacheType> = std::sync::OnceLock::new();
+
+fn kv_cache_type() -> KvCacheType {
+    *KV_CACHE_TYPE.get_or_init(|| KvCacheType::Q8_0)
+}
+
 fn options() -> Result<Options, String> {
     let mut options = Options {
         model: default_model_path(),
@@ -108,6 +116,13 @@ fn options() -> Result<Options, String> {
                     .and_then(|text| text.parse().ok())
                     .filter(|&rounds| rounds > 0)
                     .ok_or("--rounds needs a positive number")?;
+            }
+            "--kv-cache-type" => {
+                let kind = args
+                    .next()
+                    .and_then(|name| KvCacheType::from_name(&name))
+                    .ok_or("--kv-cache-type needs one of f16, q8_0, q4_0")?;
+                let _ = KV_CACHE_TYPE.set(kind);
             }
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             path => options.model = PathBuf::from(path),
@@ -129,6 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prefill_chunk: 512,
         threads: THREADS,
         queue_capacity: 64,
+        kv_cache_type: kv_cache_type(),
     };
     let model = Model::load(&path, &config)?;
     // In JSON mode stdout carries the JSON object alone.
@@ -314,14 +330,18 @@ fn raw_context_params(
     n_seq: usize,
     n_ctx_per_seq: usize,
 ) -> Result<LlamaContextParams, Box<dyn std::error::Error>> {
-    Ok(LlamaContextParams::default()
+    let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(u32::try_from(n_seq * n_ctx_per_seq)?))
         .with_n_batch(512)
         .with_n_ubatch(512)
         .with_n_seq_max(u32::try_from(n_seq)?)
         .with_n_threads(THREADS as i32)
         .with_n_threads_batch(THREADS as i32)
-        .with_kv_unified(false))
+        .with_kv_unified(false);
+    Ok(hearth_engine::raw::with_kv_cache_type(
+        params,
+        kv_cache_type(),
+    ))
 }
 
 fn raw_context(

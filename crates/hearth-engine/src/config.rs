@@ -3,6 +3,43 @@
 
 use crate::EngineError;
 
+/// How keys and values are stored in the KV cache. Quantized caches take about half
+/// (`q8_0`) or a quarter (`q4_0`) of the memory of `f16`, at a small cost in accuracy; they
+/// need flash attention, which the engine then turns on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvCacheType {
+    /// llama.cpp's default: exact.
+    #[default]
+    F16,
+    Q8_0,
+    Q4_0,
+}
+
+impl KvCacheType {
+    pub const NAMES: [&'static str; 3] = ["f16", "q8_0", "q4_0"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KvCacheType::F16 => "f16",
+            KvCacheType::Q8_0 => "q8_0",
+            KvCacheType::Q4_0 => "q4_0",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<KvCacheType> {
+        match name {
+            "f16" => Some(KvCacheType::F16),
+            "q8_0" => Some(KvCacheType::Q8_0),
+            "q4_0" => Some(KvCacheType::Q4_0),
+            _ => None,
+        }
+    }
+
+    pub fn is_quantized(self) -> bool {
+        self != KvCacheType::F16
+    }
+}
+
 /// How a model is run. Defaults suit a small model on a laptop CPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -19,6 +56,8 @@ pub struct EngineConfig {
     pub threads: usize,
     /// Requests that may wait for a free slot; one more is refused with `QueueFull`.
     pub queue_capacity: usize,
+    /// How the KV cache stores keys and values.
+    pub kv_cache_type: KvCacheType,
 }
 
 impl Default for EngineConfig {
@@ -30,6 +69,7 @@ impl Default for EngineConfig {
             prefill_chunk: 256,
             threads: 2,
             queue_capacity: 64,
+            kv_cache_type: KvCacheType::F16,
         }
     }
 }

@@ -32,7 +32,7 @@ mod stats;
 mod text_output;
 
 pub use chat::{ChatMessage, ChatRole, ChatTemplate, TemplateSource};
-pub use config::EngineConfig;
+pub use config::{EngineConfig, KvCacheType};
 pub use error::EngineError;
 pub use generation::{
     Completion, FinishReason, GenerationEvent, GenerationRequest, GenerationStream, Prompt,

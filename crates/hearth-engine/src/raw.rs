@@ -13,6 +13,15 @@ pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
     crate::backend::backend()
 }
 
+/// `params` with the KV cache stored as the scheduler stores it for `kv_cache_type`, so a raw
+/// reference decode reads the same cache numerics as the scheduler.
+pub fn with_kv_cache_type(
+    params: llama_cpp_2::context::params::LlamaContextParams,
+    kv_cache_type: crate::KvCacheType,
+) -> llama_cpp_2::context::params::LlamaContextParams {
+    crate::scheduler::with_kv_cache_type(params, kv_cache_type)
+}
+
 /// The llama.cpp model behind a [`Model`].
 pub fn llama_model(model: &Model) -> &LlamaModel {
     &model.inner.llama

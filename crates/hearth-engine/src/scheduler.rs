@@ -290,6 +290,27 @@ fn run_scheduler(
     tracing::debug!("scheduler stopped: no handle left and no sequence running");
 }
 
+/// Context parameters storing the KV cache as `kv_cache_type`. A quantized V cache needs flash
+/// attention, so it is switched on for those (llama.cpp refuses the context otherwise).
+pub(crate) fn with_kv_cache_type(
+    params: LlamaContextParams,
+    kv_cache_type: crate::KvCacheType,
+) -> LlamaContextParams {
+    use llama_cpp_2::context::params::KvCacheType as Raw;
+    let raw = match kv_cache_type {
+        crate::KvCacheType::F16 => Raw::F16,
+        crate::KvCacheType::Q8_0 => Raw::Q8_0,
+        crate::KvCacheType::Q4_0 => Raw::Q4_0,
+    };
+    let params = params.with_type_k(raw).with_type_v(raw);
+    if kv_cache_type.is_quantized() {
+        // LLAMA_FLASH_ATTN_TYPE_ENABLED.
+        params.with_flash_attention_policy(1)
+    } else {
+        params
+    }
+}
+
 fn create_context(model: &Model) -> Result<LlamaContext<'_>, EngineError> {
     let config = model.config();
     let to_u32 = |value: usize, field: &'static str| {
@@ -313,6 +334,7 @@ fn create_context(model: &Model) -> Result<LlamaContext<'_>, EngineError> {
         // Sliding-window layers must keep their whole history, or a reused prefix would lack
         // the entries evicted from the window and prefix reuse would read garbage.
         .with_swa_full(true);
+    let params = with_kv_cache_type(params, config.kv_cache_type);
     let backend = crate::backend::backend()?;
     let context = model
         .inner

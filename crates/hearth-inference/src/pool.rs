@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hearth_embed::{EmbeddingModel, EmbeddingService, ServiceConfig};
-use hearth_engine::{EngineConfig, Model, ModelHandle};
+use hearth_engine::{EngineConfig, KvCacheType, Model, ModelHandle};
 
 use crate::error::InferenceError;
 
@@ -73,6 +73,7 @@ pub struct EngineSettings {
     pub prefill_chunk: usize,
     pub threads: usize,
     pub queue_capacity: usize,
+    pub kv_cache_type: KvCacheType,
 }
 
 impl From<EngineSettings> for EngineConfig {
@@ -84,6 +85,7 @@ impl From<EngineSettings> for EngineConfig {
             prefill_chunk: settings.prefill_chunk,
             threads: settings.threads,
             queue_capacity: settings.queue_capacity,
+            kv_cache_type: settings.kv_cache_type,
         }
     }
 }
@@ -98,6 +100,7 @@ impl Default for EngineSettings {
             prefill_chunk: defaults.prefill_chunk,
             threads: defaults.threads,
             queue_capacity: defaults.queue_capacity,
+            kv_cache_type: defaults.kv_cache_type,
         }
     }
 }

@@ -342,6 +342,9 @@ fn start_inference(config: &Config) -> anyhow::Result<Inference> {
             prefill_chunk: models.prefill_chunk,
             threads,
             queue_capacity: models.queue_capacity,
+            // The schema allows only known names.
+            kv_cache_type: hearth_inference::KvCacheType::from_name(&models.kv_cache_type)
+                .unwrap_or_default(),
         },
         embedding: hearth_embed::ServiceConfig {
             queue_capacity: models.queue_capacity * 4,
