@@ -681,7 +681,11 @@ fn request_overhead(address: &str, prompt: &str, requests: usize) -> anyhow::Res
         let answer = connection.post_json("/api/generate", &body)?;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         if answer.status != 200 {
-            bail!("/api/generate answered {}: {}", answer.status, answer.text());
+            bail!(
+                "/api/generate answered {}: {}",
+                answer.status,
+                answer.text()
+            );
         }
         let reply = answer.json()?;
         let engine_ns = reply["prompt_eval_duration"].as_u64().unwrap_or(0)

@@ -82,10 +82,7 @@ impl SafetensorsFile {
     /// Reads tensor `name` as stored, without converting it.
     pub fn read(&self, name: &str, device: &Device) -> candle_core::Result<Tensor> {
         let entry = self.tensors.get(name).ok_or_else(|| {
-            candle_core::Error::Msg(format!(
-                "{} has no tensor {name:?}",
-                self.path.display()
-            ))
+            candle_core::Error::Msg(format!("{} has no tensor {name:?}", self.path.display()))
         })?;
         let Some((dtype, _)) = element_bytes(&entry.dtype) else {
             return Err(candle_core::Error::Msg(format!(
@@ -121,7 +118,9 @@ impl SafetensorsFile {
             return Tensor::from_vec(values, entry.shape.as_slice(), device);
         }
         let mut bytes = vec![0u8; len];
-        self.file.read_exact_at(&mut bytes, entry.start).map_err(io)?;
+        self.file
+            .read_exact_at(&mut bytes, entry.start)
+            .map_err(io)?;
         Tensor::from_raw_buffer(&bytes, dtype, &entry.shape, device)
     }
 }
@@ -133,9 +132,7 @@ fn parse_header(
 ) -> Result<HashMap<String, TensorEntry>, String> {
     let json: serde_json::Value = serde_json::from_slice(header)
         .map_err(|error| format!("the header is not JSON: {error}"))?;
-    let table = json
-        .as_object()
-        .ok_or("the header is not a JSON object")?;
+    let table = json.as_object().ok_or("the header is not a JSON object")?;
     let mut tensors = HashMap::new();
     for (name, info) in table {
         if name == "__metadata__" {
@@ -252,7 +249,10 @@ mod tests {
     }
 
     fn f32_bytes(values: &[f32]) -> Vec<u8> {
-        values.iter().flat_map(|value| value.to_le_bytes()).collect()
+        values
+            .iter()
+            .flat_map(|value| value.to_le_bytes())
+            .collect()
     }
 
     #[test]
@@ -277,7 +277,13 @@ mod tests {
         );
         let file = SafetensorsFile::open(&path).expect("open");
         let weight = file
-            .get((2, 3).into(), "weight", candle_nn::Init::Const(0.0), DType::F32, &Device::Cpu)
+            .get(
+                (2, 3).into(),
+                "weight",
+                candle_nn::Init::Const(0.0),
+                DType::F32,
+                &Device::Cpu,
+            )
             .expect("weight");
         assert_eq!(
             weight.to_vec2::<f32>().expect("values"),
@@ -290,8 +296,14 @@ mod tests {
         assert_eq!(ids.to_vec2::<i64>().expect("ids"), [[0, 1, 2]]);
         assert!(file.contains_tensor("weight") && !file.contains_tensor("bias"));
         assert!(
-            file.get((3, 2).into(), "weight", candle_nn::Init::Const(0.0), DType::F32, &Device::Cpu)
-                .is_err(),
+            file.get(
+                (3, 2).into(),
+                "weight",
+                candle_nn::Init::Const(0.0),
+                DType::F32,
+                &Device::Cpu
+            )
+            .is_err(),
             "a wrong shape is refused"
         );
     }

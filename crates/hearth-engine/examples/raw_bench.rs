@@ -36,8 +36,8 @@ use hearth_engine::raw::llama_cpp_2::llama_batch::LlamaBatch;
 use hearth_engine::raw::llama_cpp_2::sampling::LlamaSampler;
 use hearth_engine::raw::llama_cpp_2::token::LlamaToken;
 use hearth_engine::{
-    EngineConfig, EngineError, GenerationEvent, GenerationRequest, KvCacheType, Model,
-    ModelHandle, Prompt, SamplingParams,
+    EngineConfig, EngineError, GenerationEvent, GenerationRequest, KvCacheType, Model, ModelHandle,
+    Prompt, SamplingParams,
 };
 
 const THREADS: usize = 2;

@@ -29,9 +29,7 @@ mod prices;
 mod principal;
 mod usage;
 
-pub use admin::{
-    Actor, CreatedKey, Gateway, KeySpec, KeyView, TenantView, UsageReport, UserView,
-};
+pub use admin::{Actor, CreatedKey, Gateway, KeySpec, KeyView, TenantView, UsageReport, UserView};
 pub use authenticator::{AuthError, Authenticator};
 pub use cache::{CacheSettings, CachedAnswer, ResponseCache};
 pub use error::GatewayError;

@@ -58,7 +58,10 @@ pub fn run_users(sources: &Sources, command: &UsersCommand) -> anyhow::Result<()
         UsersCommand::Create { tenant, name } => {
             gateway.ensure_tenant(&Actor::Cli, tenant, now).await?;
             let user = gateway.create_user(&Actor::Cli, tenant, name, now).await?;
-            println!("made user {} of tenant {} ({})", user.name, user.tenant_name, user.id);
+            println!(
+                "made user {} of tenant {} ({})",
+                user.name, user.tenant_name, user.id
+            );
             Ok(())
         }
         UsersCommand::List { tenant, json } => {
@@ -79,7 +82,11 @@ pub fn run_users(sources: &Sources, command: &UsersCommand) -> anyhow::Result<()
             }
             writeln!(out, "{:<16} {:<24} ID", "TENANT", "USER")?;
             for user in &users {
-                writeln!(out, "{:<16} {:<24} {}", user.tenant_name, user.name, user.id)?;
+                writeln!(
+                    out,
+                    "{:<16} {:<24} {}",
+                    user.tenant_name, user.name, user.id
+                )?;
             }
             Ok(())
         }

@@ -320,7 +320,9 @@ async fn keys_are_issued_to_users_whose_usage_is_counted_and_deleting_one_revoke
         Err(GatewayError::Conflict(_))
     ));
     assert!(matches!(
-        gateway.create_user(&Actor::Cli, "acme", "no spaces", NOW).await,
+        gateway
+            .create_user(&Actor::Cli, "acme", "no spaces", NOW)
+            .await,
         Err(GatewayError::Invalid { .. })
     ));
     // The same name in another tenant is another user.
@@ -335,7 +337,11 @@ async fn keys_are_issued_to_users_whose_usage_is_counted_and_deleting_one_revoke
         ..spec(tenant, Role::Member)
     };
     let ada_key = gateway
-        .create_key(&Actor::Cli, key_for(Some("ada@acme.test"), Some("acme")), NOW)
+        .create_key(
+            &Actor::Cli,
+            key_for(Some("ada@acme.test"), Some("acme")),
+            NOW,
+        )
         .await
         .expect("ada's key");
     assert_eq!(ada_key.key.user_id.as_ref(), Some(&ada.id));
@@ -442,7 +448,11 @@ async fn keys_are_issued_to_users_whose_usage_is_counted_and_deleting_one_revoke
         "a revoked key still names its deleted user"
     );
     authenticator.refresh(&store).await.expect("refresh");
-    assert!(authenticator.authenticate(&ada_key.secret, NOW + 2).is_err());
+    assert!(
+        authenticator
+            .authenticate(&ada_key.secret, NOW + 2)
+            .is_err()
+    );
     let users: Vec<String> = gateway
         .users(&Actor::Cli, Some("acme"))
         .await

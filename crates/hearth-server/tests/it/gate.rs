@@ -383,7 +383,10 @@ async fn a_tenant_admin_issues_keys_to_its_own_users_only_and_deleting_one_revok
     .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let ada = json_body(response).await;
-    assert_eq!((ada["tenant"].as_str(), ada["object"].as_str()), (Some("acme"), Some("user")));
+    assert_eq!(
+        (ada["tenant"].as_str(), ada["object"].as_str()),
+        (Some("acme"), Some("user"))
+    );
     let ada_id = ada["id"].as_str().expect("id").to_owned();
     let again = send(
         &gated.router,
@@ -404,7 +407,11 @@ async fn a_tenant_admin_issues_keys_to_its_own_users_only_and_deleting_one_revok
     // A key for ada; another tenant cannot issue keys to her nor see her.
     let response = send(
         &gated.router,
-        post("/admin/v1/keys", &keys.acme_admin, r#"{"user": "ada", "role": "member"}"#),
+        post(
+            "/admin/v1/keys",
+            &keys.acme_admin,
+            r#"{"user": "ada", "role": "member"}"#,
+        ),
     )
     .await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -429,7 +436,11 @@ async fn a_tenant_admin_issues_keys_to_its_own_users_only_and_deleting_one_revok
         .await,
     )
     .await;
-    assert_eq!(globex_users["data"], serde_json::json!([]), "{globex_users}");
+    assert_eq!(
+        globex_users["data"],
+        serde_json::json!([]),
+        "{globex_users}"
+    );
     let response = send(
         &gated.router,
         request(
@@ -464,7 +475,11 @@ async fn a_tenant_admin_issues_keys_to_its_own_users_only_and_deleting_one_revok
     .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let ada_key = created["key"].as_str().expect("secret").to_owned();
-    gated.authenticator.refresh(&gated.store).await.expect("refresh");
+    gated
+        .authenticator
+        .refresh(&gated.store)
+        .await
+        .expect("refresh");
     let response = send(
         &gated.router,
         request(&Method::GET, "/v1/models", Some(&ada_key)),
@@ -475,13 +490,21 @@ async fn a_tenant_admin_issues_keys_to_its_own_users_only_and_deleting_one_revok
     // Deleting ada revokes her key at once.
     let response = send(
         &gated.router,
-        request(&Method::DELETE, "/admin/v1/users/ada", Some(&keys.acme_admin)),
+        request(
+            &Method::DELETE,
+            "/admin/v1/users/ada",
+            Some(&keys.acme_admin),
+        ),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
     let deleted = json_body(response).await;
     assert_eq!(deleted["revoked_keys"], 1, "{deleted}");
-    gated.authenticator.refresh(&gated.store).await.expect("refresh");
+    gated
+        .authenticator
+        .refresh(&gated.store)
+        .await
+        .expect("refresh");
     let response = send(
         &gated.router,
         request(&Method::GET, "/v1/models", Some(&ada_key)),

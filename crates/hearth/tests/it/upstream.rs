@@ -579,12 +579,18 @@ fn a_key_made_for_a_user_is_metered_as_that_users_usage() {
         crate::stdout_of(&output)
     };
     let last_line = |text: String| text.lines().last().expect("a line").to_string();
-    let admin = last_line(keys(&["keys", "create", "--tenant", "acme", "--role", "admin"]));
+    let admin = last_line(keys(&[
+        "keys", "create", "--tenant", "acme", "--role", "admin",
+    ]));
     // The CLI makes the user when it is missing, like the tenant.
-    let ada = last_line(keys(&["keys", "create", "--tenant", "acme", "--user", "ada"]));
+    let ada = last_line(keys(&[
+        "keys", "create", "--tenant", "acme", "--user", "ada",
+    ]));
     let listed = keys(&["keys", "list", "--tenant", "acme"]);
     assert!(
-        listed.lines().any(|line| line.split_whitespace().nth(2) == Some("ada")),
+        listed
+            .lines()
+            .any(|line| line.split_whitespace().nth(2) == Some("ada")),
         "the USER column names ada: {listed}"
     );
     assert!(keys(&["users", "list"]).contains("ada"));
