@@ -10,7 +10,7 @@
 //! each token's chunk, the first token excluded, so time to first token is not in them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::http::{Connection, SseData};
 use crate::peer;
+use crate::process::Server;
 
 const CHAT_MODEL: &str = "gemma3:270m";
 const EMBEDDING_MODEL: &str = "all-minilm:l6-v2";
@@ -87,7 +88,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = Options::parse(args)?;
     let models = model_cache()?;
     let binaries = build()?;
-    let out_dir = target_dir().join("bench");
+    let out_dir = crate::process::target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let peer_python = if options.skip_peer {
         None
@@ -144,19 +145,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             best.peer_batch.offer(batch_streams(&peer.address, &raw)?);
         }
     }
-    let peak_rss_mib = status_kib(hearth.child.id(), "VmHWM")
+    let peak_rss_mib = crate::process::status_kib(hearth.child.id(), "VmHWM")
         .map(|kib| kib as f64 / 1024.0)
         .context("cannot read the server's VmHWM from /proc")?;
     // What the resident memory is made of at the end: mapped model files versus allocations
     // (KV cache, compute buffers, the embedding model's tensors).
     let rss_split = format!(
         "now: {:.0} MiB file-backed (model weights), {:.0} MiB anonymous",
-        status_kib(hearth.child.id(), "RssFile").unwrap_or(0) as f64 / 1024.0,
-        status_kib(hearth.child.id(), "RssAnon").unwrap_or(0) as f64 / 1024.0
+        crate::process::status_kib(hearth.child.id(), "RssFile").unwrap_or(0) as f64 / 1024.0,
+        crate::process::status_kib(hearth.child.id(), "RssAnon").unwrap_or(0) as f64 / 1024.0
     );
     let peer_peak_rss_mib = peer
         .as_ref()
-        .and_then(|peer| status_kib(peer.child.id(), "VmHWM"))
+        .and_then(|peer| crate::process::status_kib(peer.child.id(), "VmHWM"))
         .map(|kib| kib as f64 / 1024.0);
     drop(peer);
     drop(hearth);
@@ -719,13 +720,6 @@ struct Binaries {
     embed_bench: PathBuf,
 }
 
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-    }
-}
-
 /// Builds the server and the two raw examples in release, in one cargo call.
 fn build() -> anyhow::Result<Binaries> {
     eprintln!("bench: building the release binary and the raw examples");
@@ -740,7 +734,7 @@ fn build() -> anyhow::Result<Binaries> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let release = target_dir().join("release");
+    let release = crate::process::target_dir().join("release");
     Ok(Binaries {
         hearth: release.join("hearth"),
         raw_bench: release.join("examples/raw_bench"),
@@ -775,39 +769,6 @@ fn run_json(command: &mut Command) -> anyhow::Result<Value> {
     }
     serde_json::from_slice(&output.stdout)
         .with_context(|| format!("{command:?} printed no JSON object"))
-}
-
-/// A server the benchmark started; killed when dropped.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits until `path` answers 200, failing early if the process exits.
-fn wait_until_ready(server: &mut Server, path: &str, log: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if crate::http_status(&server.address, path) == Some(200) {
-            return Ok(());
-        }
-        if let Some(status) = server.child.try_wait()? {
-            bail!("the server exited ({status}); see {}", log.display());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the server was not ready within 180 s; see {}",
-                log.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `hearth serve` on a fresh data directory with both sample models registered in place and
@@ -870,7 +831,7 @@ fn start_hearth(binary: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let mut server = Server { child, address };
-    wait_until_ready(&mut server, "/readyz", &log_path)?;
+    crate::process::wait_until_ready(&mut server, "/readyz", &log_path)?;
     Ok(server)
 }
 
@@ -893,17 +854,8 @@ fn start_peer(python: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<Se
     .spawn()
     .context("cannot start llama-cpp-python's server")?;
     let mut server = Server { child, address };
-    wait_until_ready(&mut server, "/v1/models", &log_path)?;
+    crate::process::wait_until_ready(&mut server, "/v1/models", &log_path)?;
     Ok(server)
-}
-
-/// A memory figure of a process from /proc/PID/status (`VmHWM` is the peak resident size).
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 // ---------------------------------------------------------------- report

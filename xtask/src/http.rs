@@ -15,6 +15,8 @@ use anyhow::{Context, bail};
 pub struct Connection {
     reader: BufReader<TcpStream>,
     host: String,
+    /// Header lines (each ending in CRLF) sent with every request, e.g. an authorization.
+    extra_headers: String,
 }
 
 /// A response read to its end.
@@ -57,7 +59,14 @@ impl Connection {
         Ok(Connection {
             reader: BufReader::new(stream),
             host: address.to_string(),
+            extra_headers: String::new(),
         })
+    }
+
+    /// Sends `name: value` with every request on this connection.
+    pub fn with_header(mut self, name: &str, value: &str) -> Connection {
+        self.extra_headers.push_str(&format!("{name}: {value}\r\n"));
+        self
     }
 
     pub fn post_json(&mut self, path: &str, body: &serde_json::Value) -> anyhow::Result<Response> {
@@ -95,6 +104,7 @@ impl Connection {
             "{method} {path} HTTP/1.1\r\nhost: {}\r\naccept: */*\r\n",
             self.host
         );
+        request.push_str(&self.extra_headers);
         if method != "GET" {
             request.push_str(&format!(
                 "content-type: application/json\r\ncontent-length: {}\r\n",

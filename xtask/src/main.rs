@@ -6,10 +6,18 @@
 //! - `bench inference [--quick] [--skip-peer] [--rounds N]`: the release binary serving the
 //!   sample models over HTTP against the raw engine, the raw embedding model and
 //!   llama-cpp-python's server; see `bench_inference.rs`.
+//! - `bench gateway [--quick] [--skip-peer] [--rates A,B] [--seconds N] [--soak-seconds N]`:
+//!   the release binary in front of a fake upstream against the upstream directly and against
+//!   LiteLLM's proxy; see `bench_gateway.rs`.
+//! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 
+mod bench_gateway;
 mod bench_inference;
+mod fake_upstream;
 mod http;
+mod loadgen;
 mod peer;
+mod process;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +32,12 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("inference") => {
             bench_inference::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("gateway") => {
+            bench_gateway::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
+        Some("fake-upstream") => {
+            fake_upstream::serve(&args[1..]).map_err(|error| format!("{error:#}"))
+        }
         _ => Err(format!("{USAGE}\n(got {args:?})")),
     };
     match result {
@@ -37,7 +51,9 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage:
   cargo xtask startup [--runs N] [--binary PATH]
-  cargo xtask bench inference [--quick] [--skip-peer] [--rounds N]";
+  cargo xtask bench inference [--quick] [--skip-peer] [--rounds N]
+  cargo xtask bench gateway [--quick] [--skip-peer] [--rates A,B,...] [--seconds N] [--soak-seconds N] [--soak-rate N] [--connections N]
+  cargo xtask fake-upstream --listen ADDR";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -77,14 +93,6 @@ fn http_status(address: &str, path: &str) -> Option<u16> {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
-fn resident_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -138,7 +146,7 @@ fn startup(args: &[String]) -> Result<(), String> {
         };
         // Idle: let start-up work settle before reading resident memory.
         std::thread::sleep(Duration::from_millis(500));
-        let rss = resident_kib(child.id()).unwrap_or(0) as f64 / 1024.0;
+        let rss = process::status_kib(child.id(), "VmRSS").unwrap_or(0) as f64 / 1024.0;
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())

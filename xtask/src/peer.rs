@@ -22,18 +22,28 @@ pub fn venv_dir() -> PathBuf {
 /// Creates the virtualenv with the pinned llama-cpp-python unless it is already there, and
 /// returns its interpreter.
 pub fn ensure_installed() -> anyhow::Result<PathBuf> {
-    let venv = venv_dir();
+    ensure_venv(
+        &venv_dir(),
+        REQUIREMENT,
+        "compiles llama.cpp: several minutes",
+    )
+}
+
+/// Creates a virtualenv at `venv` holding `requirement` (a pinned pip requirement) unless it
+/// already holds exactly that, and returns its interpreter. A stamp file in the virtualenv
+/// remembers what was installed, so a changed pin reinstalls.
+pub fn ensure_venv(venv: &Path, requirement: &str, cost: &str) -> anyhow::Result<PathBuf> {
     let python = venv.join("bin/python");
     let stamp = venv.join("hearth-peer.txt");
-    if python.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|text| text == REQUIREMENT) {
+    if python.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|text| text == requirement) {
         return Ok(python);
     }
     eprintln!(
-        "bench: installing {REQUIREMENT} into {} (compiles llama.cpp: several minutes)",
+        "bench: installing {requirement} into {} ({cost})",
         venv.display()
     );
     if !python.is_file() {
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
     }
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     run(Command::new(&python)
@@ -42,10 +52,10 @@ pub fn ensure_installed() -> anyhow::Result<PathBuf> {
             "pip",
             "install",
             "--disable-pip-version-check",
-            REQUIREMENT,
+            requirement,
         ])
         .env("CMAKE_BUILD_PARALLEL_LEVEL", cores.to_string()))?;
-    std::fs::write(&stamp, REQUIREMENT)?;
+    std::fs::write(&stamp, requirement)?;
     Ok(python)
 }
 

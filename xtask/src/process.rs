@@ -1,0 +1,59 @@
+//! Processes the benchmarks start and watch: where cargo builds, a server killed when dropped,
+//! waiting for readiness, and memory figures from /proc.
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+/// Where cargo puts this workspace's builds (`CARGO_TARGET_DIR` when set).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
+/// A server the benchmark started; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `path` answers 200, failing early if the process exits.
+pub fn wait_until_ready(server: &mut Server, path: &str, log: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if crate::http_status(&server.address, path) == Some(200) {
+            return Ok(());
+        }
+        if let Some(status) = server.child.try_wait()? {
+            bail!("the server exited ({status}); see {}", log.display());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the server was not ready within 180 s; see {}",
+                log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A memory figure of a process from /proc/PID/status (`VmRSS` is the resident size now,
+/// `VmHWM` its peak).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
