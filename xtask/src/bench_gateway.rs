@@ -89,7 +89,9 @@ impl Options {
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = Options::parse(args)?;
-    let out_dir = target_dir().join("bench-gateway");
+    // Reports go beside the inference benchmark's; the servers' homes and logs below them.
+    let report_dir = target_dir().join("bench");
+    let out_dir = report_dir.join("gateway");
     std::fs::create_dir_all(&out_dir)?;
     let litellm = if options.skip_peer {
         None
@@ -202,12 +204,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
     let text = report.text(&options);
     println!("{text}");
-    std::fs::write(out_dir.join("report.txt"), &text)?;
+    std::fs::write(report_dir.join("gateway.txt"), &text)?;
     std::fs::write(
-        out_dir.join("report.json"),
+        report_dir.join("gateway.json"),
         serde_json::to_string_pretty(&report.json(&options))?,
     )?;
-    eprintln!("bench: report written to {}", out_dir.display());
+    eprintln!(
+        "bench: report written to {}/gateway.{{txt,json}}; logs in {}",
+        report_dir.display(),
+        out_dir.display()
+    );
     drop((upstream, hearth, litellm));
     Ok(())
 }
