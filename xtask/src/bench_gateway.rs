@@ -284,18 +284,10 @@ fn soak(target: &Target, pid: u32, rate: f64, duration: Duration, connections: u
 
 // ---------------------------------------------------------------- processes
 
+/// The release binary, built by the same cargo call as the inference benchmark's (the same
+/// packages and examples), so that switching between the two rebuilds nothing.
 fn build() -> anyhow::Result<PathBuf> {
-    eprintln!("bench: building the release binary");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--locked", "--quiet"])
-        .args(["-p", "hearth", "--bin", "hearth"])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
-    Ok(target_dir().join("release").join("hearth"))
+    Ok(crate::bench_inference::build()?.hearth)
 }
 
 fn local_address() -> anyhow::Result<String> {
@@ -355,6 +347,12 @@ targets = ["fake/{UPSTREAM_MODEL}"]
             .env_clear()
             .env("HOME", &home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // A setting to compare reaches the server from the benchmark's environment, e.g.
+            // HEARTH_LOG_LEVEL=warn or MALLOC_ARENA_MAX=2.
+            .envs(
+                std::env::vars()
+                    .filter(|(name, _)| name.starts_with("HEARTH_") || name.starts_with("MALLOC_")),
+            )
             .arg("--config")
             .arg(&config)
             .arg("--data-dir")

@@ -714,14 +714,14 @@ fn warm_up(address: &str) -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------- processes
 
-struct Binaries {
-    hearth: PathBuf,
+pub struct Binaries {
+    pub hearth: PathBuf,
     raw_bench: PathBuf,
     embed_bench: PathBuf,
 }
 
 /// Builds the server and the two raw examples in release, in one cargo call.
-fn build() -> anyhow::Result<Binaries> {
+pub fn build() -> anyhow::Result<Binaries> {
     eprintln!("bench: building the release binary and the raw examples");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(cargo)

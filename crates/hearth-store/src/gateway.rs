@@ -435,31 +435,16 @@ impl Store {
             return Ok(());
         }
         let mut transaction = self.pool.begin().await?;
-        // SQLite allows 32766 bound parameters per statement; 15 per row.
-        for chunk in records.chunks(1000) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO usage_records (id, at_ms, tenant_id, key_id, user_id, model, target, route, \
-                 status, prompt_tokens, completion_tokens, latency_ms, time_to_first_token_ms, \
-                 cache_hit, cost_micro_usd) ",
-            );
-            insert.push_values(chunk, |mut row, record| {
-                row.push_bind(&record.id)
-                    .push_bind(record.at_ms)
-                    .push_bind(&record.tenant_id)
-                    .push_bind(&record.key_id)
-                    .push_bind(&record.user_id)
-                    .push_bind(&record.model)
-                    .push_bind(&record.target)
-                    .push_bind(&record.route)
-                    .push_bind(record.status)
-                    .push_bind(record.prompt_tokens)
-                    .push_bind(record.completion_tokens)
-                    .push_bind(record.latency_ms)
-                    .push_bind(record.time_to_first_token_ms)
-                    .push_bind(record.cache_hit)
-                    .push_bind(record.cost_micro_usd);
-            });
-            insert.build().execute(&mut *transaction).await?;
+        // Rows go in fixed-size multi-row statements, the rest one by one: every distinct row
+        // count is a distinct SQL text, and sqlx keeps each prepared statement (up to 100 per
+        // connection, each hundreds of KiB at hundreds of rows), so batches of varying sizes
+        // grew the server by ~500 bytes per request until the caches filled. Two shapes stay.
+        let mut chunks = records.chunks_exact(USAGE_ROWS_PER_INSERT);
+        for chunk in &mut chunks {
+            insert_usage_rows(&mut transaction, chunk).await?;
+        }
+        for record in chunks.remainder() {
+            insert_usage_rows(&mut transaction, std::slice::from_ref(record)).await?;
         }
         transaction.commit().await?;
         Ok(())
@@ -585,4 +570,92 @@ async fn insert_key_row(
     .execute(&mut **transaction)
     .await?;
     Ok(())
+}
+
+/// Rows per multi-row usage insert (15 bound parameters each; SQLite allows 32766).
+const USAGE_ROWS_PER_INSERT: usize = 64;
+
+async fn insert_usage_rows(
+    transaction: &mut sqlx::Transaction<'_, Sqlite>,
+    rows: &[UsageRow],
+) -> Result<(), StoreError> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO usage_records (id, at_ms, tenant_id, key_id, user_id, model, target, route, \
+         status, prompt_tokens, completion_tokens, latency_ms, time_to_first_token_ms, \
+         cache_hit, cost_micro_usd) ",
+    );
+    insert.push_values(rows, |mut row, record| {
+        row.push_bind(&record.id)
+            .push_bind(record.at_ms)
+            .push_bind(&record.tenant_id)
+            .push_bind(&record.key_id)
+            .push_bind(&record.user_id)
+            .push_bind(&record.model)
+            .push_bind(&record.target)
+            .push_bind(&record.route)
+            .push_bind(record.status)
+            .push_bind(record.prompt_tokens)
+            .push_bind(record.completion_tokens)
+            .push_bind(record.latency_ms)
+            .push_bind(record.time_to_first_token_ms)
+            .push_bind(record.cache_hit)
+            .push_bind(record.cost_micro_usd);
+    });
+    insert.build().execute(&mut **transaction).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection as _;
+
+    use super::*;
+    use crate::{IntegrityCheck, OpenOptions};
+
+    fn usage_row(index: usize) -> UsageRow {
+        UsageRow {
+            id: format!("usage-{index}"),
+            at_ms: 1_000 + index as i64,
+            tenant_id: None,
+            key_id: None,
+            user_id: None,
+            model: "m".to_string(),
+            target: "local/m".to_string(),
+            route: "/v1/chat/completions".to_string(),
+            status: 200,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            latency_ms: 1,
+            time_to_first_token_ms: None,
+            cache_hit: false,
+            cost_micro_usd: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn usage_batches_of_every_size_are_stored_with_a_bounded_statement_cache() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = OpenOptions {
+            integrity_check: IntegrityCheck::Quick,
+            run_migrations: true,
+        };
+        let store = Store::open(dir.path(), options).await.expect("open");
+        let mut next = 0;
+        for size in 1..=150 {
+            let batch: Vec<UsageRow> = (next..next + size).map(usage_row).collect();
+            next += size;
+            store.insert_usage(&batch).await.expect("insert");
+        }
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_records")
+            .fetch_one(&store.pool)
+            .await
+            .expect("count");
+        assert_eq!(stored, next as i64);
+        let connection = store.pool.acquire().await.expect("connection");
+        assert!(
+            connection.cached_statements_size() <= 20,
+            "{} statements cached after 150 batch sizes",
+            connection.cached_statements_size()
+        );
+    }
 }
