@@ -26,7 +26,7 @@ pub use gate::GatewayState;
 pub use metrics::install_metrics_recorder;
 pub use readiness::{ComponentState, Readiness};
 pub use serve::serve;
-pub use state::{AppState, RuntimeSettings, StaticSettings};
+pub use state::{AppState, RuntimeSettings, SharedState, StaticSettings};
 
 /// Builds the application router with all routes and middleware.
 pub fn router(state: AppState) -> axum::Router {

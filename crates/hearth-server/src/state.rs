@@ -35,8 +35,27 @@ impl Default for StaticSettings {
     }
 }
 
+/// What every handler and middleware gets. Cheap to clone (one reference count), because axum
+/// clones the state for every extractor of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> AppState {
+        AppState(std::sync::Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct SharedState {
     pub runtime: watch::Receiver<RuntimeSettings>,
     pub settings: StaticSettings,
     pub readiness: Readiness,
@@ -53,7 +72,7 @@ pub struct AppState {
     pub started_at: Instant,
 }
 
-impl AppState {
+impl SharedState {
     /// The runtime settings in force for the request being handled.
     pub fn current(&self) -> RuntimeSettings {
         self.runtime.borrow().clone()

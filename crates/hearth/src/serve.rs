@@ -9,7 +9,7 @@ use hearth_config::{AuthMode, Config, IntegrityCheck, LoadedConfig, Sources};
 use hearth_gateway::{Authenticator, Gateway, LimitDefaults, Limiter, Limits, UsageRecorder};
 use hearth_inference::{EngineSettings, Inference, KeepAlive, ModelPool, PoolConfig};
 use hearth_server::{
-    AppState, ComponentState, GatewayState, Readiness, RuntimeSettings, StaticSettings,
+    AppState, ComponentState, GatewayState, Readiness, RuntimeSettings, SharedState, StaticSettings,
 };
 use hearth_store::{OpenOptions, Store};
 use tokio::net::TcpListener;
@@ -80,7 +80,7 @@ async fn serve(
     ));
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
-    let state = AppState {
+    let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings {
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
@@ -112,7 +112,7 @@ async fn serve(
             }),
         metrics: hearth_server::install_metrics_recorder(),
         started_at,
-    };
+    });
     // The admin API on a listener of its own, when configured; bound before anything is
     // served, so a taken port stops start-up with a clear message.
     let (router, admin) = match config.server.admin_listen {

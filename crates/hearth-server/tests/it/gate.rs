@@ -9,7 +9,9 @@ use axum::http::{Method, Request, StatusCode};
 use hearth_gateway::{
     Actor, Authenticator, Gateway, KeySpec, LimitDefaults, Limiter, Limits, Role, UsageRecorder,
 };
-use hearth_server::{AppState, GatewayState, Readiness, RuntimeSettings, StaticSettings};
+use hearth_server::{
+    AppState, GatewayState, Readiness, RuntimeSettings, SharedState, StaticSettings,
+};
 use hearth_store::{IntegrityCheck, OpenOptions, Store};
 use tokio::sync::watch;
 
@@ -107,7 +109,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
     });
     let (usage, _writer) = UsageRecorder::start(store.clone());
     let authenticator = Authenticator::load(&store).await.expect("keys");
-    let state = AppState {
+    let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),
         readiness: Readiness::default(),
@@ -126,7 +128,7 @@ async fn gated(defaults: LimitDefaults) -> Gated {
         }),
         metrics: hearth_server::install_metrics_recorder(),
         started_at: Instant::now(),
-    };
+    });
     Gated {
         router: hearth_server::router(state),
         keys: Keys {

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
-use hearth_server::{AppState, ComponentState, Readiness, RuntimeSettings, StaticSettings};
+use hearth_server::{
+    AppState, ComponentState, Readiness, RuntimeSettings, SharedState, StaticSettings,
+};
 use hearth_store::{IntegrityCheck, OpenOptions, Store};
 use http_body_util::BodyExt;
 use tokio::sync::watch;
@@ -39,7 +41,7 @@ async fn harness(settings: StaticSettings) -> Harness {
     });
     let readiness = Readiness::default();
     readiness.set("config", ComponentState::ready());
-    let state = AppState {
+    let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings,
         readiness: readiness.clone(),
@@ -50,7 +52,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         gateway: None,
         metrics: hearth_server::install_metrics_recorder(),
         started_at: Instant::now(),
-    };
+    });
     Harness {
         router: hearth_server::router(state),
         readiness,
