@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod keys;
+mod log_writer;
 mod models;
 mod reload;
 mod serve;

@@ -15,10 +15,13 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
+use crate::log_writer::BufferedStderr;
+
 /// Handles to the installed telemetry: change the log level, flush traces at exit.
 pub struct Telemetry {
     filter: reload::Handle<EnvFilter, Registry>,
     tracer_provider: Option<SdkTracerProvider>,
+    log_writer: BufferedStderr,
 }
 
 impl Telemetry {
@@ -33,17 +36,18 @@ impl Telemetry {
             LogFormat::Pretty => false,
             LogFormat::Auto => !std::io::stderr().is_terminal(),
         };
+        let log_writer = BufferedStderr::start();
         let fmt_layer = if json {
             tracing_subscriber::fmt::layer()
                 .json()
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(false)
-                .with_writer(std::io::stderr)
+                .with_writer(log_writer.clone())
                 .boxed()
         } else {
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(log_writer.clone())
                 .with_ansi(std::io::stderr().is_terminal())
                 .boxed()
         };
@@ -65,6 +69,7 @@ impl Telemetry {
         Ok(Telemetry {
             filter: filter_handle,
             tracer_provider,
+            log_writer,
         })
     }
 
@@ -76,12 +81,19 @@ impl Telemetry {
     }
 
     /// Exports the spans still buffered. Blocking: call it off the async runtime's workers.
-    pub fn shutdown(self) {
-        if let Some(provider) = self.tracer_provider
+    pub fn shutdown(mut self) {
+        if let Some(provider) = self.tracer_provider.take()
             && let Err(error) = provider.shutdown()
         {
             eprintln!("hearth: flushing traces failed: {error}");
         }
+    }
+}
+
+impl Drop for Telemetry {
+    /// Buffered log lines are written out however the server ends (an error return included).
+    fn drop(&mut self) {
+        self.log_writer.flush();
     }
 }
 
