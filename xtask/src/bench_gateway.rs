@@ -539,11 +539,13 @@ impl Report {
         }
         if let Some(soak) = &self.soak {
             out.push_str(&format!(
-                "\nHearth resident memory over {:?} at {:.0} RPS ({:.0} achieved, {} errors): {} MiB at {:.0} s, {} MiB at the end, largest departure {}; peak {} MiB\n",
+                "\nHearth resident memory over {:?} at {:.0} RPS ({:.0} achieved, {} errors, latency p50 {} ms, p99 {} ms): {} MiB at {:.0} s, {} MiB at the end, largest departure {}; peak {} MiB\n",
                 options.soak,
                 options.soak_rate,
                 soak.outcome.achieved_rps(),
                 soak.outcome.errors,
+                ms(soak.outcome.latency_ms(0.5)),
+                ms(soak.outcome.latency_ms(0.99)),
                 mib(soak.baseline()),
                 soak.baseline_at,
                 mib(soak.last()),
