@@ -17,6 +17,7 @@
 //! LiteLLM), `--rates 100,500,...`, `--seconds N` (each fixed-rate run), `--soak-seconds N`,
 //! `--soak-rate N`, `--connections N`.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -415,6 +416,8 @@ fn start_litellm(python: &Path, upstream: &str, out_dir: &Path) -> anyhow::Resul
     let log_path = out_dir.join("litellm.log");
     let log = std::fs::File::create(&log_path)?;
     let child = Command::new(python.with_file_name("litellm"))
+        // Its own process group, so that stopping it stops the worker processes it forks.
+        .process_group(0)
         .arg("--config")
         .arg(&config)
         .args(["--host", host, "--port", port])

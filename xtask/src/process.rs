@@ -23,6 +23,13 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A server started as its own process group (one that forks workers, like LiteLLM's)
+        // goes with all its workers; for any other child there is no such group, and this
+        // does nothing.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
