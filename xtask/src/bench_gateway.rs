@@ -348,12 +348,7 @@ targets = ["fake/{UPSTREAM_MODEL}"]
             .env_clear()
             .env("HOME", &home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            // A setting to compare reaches the server from the benchmark's environment, e.g.
-            // HEARTH_LOG_LEVEL=warn or MALLOC_ARENA_MAX=2.
-            .envs(
-                std::env::vars()
-                    .filter(|(name, _)| name.starts_with("HEARTH_") || name.starts_with("MALLOC_")),
-            )
+            .envs(crate::process::settings_from_env())
             .arg("--config")
             .arg(&config)
             .arg("--data-dir")

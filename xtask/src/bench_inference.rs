@@ -826,6 +826,8 @@ fn start_hearth(binary: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<
             format!("{CHAT_MODEL},{EMBEDDING_MODEL}"),
         )
         .env("HEARTH_MODELS_KEEP_ALIVE_SECONDS", "-1")
+        // Settings from the benchmark's environment come last, so they win.
+        .envs(crate::process::settings_from_env())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

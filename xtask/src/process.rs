@@ -64,3 +64,16 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+/// The server settings in the benchmark's own environment (`HEARTH_*`, less the variables the
+/// benchmarks read themselves) and allocator tuning (`MALLOC_*`), passed on to the server so
+/// that a setting can be compared, e.g. `HEARTH_LOG_LEVEL=warn` or `HEARTH_MODELS_BATCH_SIZE=256`.
+pub fn settings_from_env() -> Vec<(String, String)> {
+    const OWN: [&str; 2] = ["HEARTH_MODEL_CACHE", "HEARTH_BENCH_VENV"];
+    std::env::vars()
+        .filter(|(name, _)| {
+            (name.starts_with("HEARTH_") && !OWN.contains(&name.as_str()))
+                || name.starts_with("MALLOC_")
+        })
+        .collect()
+}
