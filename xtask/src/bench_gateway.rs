@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::loadgen::{self, Outcome, Target};
 use crate::peer;
-use crate::process::{Server, status_kib, target_dir, wait_until_ready};
+use crate::process::{Server, local_address, status_kib, target_dir, wait_until_ready};
 
 /// The LiteLLM the benchmark installs into its own virtualenv (wheels only: a minute or two).
 const LITELLM: &str = "litellm[proxy]==1.108.7";
@@ -114,44 +114,34 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         None => None,
     };
 
-    let request = |model: &str| {
-        json!({
+    // The same chat completion to every path; only the model name and the key differ.
+    let target = |address: &str, model: &str, authorization: Option<String>| Target {
+        address: address.to_string(),
+        path: "/v1/chat/completions".into(),
+        body: json!({
             "model": model,
             "messages": [{"role": "user", "content": "Say hello in five words."}],
             "max_tokens": 16,
         })
         .to_string()
-        .into_bytes()
+        .into_bytes(),
+        authorization,
     };
     let mut gateways = vec![
-        (
-            "direct",
-            Target {
-                address: upstream.address.clone(),
-                path: "/v1/chat/completions".into(),
-                body: request(UPSTREAM_MODEL),
-                authorization: None,
-            },
-        ),
+        ("direct", target(&upstream.address, UPSTREAM_MODEL, None)),
         (
             "Hearth",
-            Target {
-                address: hearth.address.clone(),
-                path: "/v1/chat/completions".into(),
-                body: request(ROUTE),
-                authorization: Some(format!("Bearer {key}")),
-            },
+            target(&hearth.address, ROUTE, Some(format!("Bearer {key}"))),
         ),
     ];
     if let Some(server) = &litellm {
         gateways.push((
             "LiteLLM",
-            Target {
-                address: server.address.clone(),
-                path: "/v1/chat/completions".into(),
-                body: request(ROUTE),
-                authorization: Some(format!("Bearer {LITELLM_MASTER_KEY}")),
-            },
+            target(
+                &server.address,
+                ROUTE,
+                Some(format!("Bearer {LITELLM_MASTER_KEY}")),
+            ),
         ));
     }
 
@@ -289,13 +279,6 @@ fn soak(target: &Target, pid: u32, rate: f64, duration: Duration, connections: u
 /// packages and examples), so that switching between the two rebuilds nothing.
 fn build() -> anyhow::Result<PathBuf> {
     Ok(crate::bench_inference::build()?.hearth)
-}
-
-fn local_address() -> anyhow::Result<String> {
-    Ok(format!(
-        "127.0.0.1:{}",
-        crate::free_port().map_err(|error| anyhow!(error))?
-    ))
 }
 
 fn start_fake_upstream(out_dir: &Path) -> anyhow::Result<Server> {

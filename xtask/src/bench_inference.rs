@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 
 use crate::http::{Connection, SseData};
 use crate::peer;
-use crate::process::Server;
+use crate::process::{
+    Server, local_address, settings_from_env, status_kib, target_dir, wait_until_ready,
+};
 
 const CHAT_MODEL: &str = "gemma3:270m";
 const EMBEDDING_MODEL: &str = "all-minilm:l6-v2";
@@ -88,7 +90,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = Options::parse(args)?;
     let models = model_cache()?;
     let binaries = build()?;
-    let out_dir = crate::process::target_dir().join("bench");
+    let out_dir = target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let peer_python = if options.skip_peer {
         None
@@ -145,19 +147,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             best.peer_batch.offer(batch_streams(&peer.address, &raw)?);
         }
     }
-    let peak_rss_mib = crate::process::status_kib(hearth.child.id(), "VmHWM")
+    let peak_rss_mib = status_kib(hearth.child.id(), "VmHWM")
         .map(|kib| kib as f64 / 1024.0)
         .context("cannot read the server's VmHWM from /proc")?;
     // What the resident memory is made of at the end: mapped model files versus allocations
     // (KV cache, compute buffers, the embedding model's tensors).
     let rss_split = format!(
         "now: {:.0} MiB file-backed (model weights), {:.0} MiB anonymous",
-        crate::process::status_kib(hearth.child.id(), "RssFile").unwrap_or(0) as f64 / 1024.0,
-        crate::process::status_kib(hearth.child.id(), "RssAnon").unwrap_or(0) as f64 / 1024.0
+        status_kib(hearth.child.id(), "RssFile").unwrap_or(0) as f64 / 1024.0,
+        status_kib(hearth.child.id(), "RssAnon").unwrap_or(0) as f64 / 1024.0
     );
     let peer_peak_rss_mib = peer
         .as_ref()
-        .and_then(|peer| crate::process::status_kib(peer.child.id(), "VmHWM"))
+        .and_then(|peer| status_kib(peer.child.id(), "VmHWM"))
         .map(|kib| kib as f64 / 1024.0);
     drop(peer);
     drop(hearth);
@@ -734,7 +736,7 @@ pub fn build() -> anyhow::Result<Binaries> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let release = crate::process::target_dir().join("release");
+    let release = target_dir().join("release");
     Ok(Binaries {
         hearth: release.join("hearth"),
         raw_bench: release.join("examples/raw_bench"),
@@ -808,10 +810,7 @@ fn start_hearth(binary: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<
             );
         }
     }
-    let address = format!(
-        "127.0.0.1:{}",
-        crate::free_port().map_err(|error| anyhow!(error))?
-    );
+    let address = local_address()?;
     let log_path = out_dir.join("hearth.log");
     let log = std::fs::File::create(&log_path)?;
     let child = hearth(&["serve".as_ref(), "--listen".as_ref(), address.as_ref()])
@@ -827,21 +826,18 @@ fn start_hearth(binary: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<
         )
         .env("HEARTH_MODELS_KEEP_ALIVE_SECONDS", "-1")
         // Settings from the benchmark's environment come last, so they win.
-        .envs(crate::process::settings_from_env())
+        .envs(settings_from_env())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let mut server = Server { child, address };
-    crate::process::wait_until_ready(&mut server, "/readyz", &log_path)?;
+    wait_until_ready(&mut server, "/readyz", &log_path)?;
     Ok(server)
 }
 
 fn start_peer(python: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<Server> {
-    let address = format!(
-        "127.0.0.1:{}",
-        crate::free_port().map_err(|error| anyhow!(error))?
-    );
+    let address = local_address()?;
     let log_path = out_dir.join("peer.log");
     let log = std::fs::File::create(&log_path)?;
     let child = peer::command(
@@ -856,7 +852,7 @@ fn start_peer(python: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<Se
     .spawn()
     .context("cannot start llama-cpp-python's server")?;
     let mut server = Server { child, address };
-    crate::process::wait_until_ready(&mut server, "/v1/models", &log_path)?;
+    wait_until_ready(&mut server, "/v1/models", &log_path)?;
     Ok(server)
 }
 

@@ -15,6 +15,14 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// A free loopback address for a server the benchmark starts.
+pub fn local_address() -> anyhow::Result<String> {
+    Ok(format!(
+        "127.0.0.1:{}",
+        crate::free_port().map_err(|error| anyhow::anyhow!(error))?
+    ))
+}
+
 /// A server the benchmark started; killed when dropped.
 pub struct Server {
     pub child: Child,

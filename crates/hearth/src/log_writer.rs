@@ -50,14 +50,19 @@ impl Shared {
 }
 
 impl BufferedStderr {
-    /// Starts the thread that empties the buffer.
-    pub fn start() -> BufferedStderr {
-        let writer = BufferedStderr {
+    /// The buffer, with nothing emptying it yet.
+    fn unstarted() -> BufferedStderr {
+        BufferedStderr {
             shared: Arc::new(Shared {
                 pending: Mutex::new(Vec::with_capacity(64 * 1024)),
                 output: Mutex::new(()),
             }),
-        };
+        }
+    }
+
+    /// Starts the thread that empties the buffer.
+    pub fn start() -> BufferedStderr {
+        let writer = BufferedStderr::unstarted();
         let flusher = writer.clone();
         // If the thread cannot start, every line is written through by `flush` callers and
         // by the buffer limit; logging still works.
@@ -129,12 +134,7 @@ mod tests {
 
     #[test]
     fn buffered_lines_wait_for_a_flush_and_urgent_ones_push_them_out_first() {
-        let writer = BufferedStderr {
-            shared: Arc::new(Shared {
-                pending: Mutex::new(Vec::new()),
-                output: Mutex::new(()),
-            }),
-        };
+        let writer = BufferedStderr::unstarted();
         let mut info = writer.make_writer();
         info.write_all(b"first\n").expect("write");
         assert_eq!(&*lock(&writer.shared.pending), b"first\n");
