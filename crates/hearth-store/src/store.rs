@@ -81,9 +81,16 @@ impl Store {
         Ok(())
     }
 
-    /// Waits for open connections to finish and closes the pool; the WAL is checkpointed
-    /// when the last connection closes.
+    /// Folds the write-ahead log into the database file, then waits for open connections to
+    /// finish and closes the pool. SQLite also checkpoints when its last connection closes,
+    /// but sqlx closes connections on their worker threads after `close` returns, so without
+    /// the explicit checkpoint a copy taken right after `close` could miss the newest pages.
     pub async fn close(&self) {
+        // Best effort: a busy or read-only database keeps its WAL, which SQLite replays on
+        // the next open, so nothing is lost when the checkpoint cannot run.
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
         self.pool.close().await;
     }
 
