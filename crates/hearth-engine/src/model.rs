@@ -24,6 +24,9 @@ pub struct ModelInfo {
     pub quantization: String,
     /// The context length the model was trained with.
     pub context_length_trained: usize,
+    /// Tokens a sliding-window attention layer looks back over (`{arch}.attention.sliding_window`),
+    /// for models that have such layers (Gemma 2 and 3, ...).
+    pub sliding_window: Option<usize>,
     pub parameter_count: u64,
     /// Bytes of all tensors (what the weights occupy in memory).
     pub tensor_bytes: u64,
@@ -108,6 +111,9 @@ impl Model {
             name: meta("general.name"),
             quantization,
             context_length_trained: llama.n_ctx_train() as usize,
+            sliding_window: meta(&format!("{architecture}.attention.sliding_window"))
+                .and_then(|value| value.parse::<usize>().ok())
+                .filter(|&window| window > 0),
             parameter_count: llama.n_params(),
             tensor_bytes: llama.size(),
             file_bytes: file_metadata.len(),

@@ -331,9 +331,11 @@ fn create_context(model: &Model) -> Result<LlamaContext<'_>, EngineError> {
         .with_n_threads_batch(threads)
         // Separate KV streams per sequence: each gets exactly n_ctx_per_seq cells and positions.
         .with_kv_unified(false)
-        // Sliding-window layers must keep their whole history, or a reused prefix would lack
-        // the entries evicted from the window and prefix reuse would read garbage.
-        .with_swa_full(true);
+        // Sliding-window layers keep only the last window (plus a batch) of each sequence,
+        // which for Gemma 3 halves the KV cache; `assign_slot` reuses a prefix only while the
+        // window before it is still there. Without a known window size the whole history is
+        // kept, as reuse could not be checked.
+        .with_swa_full(model.info().sliding_window.is_none());
     let params = with_kv_cache_type(params, config.kv_cache_type);
     let backend = crate::backend::backend()?;
     let context = model
@@ -462,6 +464,16 @@ impl Scheduler<'_> {
             }
             slot.cached.truncate(reused);
         }
+        let seq_id = slot.seq_id;
+        if reused > 0 && !self.window_is_cached(seq_id, reused) {
+            // The sliding-window layers have dropped entries the first new token attends to
+            // (the slot's cache ran on more than a window past the shared prefix): start over.
+            let _ = self.context.kv_cache_seq_rm(seq_id, None, None);
+            self.slots[slot_idx].cached.clear();
+            reused = 0;
+            SharedStats::add(&self.stats.prefix_cache_window_misses, 1);
+        }
+        let slot = &mut self.slots[slot_idx];
         if reused > 0 {
             SharedStats::add(&self.stats.prefix_cache_hits, 1);
             SharedStats::add(&self.stats.prefix_cache_reused_tokens, reused as u64);
@@ -477,6 +489,18 @@ impl Scheduler<'_> {
             started_at: Instant::now(),
             first_token_at: None,
         });
+    }
+
+    /// Whether the sliding-window layers still hold every entry a token at position `next`
+    /// attends to: the `n_swa - 1` positions before it (llama.cpp masks keys `n_swa` or more
+    /// positions back). The check is llama-server's, one position stricter than needed.
+    fn window_is_cached(&self, seq_id: i32, next: usize) -> bool {
+        let Some(window) = self.model.info().sliding_window else {
+            return true;
+        };
+        let oldest_needed = next.saturating_sub(window);
+        let oldest_cached = self.context.kv_cache_seq_pos_min(seq_id);
+        usize::try_from(oldest_cached).is_ok_and(|oldest| oldest <= oldest_needed)
     }
 
     /// One decode call: a token for every generating sequence, then prompt chunks.

@@ -32,6 +32,9 @@ pub struct SchedulerStats {
     pub prefix_cache_hits: u64,
     /// Prompt tokens not decoded again thanks to reuse.
     pub prefix_cache_reused_tokens: u64,
+    /// Requests whose shared prefix could not be reused because the sliding-window layers had
+    /// already dropped the entries before it; their prompt was read again from the start.
+    pub prefix_cache_window_misses: u64,
     /// Mean time to first token of the recent requests.
     pub recent_time_to_first_token: Option<Duration>,
     /// Mean per-request generation speed of the recent requests.
@@ -52,6 +55,7 @@ pub(crate) struct SharedStats {
     pub(crate) requests_failed: AtomicU64,
     pub(crate) prefix_cache_hits: AtomicU64,
     pub(crate) prefix_cache_reused_tokens: AtomicU64,
+    pub(crate) prefix_cache_window_misses: AtomicU64,
     recent: Mutex<VecDeque<(Duration, f64)>>,
 }
 
@@ -103,6 +107,7 @@ impl SharedStats {
             requests_failed: load(&self.requests_failed),
             prefix_cache_hits: load(&self.prefix_cache_hits),
             prefix_cache_reused_tokens: load(&self.prefix_cache_reused_tokens),
+            prefix_cache_window_misses: load(&self.prefix_cache_window_misses),
             recent_time_to_first_token,
             recent_tokens_per_second,
         }

@@ -237,6 +237,12 @@ const MODEL_METRICS: &[ModelMetric] = &[
         samples: |stats| one(stats.prefix_cache_reused_tokens as f64),
     },
     ModelMetric {
+        name: "hearth_model_prefix_cache_window_misses_total",
+        kind: "counter",
+        help: "Requests whose shared prefix was read again because sliding-window layers had dropped the entries before it",
+        samples: |stats| one(stats.prefix_cache_window_misses as f64),
+    },
+    ModelMetric {
         name: "hearth_model_time_to_first_token_seconds",
         kind: "gauge",
         help: "Mean time to first token of the recent requests",
@@ -459,6 +465,7 @@ mod tests {
             requests_failed: 0,
             prefix_cache_hits: 2,
             prefix_cache_reused_tokens: 17,
+            prefix_cache_window_misses: 0,
             recent_time_to_first_token: Some(Duration::from_millis(250)),
             recent_tokens_per_second: Some(42.5),
         };

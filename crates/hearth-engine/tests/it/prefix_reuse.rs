@@ -82,3 +82,53 @@ async fn a_fully_cached_prompt_still_decodes_its_last_token() {
     );
     assert_eq!(again.tokens, first.tokens);
 }
+
+#[tokio::test]
+async fn a_prefix_whose_sliding_window_was_dropped_is_read_again() {
+    // Gemma 3's sliding-window layers keep the last 512 positions plus one batch (768 cells at
+    // n_batch 64). A first prompt far longer than that pushes the shared prefix's entries out
+    // of those layers, so reusing the prefix would attend to nothing: the prompt must be read
+    // again, and the output must be what it is without any cache.
+    let handle = start(EngineConfig {
+        n_parallel: 1,
+        n_batch: 64,
+        prefill_chunk: 64,
+        ..EngineConfig::default()
+    });
+    let window = handle.model().info().sliding_window;
+    assert_eq!(window, Some(512), "the sample model's sliding window");
+    let filler =
+        "The ovens are cleaned every night and the flour is delivered on Tuesdays. ".repeat(70);
+    let first_prompt = format!("{SHARED_PREFIX}{filler}Question: Who owns the bakery?\nAnswer:");
+    let first_tokens = handle.model().tokenize(&first_prompt, true).len();
+    assert!(
+        first_tokens > 1000,
+        "the first prompt is only {first_tokens} tokens"
+    );
+    handle
+        .generate(greedy(&first_prompt, 1))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+
+    let second_prompt = format!("{SHARED_PREFIX}Question: Where can I park?\nAnswer:");
+    let second = handle
+        .generate(greedy(&second_prompt, 12))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(
+        second.usage.cached_prompt_tokens, 0,
+        "nothing reusable was reused"
+    );
+    assert_eq!(handle.stats().prefix_cache_window_misses, 1);
+
+    let second_tokens = handle.model().tokenize(&second_prompt, true);
+    let reference: Vec<_> = sequential_greedy(handle.model(), &second_tokens, 12)
+        .iter()
+        .map(|step| step.token)
+        .collect();
+    assert_eq!(second.tokens, reference, "the output is the uncached one");
+}
