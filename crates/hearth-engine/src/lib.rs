@@ -28,6 +28,7 @@ mod model;
 pub mod raw;
 mod sampling;
 mod scheduler;
+mod spm;
 mod stats;
 mod text_output;
 

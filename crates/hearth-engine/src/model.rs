@@ -10,6 +10,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::chat::{ChatFormatter, ChatMessage, ChatTemplate};
 use crate::grammar::{Constraint, GrammarCompiler};
+use crate::spm::SpmTokenizer;
 use crate::{EngineConfig, EngineError, TokenId};
 
 /// What the GGUF file says about a model, for listings and `/api/show`.
@@ -54,6 +55,8 @@ pub(crate) struct ModelInner {
     pub(crate) config: EngineConfig,
     formatter: ChatFormatter,
     grammar: GrammarCompiler,
+    /// The faster path to llama.cpp's own tokens, for models where it was checked to agree.
+    pub(crate) spm: Option<SpmTokenizer>,
 }
 
 impl std::fmt::Debug for Model {
@@ -135,6 +138,7 @@ impl Model {
             chat_template = %info.chat_template.name,
             "model loaded"
         );
+        let spm = checked_spm_tokenizer(&llama);
         Ok(Model {
             inner: Arc::new(ModelInner {
                 llama,
@@ -142,6 +146,7 @@ impl Model {
                 config: config.clone(),
                 formatter,
                 grammar: GrammarCompiler::default(),
+                spm,
             }),
         })
     }
@@ -157,13 +162,19 @@ impl Model {
     /// Turns text into token ids. `add_special` adds the model's BOS token where it expects one;
     /// control-token text such as `<start_of_turn>` is parsed into its token.
     pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<TokenId> {
-        self.inner
-            .llama
-            .vocab()
-            .tokenize(text.as_bytes(), add_special, true)
-            .into_iter()
-            .map(|token| token.0)
-            .collect()
+        if let Some(tokens) = self
+            .inner
+            .spm
+            .as_ref()
+            .and_then(|spm| spm.tokenize(text, add_special))
+        {
+            return tokens;
+        }
+        self.llama_tokenize(text, add_special)
+    }
+
+    pub(crate) fn llama_tokenize(&self, text: &str, add_special: bool) -> Vec<TokenId> {
+        llama_tokenize(&self.inner.llama, text, add_special)
     }
 
     /// Turns token ids back into text; control tokens are left out.
@@ -208,4 +219,54 @@ impl Model {
             None => Ok(()),
         }
     }
+}
+
+fn llama_tokenize(llama: &LlamaModel, text: &str, add_special: bool) -> Vec<TokenId> {
+    llama
+        .vocab()
+        .tokenize(text.as_bytes(), add_special, true)
+        .into_iter()
+        .map(|token| token.0)
+        .collect()
+}
+
+/// Texts on which the faster tokenizer must agree with llama.cpp before it is used: spaces in
+/// every position, special tokens real and fake, whitespace runs, characters outside the
+/// vocabulary, and a chat turn.
+const TOKENIZER_CHECKS: &[&str] = &[
+    "",
+    "Hello",
+    " Hello",
+    "Hello  world ",
+    "   three leading spaces",
+    "a\nb\n\n\nc\t\td",
+    "<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\n",
+    "<bos>text after a literal bos",
+    "x <unused5> y <notatoken> <0x41> [multimodal]",
+    "<h1>Title</h1><p>para</p>",
+    "日本語のテキストと中文",
+    "emoji 🦀🔥 and ünïcödé",
+    "fn main() { println!(\"{}\", 1 + 2); } // 100% $3.50",
+    "\u{0}\u{1f}\u{7f} control characters",
+];
+
+/// The faster tokenizer for `llama`, if it agrees with llama.cpp on every check text; which
+/// `add_space_prefix` llama.cpp uses for this model is found the same way.
+fn checked_spm_tokenizer(llama: &LlamaModel) -> Option<SpmTokenizer> {
+    let tokenizer = [false, true].into_iter().find_map(|add_space_prefix| {
+        let tokenizer = SpmTokenizer::new(llama, add_space_prefix)?;
+        let agrees = TOKENIZER_CHECKS.iter().all(|text| {
+            [false, true].into_iter().all(|add_special| {
+                tokenizer.tokenize(text, add_special).as_deref()
+                    == Some(llama_tokenize(llama, text, add_special).as_slice())
+            })
+        });
+        agrees.then_some(tokenizer)
+    });
+    if tokenizer.is_none() {
+        tracing::debug!(
+            "the model's tokenizer has no faster path; llama.cpp tokenizes its prompts"
+        );
+    }
+    tokenizer
 }

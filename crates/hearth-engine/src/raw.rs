@@ -26,3 +26,20 @@ pub fn with_kv_cache_type(
 pub fn llama_model(model: &Model) -> &LlamaModel {
     &model.inner.llama
 }
+
+/// `text`'s tokens as llama.cpp itself gives them (`Model::tokenize` may take a faster path to
+/// the same tokens).
+pub fn llama_tokenize(model: &Model, text: &str, add_special: bool) -> Vec<crate::TokenId> {
+    model.llama_tokenize(text, add_special)
+}
+
+/// Whether `Model::tokenize` uses the faster path for this model.
+pub fn has_fast_tokenizer(model: &Model) -> bool {
+    model.inner.spm.is_some()
+}
+
+/// The faster path's tokens for `text`; `None` where it leaves the text to llama.cpp (or the
+/// model has no faster path).
+pub fn fast_tokenize(model: &Model, text: &str, add_special: bool) -> Option<Vec<crate::TokenId>> {
+    model.inner.spm.as_ref()?.tokenize(text, add_special)
+}

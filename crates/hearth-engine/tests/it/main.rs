@@ -8,3 +8,4 @@ mod loading;
 mod prefix_reuse;
 mod requests;
 mod support;
+mod tokenizer;
