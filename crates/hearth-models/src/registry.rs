@@ -16,8 +16,11 @@
 //! blocking file I/O on small files; two processes changing the same name at the same instant
 //! can lose one of the changes (there is no lock yet).
 
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::manifest::{ManifestFile, SCHEMA_VERSION};
@@ -27,6 +30,31 @@ use crate::{Manifest, ModelReference, ModelVersion, ModelsError, Storage};
 #[derive(Debug, Clone)]
 pub struct Registry {
     root: PathBuf,
+    /// Manifests already parsed, by path, with the stamp of the file they came from. Writes
+    /// rename a new file into place, so a changed manifest always has a new stamp; `show` costs
+    /// one `stat` instead of a read and a parse on every request.
+    parsed: Arc<Mutex<HashMap<PathBuf, (FileStamp, Manifest)>>>,
+}
+
+/// What tells one version of a manifest file from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified_ns: i128,
+}
+
+impl FileStamp {
+    fn of(metadata: &std::fs::Metadata) -> FileStamp {
+        FileStamp {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size: metadata.len(),
+            modified_ns: i128::from(metadata.mtime()) * 1_000_000_000
+                + i128::from(metadata.mtime_nsec()),
+        }
+    }
 }
 
 /// What `remove` and `rollback` took away.
@@ -43,6 +71,7 @@ impl Registry {
     pub fn open(data_dir: &Path) -> Result<Registry, ModelsError> {
         let registry = Registry {
             root: data_dir.join("models"),
+            parsed: Arc::default(),
         };
         for directory in ["manifests", "blobs", "partial", "tmp"] {
             let path = registry.root.join(directory);
@@ -90,10 +119,25 @@ impl Registry {
     /// The manifest of one model.
     pub fn show(&self, reference: &ModelReference) -> Result<Manifest, ModelsError> {
         let path = self.manifest_path(reference);
-        if !path.is_file() {
-            return Err(ModelsError::NotFound(reference.to_string()));
+        let stamp = match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.is_file() => FileStamp::of(&metadata),
+            _ => return Err(ModelsError::NotFound(reference.to_string())),
+        };
+        let parsed = |cache: &HashMap<PathBuf, (FileStamp, Manifest)>| {
+            cache
+                .get(&path)
+                .filter(|(cached, _)| *cached == stamp)
+                .map(|(_, manifest)| manifest.clone())
+        };
+        if let Some(manifest) = parsed(&self.parsed.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(manifest);
         }
-        self.read_manifest(&path)
+        let manifest = self.read_manifest(&path)?;
+        self.parsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path, (stamp, manifest.clone()));
+        Ok(manifest)
     }
 
     /// Makes `version` the current version of `reference`. The version it replaces is kept as
