@@ -170,10 +170,6 @@ impl Model {
         {
             return tokens;
         }
-        self.llama_tokenize(text, add_special)
-    }
-
-    pub(crate) fn llama_tokenize(&self, text: &str, add_special: bool) -> Vec<TokenId> {
         llama_tokenize(&self.inner.llama, text, add_special)
     }
 
@@ -221,7 +217,8 @@ impl Model {
     }
 }
 
-fn llama_tokenize(llama: &LlamaModel, text: &str, add_special: bool) -> Vec<TokenId> {
+/// `text`'s tokens as llama.cpp itself gives them.
+pub(crate) fn llama_tokenize(llama: &LlamaModel, text: &str, add_special: bool) -> Vec<TokenId> {
     llama
         .vocab()
         .tokenize(text.as_bytes(), add_special, true)
@@ -253,16 +250,26 @@ const TOKENIZER_CHECKS: &[&str] = &[
 /// The faster tokenizer for `llama`, if it agrees with llama.cpp on every check text; which
 /// `add_space_prefix` llama.cpp uses for this model is found the same way.
 fn checked_spm_tokenizer(llama: &LlamaModel) -> Option<SpmTokenizer> {
-    let tokenizer = [false, true].into_iter().find_map(|add_space_prefix| {
-        let tokenizer = SpmTokenizer::new(llama, add_space_prefix)?;
-        let agrees = TOKENIZER_CHECKS.iter().all(|text| {
-            [false, true].into_iter().all(|add_special| {
-                tokenizer.tokenize(text, add_special).as_deref()
-                    == Some(llama_tokenize(llama, text, add_special).as_slice())
-            })
-        });
-        agrees.then_some(tokenizer)
+    let expected: Vec<[Vec<TokenId>; 2]> = TOKENIZER_CHECKS
+        .iter()
+        .map(|text| [false, true].map(|add_special| llama_tokenize(llama, text, add_special)))
+        .collect();
+    let mut tokenizer = SpmTokenizer::new(llama);
+    let agreed = tokenizer.as_mut().is_some_and(|tokenizer| {
+        [false, true].into_iter().any(|add_space_prefix| {
+            tokenizer.add_space_prefix = add_space_prefix;
+            TOKENIZER_CHECKS
+                .iter()
+                .zip(&expected)
+                .all(|(text, expected)| {
+                    [false, true].into_iter().all(|add_special| {
+                        tokenizer.tokenize(text, add_special).as_ref()
+                            == Some(&expected[usize::from(add_special)])
+                    })
+                })
+        })
     });
+    let tokenizer = tokenizer.filter(|_| agreed);
     if tokenizer.is_none() {
         tracing::debug!(
             "the model's tokenizer has no faster path; llama.cpp tokenizes its prompts"

@@ -30,7 +30,7 @@ pub fn llama_model(model: &Model) -> &LlamaModel {
 /// `text`'s tokens as llama.cpp itself gives them (`Model::tokenize` may take a faster path to
 /// the same tokens).
 pub fn llama_tokenize(model: &Model, text: &str, add_special: bool) -> Vec<crate::TokenId> {
-    model.llama_tokenize(text, add_special)
+    crate::model::llama_tokenize(&model.inner.llama, text, add_special)
 }
 
 /// Whether `Model::tokenize` uses the faster path for this model.

@@ -450,6 +450,14 @@ impl Scheduler<'_> {
         };
         // At least one prompt token is always decoded: its logits give the first sampled token.
         let mut reused = shared.min(request.prompt.len() - 1);
+        if reused > 0 && !self.window_is_cached(self.slots[slot_idx].seq_id, reused) {
+            // The sliding-window layers have dropped entries the first new token attends to
+            // (the slot's cache ran on more than a window past the shared prefix): start over.
+            // Dropping the cache's tail below does not change its oldest entry, so the check
+            // can come first.
+            reused = 0;
+            SharedStats::add(&self.stats.prefix_cache_window_misses, 1);
+        }
         let slot = &mut self.slots[slot_idx];
         if reused < slot.cached.len() {
             let start = u32::try_from(reused).unwrap_or(u32::MAX);
@@ -464,16 +472,6 @@ impl Scheduler<'_> {
             }
             slot.cached.truncate(reused);
         }
-        let seq_id = slot.seq_id;
-        if reused > 0 && !self.window_is_cached(seq_id, reused) {
-            // The sliding-window layers have dropped entries the first new token attends to
-            // (the slot's cache ran on more than a window past the shared prefix): start over.
-            let _ = self.context.kv_cache_seq_rm(seq_id, None, None);
-            self.slots[slot_idx].cached.clear();
-            reused = 0;
-            SharedStats::add(&self.stats.prefix_cache_window_misses, 1);
-        }
-        let slot = &mut self.slots[slot_idx];
         if reused > 0 {
             SharedStats::add(&self.stats.prefix_cache_hits, 1);
             SharedStats::add(&self.stats.prefix_cache_reused_tokens, reused as u64);

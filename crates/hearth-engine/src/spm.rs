@@ -107,7 +107,10 @@ pub(crate) struct SpmTokenizer {
     byte_tokens: Vec<u32>,
     bos: Option<u32>,
     eos: Option<u32>,
-    add_space_prefix: bool,
+    /// llama.cpp's per-model choice of a space before text that starts the prompt or follows
+    /// a special token. Its API does not expose it: the caller finds it by comparing against
+    /// llama.cpp.
+    pub(crate) add_space_prefix: bool,
 }
 
 /// A piece of the prompt after special tokens have been split out.
@@ -119,9 +122,8 @@ enum Fragment {
 
 impl SpmTokenizer {
     /// Reads the vocabulary of `llama`; `None` when it is not an SPM vocabulary this module can
-    /// reproduce. `add_space_prefix` is llama.cpp's per-model choice, which its API does not
-    /// expose: the caller finds it by comparing against llama.cpp.
-    pub(crate) fn new(llama: &LlamaModel, add_space_prefix: bool) -> Option<SpmTokenizer> {
+    /// reproduce. `add_space_prefix` starts off; see the field.
+    pub(crate) fn new(llama: &LlamaModel) -> Option<SpmTokenizer> {
         let vocab = llama.vocab();
         if vocab.vocab_type() != VocabType::SPM {
             return None;
@@ -183,7 +185,7 @@ impl SpmTokenizer {
             byte_tokens,
             bos,
             eos,
-            add_space_prefix,
+            add_space_prefix: false,
         })
     }
 
@@ -196,16 +198,15 @@ impl SpmTokenizer {
             output.push(bos);
         }
         let mut previous_was_special = true;
-        let mut piece = String::new();
         for fragment in fragments {
             match fragment {
                 Fragment::Text { start, end } => {
-                    piece.clear();
-                    if self.add_space_prefix && previous_was_special {
-                        piece.push(' ');
-                    }
-                    piece.push_str(&text[start..end]);
-                    let escaped = piece.replace(' ', ESCAPED_SPACE);
+                    let prefix = if self.add_space_prefix && previous_was_special {
+                        ESCAPED_SPACE
+                    } else {
+                        ""
+                    };
+                    let escaped = prefix.to_owned() + &text[start..end].replace(' ', ESCAPED_SPACE);
                     self.merge(escaped.as_bytes(), &mut output)?;
                     previous_was_special = false;
                 }
@@ -273,7 +274,7 @@ impl SpmTokenizer {
                     split.push(fragment);
                     continue;
                 };
-                while let Some(offset) = find(&text[start..end], needle) {
+                while let Some(offset) = memchr::memmem::find(&text[start..end], needle) {
                     let match_start = start + offset;
                     if match_start > start {
                         split.push(Fragment::Text {
@@ -464,37 +465,9 @@ fn utf8_length(first: u8) -> usize {
     LENGTHS[usize::from(first >> 4)]
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() > haystack.len() {
-        return None;
-    }
-    let first = needle[0];
-    let last_start = haystack.len() - needle.len();
-    let mut start = 0;
-    while start <= last_start {
-        let offset = haystack[start..=last_start]
-            .iter()
-            .position(|&byte| byte == first)?;
-        let candidate = start + offset;
-        if &haystack[candidate..candidate + needle.len()] == needle {
-            return Some(candidate);
-        }
-        start = candidate + 1;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn find_returns_the_first_occurrence() {
-        assert_eq!(find(b"abcabc", b"ca"), Some(2));
-        assert_eq!(find(b"\n\n\n", b"\n\n"), Some(0));
-        assert_eq!(find(b"ab", b"abc"), None);
-        assert_eq!(find(b"xyz", b"z"), Some(2));
-    }
 
     #[test]
     fn pairs_pop_highest_score_then_leftmost() {

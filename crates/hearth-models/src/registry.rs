@@ -36,25 +36,12 @@ pub struct Registry {
     parsed: Arc<Mutex<HashMap<PathBuf, (FileStamp, Manifest)>>>,
 }
 
-/// What tells one version of a manifest file from another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    device: u64,
-    inode: u64,
-    size: u64,
-    modified_ns: i128,
-}
+/// What tells one version of a manifest file from another: the rename that replaces it gives a
+/// new inode, and a new modification time and length with it.
+type FileStamp = (u64, Option<SystemTime>, u64);
 
-impl FileStamp {
-    fn of(metadata: &std::fs::Metadata) -> FileStamp {
-        FileStamp {
-            device: metadata.dev(),
-            inode: metadata.ino(),
-            size: metadata.len(),
-            modified_ns: i128::from(metadata.mtime()) * 1_000_000_000
-                + i128::from(metadata.mtime_nsec()),
-        }
-    }
+fn file_stamp(metadata: &std::fs::Metadata) -> FileStamp {
+    (metadata.ino(), metadata.modified().ok(), metadata.len())
 }
 
 /// What `remove` and `rollback` took away.
@@ -120,23 +107,17 @@ impl Registry {
     pub fn show(&self, reference: &ModelReference) -> Result<Manifest, ModelsError> {
         let path = self.manifest_path(reference);
         let stamp = match std::fs::metadata(&path) {
-            Ok(metadata) if metadata.is_file() => FileStamp::of(&metadata),
+            Ok(metadata) if metadata.is_file() => file_stamp(&metadata),
             _ => return Err(ModelsError::NotFound(reference.to_string())),
         };
-        let parsed = |cache: &HashMap<PathBuf, (FileStamp, Manifest)>| {
-            cache
-                .get(&path)
-                .filter(|(cached, _)| *cached == stamp)
-                .map(|(_, manifest)| manifest.clone())
-        };
-        if let Some(manifest) = parsed(&self.parsed.lock().unwrap_or_else(|e| e.into_inner())) {
-            return Ok(manifest);
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, manifest)) = parsed.get(&path)
+            && *cached == stamp
+        {
+            return Ok(manifest.clone());
         }
         let manifest = self.read_manifest(&path)?;
-        self.parsed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path, (stamp, manifest.clone()));
+        parsed.insert(path, (stamp, manifest.clone()));
         Ok(manifest)
     }
 

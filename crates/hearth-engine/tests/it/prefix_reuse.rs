@@ -3,7 +3,7 @@
 
 use hearth_engine::EngineConfig;
 
-use crate::support::{greedy, sequential_greedy, start};
+use crate::support::{complete_greedy, sequential_greedy_tokens, start};
 
 const SHARED_PREFIX: &str = "You are a helpful assistant for a small bakery. The bakery opens at seven in the \
     morning and closes at six in the evening, every day except Monday. It sells sourdough bread, croissants, \
@@ -20,20 +20,10 @@ async fn a_shared_prefix_is_reused_and_gives_the_same_greedy_output() {
     let first_prompt = format!("{SHARED_PREFIX}Question: When does the bakery open?\nAnswer:");
     let second_prompt = format!("{SHARED_PREFIX}Question: What does the bakery sell?\nAnswer:");
 
-    let first = handle
-        .generate(greedy(&first_prompt, 12))
-        .expect("accepted")
-        .collect()
-        .await
-        .expect("completes");
+    let first = complete_greedy(&handle, &first_prompt, 12).await;
     assert_eq!(first.usage.cached_prompt_tokens, 0);
 
-    let second = handle
-        .generate(greedy(&second_prompt, 12))
-        .expect("accepted")
-        .collect()
-        .await
-        .expect("completes");
+    let second = complete_greedy(&handle, &second_prompt, 12).await;
     let prefix_tokens = handle.model().tokenize(SHARED_PREFIX, true).len();
     assert!(
         second.usage.cached_prompt_tokens + 2 >= prefix_tokens,
@@ -43,10 +33,7 @@ async fn a_shared_prefix_is_reused_and_gives_the_same_greedy_output() {
     assert!(second.usage.cached_prompt_tokens < second.usage.prompt_tokens);
 
     let second_tokens = handle.model().tokenize(&second_prompt, true);
-    let reference: Vec<_> = sequential_greedy(handle.model(), &second_tokens, 12)
-        .iter()
-        .map(|step| step.token)
-        .collect();
+    let reference = sequential_greedy_tokens(handle.model(), &second_tokens, 12);
     assert_eq!(second.tokens, reference, "reuse must not change the output");
 
     let stats = handle.stats();
@@ -64,18 +51,8 @@ async fn a_fully_cached_prompt_still_decodes_its_last_token() {
         ..EngineConfig::default()
     });
     let prompt = format!("{SHARED_PREFIX}Question: Is the bakery open on Monday?\nAnswer:");
-    let first = handle
-        .generate(greedy(&prompt, 8))
-        .expect("accepted")
-        .collect()
-        .await
-        .expect("completes");
-    let again = handle
-        .generate(greedy(&prompt, 8))
-        .expect("accepted")
-        .collect()
-        .await
-        .expect("completes");
+    let first = complete_greedy(&handle, &prompt, 8).await;
+    let again = complete_greedy(&handle, &prompt, 8).await;
     assert_eq!(
         again.usage.cached_prompt_tokens,
         again.usage.prompt_tokens - 1
@@ -105,20 +82,10 @@ async fn a_prefix_whose_sliding_window_was_dropped_is_read_again() {
         first_tokens > 1000,
         "the first prompt is only {first_tokens} tokens"
     );
-    handle
-        .generate(greedy(&first_prompt, 1))
-        .expect("accepted")
-        .collect()
-        .await
-        .expect("completes");
+    complete_greedy(&handle, &first_prompt, 1).await;
 
     let second_prompt = format!("{SHARED_PREFIX}Question: Where can I park?\nAnswer:");
-    let second = handle
-        .generate(greedy(&second_prompt, 12))
-        .expect("accepted")
-        .collect()
-        .await
-        .expect("completes");
+    let second = complete_greedy(&handle, &second_prompt, 12).await;
     assert_eq!(
         second.usage.cached_prompt_tokens, 0,
         "nothing reusable was reused"
@@ -126,9 +93,6 @@ async fn a_prefix_whose_sliding_window_was_dropped_is_read_again() {
     assert_eq!(handle.stats().prefix_cache_window_misses, 1);
 
     let second_tokens = handle.model().tokenize(&second_prompt, true);
-    let reference: Vec<_> = sequential_greedy(handle.model(), &second_tokens, 12)
-        .iter()
-        .map(|step| step.token)
-        .collect();
+    let reference = sequential_greedy_tokens(handle.model(), &second_tokens, 12);
     assert_eq!(second.tokens, reference, "the output is the uncached one");
 }

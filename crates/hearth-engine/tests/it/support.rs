@@ -8,7 +8,8 @@ use hearth_engine::raw::llama_cpp_2::context::params::LlamaContextParams;
 use hearth_engine::raw::llama_cpp_2::llama_batch::LlamaBatch;
 use hearth_engine::raw::llama_cpp_2::token::LlamaToken;
 use hearth_engine::{
-    EngineConfig, GenerationRequest, Model, ModelHandle, Prompt, SamplingParams, TokenId,
+    Completion, EngineConfig, GenerationRequest, Model, ModelHandle, Prompt, SamplingParams,
+    TokenId,
 };
 
 pub const SAMPLE_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
@@ -54,6 +55,28 @@ pub fn greedy(prompt: &str, max_tokens: usize) -> GenerationRequest {
     GenerationRequest::new(Prompt::Text(prompt.to_owned()))
         .with_max_tokens(max_tokens)
         .with_sampling(SamplingParams::greedy())
+}
+
+/// Runs a greedy generation of `prompt` on `handle` to the end.
+pub async fn complete_greedy(handle: &ModelHandle, prompt: &str, max_tokens: usize) -> Completion {
+    handle
+        .generate(greedy(prompt, max_tokens))
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes")
+}
+
+/// The tokens of [`sequential_greedy`], without the steps around them.
+pub fn sequential_greedy_tokens(
+    model: &Model,
+    prompt: &[TokenId],
+    max_tokens: usize,
+) -> Vec<TokenId> {
+    sequential_greedy(model, prompt, max_tokens)
+        .iter()
+        .map(|step| step.token)
+        .collect()
 }
 
 /// One step of the reference decode: the chosen token.
@@ -141,10 +164,7 @@ pub fn assert_same_greedy_output(
     scheduled: &[TokenId],
     max_tokens: usize,
 ) {
-    let reference: Vec<TokenId> = sequential_greedy(model, prompt, max_tokens)
-        .iter()
-        .map(|step| step.token)
-        .collect();
+    let reference = sequential_greedy_tokens(model, prompt, max_tokens);
     let Some(divergence) = scheduled.iter().zip(&reference).position(|(a, b)| a != b) else {
         assert_eq!(
             scheduled.len(),
