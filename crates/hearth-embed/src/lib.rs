@@ -12,6 +12,7 @@
 //! This crate knows nothing of HTTP or JSON wire types, and never fetches anything at run time.
 
 mod error;
+mod input_layer;
 mod model;
 mod model_files;
 mod service;

@@ -13,16 +13,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::BertModel;
+use candle_nn::var_builder::SimpleBackend;
+use candle_transformers::models::bert::BertEncoder;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::EmbedError;
+use crate::input_layer::InputLayer;
 use crate::model_files::ModelFiles;
 use crate::weights::SafetensorsFile;
 
 /// A sentence embedding model loaded in memory, ready to embed batches on the CPU.
 pub struct EmbeddingModel {
-    bert: BertModel,
+    input: InputLayer,
+    encoder: BertEncoder,
     tokenizer: Tokenizer,
     device: Device,
     dimensions: usize,
@@ -67,8 +70,8 @@ impl Embeddings {
 impl EmbeddingModel {
     /// Loads a sentence-transformers BERT model from `dir` (see the crate docs for the files).
     ///
-    /// The weights are read tensor by tensor into memory, so loading holds them once (see
-    /// `weights`).
+    /// The weights are read tensor by tensor into memory, so loading holds them once, except
+    /// the word embeddings, which are read row by row as batches need them (see `weights`).
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, EmbedError> {
         let files = ModelFiles::read(dir.as_ref())?;
         let device = Device::Cpu;
@@ -79,8 +82,28 @@ impl EmbeddingModel {
                 reason,
             }
         })?;
+        let invalid = |reason: String| EmbedError::InvalidFile {
+            path: files.weights_path.clone(),
+            reason,
+        };
+        // Checkpoints saved from a task model prefix every name with `bert.`.
+        let prefix = if file.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            "bert."
+        } else {
+            ""
+        };
+        let words = file
+            .rows(&format!("{prefix}embeddings.word_embeddings.weight"))
+            .map_err(invalid)?;
         let weights = VarBuilder::from_backend(Box::new(file), DType::F32, device.clone());
-        let bert = BertModel::load(weights, &files.bert_config)
+        let weights = if prefix.is_empty() {
+            weights
+        } else {
+            weights.pp("bert")
+        };
+        let input = InputLayer::load(words, weights.pp("embeddings"), &files.bert_config)
+            .map_err(|error| invalid_weights(&files.weights_path, error))?;
+        let encoder = BertEncoder::load(weights.pp("encoder"), &files.bert_config)
             .map_err(|error| invalid_weights(&files.weights_path, error))?;
 
         let mut tokenizer = files.tokenizer;
@@ -108,7 +131,8 @@ impl EmbeddingModel {
             "embedding model loaded"
         );
         Ok(Self {
-            bert,
+            input,
+            encoder,
             tokenizer,
             device,
             dimensions: files.bert_config.hidden_size,
@@ -186,25 +210,29 @@ impl EmbeddingModel {
             .max()
             .unwrap_or(0);
         let mut token_ids = Vec::with_capacity(batch_size * longest);
-        let mut attention_mask = Vec::with_capacity(batch_size * longest);
+        // 1 for a real token, 0 for padding (pooling), and what attention adds to the scores
+        // of each key: 0 for a real token, the lowest float for padding, so softmax gives
+        // padding no weight.
+        let mut real = Vec::with_capacity(batch_size * longest);
+        let mut score_bias = Vec::with_capacity(batch_size * longest);
         for encoding in encodings {
             let padding = longest - encoding.len();
             token_ids.extend_from_slice(encoding.get_ids());
             token_ids.extend(std::iter::repeat_n(self.pad_token_id, padding));
-            attention_mask.extend(std::iter::repeat_n(1u32, encoding.len()));
-            attention_mask.extend(std::iter::repeat_n(0u32, padding));
+            real.extend(std::iter::repeat_n(1f32, encoding.len()));
+            real.extend(std::iter::repeat_n(0f32, padding));
+            score_bias.extend(std::iter::repeat_n(0f32, encoding.len()));
+            score_bias.extend(std::iter::repeat_n(f32::MIN, padding));
         }
-        let token_ids = Tensor::from_vec(token_ids, (batch_size, longest), &self.device)?;
-        let attention_mask = Tensor::from_vec(attention_mask, (batch_size, longest), &self.device)?;
-        // Single-sentence inputs: every token is in segment 0.
-        let token_type_ids = token_ids.zeros_like()?;
+        let score_bias = Tensor::from_vec(score_bias, (batch_size, 1, 1, longest), &self.device)?;
 
-        let hidden = self
-            .bert
-            .forward(&token_ids, &token_type_ids, Some(&attention_mask))?;
+        let embedded = self
+            .input
+            .forward(&token_ids, batch_size, longest, &self.device)?;
+        let hidden = self.encoder.forward(&embedded, &score_bias)?;
 
         // Mean over real tokens only: padding rows are multiplied by zero and not counted.
-        let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let mask = Tensor::from_vec(real, (batch_size, longest, 1), &self.device)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
         let mean = summed.broadcast_div(&counts)?;

@@ -5,8 +5,14 @@
 //! resident set). Reading each tensor straight into its own buffer holds them once: the peak
 //! is the weights plus one 1 MiB chunk, which matters on a small machine that also runs a chat
 //! model.
+//!
+//! A table that is only ever looked up by row (BERT's word embeddings: 30,522 × 384 floats,
+//! 45 MiB, for MiniLM) is not read at all: [`FileRows`] reads the rows a batch needs when it
+//! needs them. Those come from the kernel's page cache, which is shared and reclaimable, so the
+//! process never holds the table, only the rows of the batch at hand.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -122,6 +128,108 @@ impl SafetensorsFile {
             .read_exact_at(&mut bytes, entry.start)
             .map_err(io)?;
         Tensor::from_raw_buffer(&bytes, dtype, &entry.shape, device)
+    }
+}
+
+/// A 2-D tensor left in its file and read a row at a time (see the module docs).
+#[derive(Debug)]
+pub struct FileRows {
+    path: PathBuf,
+    file: File,
+    dtype: DType,
+    rows: usize,
+    columns: usize,
+    row_bytes: usize,
+    start: u64,
+}
+
+impl SafetensorsFile {
+    /// Tensor `name`, which must be 2-D, as rows to be read on demand.
+    pub fn rows(&self, name: &str) -> Result<FileRows, String> {
+        let entry = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| format!("there is no tensor {name:?}"))?;
+        let Some((dtype, element_bytes)) = element_bytes(&entry.dtype) else {
+            return Err(format!(
+                "tensor {name:?} has the unsupported type {}",
+                entry.dtype
+            ));
+        };
+        let &[rows, columns] = entry.shape.as_slice() else {
+            return Err(format!(
+                "tensor {name:?} has the shape {:?}, not rows × columns",
+                entry.shape
+            ));
+        };
+        // A second handle on the same open file: the rows stay readable while this model
+        // lives, whatever happens to the path.
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|error| format!("cannot reopen the file: {error}"))?;
+        Ok(FileRows {
+            path: self.path.clone(),
+            file,
+            dtype,
+            rows,
+            columns,
+            row_bytes: columns * element_bytes,
+            start: entry.start,
+        })
+    }
+}
+
+impl FileRows {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn columns(&self) -> usize {
+        self.columns
+    }
+
+    /// The rows `ids` in that order, as an `ids.len()` × columns F32 tensor. A row that occurs
+    /// more than once (padding, common words) is read once.
+    pub fn gather(&self, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+        let mut bytes = vec![0u8; ids.len() * self.row_bytes];
+        let mut first_at: HashMap<u32, usize> = HashMap::with_capacity(ids.len());
+        for (index, &id) in ids.iter().enumerate() {
+            let row = id as usize;
+            if row >= self.rows {
+                return Err(candle_core::Error::Msg(format!(
+                    "token id {id} is outside the {} rows of the embedding table",
+                    self.rows
+                )));
+            }
+            let at = index * self.row_bytes;
+            match first_at.entry(id) {
+                Entry::Occupied(earlier) => {
+                    let from = *earlier.get() * self.row_bytes;
+                    bytes.copy_within(from..from + self.row_bytes, at);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(index);
+                    let offset = self.start + (row * self.row_bytes) as u64;
+                    self.file
+                        .read_exact_at(&mut bytes[at..at + self.row_bytes], offset)
+                        .map_err(|error| {
+                            candle_core::Error::Msg(format!(
+                                "cannot read row {row} of the embedding table in {}: {error}",
+                                self.path.display()
+                            ))
+                        })?;
+                }
+            }
+        }
+        // Safetensors stores little-endian values, as the CPUs we run on do.
+        let tensor =
+            Tensor::from_raw_buffer(&bytes, self.dtype, &[ids.len(), self.columns], device)?;
+        if self.dtype == DType::F32 {
+            Ok(tensor)
+        } else {
+            tensor.to_dtype(DType::F32)
+        }
     }
 }
 
@@ -306,6 +414,40 @@ mod tests {
             .is_err(),
             "a wrong shape is refused"
         );
+    }
+
+    #[test]
+    fn rows_are_read_from_the_file_in_the_order_asked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let table: Vec<f32> = (0..12).map(|value| value as f32 * 0.5).collect();
+        let path = write(
+            dir.path(),
+            &[
+                ("scalar", "F32", vec![2], f32_bytes(&[9.0, 9.0])),
+                ("table", "F32", vec![4, 3], f32_bytes(&table)),
+            ],
+        );
+        let file = SafetensorsFile::open(&path).expect("open");
+        let rows = file.rows("table").expect("a 2-D tensor");
+        assert_eq!((rows.rows(), rows.columns()), (4, 3));
+        let gathered = rows.gather(&[3, 0, 3, 1], &Device::Cpu).expect("gather");
+        assert_eq!(
+            gathered.to_vec2::<f32>().expect("values"),
+            [
+                [4.5, 5.0, 5.5],
+                [0.0, 0.5, 1.0],
+                [4.5, 5.0, 5.5],
+                [1.5, 2.0, 2.5]
+            ]
+        );
+        let error = rows.gather(&[4], &Device::Cpu).expect_err("row 4 of 4");
+        assert!(error.to_string().contains("outside the 4 rows"), "{error}");
+        assert!(
+            file.rows("scalar")
+                .expect_err("1-D")
+                .contains("rows × columns")
+        );
+        assert!(file.rows("missing").is_err());
     }
 
     #[test]

@@ -136,3 +136,79 @@ fn a_long_input_runs_apart_from_short_ones_instead_of_padding_them() {
         assert!(largest_difference(&item.vector, &embed_one(text)) < 1e-4);
     }
 }
+
+/// The model reads word embeddings from the file row by row and builds the attention bias
+/// itself; both must give what candle's own BERT gives with every weight in memory.
+#[test]
+fn vectors_match_candles_bert_with_all_weights_in_memory() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_transformers::models::bert::{BertModel, Config};
+
+    let dir = crate::model_dir();
+    let config: Config = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("config.json")).expect("config.json"),
+    )
+    .expect("a BERT config");
+    let weights = std::fs::read(dir.join("model.safetensors")).expect("weights");
+    let weights =
+        candle_nn::VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .expect("safetensors");
+    let bert = BertModel::load(weights, &config).expect("candle's BERT");
+    let mut tokenizer =
+        tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).expect("tokenizer");
+    tokenizer.with_padding(None);
+
+    let texts = [
+        "A man is eating food.",
+        "Hi",
+        "The stock market fell sharply today, and nobody on the trading floor could say why.",
+    ];
+    let ours = shared_model().embed(&texts).expect("embedding");
+    let encodings: Vec<_> = texts
+        .iter()
+        .map(|text| tokenizer.encode(*text, true).expect("tokenizing"))
+        .collect();
+    let longest = encodings.iter().map(|e| e.len()).max().expect("inputs");
+    let (mut ids, mut mask) = (Vec::new(), Vec::new());
+    for encoding in &encodings {
+        let padding = longest - encoding.len();
+        ids.extend(
+            encoding
+                .get_ids()
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(0, padding)),
+        );
+        mask.extend(
+            std::iter::repeat_n(1u32, encoding.len()).chain(std::iter::repeat_n(0, padding)),
+        );
+    }
+    let shape = (texts.len(), longest);
+    let ids = Tensor::from_vec(ids, shape, &Device::Cpu).expect("ids");
+    let mask = Tensor::from_vec(mask, shape, &Device::Cpu).expect("mask");
+    let hidden = bert
+        .forward(&ids, &ids.zeros_like().expect("segments"), Some(&mask))
+        .expect("candle's forward pass");
+    let hidden = hidden.to_vec3::<f32>().expect("hidden states");
+
+    for ((text, item), (rows, encoding)) in texts
+        .iter()
+        .zip(&ours.items)
+        .zip(hidden.iter().zip(&encodings))
+    {
+        let real = &rows[..encoding.len()];
+        let mut mean = vec![0f32; real[0].len()];
+        for row in real {
+            for (sum, value) in mean.iter_mut().zip(row) {
+                *sum += value / real.len() as f32;
+            }
+        }
+        let length = norm(&mean);
+        let expected: Vec<f32> = mean.iter().map(|value| value / length).collect();
+        let difference = largest_difference(&item.vector, &expected);
+        assert!(
+            difference < 1e-5,
+            "{text:?} differs from candle's BERT by {difference}"
+        );
+    }
+}
