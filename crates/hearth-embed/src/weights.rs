@@ -85,18 +85,26 @@ impl SafetensorsFile {
         })
     }
 
-    /// Reads tensor `name` as stored, without converting it.
-    pub fn read(&self, name: &str, device: &Device) -> candle_core::Result<Tensor> {
-        let entry = self.tensors.get(name).ok_or_else(|| {
-            candle_core::Error::Msg(format!("{} has no tensor {name:?}", self.path.display()))
-        })?;
-        let Some((dtype, _)) = element_bytes(&entry.dtype) else {
-            return Err(candle_core::Error::Msg(format!(
+    /// Tensor `name`'s entry, its candle type and the bytes of one element, or why it cannot
+    /// be read.
+    fn typed_entry(&self, name: &str) -> Result<(&TensorEntry, DType, usize), String> {
+        let entry = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| format!("{} has no tensor {name:?}", self.path.display()))?;
+        let (dtype, size) = element_bytes(&entry.dtype).ok_or_else(|| {
+            format!(
                 "tensor {name:?} of {} has the unsupported type {}",
                 self.path.display(),
                 entry.dtype
-            )));
-        };
+            )
+        })?;
+        Ok((entry, dtype, size))
+    }
+
+    /// Reads tensor `name` as stored, without converting it.
+    pub fn read(&self, name: &str, device: &Device) -> candle_core::Result<Tensor> {
+        let (entry, dtype, _) = self.typed_entry(name).map_err(candle_core::Error::Msg)?;
         let io = |error: std::io::Error| {
             candle_core::Error::Msg(format!(
                 "cannot read tensor {name:?} of {}: {error}",
@@ -146,16 +154,7 @@ pub struct FileRows {
 impl SafetensorsFile {
     /// Tensor `name`, which must be 2-D, as rows to be read on demand.
     pub fn rows(&self, name: &str) -> Result<FileRows, String> {
-        let entry = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| format!("there is no tensor {name:?}"))?;
-        let Some((dtype, element_bytes)) = element_bytes(&entry.dtype) else {
-            return Err(format!(
-                "tensor {name:?} has the unsupported type {}",
-                entry.dtype
-            ));
-        };
+        let (entry, dtype, element_bytes) = self.typed_entry(name)?;
         let &[rows, columns] = entry.shape.as_slice() else {
             return Err(format!(
                 "tensor {name:?} has the shape {:?}, not rows × columns",
