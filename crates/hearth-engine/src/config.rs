@@ -82,6 +82,16 @@ impl EngineConfig {
             .min(self.n_parallel.saturating_mul(self.n_ctx_per_seq))
     }
 
+    /// Tokens llama.cpp computes in one pass (its `n_ubatch`). With a KV stream per sequence,
+    /// llama.cpp already splits a step into passes of equal tokens per sequence: one token for
+    /// each generating sequence, then each prompt's chunk on its own. So a pass never needs more
+    /// than `max(n_parallel, prefill_chunk)` tokens, and a larger one only costs memory: a
+    /// sliding-window layer keeps `window + n_ubatch` cells per sequence (rounded up to 256).
+    pub fn micro_batch(&self) -> usize {
+        self.effective_n_batch()
+            .min(self.prefill_chunk.max(self.n_parallel))
+    }
+
     /// Checks the settings against each other, so that llama.cpp never sees a batch or a
     /// position it would abort on.
     pub fn validate(&self) -> Result<(), EngineError> {
@@ -204,5 +214,27 @@ mod tests {
             ..EngineConfig::default()
         };
         assert_eq!(config.effective_n_batch(), 64);
+    }
+
+    #[test]
+    fn a_pass_holds_every_decode_or_one_prompt_chunk_never_more() {
+        let config = EngineConfig {
+            n_parallel: 8,
+            n_batch: 512,
+            prefill_chunk: 256,
+            ..EngineConfig::default()
+        };
+        assert_eq!(config.micro_batch(), 256);
+        let many_slots = EngineConfig {
+            n_parallel: 64,
+            prefill_chunk: 16,
+            ..config.clone()
+        };
+        assert_eq!(many_slots.micro_batch(), 64);
+        let small_batch = EngineConfig {
+            n_batch: 128,
+            ..config
+        };
+        assert_eq!(small_batch.micro_batch(), 128);
     }
 }

@@ -321,11 +321,12 @@ fn create_context(model: &Model) -> Result<LlamaContext<'_>, EngineError> {
     };
     let n_ctx_total = to_u32(config.n_parallel * config.n_ctx_per_seq, "n_ctx_per_seq")?;
     let n_batch = to_u32(config.effective_n_batch(), "n_batch")?;
+    let n_ubatch = to_u32(config.micro_batch(), "n_batch")?;
     let threads = i32::try_from(config.threads).unwrap_or(i32::MAX);
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx_total))
         .with_n_batch(n_batch)
-        .with_n_ubatch(n_batch)
+        .with_n_ubatch(n_ubatch)
         .with_n_seq_max(to_u32(config.n_parallel, "n_parallel")?)
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
