@@ -10,6 +10,7 @@
 
 mod error;
 mod inference;
+mod memory;
 mod pool;
 pub mod tools;
 

@@ -9,6 +9,7 @@ use hearth_embed::{EmbeddingModel, EmbeddingService, ServiceConfig};
 use hearth_engine::{EngineConfig, KvCacheType, Model, ModelHandle};
 
 use crate::error::InferenceError;
+use crate::memory::{self, Activity, QuietRelease};
 
 pub use hearth_models::ModelKind;
 
@@ -280,17 +281,49 @@ impl ModelPool {
         expired
     }
 
-    /// Unloads idle models every `interval` until the pool is dropped.
+    /// Every `interval` until the pool is dropped: unloads idle models, and after a tick in
+    /// which no model did anything, returns the heap memory the last burst freed (see
+    /// `memory.rs`).
     pub fn spawn_reaper(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
         let pool = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
+            let mut quiet_release = QuietRelease::default();
             loop {
                 ticker.tick().await;
                 let Some(pool) = pool.upgrade() else { return };
                 pool.unload_expired(Instant::now());
+                let activity = pool.activity();
+                drop(pool);
+                if quiet_release.observe(activity) {
+                    let _ = tokio::task::spawn_blocking(memory::release_freed_heap).await;
+                }
             }
         })
+    }
+
+    /// The loaded models' work so far, for deciding when they have gone quiet.
+    fn activity(&self) -> Activity {
+        let entries = self.entries();
+        let mut activity = Activity {
+            loaded_models: entries.len(),
+            ..Activity::default()
+        };
+        for entry in entries.values() {
+            let work_done = match &entry.model {
+                LoadedModel::Chat(handle) => {
+                    let stats = handle.stats();
+                    activity.busy |= stats.active_sequences > 0 || stats.queue_depth > 0;
+                    stats.decode_steps + stats.requests_completed + stats.requests_cancelled
+                }
+                LoadedModel::Embedding(service) => {
+                    let stats = service.stats();
+                    stats.forward_passes + stats.requests
+                }
+            };
+            activity.work_done = activity.work_done.wrapping_add(work_done);
+        }
+        activity
     }
 
     /// The loaded models, most recently used first.
