@@ -39,6 +39,9 @@ const EMBEDDING_CALLERS: usize = 32;
 const PREFIX_SENTENCES: usize = 55;
 /// Tokens of the json_schema comparison, the first excluded from the rate.
 const SCHEMA_TOKENS: usize = 65;
+/// How to read the table's ratio column.
+const LEGEND: &str = "\nratio is hearth / baseline; for the overhead row, Hearth's overhead in ms \
+                      (wall time minus the engine time the server reports); for RSS, MiB.\n";
 
 struct Options {
     quick: bool,
@@ -1123,10 +1126,7 @@ impl Report {
             table.push_str(&line(row));
             table.push('\n');
         }
-        table.push_str(
-            "\nratio is hearth / baseline; for the overhead row, hearth minus baseline in ms; \
-             for RSS, MiB.\n",
-        );
+        table.push_str(LEGEND);
         table
     }
 
@@ -1142,10 +1142,7 @@ impl Report {
         for row in &self.rows {
             text.push_str(&format!("| {} |\n", Self::cells(row).join(" | ")));
         }
-        text.push_str(
-            "\nratio is hearth / baseline; for the overhead row, hearth minus baseline in ms; \
-             for RSS, MiB.\n",
-        );
+        text.push_str(LEGEND);
         text
     }
 
