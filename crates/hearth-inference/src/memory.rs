@@ -6,7 +6,9 @@
 //! throws away on the first constrained request, the weights of a model just unloaded. The
 //! pool's reaper watches the engines' work counters and, once a tick passes with nothing run
 //! and nothing running, asks glibc to return those pages, once per quiet spell. Under load it
-//! never runs, so the pages a busy worker reuses stay put.
+//! does not run, so the pages a busy worker reuses stay put. (A chat model is busy while a
+//! request runs or waits; an embedding model only shows work as its passes finish, so one pass
+//! longer than a tick may see a release, which costs that pass a few page faults, nothing more.)
 
 /// What the models have done so far. Two equal snapshots a tick apart mean nothing ran in
 /// between; `busy` means something is running or waiting right now.
