@@ -20,6 +20,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use tokio::sync::mpsc;
 
 use crate::generation::{
@@ -234,6 +235,9 @@ struct Scheduler<'model> {
     slots: Vec<Slot>,
     stats: Arc<SharedStats>,
     admissions: u64,
+    /// Scratch space for sampling with penalties (see `SequenceSampler::sample`): empty until
+    /// such a request runs, then one vocabulary's worth, shared by every slot.
+    candidates: LlamaTokenDataArray,
 }
 
 fn run_scheduler(
@@ -277,6 +281,7 @@ fn run_scheduler(
         slots,
         stats,
         admissions: 0,
+        candidates: LlamaTokenDataArray::new(Vec::new(), false),
     };
     let _ = ready.send(Ok(()));
     tracing::debug!(slots = config.n_parallel, "scheduler started");
@@ -627,7 +632,11 @@ impl Scheduler<'_> {
             return;
         };
 
-        let token = sequence.request.sampler.sample(&self.context, batch_index);
+        let token =
+            sequence
+                .request
+                .sampler
+                .sample(&self.context, batch_index, &mut self.candidates);
         let now = Instant::now();
         sequence.n_generated += 1;
         SharedStats::add(&self.stats.total_generated_tokens, 1);

@@ -5,6 +5,7 @@
 mod batching;
 mod constrained;
 mod loading;
+mod penalties;
 mod prefix_reuse;
 mod requests;
 mod support;
