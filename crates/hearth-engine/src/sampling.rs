@@ -1,6 +1,7 @@
 //! Choosing the next token of one sequence: the request's sampling settings become a llama.cpp
-//! sampler chain owned by that sequence, and log-probabilities are computed from the raw logits
-//! (before penalties and biases), as OpenAI reports them.
+//! sampler chain owned by that sequence (with penalties, the biases and penalties are applied
+//! here first, to just the tokens they concern), and log-probabilities are computed from the raw
+//! logits (before penalties and biases), as OpenAI reports them.
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::sampling::LlamaSampler;
