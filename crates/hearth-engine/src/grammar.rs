@@ -77,7 +77,7 @@ impl GrammarCompiler {
                     llguidance::toktrie::InferenceCapabilities::default(),
                     // No slices (token subsets precomputed per regex): llguidance's default
                     // four cost ~120 MiB on a 262k-token vocabulary and even the one for
-                    // string contents ~60 MiB, while masks computed on the whole trie keep
+                    // string contents ~11 MiB, while masks computed on the whole trie keep
                     // constrained decoding at full speed for a model this size.
                     &[],
                 )

@@ -3,10 +3,10 @@
 //! here first, to just the tokens they concern), and log-probabilities are computed from the raw
 //! logits (before penalties and biases), as OpenAI reports them.
 
-use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::sampling::LlamaSampler;
 use std::collections::{HashMap, VecDeque};
 
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;

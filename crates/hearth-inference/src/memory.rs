@@ -47,15 +47,19 @@ impl QuietRelease {
 pub(crate) fn release_freed_heap() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let before = resident_anonymous_kib();
+        // The effect is only read from /proc when someone is going to see it.
+        let logged = tracing::enabled!(tracing::Level::DEBUG);
+        let before = logged.then(resident_anonymous_kib).flatten();
         // SAFETY: malloc_trim has no preconditions: it takes each arena's lock itself and only
         // gives back whole pages that hold no live allocation.
         unsafe { libc::malloc_trim(0) };
-        tracing::debug!(
-            before_kib = before,
-            after_kib = resident_anonymous_kib(),
-            "freed heap memory returned to the system"
-        );
+        if logged {
+            tracing::debug!(
+                before_kib = before,
+                after_kib = resident_anonymous_kib(),
+                "freed heap memory returned to the system"
+            );
+        }
         true
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
