@@ -3,8 +3,9 @@
 //! One schema ([`schema::SCHEMA`]) names every key, its type, its default per profile, whether it
 //! is a secret and whether it may change at runtime. Loading layers embedded defaults, a TOML
 //! file, `HEARTH_*` environment variables and command-line flags (later wins), rejects unknown
-//! keys and bad values with an error that names the key, the value, where it came from and what
-//! is allowed, and then validates the result into [`Config`]. Start-up and hot reload share
+//! keys in the file and flags (an unknown `HEARTH_*` variable is only a warning: other tools
+//! share the prefix) and bad values with an error that names the key, the value, where it came
+//! from and what is allowed, and then validates the result into [`Config`]. Start-up and hot reload share
 //! [`load`], so a reload can never accept what start-up would refuse.
 //!
 //! This crate knows nothing of HTTP, logging back-ends or the file system beyond reading the
@@ -17,7 +18,9 @@ mod render;
 pub mod schema;
 
 pub use error::ConfigError;
-pub use load::{LoadedConfig, Origin, Sources, env_var_name, load};
+pub use load::{
+    ConfigWarning, LoadedConfig, Origin, RESERVED_ENV_VARS, Sources, env_var_name, load,
+};
 pub use model::{
     AuthConfig, AuthMode, CacheConfig, Config, IntegrityCheck, LimitsConfig, LogConfig, LogFormat,
     ModelsConfig, OidcConfig, PriceConfig, Profile, ReloadConfig, RouteConfig, RouteStrategy,

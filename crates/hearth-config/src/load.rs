@@ -11,9 +11,47 @@ use crate::error::ConfigError;
 use crate::model::{Config, Profile};
 use crate::schema::{self, KeySpec, Kind, SCHEMA};
 
-/// `HEARTH_*` variables that are not config keys: the config file's path (read by the CLI) and
-/// the sample-model cache used by the set-up scripts.
-const RESERVED_ENV: &[&str] = &["HEARTH_CONFIG", "HEARTH_MODEL_CACHE"];
+/// `HEARTH_*` variables that are not config keys but are ours: the config file's path (read by
+/// the CLI), the sample-model cache and the Python clients' virtualenv (the set-up scripts and
+/// tests), and the benchmark peer's virtualenv (`cargo xtask bench`). A test checks that every
+/// `HEARTH_*` name in `scripts/` and `xtask/` is here or a config key.
+pub const RESERVED_ENV_VARS: &[&str] = &[
+    "HEARTH_CONFIG",
+    "HEARTH_MODEL_CACHE",
+    "HEARTH_VENV",
+    "HEARTH_BENCH_VENV",
+];
+
+/// Something in the sources that does not stop the load but that the user should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigWarning {
+    /// A `HEARTH_*` environment variable that is neither a config key nor one of ours. Other
+    /// tools share the prefix, so it is ignored, not refused; a near miss names the key.
+    UnknownEnvVar {
+        name: String,
+        suggestion: Option<String>,
+    },
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigWarning::UnknownEnvVar { name, suggestion } => {
+                write!(
+                    formatter,
+                    "environment variable {name} is not a Hearth setting and is ignored"
+                )?;
+                match suggestion {
+                    Some(closest) => write!(formatter, "; did you mean {closest}?"),
+                    None => write!(
+                        formatter,
+                        "; `hearth config check` lists the settings and their variables"
+                    ),
+                }
+            }
+        }
+    }
+}
 
 /// Where a value came from, shown next to it by `hearth config check` and in every error.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +98,8 @@ pub struct LoadedConfig {
     pub config: Config,
     /// In schema order; keys left unset are absent.
     pub values: Vec<EffectiveValue>,
+    /// What was ignored, for the caller to tell the user.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 impl LoadedConfig {
@@ -79,7 +119,7 @@ pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigError> {
         Some(path) => file_layer(path)?,
         None => Vec::new(),
     };
-    let env_layer = env_layer(&sources.env)?;
+    let (env_layer, warnings) = env_layer(&sources.env)?;
     let mut flag_layer = Vec::new();
     for (key, text, flag) in &sources.flags {
         let spec = schema::spec(key).ok_or_else(|| ConfigError::UnknownKey {
@@ -133,7 +173,11 @@ pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigError> {
     values.sort_by_key(|value| SCHEMA.iter().position(|spec| spec.key == value.spec.key));
 
     let config = Config::from_values(&values)?;
-    Ok(LoadedConfig { config, values })
+    Ok(LoadedConfig {
+        config,
+        values,
+        warnings,
+    })
 }
 
 type Layer = Vec<(&'static KeySpec, Value, Origin)>;
@@ -194,7 +238,8 @@ fn flatten(
     Ok(())
 }
 
-fn env_layer(env: &[(String, String)]) -> Result<Layer, ConfigError> {
+fn env_layer(env: &[(String, String)]) -> Result<(Layer, Vec<ConfigWarning>), ConfigError> {
+    let mut warnings = Vec::new();
     let mut layer = Vec::new();
     // RUST_LOG is the convention every Rust user knows; HEARTH_LOG_LEVEL, later in the layer,
     // wins over it when both are set.
@@ -204,22 +249,20 @@ fn env_layer(env: &[(String, String)]) -> Result<Layer, ConfigError> {
         layer.push((spec, parse_text(spec, text, &origin)?, origin));
     }
     for (name, text) in env {
-        if !name.starts_with("HEARTH_") || RESERVED_ENV.contains(&name.as_str()) {
+        if !name.starts_with("HEARTH_") || RESERVED_ENV_VARS.contains(&name.as_str()) {
             continue;
         }
         let origin = Origin::Env(name.clone());
         let Some(spec) = SCHEMA.iter().find(|spec| env_var_name(spec.key) == *name) else {
-            let suggestion =
-                schema::closest(name, SCHEMA.iter().map(|spec| env_var_name(spec.key)));
-            return Err(ConfigError::UnknownKey {
-                key: name.clone(),
-                origin,
-                suggestion,
+            warnings.push(ConfigWarning::UnknownEnvVar {
+                name: name.clone(),
+                suggestion: schema::closest(name, SCHEMA.iter().map(|spec| env_var_name(spec.key))),
             });
+            continue;
         };
         layer.push((spec, parse_text(spec, text, &origin)?, origin));
     }
-    Ok(layer)
+    Ok((layer, warnings))
 }
 
 fn default_data_dir(env: &[(String, String)]) -> Option<PathBuf> {

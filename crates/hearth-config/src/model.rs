@@ -169,6 +169,8 @@ pub struct ModelsConfig {
     pub queue_capacity: usize,
     /// `f16`, `q8_0` or `q4_0` (checked against the schema).
     pub kv_cache_type: String,
+    /// Digits allowed per part of a JSON number under a grammar; 0 means unbounded.
+    pub json_number_max_digits: usize,
     pub embedding_batch_size: usize,
 }
 
@@ -444,6 +446,7 @@ impl Config {
                 threads: values.integer("models.threads")? as usize,
                 queue_capacity: values.integer("models.queue_capacity")? as usize,
                 kv_cache_type: values.string("models.kv_cache_type")?.to_owned(),
+                json_number_max_digits: values.integer("models.json_number_max_digits")? as usize,
                 embedding_batch_size: values.integer("models.embedding_batch_size")? as usize,
             },
             auth: AuthConfig {

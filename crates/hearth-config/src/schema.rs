@@ -356,6 +356,14 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "how chat models' KV caches store keys and values: q8_0 takes half the memory of f16, q4_0 a quarter",
     },
     KeySpec {
+        key: "models.json_number_max_digits",
+        kind: Kind::Integer { min: 0, max: 4096 },
+        default: |_| Some(Value::Integer(16)),
+        secret: false,
+        reloadable: false,
+        help: "most digits in each part (integral, fraction, exponent) of a number in grammar-constrained JSON output, as llama.cpp's 16; 0 leaves numbers unbounded",
+    },
+    KeySpec {
         key: "models.queue_capacity",
         kind: Kind::Integer {
             min: 1,

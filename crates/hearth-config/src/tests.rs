@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::schema::{Kind, SCHEMA};
-use crate::{ConfigError, LogFormat, Origin, Sources, env_var_name, load};
+use crate::{
+    ConfigError, ConfigWarning, LogFormat, Origin, RESERVED_ENV_VARS, Sources, env_var_name, load,
+};
 
 fn home_env() -> Vec<(String, String)> {
     vec![("HOME".to_string(), "/home/tester".to_string())]
@@ -173,27 +175,104 @@ fn env_overrides_file_and_flag_overrides_env() {
 }
 
 #[test]
-fn unknown_hearth_env_var_is_rejected_but_reserved_ones_are_not() {
+fn an_unknown_hearth_env_var_is_a_warning_naming_the_closest_key() {
     let mut env = home_env();
-    env.push(("HEARTH_MODEL_CACHE".to_string(), "/models".to_string()));
-    env.push(("HEARTH_CONFIG".to_string(), "/etc/hearth.toml".to_string()));
-    load(&Sources {
-        env: env.clone(),
-        ..Sources::default()
-    })
-    .expect("reserved names are not config keys");
-
     env.push(("HEARTH_SERVER_LISTN".to_string(), "127.0.0.1:1".to_string()));
-    let error = load(&Sources {
+    env.push(("HEARTH_SOMETHING_ELSE".to_string(), "x".to_string()));
+    let loaded = load(&Sources {
         env,
         ..Sources::default()
     })
-    .expect_err("typo in env var");
-    assert_eq!(error.key(), Some("HEARTH_SERVER_LISTN"));
-    assert!(
-        error.to_string().contains("HEARTH_SERVER_LISTEN"),
-        "{error}"
+    .expect("an unknown variable does not stop the load");
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            ConfigWarning::UnknownEnvVar {
+                name: "HEARTH_SERVER_LISTN".to_string(),
+                suggestion: Some("HEARTH_SERVER_LISTEN".to_string()),
+            },
+            ConfigWarning::UnknownEnvVar {
+                name: "HEARTH_SOMETHING_ELSE".to_string(),
+                suggestion: None,
+            },
+        ]
     );
+    assert!(
+        loaded.warnings[0]
+            .to_string()
+            .contains("did you mean HEARTH_SERVER_LISTEN?"),
+        "{}",
+        loaded.warnings[0]
+    );
+    // The misspelt value is not applied.
+    assert_eq!(
+        loaded
+            .value("server.listen")
+            .map(|value| value.origin.clone()),
+        Some(Origin::Default)
+    );
+
+    // In a file, the same typo is ours to catch: an error.
+    let file = config_file("[server]\nlistn = \"127.0.0.1:1\"\n");
+    let error = load(&sources_with_file(&file)).expect_err("unknown key in a file");
+    assert_eq!(error.key(), Some("server.listn"));
+}
+
+#[test]
+fn hearth_venv_set_by_our_setup_script_does_not_stop_the_server() {
+    let mut env = home_env();
+    env.push(("HEARTH_VENV".to_string(), "/x".to_string()));
+    let loaded = load(&Sources {
+        env,
+        ..Sources::default()
+    })
+    .expect("reserved");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+/// Every `HEARTH_*` name our scripts and tools read is either a config key or reserved, so
+/// exporting it never draws a warning (or, as before, stops the server).
+#[test]
+fn every_hearth_variable_in_our_scripts_and_tools_is_reserved_or_a_key() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    for dir in ["scripts", "xtask/src", ".ci"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        files.extend(entries.flatten().map(|entry| entry.path()));
+    }
+    assert!(
+        !files.is_empty(),
+        "no scripts found under {}",
+        root.display()
+    );
+    let keys: Vec<String> = crate::schema::SCHEMA
+        .iter()
+        .map(|spec| env_var_name(spec.key))
+        .collect();
+    let mut unknown = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("HEARTH_") {
+            let name: String = rest[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest = &rest[start + name.len()..];
+            let name = name.trim_end_matches('_');
+            if name != "HEARTH"
+                && !RESERVED_ENV_VARS.contains(&name)
+                && !keys.iter().any(|key| key == name)
+            {
+                unknown.push(format!("{name} in {}", file.display()));
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "not reserved: {unknown:?}");
 }
 
 #[test]

@@ -145,6 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         threads: THREADS,
         queue_capacity: 64,
         kv_cache_type: kv_cache_type(),
+        ..EngineConfig::default()
     };
     let model = Model::load(&path, &config)?;
     // In JSON mode stdout carries the JSON object alone.

@@ -40,6 +40,9 @@ impl KvCacheType {
     }
 }
 
+/// llama.cpp's bound on the digits of each part of a JSON number (`[1-9] [0-9]{0,15}`).
+pub const DEFAULT_JSON_NUMBER_MAX_DIGITS: usize = 16;
+
 /// How a model is run. Defaults suit a small model on a laptop CPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -58,6 +61,9 @@ pub struct EngineConfig {
     pub queue_capacity: usize,
     /// How the KV cache stores keys and values.
     pub kv_cache_type: KvCacheType,
+    /// Most digits in each part (integral, fraction, exponent) of a number in grammar-constrained
+    /// JSON output; 0 leaves numbers unbounded. llama.cpp's JSON grammars allow 16.
+    pub json_number_max_digits: usize,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +76,7 @@ impl Default for EngineConfig {
             threads: 2,
             queue_capacity: 64,
             kv_cache_type: KvCacheType::F16,
+            json_number_max_digits: DEFAULT_JSON_NUMBER_MAX_DIGITS,
         }
     }
 }

@@ -10,10 +10,13 @@ use std::sync::{Arc, OnceLock};
 
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
 use llguidance::api::TopLevelGrammar;
+use llguidance::toktrie::TokEnv;
 use llguidance::{Matcher, ParserFactory};
 
 use crate::EngineError;
+use crate::json_numbers::NumberBound;
 
 /// What the output must be.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,12 +99,14 @@ impl GrammarCompiler {
             })
     }
 
-    /// A fresh matcher for one sequence, or the reason the constraint cannot be used.
-    pub(crate) fn matcher(
+    /// A fresh grammar for one sequence, or the reason the constraint cannot be used. JSON
+    /// numbers are held to `json_number_max_digits` digits per part (0: unbounded).
+    pub(crate) fn sequence_grammar(
         &self,
         model: &LlamaModel,
         constraint: &Constraint,
-    ) -> Result<Matcher, EngineError> {
+        json_number_max_digits: usize,
+    ) -> Result<SequenceGrammar, EngineError> {
         let factory = self.factory(model)?;
         let parser = factory
             .create_parser(constraint.grammar()?)
@@ -112,7 +117,69 @@ impl GrammarCompiler {
         if let Some(reason) = matcher.get_error() {
             return Err(EngineError::InvalidGrammar { reason });
         }
-        Ok(matcher)
+        let is_json = matches!(
+            constraint,
+            Constraint::JsonObject | Constraint::JsonSchema(_)
+        );
+        Ok(SequenceGrammar {
+            matcher,
+            numbers: (is_json && json_number_max_digits > 0)
+                .then(|| NumberBound::new(json_number_max_digits)),
+            tokens: factory.tok_env().clone(),
+        })
+    }
+}
+
+/// The grammar of one running sequence: llguidance's matcher, plus the bound on JSON numbers
+/// for JSON constraints (`json_numbers.rs`).
+pub(crate) struct SequenceGrammar {
+    matcher: Matcher,
+    numbers: Option<NumberBound>,
+    /// The vocabulary's token bytes, for the number bound.
+    tokens: TokEnv,
+}
+
+impl SequenceGrammar {
+    /// Masks (sets to -inf) every candidate the grammar cannot continue with. `candidates` holds
+    /// the whole vocabulary in token order.
+    pub(crate) fn apply(&mut self, candidates: &mut [LlamaTokenData]) {
+        // As llama.cpp's llguidance sampler does: a matcher in error masks nothing, and one
+        // that has finished allows only the end of generation.
+        let Ok(mut mask) = self.matcher.compute_mask_or_eos() else {
+            return;
+        };
+        if let Some(numbers) = &self.numbers
+            && numbers.may_refuse()
+        {
+            let trie = self.tokens.tok_trie();
+            let refused: Vec<u32> = mask
+                .iter()
+                .filter(|&token| !numbers.allows(trie.token(token)))
+                .collect();
+            // All refused means the grammar itself wants a longer number: it wins.
+            if !refused.is_empty() && refused.len() < mask.num_set() {
+                for token in refused {
+                    mask.disallow_token(token);
+                }
+            }
+        }
+        for candidate in candidates.iter_mut() {
+            let allowed = u32::try_from(candidate.id().0).is_ok_and(|token| mask.is_allowed(token));
+            if !allowed {
+                candidate.set_logit(f32::NEG_INFINITY);
+            }
+        }
+    }
+
+    /// Advances the grammar past the chosen token.
+    pub(crate) fn accept(&mut self, token: u32) {
+        // Consuming into a stopped matcher would poison it (llama.cpp's sampler skips it too).
+        if !self.matcher.is_stopped() {
+            let _ = self.matcher.consume_token(token);
+        }
+        if let Some(numbers) = &mut self.numbers {
+            numbers.accept(self.tokens.tok_trie().token(token));
+        }
     }
 }
 

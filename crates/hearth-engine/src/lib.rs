@@ -24,6 +24,7 @@ mod config;
 mod error;
 mod generation;
 mod grammar;
+mod json_numbers;
 mod model;
 pub mod raw;
 mod sampling;

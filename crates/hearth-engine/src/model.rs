@@ -9,7 +9,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::chat::{ChatFormatter, ChatMessage, ChatTemplate};
-use crate::grammar::{Constraint, GrammarCompiler};
+use crate::grammar::{Constraint, GrammarCompiler, SequenceGrammar};
 use crate::spm::SpmTokenizer;
 use crate::{EngineConfig, EngineError, TokenId};
 
@@ -187,14 +187,18 @@ impl Model {
         self.inner.formatter.format(&self.inner.llama, messages)
     }
 
-    /// A matcher enforcing `constraint` on one sequence's output. The first call per model
+    /// A grammar enforcing `constraint` on one sequence's output. The first call per model
     /// builds the vocabulary trie (a few hundred milliseconds); later ones only compile the
     /// grammar.
-    pub(crate) fn grammar_matcher(
+    pub(crate) fn sequence_grammar(
         &self,
         constraint: &Constraint,
-    ) -> Result<llguidance::Matcher, EngineError> {
-        self.inner.grammar.matcher(&self.inner.llama, constraint)
+    ) -> Result<SequenceGrammar, EngineError> {
+        self.inner.grammar.sequence_grammar(
+            &self.inner.llama,
+            constraint,
+            self.config().json_number_max_digits,
+        )
     }
 
     /// Whether generating this token ends the turn (EOS, `<end_of_turn>` and the like).

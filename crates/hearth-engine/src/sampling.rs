@@ -1,7 +1,8 @@
 //! Choosing the next token of one sequence: the request's sampling settings become a llama.cpp
-//! sampler chain owned by that sequence (with penalties, the biases and penalties are applied
-//! here first, to just the tokens they concern), and log-probabilities are computed from the raw
-//! logits (before penalties and biases), as OpenAI reports them.
+//! sampler chain owned by that sequence (with a grammar or penalties, the grammar's mask, the
+//! biases and the penalties are applied here first, to the whole vocabulary or just the tokens
+//! they concern), and log-probabilities are computed from the raw logits (before penalties and
+//! biases), as OpenAI reports them.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -12,6 +13,7 @@ use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 
+use crate::grammar::SequenceGrammar;
 use crate::{EngineError, TokenId};
 
 /// Most alternatives a request may ask for per token (OpenAI's limit).
@@ -116,6 +118,8 @@ impl SamplingParams {
 /// the random generator advances, so each sequence owns its own.
 pub(crate) struct SequenceSampler {
     chain: LlamaSampler,
+    /// The output's grammar, applied before the chain.
+    grammar: Option<SequenceGrammar>,
     /// Biases and penalties, when the request has penalties; the chain then holds neither.
     adjustments: Option<SparseAdjustments>,
 }
@@ -126,13 +130,10 @@ impl SequenceSampler {
     pub(crate) fn new(
         params: &SamplingParams,
         vocabulary_size: usize,
-        grammar: Option<llguidance::Matcher>,
+        grammar: Option<SequenceGrammar>,
     ) -> Self {
         let n_vocab = i32::try_from(vocabulary_size).unwrap_or(i32::MAX);
         let mut samplers = Vec::new();
-        if let Some(matcher) = grammar {
-            samplers.push(LlamaSampler::from(matcher));
-        }
         let adjustments = params
             .has_penalties()
             .then(|| SparseAdjustments::new(params));
@@ -167,24 +168,25 @@ impl SequenceSampler {
         }
         Self {
             chain: LlamaSampler::chain_simple(samplers),
+            grammar,
             adjustments,
         }
     }
 
     /// Samples from the logits of batch row `batch_index` of the last decode, and records the
     /// choice for the penalties. `candidates` is scratch space shared by the sequences of a
-    /// scheduler (one vocabulary's worth), used only by requests with penalties.
+    /// scheduler (one vocabulary's worth), used only by requests with a grammar or penalties.
     pub(crate) fn sample(
         &mut self,
         context: &LlamaContext<'_>,
         batch_index: i32,
         candidates: &mut LlamaTokenDataArray,
     ) -> TokenId {
-        let Some(adjustments) = self.adjustments.as_mut() else {
+        if self.grammar.is_none() && self.adjustments.is_none() {
             return self.chain.sample(context, batch_index).0;
-        };
-        // What `llama_sampler_sample` does, with the biases and penalties applied in between
-        // to just the tokens they concern.
+        }
+        // What `llama_sampler_sample` does, with the grammar's mask, the biases and the
+        // penalties applied in between.
         let logits = context.get_logits_ith(batch_index);
         candidates.data.clear();
         candidates.data.extend(
@@ -195,7 +197,12 @@ impl SequenceSampler {
         );
         candidates.selected = None;
         candidates.sorted = false;
-        adjustments.apply(&mut candidates.data);
+        if let Some(grammar) = self.grammar.as_mut() {
+            grammar.apply(&mut candidates.data);
+        }
+        if let Some(adjustments) = self.adjustments.as_ref() {
+            adjustments.apply(&mut candidates.data);
+        }
         candidates.apply_sampler(&mut self.chain);
         // The chain always ends in greedy or dist, which select a token; the first candidate
         // stands in should a future llama.cpp ever leave none selected.
@@ -204,7 +211,12 @@ impl SequenceSampler {
             .or_else(|| candidates.data.first().map(LlamaTokenData::id))
             .unwrap_or(LlamaToken(0));
         self.chain.accept(token);
-        adjustments.accept(token.0);
+        if let Some(grammar) = self.grammar.as_mut() {
+            grammar.accept(token.0.cast_unsigned());
+        }
+        if let Some(adjustments) = self.adjustments.as_mut() {
+            adjustments.accept(token.0);
+        }
         token.0
     }
 }

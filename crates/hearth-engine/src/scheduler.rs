@@ -144,7 +144,7 @@ impl ModelHandle {
         let grammar = request
             .constraint
             .as_ref()
-            .map(|constraint| self.model.grammar_matcher(constraint))
+            .map(|constraint| self.model.sequence_grammar(constraint))
             .transpose()?;
 
         let (event_sender, event_receiver) = mpsc::unbounded_channel();

@@ -75,6 +75,7 @@ pub struct EngineSettings {
     pub threads: usize,
     pub queue_capacity: usize,
     pub kv_cache_type: KvCacheType,
+    pub json_number_max_digits: usize,
 }
 
 impl From<EngineSettings> for EngineConfig {
@@ -87,6 +88,7 @@ impl From<EngineSettings> for EngineConfig {
             threads: settings.threads,
             queue_capacity: settings.queue_capacity,
             kv_cache_type: settings.kv_cache_type,
+            json_number_max_digits: settings.json_number_max_digits,
         }
     }
 }
@@ -102,6 +104,7 @@ impl Default for EngineSettings {
             threads: defaults.threads,
             queue_capacity: defaults.queue_capacity,
             kv_cache_type: defaults.kv_cache_type,
+            json_number_max_digits: defaults.json_number_max_digits,
         }
     }
 }

@@ -43,6 +43,17 @@ fn default_config_file(env: &[(String, String)]) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// Loads the config for a command, telling the user on stderr what it ignored.
 pub fn load(sources: &Sources) -> anyhow::Result<LoadedConfig> {
+    let loaded = load_quietly(sources)?;
+    for warning in &loaded.warnings {
+        eprintln!("hearth: warning: {warning}");
+    }
+    Ok(loaded)
+}
+
+/// Loads the config and leaves its warnings to the caller (`serve` logs them once logging is
+/// installed).
+pub fn load_quietly(sources: &Sources) -> anyhow::Result<LoadedConfig> {
     hearth_config::load(sources).map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))
 }

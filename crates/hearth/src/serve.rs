@@ -20,9 +20,12 @@ use crate::telemetry::Telemetry;
 
 pub fn run(sources: Sources) -> anyhow::Result<()> {
     let started_at = Instant::now();
-    let loaded = crate::config::load(&sources)?;
+    let loaded = crate::config::load_quietly(&sources)?;
     limit_embedding_threads(&loaded.config);
     let telemetry = Telemetry::install(&loaded.config)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hearth-worker")
@@ -345,6 +348,7 @@ fn start_inference(config: &Config) -> anyhow::Result<Inference> {
             // The schema allows only known names.
             kv_cache_type: hearth_inference::KvCacheType::from_name(&models.kv_cache_type)
                 .unwrap_or_default(),
+            json_number_max_digits: models.json_number_max_digits,
         },
         embedding: hearth_embed::ServiceConfig {
             queue_capacity: models.queue_capacity * 4,

@@ -112,3 +112,66 @@ fn an_unusable_schema_is_refused_before_anything_runs() {
     );
     assert_eq!(handle.stats().queue_depth, 0);
 }
+
+/// The schema (OpenAI strict mode: all required, nothing else) and prompt on which the sample
+/// model, unbounded, writes `{"name": "Make up a person", "age": 1800000000000000000…` until its
+/// tokens run out: after `18` only digits or `}` may follow, and it prefers `0`.
+fn runaway_person_request() -> GenerationRequest {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": false
+    });
+    chat("Make up a person", Constraint::JsonSchema(schema), 60)
+}
+
+#[tokio::test]
+async fn json_numbers_are_bounded_so_a_runaway_integer_still_closes() {
+    // Unbounded, the model never stops writing digits: the reply does not parse.
+    let unbounded = start(EngineConfig {
+        n_parallel: 1,
+        json_number_max_digits: 0,
+        ..EngineConfig::default()
+    });
+    let runaway = unbounded
+        .generate(runaway_person_request())
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(
+        runaway.finish_reason,
+        Some(FinishReason::Length),
+        "{:?}",
+        runaway.text
+    );
+    assert!(serde_json::from_str::<serde_json::Value>(&runaway.text).is_err());
+    drop(unbounded);
+
+    // With llama.cpp's bound (the default), the integer stops at 16 digits and the object closes.
+    let bounded = start(EngineConfig {
+        n_parallel: 1,
+        ..EngineConfig::default()
+    });
+    let completion = bounded
+        .generate(runaway_person_request())
+        .expect("accepted")
+        .collect()
+        .await
+        .expect("completes");
+    assert_eq!(
+        completion.finish_reason,
+        Some(FinishReason::Stop),
+        "{:?}",
+        completion.text
+    );
+    let person: serde_json::Value =
+        serde_json::from_str(&completion.text).expect("the output is JSON");
+    assert!(
+        person["age"].is_i64() || person["age"].is_u64(),
+        "an integer: {person}"
+    );
+    let digits = person["age"].to_string().trim_start_matches('-').len();
+    assert!(digits <= 16, "{person}");
+}

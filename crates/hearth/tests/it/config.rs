@@ -169,3 +169,35 @@ fn log_level_reloads_on_file_change_and_a_bad_reload_keeps_the_old_config() {
     let (status, _) = server.terminate();
     assert_eq!(status.code(), Some(0));
 }
+
+/// `scripts/setup` reads `HEARTH_VENV`; exporting it (or a variable of another tool sharing
+/// our prefix) once stopped `hearth serve` with "unknown config key".
+#[test]
+fn unknown_hearth_env_vars_are_warnings_and_our_own_are_silent() {
+    let mut server = Server::start(|command, _| {
+        command
+            .env("HEARTH_VENV", "/x")
+            .env("HEARTH_SERVER_LISTN", "127.0.0.1:1");
+    });
+    let response = client()
+        .get(server.url("/healthz"))
+        .send()
+        .expect("the server runs");
+    assert!(response.status().is_success());
+    let log = server.wait_for_log("HEARTH_SERVER_LISTN", Duration::from_secs(10));
+    assert!(log.contains("did you mean HEARTH_SERVER_LISTEN?"), "{log}");
+    let whole_log = server.log();
+    assert!(!whole_log.contains("HEARTH_VENV"), "{whole_log}");
+
+    // `config check` says the same on stderr and succeeds.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = run(hearth(dir.path())
+        .env("HEARTH_SERVER_LISTN", "127.0.0.1:1")
+        .args(["config", "check"]));
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("warning: environment variable HEARTH_SERVER_LISTN"),
+        "{}",
+        stderr_of(&output)
+    );
+}
