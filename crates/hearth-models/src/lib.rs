@@ -18,7 +18,7 @@ mod reference;
 mod registry;
 
 pub use error::ModelsError;
-pub use manifest::{Manifest, ModelFormat, ModelKind, ModelVersion, Storage};
+pub use manifest::{BASE_MODEL_NOTE, Manifest, ModelFormat, ModelKind, ModelVersion, Storage};
 pub use pull::{
     HUGGING_FACE_ENDPOINT, HuggingFaceFile, PullOptions, PullProgress, PullSource, pull,
 };

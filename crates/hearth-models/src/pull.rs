@@ -691,6 +691,8 @@ impl Pull<'_> {
             parameter_count: Some(parameter_count),
             size_label: None,
             chat_template: None,
+            display_name: None,
+            finetune: None,
             source: self.source_text.to_string(),
             created_at_ms: now_ms(),
         })
@@ -722,6 +724,8 @@ fn version_from_gguf(
         parameter_count: Some(metadata.parameter_count).filter(|count| *count > 0),
         size_label: metadata.size_label().map(str::to_string),
         chat_template: metadata.chat_template().map(str::to_string),
+        display_name: metadata.name().map(str::to_string),
+        finetune: metadata.string("general.finetune").map(str::to_string),
         source: source_text.to_string(),
         created_at_ms: now_ms(),
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use hearth_config::Sources;
 use hearth_models::{
-    Manifest, ModelReference, ModelVersion, PullOptions, PullProgress, PullSource, Registry,
-    Storage,
+    Manifest, ModelKind, ModelReference, ModelVersion, PullOptions, PullProgress, PullSource,
+    Registry, Storage,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -58,6 +58,9 @@ pub fn pull(sources: &Sources, args: &PullArgs) -> anyhow::Result<()> {
         },
         version.sha256
     );
+    if manifest.is_base_model() {
+        println!("note: {}", hearth_models::BASE_MODEL_NOTE);
+    }
     Ok(())
 }
 
@@ -192,6 +195,9 @@ fn manifest_json(manifest: &Manifest) -> serde_json::Value {
     let mut value = serde_json::to_value(&manifest.current).unwrap_or_default();
     if let serde_json::Value::Object(map) = &mut value {
         map.insert("model".to_string(), manifest.reference.to_string().into());
+        if manifest.is_base_model() {
+            map.insert("note".to_string(), hearth_models::BASE_MODEL_NOTE.into());
+        }
         map.insert(
             "previous".to_string(),
             serde_json::to_value(&manifest.previous).unwrap_or_default(),
@@ -257,9 +263,13 @@ fn write_details(out: &mut impl Write, manifest: &Manifest) -> std::io::Result<(
         (Some(label), None) => label.clone(),
         (None, None) => "-".to_string(),
     };
-    let template = match &version.chat_template {
-        Some(template) => format!("{} characters", template.chars().count()),
-        None => "none".to_string(),
+    let template = match (&version.chat_template, version.kind) {
+        (Some(template), _) => format!("{} characters", template.chars().count()),
+        (None, ModelKind::Embedding) => "none".to_string(),
+        (None, ModelKind::Chat) if manifest.is_base_model() => {
+            format!("none: {}", hearth_models::BASE_MODEL_NOTE)
+        }
+        (None, ModelKind::Chat) => "none (the family's built-in format is used)".to_string(),
     };
     let lines = [
         ("name", manifest.reference.to_string()),

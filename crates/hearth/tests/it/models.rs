@@ -145,6 +145,14 @@ fn pull_from_a_url_then_list_show_copy_remove() {
         "{}",
         stdout_of(&pulled)
     );
+    // The tiny file has no chat template and no instruct name: a base model, and pull says so.
+    assert!(
+        stdout_of(&pulled).contains(
+            "note: base model (no chat template): use /v1/completions, or pull an instruct model"
+        ),
+        "{}",
+        stdout_of(&pulled)
+    );
     // Not a terminal: plain status lines, no progress bar escapes.
     let progress = stderr_of(&pulled);
     for status in [
@@ -171,11 +179,21 @@ fn pull_from_a_url_then_list_show_copy_remove() {
     let show = stdout_of(&show);
     assert!(show.contains("context length   2048"), "{show}");
     assert!(show.contains(&format!("source           {url}")), "{show}");
+    assert!(
+        show.contains("chat template    none: base model (no chat template)"),
+        "{show}"
+    );
 
     let json = models(dir.path(), &["models", "list", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert_eq!(json[0]["model"], "x:1");
     assert_eq!(json[0]["quantization"], "Q4_K_M");
+    assert!(
+        json[0]["note"]
+            .as_str()
+            .is_some_and(|note| note.starts_with("base model")),
+        "{json}"
+    );
 
     let copied = models(dir.path(), &["models", "cp", "x:1", "y"]);
     assert_eq!(stdout_of(&copied), "copied x:1 to y:latest\n");
