@@ -35,10 +35,14 @@ pub fn keep_alive(value: Option<&serde_json::Value>) -> Result<Option<KeepAlive>
         }
         Some(other) => return Err(invalid(other.to_string())),
     };
+    if !seconds.is_finite() {
+        return Err(invalid(seconds.to_string()));
+    }
+    // A duration too long to represent is as good as forever.
     Ok(Some(if seconds < 0.0 {
         KeepAlive::Forever
     } else {
-        KeepAlive::For(Duration::from_secs_f64(seconds))
+        Duration::try_from_secs_f64(seconds).map_or(KeepAlive::Forever, KeepAlive::For)
     }))
 }
 
@@ -708,6 +712,24 @@ mod tests {
         assert_eq!(keep_alive(None).expect("absent"), None);
         let error = keep_alive(Some(&serde_json::json!("soon"))).expect_err("invalid");
         assert_eq!(error.param.as_deref(), Some("keep_alive"));
+    }
+
+    #[test]
+    fn keep_alive_past_what_a_duration_holds_is_forever_and_not_a_number_is_refused() {
+        // A huge value, NaN and infinity used to panic in Duration::from_secs_f64: a 500 for
+        // a fuzzer's request.
+        assert_eq!(
+            keep_alive(Some(&serde_json::json!(1e300))).expect("huge"),
+            Some(KeepAlive::Forever)
+        );
+        assert_eq!(
+            keep_alive(Some(&serde_json::json!("99999999999999999999999h"))).expect("huge"),
+            Some(KeepAlive::Forever)
+        );
+        for text in ["NaN", "inf", "-inf"] {
+            let error = keep_alive(Some(&serde_json::json!(text))).expect_err(text);
+            assert_eq!(error.param.as_deref(), Some("keep_alive"));
+        }
     }
 }
 
