@@ -1,9 +1,10 @@
-//! Extractors whose rejections are OpenAI-style errors, so a malformed body gets the same JSON
-//! shape as every other error.
+//! Extractors whose rejections are OpenAI-style errors, so a malformed body or query string
+//! gets the same JSON shape as every other error.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -39,6 +40,27 @@ where
         serde_path_to_error::deserialize(&mut deserializer)
             .map(ApiJson)
             .map_err(body_error)
+    }
+}
+
+/// A query string. Unlike `axum::extract::Query` its rejection is an OpenAI-style error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(query)| ApiQuery(query))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+            })
     }
 }
 

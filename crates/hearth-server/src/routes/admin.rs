@@ -3,13 +3,13 @@
 //! caller administers what it touches and audits the change.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hearth_gateway::{Gateway, KeySpec, Role};
 use hearth_store::UsageQuery;
 
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::gate::{Caller, ClientAddress};
 use crate::state::AppState;
 use crate::wire::admin::*;
@@ -103,7 +103,7 @@ pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddress(ip): ClientAddress,
-    Query(query): Query<TenantFilter>,
+    ApiQuery(query): ApiQuery<TenantFilter>,
 ) -> Result<Json<List<UserOut>>, ApiError> {
     let users = gateway(&state)?
         .users(&caller.actor(ip), query.tenant.as_deref())
@@ -147,7 +147,7 @@ pub async fn delete_user(
     caller: Caller,
     ClientAddress(ip): ClientAddress,
     Path(user): Path<String>,
-    Query(query): Query<TenantFilter>,
+    ApiQuery(query): ApiQuery<TenantFilter>,
 ) -> Result<Json<DeletedUserOut>, ApiError> {
     let (user, revoked_keys) = gateway(&state)?
         .delete_user(
@@ -180,7 +180,7 @@ pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddress(ip): ClientAddress,
-    Query(query): Query<TenantFilter>,
+    ApiQuery(query): ApiQuery<TenantFilter>,
 ) -> Result<Json<List<KeyOut>>, ApiError> {
     let now = hearth_gateway::now_ms();
     let keys = gateway(&state)?
@@ -281,14 +281,16 @@ pub async fn rotate_key(
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CreatedKeyOut>), ApiError> {
-    // The body is optional: an empty one takes the default grace period.
+    // The body is optional: an empty one (or `null`) takes the default grace period.
     let request: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
         RotateIn::default()
     } else {
-        serde_json::from_slice(&body).map_err(|error| {
-            ApiError::bad_request(format!("invalid request body: {error}"))
-                .with_param("grace_seconds")
-        })?
+        serde_json::from_slice::<Option<RotateIn>>(&body)
+            .map_err(|error| {
+                ApiError::bad_request(format!("invalid request body: {error}"))
+                    .with_param("grace_seconds")
+            })?
+            .unwrap_or_default()
     };
     let grace_seconds = request.grace_seconds.unwrap_or(86_400);
     if grace_seconds < 0 {
@@ -324,7 +326,7 @@ pub async fn usage(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddress(ip): ClientAddress,
-    Query(query): Query<UsageParams>,
+    ApiQuery(query): ApiQuery<UsageParams>,
 ) -> Result<Json<List<UsageOut>>, ApiError> {
     let service = gateway(&state)?;
     let actor = caller.actor(ip);
@@ -379,7 +381,7 @@ pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddress(ip): ClientAddress,
-    Query(query): Query<AuditParams>,
+    ApiQuery(query): ApiQuery<AuditParams>,
 ) -> Result<Json<List<AuditOut>>, ApiError> {
     let entries = gateway(&state)?
         .audit_log(&caller.actor(ip), query.limit.unwrap_or(100))

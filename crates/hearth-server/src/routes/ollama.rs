@@ -224,13 +224,15 @@ pub async fn chat(
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let inference = inference(&state)?;
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
     if request.messages.is_empty() {
         // Ollama loads (or with keep_alive 0, unloads) the model for an empty conversation.
+        let inference = inference(&state)?;
         return load_or_unload(&inference, &request.model, keep_alive, Shape::Chat).await;
     }
+    // The request is checked whole before anything is asked of the models.
     let (generation, tools) = request.to_request()?;
+    let inference = inference(&state)?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let load_duration = started.elapsed();
     run_generation(
@@ -258,12 +260,13 @@ pub async fn generate(
     ApiJson(request): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let inference = inference(&state)?;
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
     if request.prompt.is_empty() {
+        let inference = inference(&state)?;
         return load_or_unload(&inference, &request.model, keep_alive, Shape::Generate).await;
     }
     let generation = request.to_request()?;
+    let inference = inference(&state)?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let load_duration = started.elapsed();
     run_generation(
@@ -315,11 +318,11 @@ pub async fn embed(
     ApiJson(request): ApiJson<EmbedRequest>,
 ) -> Result<Json<EmbedResponse>, ApiError> {
     let started = Instant::now();
-    let inference = inference(&state)?;
     if request.input.0.is_empty() {
         return Err(ApiError::bad_request("input must not be empty").with_param("input"));
     }
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
+    let inference = inference(&state)?;
     let (description, service) = inference
         .embedding_model(&request.model, keep_alive)
         .await?;
@@ -358,8 +361,8 @@ pub async fn embeddings(
     meter: Meter,
     ApiJson(request): ApiJson<LegacyEmbeddingsRequest>,
 ) -> Result<Json<LegacyEmbeddingsResponse>, ApiError> {
-    let inference = inference(&state)?;
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
+    let inference = inference(&state)?;
     let (_, service) = inference
         .embedding_model(&request.model, keep_alive)
         .await?;
@@ -460,8 +463,9 @@ pub async fn show(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ModelNameRequest>,
 ) -> Result<Json<ShowResponse>, ApiError> {
+    let model = request.model()?;
     let inference = inference(&state)?;
-    let description = inference.describe(request.model()?)?;
+    let description = inference.describe(model)?;
     let mut model_info = std::collections::BTreeMap::new();
     let current = &description.current;
     if let Some(family) = &current.family {
@@ -533,8 +537,8 @@ pub async fn pull(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<PullRequest>,
 ) -> Result<Response, ApiError> {
-    let inference = inference(&state)?;
     let plan = request.to_plan()?;
+    let inference = inference(&state)?;
     let options = PullOptions {
         sha256: plan.sha256.clone(),
         copy: false,
@@ -675,8 +679,9 @@ pub async fn delete(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ModelNameRequest>,
 ) -> Result<StatusCode, ApiError> {
+    let reference = request.reference()?;
     let inference = inference(&state)?;
-    inference.remove(&request.reference()?).await?;
+    inference.remove(&reference).await?;
     Ok(StatusCode::OK)
 }
 
@@ -690,8 +695,8 @@ pub async fn copy(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CopyRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let inference = inference(&state)?;
     let (source, destination) = request.references()?;
+    let inference = inference(&state)?;
     inference
         .copy(&source, &destination)
         .await

@@ -169,9 +169,10 @@ async fn chat_completions_uncached(
             }
         }
     };
-    let inference = inference(&state)?;
+    // The request is checked whole before anything is asked of the models.
     let plan = request.to_plan()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
+    let inference = inference(&state)?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let streams = start_choices(
         &handle,
@@ -493,9 +494,10 @@ async fn completions_uncached(
             }
         }
     };
-    let inference = inference(&state)?;
+    // The request is checked whole before anything is asked of the models.
     let plan = request.to_plan()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
+    let inference = inference(&state)?;
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let streams = start_choices(
         &handle,
@@ -686,10 +688,10 @@ async fn embeddings_uncached(
             }
         }
     };
-    let inference = inference(&state)?;
     let inputs = request.inputs()?;
     let encoding = request.encoding()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
+    let inference = inference(&state)?;
     let (description, service) = inference
         .embedding_model(&request.model, keep_alive)
         .await?;
