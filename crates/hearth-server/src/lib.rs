@@ -31,13 +31,13 @@ pub use state::{AppState, RuntimeSettings, SharedState, StaticSettings};
 /// Builds the application router with all routes and middleware.
 pub fn router(state: AppState) -> axum::Router {
     let (routes, api) = routes::api_router().split_for_parts();
-    finish(routes, api, state)
+    finish(routes, openapi::complete(api), state)
 }
 
 /// The router without the admin API, and the admin API's own router (with health, readiness
 /// and the docs), for a server that serves the admin API on a listener of its own.
 pub fn split_routers(state: AppState) -> (axum::Router, axum::Router) {
-    let api = routes::api_router().into_openapi();
+    let api = openapi_document();
     let (public, _) = routes::public_router().split_for_parts();
     let (admin, _) = routes::admin_router().split_for_parts();
     let admin = admin.merge(routes::health_router().split_for_parts().0);
@@ -64,5 +64,5 @@ fn finish(
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    routes::api_router().into_openapi()
+    openapi::complete(routes::api_router().into_openapi())
 }

@@ -1,16 +1,162 @@
 //! `/openapi.json` and a docs page rendered from it. The page is plain server-rendered HTML
 //! with no scripts or external assets, so it works offline, as Hearth does.
+//!
+//! Each route's `#[utoipa::path]` names its request and response wire types and the errors its
+//! handler returns; [`complete`] adds what the routes share, derived from the code that does
+//! it: the gate's statuses and security from the gate's access table, the body limit's and
+//! the timeout's from the middleware.
 
 use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde_json::Value;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{Components, ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
+use crate::error::ErrorBody;
+use crate::gate::{self, Access};
 use crate::state::AppState;
+
+const BEARER: &str = "bearer";
+const API_KEY: &str = "api_key";
+
+/// The document with the responses and security every route shares.
+pub(crate) fn complete(mut api: OpenApi) -> OpenApi {
+    let components = api.components.get_or_insert_with(Components::new);
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "An API key (`hk_...`), or a JWT of the configured OIDC issuer. A server that \
+                     listens on loopback only requires none by default.",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        API_KEY,
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "x-api-key",
+            "An API key (`hk_...`), as some SDKs send it.",
+        ))),
+    );
+    let mut error_schemas = Vec::new();
+    <ErrorBody as utoipa::ToSchema>::schemas(&mut error_schemas);
+    error_schemas.push((
+        <ErrorBody as utoipa::ToSchema>::name().into_owned(),
+        <ErrorBody as utoipa::PartialSchema>::schema(),
+    ));
+    components.schemas.extend(error_schemas);
+
+    for (path, item) in &mut api.paths.paths {
+        let operations = [
+            (Method::GET, &mut item.get),
+            (Method::POST, &mut item.post),
+            (Method::PUT, &mut item.put),
+            (Method::PATCH, &mut item.patch),
+            (Method::DELETE, &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else {
+                continue;
+            };
+            if operation.request_body.is_some() {
+                add_error(
+                    operation,
+                    400,
+                    "The body is not JSON, or does not match the request schema",
+                );
+                add_error(
+                    operation,
+                    413,
+                    "The body is larger than server.max_body_bytes",
+                );
+            }
+            // A route missing from the gate's table is refused; a test keeps the table whole.
+            if gate::access(&method, path) == Some(Access::Public) {
+                continue;
+            }
+            operation.security = Some(vec![
+                SecurityRequirement::new(BEARER, Vec::<String>::new()),
+                SecurityRequirement::new(API_KEY, Vec::<String>::new()),
+            ]);
+            add_error(
+                operation,
+                401,
+                "No valid API key or token, where keys are required",
+            );
+            add_error(
+                operation,
+                403,
+                "The key's role does not allow this route; or, on a server that requires no \
+                 keys, a request for another host or from a web page's origin not allowed",
+            );
+            add_error(
+                operation,
+                429,
+                "A request, token, concurrency or budget limit of the key, its tenant or the \
+                 client address is reached; Retry-After says when to retry",
+            );
+            add_error(
+                operation,
+                500,
+                "An internal error (a storage failure or a bug); it is logged",
+            );
+            add_error(
+                operation,
+                504,
+                "The answer did not start within server.request_timeout_ms",
+            );
+        }
+    }
+    api
+}
+
+/// Documents an error response, or adds `description` to the one documented already.
+fn add_error(operation: &mut Operation, status: u16, description: &str) {
+    let responses = &mut operation.responses.responses;
+    match responses.get_mut(&status.to_string()) {
+        Some(RefOr::T(response)) => {
+            if !response.description.contains(description) {
+                response.description = format!("{}. {description}", response.description);
+            }
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            let mut response = ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            );
+            if status == 429 {
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(1)),
+                        )
+                        .description(Some("Seconds until a retry may succeed"))
+                        .build(),
+                );
+            }
+            responses.insert(status.to_string(), RefOr::T(response.build()));
+        }
+    }
+}
 
 pub(crate) fn docs_router(api: utoipa::openapi::OpenApi) -> Router<AppState> {
     let json = Arc::new(api.to_pretty_json().unwrap_or_else(|_| "{}".to_string()));

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use hearth_gateway::{Gateway, KeySpec, Role};
 use hearth_store::UsageQuery;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::gate::{Caller, ClientAddress};
 use crate::state::AppState;
@@ -24,8 +24,9 @@ fn gateway(state: &AppState) -> Result<Gateway, ApiError> {
 
 /// The tenants the caller administers.
 #[utoipa::path(get, path = "/admin/v1/tenants", tag = "admin",
-    responses((status = 200, description = "The tenants"),
-              (status = 403, description = "Not an admin key", body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, description = "The tenants", body = List<TenantOut>),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn list_tenants(
     State(state): State<AppState>,
     caller: Caller,
@@ -37,9 +38,13 @@ pub async fn list_tenants(
 
 /// Creates a tenant (instance admins only).
 #[utoipa::path(post, path = "/admin/v1/tenants", tag = "admin",
-    request_body(content = serde_json::Value, description = "{\"name\": ..., \"limits\": {...}}"),
-    responses((status = 201, description = "The tenant"),
-              (status = 409, description = "The name is taken", body = crate::error::ErrorBody)))]
+    request_body(content = TenantIn, description = "The tenant's name and limits"),
+    responses(
+        (status = 201, description = "The tenant", body = TenantOut),
+        (status = 400, description = "An invalid name", body = ErrorBody),
+        (status = 403, description = "Not an instance admin key", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn create_tenant(
     State(state): State<AppState>,
     caller: Caller,
@@ -60,8 +65,10 @@ pub async fn create_tenant(
 /// One tenant, by name or id.
 #[utoipa::path(get, path = "/admin/v1/tenants/{tenant}", tag = "admin",
     params(("tenant" = String, Path, description = "Tenant name or id")),
-    responses((status = 200, description = "The tenant"),
-              (status = 404, description = "No such tenant", body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, description = "The tenant", body = TenantOut),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn get_tenant(
     State(state): State<AppState>,
     caller: Caller,
@@ -75,8 +82,12 @@ pub async fn get_tenant(
 /// Replaces a tenant's limits (instance admins only); they apply within a second.
 #[utoipa::path(put, path = "/admin/v1/tenants/{tenant}/limits", tag = "admin",
     params(("tenant" = String, Path, description = "Tenant name or id")),
-    request_body(content = serde_json::Value, description = "{\"requests_per_minute\": ..., ...}"),
-    responses((status = 200, description = "The tenant with its new limits")))]
+    request_body(content = LimitsIo, description = "The new limits; an absent limit is none"),
+    responses(
+        (status = 200, description = "The tenant with its new limits", body = TenantOut),
+        (status = 403, description = "Not an instance admin key", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn set_tenant_limits(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,7 +109,11 @@ pub async fn set_tenant_limits(
 /// The users of the tenants the caller administers.
 #[utoipa::path(get, path = "/admin/v1/users", tag = "admin",
     params(("tenant" = Option<String>, Query, description = "Only this tenant's users")),
-    responses((status = 200, description = "The users")))]
+    responses(
+        (status = 200, description = "The users", body = List<UserOut>),
+        (status = 400, description = "An invalid query", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,9 +128,15 @@ pub async fn list_users(
 
 /// Makes a user of a tenant; keys are then issued to it (`"user"` in POST /admin/v1/keys).
 #[utoipa::path(post, path = "/admin/v1/users", tag = "admin",
-    request_body(content = serde_json::Value, description = "{\"tenant\": ..., \"name\": ...}"),
-    responses((status = 201, description = "The user"),
-              (status = 409, description = "The tenant has a user of that name", body = crate::error::ErrorBody)))]
+    request_body(content = UserIn, description = "The user's tenant and name"),
+    responses(
+        (status = 201, description = "The user", body = UserOut),
+        (status = 400, description = "An invalid name, or no tenant named by an instance \
+            admin", body = ErrorBody),
+        (status = 403, description = "Not an admin of the tenant", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "The tenant has a user of that name", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,8 +161,12 @@ pub async fn create_user(
 #[utoipa::path(delete, path = "/admin/v1/users/{user}", tag = "admin",
     params(("user" = String, Path, description = "User id, or name with ?tenant= (a tenant key's own tenant by default)"),
            ("tenant" = Option<String>, Query, description = "The user's tenant, when naming it by name")),
-    responses((status = 200, description = "The deleted user and the number of keys revoked"),
-              (status = 404, description = "No such user", body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, description = "The deleted user and the number of keys revoked",
+            body = DeletedUserOut),
+        (status = 400, description = "An invalid query", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -175,7 +200,11 @@ fn own_tenant_unless_named(named: Option<String>, caller: &Caller) -> Option<Str
 /// The keys the caller administers (never their secrets).
 #[utoipa::path(get, path = "/admin/v1/keys", tag = "admin",
     params(("tenant" = Option<String>, Query, description = "Only this tenant's keys")),
-    responses((status = 200, description = "The keys")))]
+    responses(
+        (status = 200, description = "The keys", body = List<KeyOut>),
+        (status = 400, description = "An invalid query", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,8 +220,15 @@ pub async fn list_keys(
 
 /// Makes a key; the response carries the secret, this once.
 #[utoipa::path(post, path = "/admin/v1/keys", tag = "admin",
-    request_body(content = serde_json::Value, description = "{\"tenant\", \"role\", \"name\", \"scopes\", \"limits\", \"expires_in_seconds\"}"),
-    responses((status = 201, description = "The key, with its secret")))]
+    request_body(content = KeyIn,
+        description = "The key's tenant, user, role, scopes, limits and lifetime"),
+    responses(
+        (status = 201, description = "The key, with its secret", body = CreatedKeyOut),
+        (status = 400, description = "An invalid role, scope, lifetime or name; a reader or \
+            member key without a tenant", body = ErrorBody),
+        (status = 403, description = "Not an admin of the tenant", body = ErrorBody),
+        (status = 404, description = "No such tenant or user", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -234,8 +270,12 @@ pub async fn create_key(
 /// Revokes a key at once, by id or visible prefix.
 #[utoipa::path(delete, path = "/admin/v1/keys/{key}", tag = "admin",
     params(("key" = String, Path, description = "Key id or visible prefix (hk_...)")),
-    responses((status = 200, description = "The revoked key"),
-              (status = 404, description = "No such key", body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, description = "The revoked key", body = KeyOut),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 409, description = "The key is revoked already, or the prefix names \
+            several keys", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -252,9 +292,12 @@ pub async fn revoke_key(
 /// Replaces a key's limits; they apply within a second.
 #[utoipa::path(put, path = "/admin/v1/keys/{key}/limits", tag = "admin",
     params(("key" = String, Path, description = "Key id or visible prefix (hk_...)")),
-    request_body(content = serde_json::Value, description = "{\"requests_per_minute\": ..., ...}"),
-    responses((status = 200, description = "The key with its new limits"),
-              (status = 404, description = "No such key", body = crate::error::ErrorBody)))]
+    request_body(content = LimitsIo, description = "The new limits; an absent limit is none"),
+    responses(
+        (status = 200, description = "The key with its new limits", body = KeyOut),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 409, description = "The prefix names several keys", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn set_key_limits(
     State(state): State<AppState>,
     caller: Caller,
@@ -272,8 +315,15 @@ pub async fn set_key_limits(
 /// Replaces a key; the old one stays valid for the grace period (default 24 hours).
 #[utoipa::path(post, path = "/admin/v1/keys/{key}/rotate", tag = "admin",
     params(("key" = String, Path, description = "Key id or visible prefix (hk_...)")),
-    request_body(content = serde_json::Value, description = "{\"grace_seconds\": 86400}"),
-    responses((status = 201, description = "The new key, with its secret")))]
+    request_body(content = Option<RotateIn>, description = "The grace period; an empty body \
+        takes the default"),
+    responses(
+        (status = 201, description = "The new key, with its secret", body = CreatedKeyOut),
+        (status = 400, description = "A negative grace period", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 409, description = "The key is revoked, or the prefix names several keys",
+            body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -321,7 +371,14 @@ pub async fn rotate_key(
         ("key" = Option<String>, Query, description = "Key id"),
         ("user" = Option<String>, Query, description = "User id, or name within `tenant`")
     ),
-    responses((status = 200, description = "The usage groups")))]
+    responses(
+        (status = 200, description = "The usage groups", body = List<UsageOut>),
+        (status = 400, description = "An invalid query: an unknown group_by, a time that is \
+            not a number", body = ErrorBody),
+        (status = 403, description = "Another tenant's usage, or all tenants' without an \
+            instance admin key", body = ErrorBody),
+        (status = 404, description = "No such tenant or user", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn usage(
     State(state): State<AppState>,
     caller: Caller,
@@ -376,7 +433,10 @@ pub async fn usage(
 /// The newest audit entries the caller may read.
 #[utoipa::path(get, path = "/admin/v1/audit", tag = "admin",
     params(("limit" = Option<i64>, Query, description = "At most this many (1 to 1000, default 100)")),
-    responses((status = 200, description = "The audit entries, newest first")))]
+    responses(
+        (status = 200, description = "The audit entries, newest first", body = List<AuditOut>),
+        (status = 400, description = "An invalid query", body = ErrorBody),
+        (status = 503, description = "The gateway is not configured", body = ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
@@ -392,12 +452,13 @@ pub async fn audit(
 /// The upstreams and routes in force (from the config; change them there and reload), with
 /// each used target's health. Instance admins only: upstreams serve every tenant.
 #[utoipa::path(get, path = "/admin/v1/upstreams", tag = "admin",
-    responses((status = 200, description = "Upstreams, routes and target health"),
-              (status = 403, description = "Not an instance admin key", body = crate::error::ErrorBody)))]
+    responses(
+        (status = 200, description = "Upstreams, routes and target health", body = UpstreamsOut),
+        (status = 403, description = "Not an instance admin key", body = ErrorBody)))]
 pub async fn upstreams(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<UpstreamsOut>, ApiError> {
     if let Caller::Key(principal) = &caller
         && !principal.administers(None)
     {
@@ -408,25 +469,46 @@ pub async fn upstreams(
         ));
     }
     let Some(routing) = state.routing.as_ref().map(|routing| routing.current()) else {
-        return Ok(Json(
-            serde_json::json!({"upstreams": [], "routes": [], "targets": []}),
-        ));
+        return Ok(Json(UpstreamsOut {
+            upstreams: Vec::new(),
+            routes: Vec::new(),
+            targets: Vec::new(),
+        }));
     };
     let (upstreams, routes) = routing.describe();
     let now = std::time::Instant::now();
-    Ok(Json(serde_json::json!({
-        "upstreams": upstreams.iter().map(|upstream| serde_json::json!({
-            "name": upstream.name, "base_url": upstream.base_url,
-            "api_key_set": upstream.has_api_key, "timeout_ms": upstream.timeout.as_millis() as u64,
-        })).collect::<Vec<_>>(),
-        "routes": routes.iter().map(|route| serde_json::json!({
-            "model": route.model, "strategy": route.strategy, "targets": route.targets,
-            "weights": route.weights,
-        })).collect::<Vec<_>>(),
-        "targets": routing.all_stats().iter().map(|(target, stats)| serde_json::json!({
-            "target": target, "breaker": stats.breaker.state(now).name(),
-            "in_flight": stats.in_flight(), "successes": stats.successes(), "failures": stats.failures(),
-            "latency_ms": stats.latency().map(|latency| latency.as_secs_f64() * 1000.0),
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(UpstreamsOut {
+        upstreams: upstreams
+            .into_iter()
+            .map(|upstream| UpstreamOut {
+                name: upstream.name,
+                base_url: upstream.base_url,
+                api_key_set: upstream.has_api_key,
+                timeout_ms: u64::try_from(upstream.timeout.as_millis()).unwrap_or(u64::MAX),
+            })
+            .collect(),
+        routes: routes
+            .into_iter()
+            .map(|route| RouteOut {
+                model: route.model,
+                strategy: route.strategy,
+                targets: route.targets,
+                weights: route.weights,
+            })
+            .collect(),
+        targets: routing
+            .all_stats()
+            .into_iter()
+            .map(|(target, stats)| TargetOut {
+                target,
+                breaker: stats.breaker.state(now).name(),
+                in_flight: stats.in_flight(),
+                successes: stats.successes(),
+                failures: stats.failures(),
+                latency_ms: stats
+                    .latency()
+                    .map(|latency| latency.as_secs_f64() * 1000.0),
+            })
+            .collect(),
+    }))
 }

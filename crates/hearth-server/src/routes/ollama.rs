@@ -19,7 +19,7 @@ use hearth_models::{Manifest, ModelFormat, PullOptions, PullSource};
 use tokio::sync::mpsc;
 
 use super::openai::inference;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::gate::{Meter, MeteredGeneration};
 use crate::state::AppState;
@@ -215,9 +215,22 @@ fn generation_poll(
 
 /// Ollama chat: a conversation in, the assistant's reply out (NDJSON stream by default).
 #[utoipa::path(post, path = "/api/chat", tag = "ollama",
-    request_body(content = serde_json::Value, description = "Ollama chat request"),
-    responses((status = 200, description = "NDJSON stream, or one object when stream is false"),
-              (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
+    request_body(content = ChatRequest, description = "Ollama chat request"),
+    responses(
+        (status = 200, description = "The reply. Streamed (the default), the body is \
+            `application/x-ndjson`: one object per line, the last with `done: true` and the \
+            statistics; a failure after the first line is a line `{\"error\": ...}`.",
+            content(
+                (ChatResponse = "application/json"),
+                (ChatResponse = "application/x-ndjson")
+            )),
+        (status = 400, description = "Invalid request: an unsupported role, images, a \
+            format that is not JSON or a schema, a model that cannot chat, a conversation \
+            longer than the context", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 429, description = "The model's queue is full", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model cannot \
+            be loaded now", body = ErrorBody)))]
 pub async fn chat(
     State(state): State<AppState>,
     meter: Meter,
@@ -251,9 +264,22 @@ pub async fn chat(
 
 /// Ollama generate: a prompt in, a completion out (NDJSON stream by default).
 #[utoipa::path(post, path = "/api/generate", tag = "ollama",
-    request_body(content = serde_json::Value, description = "Ollama generate request"),
-    responses((status = 200, description = "NDJSON stream, or one object when stream is false"),
-              (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
+    request_body(content = GenerateRequest, description = "Ollama generate request"),
+    responses(
+        (status = 200, description = "The completion. Streamed (the default), the body is \
+            `application/x-ndjson`: one object per line, the last with `done: true` and the \
+            statistics; a failure after the first line is a line `{\"error\": ...}`.",
+            content(
+                (GenerateResponse = "application/json"),
+                (GenerateResponse = "application/x-ndjson")
+            )),
+        (status = 400, description = "Invalid request: images, a suffix, a template, a \
+            context, a format that is not JSON or a schema, a model that cannot generate, a \
+            prompt longer than the context", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 429, description = "The model's queue is full", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model cannot \
+            be loaded now", body = ErrorBody)))]
 pub async fn generate(
     State(state): State<AppState>,
     meter: Meter,
@@ -310,8 +336,15 @@ async fn load_or_unload(
 
 /// Ollama embed: one or more inputs, normalized embeddings out.
 #[utoipa::path(post, path = "/api/embed", tag = "ollama",
-    request_body(content = serde_json::Value, description = "Ollama embed request"),
-    responses((status = 200, description = "The embeddings, in input order")))]
+    request_body(content = EmbedRequest, description = "Ollama embed request"),
+    responses(
+        (status = 200, description = "The embeddings, in input order", body = EmbedResponse),
+        (status = 400, description = "Invalid request: a model that does not embed, an input \
+            longer than the model reads with `truncate: false`", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 429, description = "The model's queue is full", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model cannot \
+            be loaded now", body = ErrorBody)))]
 pub async fn embed(
     State(state): State<AppState>,
     meter: Meter,
@@ -354,8 +387,16 @@ pub async fn embed(
 
 /// Ollama's older single-input embeddings endpoint.
 #[utoipa::path(post, path = "/api/embeddings", tag = "ollama",
-    request_body(content = serde_json::Value, description = "Ollama legacy embeddings request"),
-    responses((status = 200, description = "The embedding")))]
+    request_body(content = LegacyEmbeddingsRequest,
+        description = "Ollama legacy embeddings request"),
+    responses(
+        (status = 200, description = "The embedding", body = LegacyEmbeddingsResponse),
+        (status = 400, description = "Invalid request: a model that does not embed",
+            body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 429, description = "The model's queue is full", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model cannot \
+            be loaded now", body = ErrorBody)))]
 pub async fn embeddings(
     State(state): State<AppState>,
     meter: Meter,
@@ -400,7 +441,9 @@ pub(crate) fn details(manifest: &Manifest) -> ModelDetails {
 
 /// The local models (Ollama's `tags`).
 #[utoipa::path(get, path = "/api/tags", tag = "ollama",
-    responses((status = 200, description = "The local models")))]
+    responses(
+        (status = 200, description = "The local models", body = TagsResponse),
+        (status = 503, description = "Model serving is not configured", body = ErrorBody)))]
 pub async fn tags(State(state): State<AppState>) -> Result<Json<TagsResponse>, ApiError> {
     let inference = inference(&state)?;
     let models = inference
@@ -420,7 +463,9 @@ pub async fn tags(State(state): State<AppState>) -> Result<Json<TagsResponse>, A
 
 /// The loaded models and when each will be unloaded.
 #[utoipa::path(get, path = "/api/ps", tag = "ollama",
-    responses((status = 200, description = "The loaded models")))]
+    responses(
+        (status = 200, description = "The loaded models", body = PsResponse),
+        (status = 503, description = "Model serving is not configured", body = ErrorBody)))]
 pub async fn ps(State(state): State<AppState>) -> Result<Json<PsResponse>, ApiError> {
     let inference = inference(&state)?;
     let now = Instant::now();
@@ -456,9 +501,13 @@ pub async fn ps(State(state): State<AppState>) -> Result<Json<PsResponse>, ApiEr
 
 /// Details of one model: format, family, quantization, chat template in effect, capabilities.
 #[utoipa::path(post, path = "/api/show", tag = "ollama",
-    request_body(content = serde_json::Value, description = "{\"model\": NAME}"),
-    responses((status = 200, description = "The model's details"),
-              (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
+    request_body(content = ModelNameRequest, description = "The model to show"),
+    responses(
+        (status = 200, description = "The model's details", body = ShowResponse),
+        (status = 400, description = "No model named", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model (loaded \
+            to read its built-in template) cannot be loaded now", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ModelNameRequest>,
@@ -521,18 +570,31 @@ pub async fn show(
 
 /// The server version, as Ollama clients check it.
 #[utoipa::path(get, path = "/api/version", tag = "ollama",
-    responses((status = 200, description = "{\"version\": ...}")))]
-pub async fn version() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+    responses((status = 200, description = "Hearth's version", body = VersionResponse)))]
+pub async fn version() -> Json<VersionResponse> {
+    Json(VersionResponse {
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// Pulls a model from a URL or a Hugging Face reference, verifies it and registers it.
 #[utoipa::path(post, path = "/api/pull", tag = "ollama",
-    request_body(content = serde_json::Value, description = "{\"model\": URL or \"hf:owner/repo/file.gguf[@revision]\", \"name\": \"NAME:TAG\", \"sha256\": HEX, \"stream\": true}"),
-    responses((status = 200, description = "NDJSON progress lines ending with {\"status\": \"success\"} or {\"error\": ...}; one object when stream is false"),
-              (status = 400, description = "Invalid source, name or sha256; a local path; a file that fails verification", body = crate::error::ErrorBody),
-              (status = 409, description = "The same source is being pulled already", body = crate::error::ErrorBody),
-              (status = 502, description = "The download failed (stream false)", body = crate::error::ErrorBody)))]
+    request_body(content = PullRequest,
+        description = "What to pull, and the name to register it under"),
+    responses(
+        (status = 200, description = "Pulled. Streamed (the default), the body is \
+            `application/x-ndjson`: progress lines ending with `{\"status\": \"success\"}`, or \
+            with `{\"error\": ...}` when the pull fails after it started; with `stream: false`, \
+            the one object `{\"status\": \"success\"}`.",
+            content(
+                (PullStatus = "application/json"),
+                (PullStatus = "application/x-ndjson")
+            )),
+        (status = 400, description = "Invalid source, name or sha256; a local path; a file \
+            that fails verification", body = ErrorBody),
+        (status = 409, description = "The same source is being pulled already", body = ErrorBody),
+        (status = 502, description = "The download failed", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured", body = ErrorBody)))]
 pub async fn pull(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<PullRequest>,
@@ -671,10 +733,12 @@ impl Drop for AbortOnDrop {
 
 /// Deletes a model and all its versions (Ollama's `rm`), unloading it if it is loaded.
 #[utoipa::path(delete, path = "/api/delete", tag = "ollama",
-    request_body(content = serde_json::Value, description = "{\"model\": NAME}"),
-    responses((status = 200, description = "Deleted; the body is empty"),
-              (status = 400, description = "Invalid model name", body = crate::error::ErrorBody),
-              (status = 404, description = "Unknown model", body = crate::error::ErrorBody)))]
+    request_body(content = ModelNameRequest, description = "The model to delete"),
+    responses(
+        (status = 200, description = "Deleted; the body is empty"),
+        (status = 400, description = "Invalid model name", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ModelNameRequest>,
@@ -687,10 +751,12 @@ pub async fn delete(
 
 /// Gives a model a second name (Ollama's `cp`); both names share the file.
 #[utoipa::path(post, path = "/api/copy", tag = "ollama",
-    request_body(content = serde_json::Value, description = "{\"source\": NAME, \"destination\": NAME}"),
-    responses((status = 200, description = "Copied; the body is empty"),
-              (status = 400, description = "Invalid source or destination name", body = crate::error::ErrorBody),
-              (status = 404, description = "Unknown source model", body = crate::error::ErrorBody)))]
+    request_body(content = CopyRequest, description = "The model and its new name"),
+    responses(
+        (status = 200, description = "Copied; the body is empty"),
+        (status = 400, description = "Invalid source or destination name", body = ErrorBody),
+        (status = 404, description = "Unknown source model", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured", body = ErrorBody)))]
 pub async fn copy(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CopyRequest>,

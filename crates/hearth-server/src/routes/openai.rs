@@ -17,7 +17,7 @@ use hearth_inference::tools::{AssistantReply, ToolUse};
 
 use super::cache::{self, CacheScope};
 use super::proxy::{self, Forwarded, Routed};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::gate::{Meter, MeteredGeneration};
 use crate::state::AppState;
@@ -123,16 +123,31 @@ fn chat_logprobs(
 }
 
 /// Creates a chat completion, streamed as server-sent events when `stream` is true.
+///
+/// A request for a routed model (a route alias or `upstream/model`) gets the upstream's answer
+/// as the upstream sent it, its error statuses included.
 #[utoipa::path(
     post,
     path = "/v1/chat/completions",
     tag = "openai",
-    request_body(content = serde_json::Value, description = "OpenAI chat completion request"),
+    request_body(content = ChatCompletionRequest, description = "OpenAI chat completion request"),
     responses(
-        (status = 200, description = "A chat completion, or an SSE stream of chunks"),
-        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown model", body = crate::error::ErrorBody),
-        (status = 429, description = "The model's queue is full", body = crate::error::ErrorBody)
+        (status = 200, description = "The chat completion. With `stream: true` the body is \
+            `text/event-stream`: `data:` events that each hold a chat.completion.chunk, ending \
+            with `data: [DONE]`.",
+            content(
+                (ChatCompletion = "application/json"),
+                (ChatCompletionChunk = "text/event-stream")
+            )),
+        (status = 400, description = "Invalid request: a field out of range, an unsupported \
+            role or content part, a model that cannot chat, a prompt longer than the context",
+            body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 429, description = "The model's queue is full, or every upstream of the \
+            route is rate-limiting", body = ErrorBody),
+        (status = 502, description = "No upstream of the route answered", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model cannot \
+            be loaded now", body = ErrorBody)
     )
 )]
 pub async fn chat_completions(
@@ -449,15 +464,29 @@ fn stream_chat(
 }
 
 /// Creates a text completion (the legacy completions API), streamed as SSE when `stream` is true.
+///
+/// A request for a routed model gets the upstream's answer as the upstream sent it.
 #[utoipa::path(
     post,
     path = "/v1/completions",
     tag = "openai",
-    request_body(content = serde_json::Value, description = "OpenAI completion request"),
+    request_body(content = CompletionRequest, description = "OpenAI completion request"),
     responses(
-        (status = 200, description = "A completion, or an SSE stream"),
-        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown model", body = crate::error::ErrorBody)
+        (status = 200, description = "The completion. With `stream: true` the body is \
+            `text/event-stream`: `data:` events that each hold a text_completion chunk, ending \
+            with `data: [DONE]`.",
+            content(
+                (TextCompletion = "application/json"),
+                (TextCompletion = "text/event-stream")
+            )),
+        (status = 400, description = "Invalid request: a field out of range, a model that \
+            cannot generate, a prompt longer than the context", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 429, description = "The model's queue is full, or every upstream of the \
+            route is rate-limiting", body = ErrorBody),
+        (status = 502, description = "No upstream of the route answered", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model cannot \
+            be loaded now", body = ErrorBody)
     )
 )]
 pub async fn completions(
@@ -642,16 +671,23 @@ async fn completions_uncached(
     .into_response())
 }
 
-/// Embeds one or more texts with a local embedding model.
+/// Embeds one or more texts with a local embedding model (or a routed one).
 #[utoipa::path(
     post,
     path = "/v1/embeddings",
     tag = "openai",
-    request_body(content = serde_json::Value, description = "OpenAI embeddings request"),
+    request_body(content = EmbeddingRequest, description = "OpenAI embeddings request"),
     responses(
-        (status = 200, description = "The embeddings, in input order"),
-        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown model", body = crate::error::ErrorBody)
+        (status = 200, description = "The embeddings, in input order", body = EmbeddingList),
+        (status = 400, description = "Invalid request: a model that does not embed, \
+            dimensions the model does not produce, a text the tokenizer refuses",
+            body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 429, description = "The model's queue is full, or every upstream of the \
+            route is rate-limiting", body = ErrorBody),
+        (status = 502, description = "No upstream of the route answered", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model cannot \
+            be loaded now", body = ErrorBody)
     )
 )]
 pub async fn embeddings(
@@ -733,7 +769,10 @@ async fn embeddings_uncached(
     get,
     path = "/v1/models",
     tag = "openai",
-    responses((status = 200, description = "The models"))
+    responses(
+        (status = 200, description = "The models", body = ModelList),
+        (status = 503, description = "Model serving is not configured", body = ErrorBody)
+    )
 )]
 pub async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
     let inference = inference(&state)?;
@@ -766,8 +805,9 @@ pub async fn list_models(State(state): State<AppState>) -> Result<Json<ModelList
     tag = "openai",
     params(("model" = String, Path, description = "Model name, e.g. gemma3:270m")),
     responses(
-        (status = 200, description = "The model"),
-        (status = 404, description = "Unknown model", body = crate::error::ErrorBody)
+        (status = 200, description = "The model", body = ModelObject),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured", body = ErrorBody)
     )
 )]
 pub async fn get_model(

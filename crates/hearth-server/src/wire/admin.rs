@@ -3,9 +3,12 @@
 
 use hearth_gateway::{CreatedKey, KeyView, Limits, TenantView, UserView};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::schema;
 
 /// `{"object": "list", "data": [...]}`, as OpenAI lists things.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
     pub object: &'static str,
     pub data: Vec<T>,
@@ -21,7 +24,7 @@ impl<T> List<T> {
 }
 
 /// Limits in and out; absent or null means none.
-#[derive(Debug, Default, Deserialize, Serialize, Clone, Copy)]
+#[derive(Debug, Default, Deserialize, Serialize, Clone, Copy, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsIo {
     pub requests_per_minute: Option<u64>,
@@ -67,14 +70,16 @@ impl From<Limits> for LimitsIo {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantIn {
+    /// 1 to 64 lowercase letters, digits, `-` or `_`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub limits: Option<LimitsIo>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TenantOut {
     pub id: String,
     pub object: &'static str,
@@ -100,15 +105,17 @@ pub struct TenantFilter {
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
     /// The tenant's name; a tenant's admin may omit it for its own tenant.
     pub tenant: Option<String>,
+    /// 1 to 128 letters, digits, `-`, `_`, `.`, `@` or `+`: a login, an email address.
+    #[schema(pattern = "^[A-Za-z0-9._@+-]{1,128}$")]
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserOut {
     pub id: String,
     pub object: &'static str,
@@ -132,7 +139,7 @@ impl From<UserView> for UserOut {
 }
 
 /// A deleted user and how many of its keys were revoked with it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeletedUserOut {
     #[serde(flatten)]
     pub user: UserOut,
@@ -140,28 +147,36 @@ pub struct DeletedUserOut {
     pub revoked_keys: u64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyIn {
-    /// The tenant's name; a tenant's admin may omit it for its own tenant.
+    /// The tenant's name; a tenant's admin may omit it for its own tenant. A key without a
+    /// tenant is an instance admin key.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub tenant: Option<String>,
     /// The name of the tenant's user the key is for (made first with POST /admin/v1/users).
+    #[schema(pattern = "^[A-Za-z0-9._@+-]{1,128}$")]
     pub user: Option<String>,
     pub name: Option<String>,
-    /// `admin`, `member` (default) or `reader`.
+    #[schema(schema_with = schema::key_role)]
     pub role: Option<String>,
+    #[schema(schema_with = schema::scopes)]
     pub scopes: Option<Vec<String>>,
     pub limits: Option<LimitsIo>,
+    /// The key's lifetime; none for a key that does not expire.
+    #[schema(minimum = 1)]
     pub expires_in_seconds: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateIn {
+    /// How long the old key stays valid (default 86400, a day).
+    #[schema(minimum = 0)]
     pub grace_seconds: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyOut {
     pub id: String,
     pub object: &'static str,
@@ -206,7 +221,7 @@ impl KeyOut {
 }
 
 /// A new key: the listing plus the secret, which is never shown again.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedKeyOut {
     pub key: String,
     #[serde(flatten)]
@@ -233,7 +248,8 @@ pub struct UsageParams {
     pub user: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = UsageGroupOut)]
 pub struct UsageOut {
     /// The UTC day (`2026-12-02`) when grouped by day.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -283,7 +299,7 @@ pub struct AuditParams {
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditOut {
     pub id: String,
     pub at: String,
@@ -310,4 +326,43 @@ impl From<hearth_store::AuditEntry> for AuditOut {
             tenant_id: entry.tenant_id,
         }
     }
+}
+
+/// The upstreams and routes in force, and the health of each target used so far.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamsOut {
+    pub upstreams: Vec<UpstreamOut>,
+    pub routes: Vec<RouteOut>,
+    pub targets: Vec<TargetOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamOut {
+    pub name: String,
+    pub base_url: String,
+    /// Whether an API key is configured (the key itself is never shown).
+    pub api_key_set: bool,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteOut {
+    /// The alias clients send as `model`.
+    pub model: String,
+    /// `priority`, `weighted`, `latency` or `least_busy`.
+    pub strategy: &'static str,
+    pub targets: Vec<String>,
+    pub weights: Vec<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetOut {
+    pub target: String,
+    /// The circuit breaker: `closed`, `open` or `half_open`.
+    pub breaker: &'static str,
+    pub in_flight: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// The recent latency, once the target has answered.
+    pub latency_ms: Option<f64>,
 }

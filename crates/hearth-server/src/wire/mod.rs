@@ -4,12 +4,21 @@
 pub mod admin;
 pub mod ollama;
 pub mod openai;
+pub mod schema;
 
 use serde::{Deserialize, Deserializer};
 
 /// A field that accepts one string or a list of strings (`stop`, `input`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OneOrMany(pub Vec<String>);
+
+impl utoipa::PartialSchema for OneOrMany {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        schema::one_or_many(schema::string(), None).into()
+    }
+}
+
+impl utoipa::ToSchema for OneOrMany {}
 
 impl<'de> Deserialize<'de> for OneOrMany {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

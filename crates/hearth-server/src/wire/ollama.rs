@@ -12,7 +12,9 @@ use hearth_inference::tools::{self, ToolCall, ToolChoice, ToolDefinition, ToolUs
 use hearth_models::{ModelReference, PullProgress, PullSource};
 use serde::{Deserialize, Serialize};
 
-use super::OneOrMany;
+use utoipa::ToSchema;
+
+use super::{OneOrMany, schema};
 use crate::error::ApiError;
 
 /// Parses Ollama's `keep_alive`: seconds as a number, or a Go duration string ("5m", "1h30m",
@@ -86,12 +88,16 @@ fn parse_duration_seconds(text: &str) -> Option<f64> {
 /// Ollama's `options` object: the subset that maps onto the engine. Other options Ollama
 /// accepts (num_ctx, num_thread, mirostat, ...) are ignored, as serde ignores unknown fields:
 /// the context per sequence is a server setting here, shared by all requests.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Options {
+    #[schema(schema_with = schema::num_predict)]
     pub num_predict: Option<i64>,
+    #[schema(minimum = 0.0)]
     pub temperature: Option<f32>,
     pub top_k: Option<i64>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f32>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_p: Option<f32>,
     pub seed: Option<i64>,
     pub stop: Option<OneOrMany>,
@@ -178,25 +184,34 @@ impl Options {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// An Ollama chat request. Without messages it loads the model (or unloads it, with
+/// `keep_alive: 0`).
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatRequest {
     pub model: String,
     #[serde(default)]
     pub messages: Vec<MessageIn>,
+    /// Stream NDJSON lines (the default), or answer with one object.
     pub stream: Option<bool>,
+    #[schema(schema_with = schema::ollama_format)]
     pub format: Option<serde_json::Value>,
     #[serde(default)]
     pub options: Options,
+    #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
-    /// Tools in OpenAI's declaration shape, which Ollama uses too.
+    /// Tools in OpenAI's declaration shape, which Ollama uses too. Cannot be combined with
+    /// `format` yet.
     pub tools: Option<Vec<super::openai::ToolIn>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct MessageIn {
+    #[schema(schema_with = schema::ollama_role)]
     pub role: String,
     #[serde(default)]
     pub content: String,
+    /// Images are not supported by the models Hearth serves: only an empty list is accepted.
+    #[schema(max_items = 0)]
     pub images: Option<Vec<String>>,
     /// The calls an earlier assistant message made.
     pub tool_calls: Option<Vec<ToolCallIo>>,
@@ -205,34 +220,50 @@ pub struct MessageIn {
 }
 
 /// Ollama's tool call, in and out: arguments are an object, not a JSON text as in OpenAI.
-#[derive(Debug, Deserialize, Serialize, Clone)]
+#[derive(Debug, Deserialize, Serialize, Clone, ToSchema)]
 pub struct ToolCallIo {
     pub function: FunctionCallIo,
 }
 
-#[derive(Debug, Deserialize, Serialize, Clone)]
+#[derive(Debug, Deserialize, Serialize, Clone, ToSchema)]
 pub struct FunctionCallIo {
     pub name: String,
+    /// The arguments, as an object.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub arguments: serde_json::Value,
 }
 
-#[derive(Debug, Deserialize)]
+/// An Ollama generate request. With an empty prompt it loads the model (or unloads it, with
+/// `keep_alive: 0`).
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct GenerateRequest {
     pub model: String,
     #[serde(default)]
     pub prompt: String,
+    /// Fill-in-the-middle is not supported yet: only an empty suffix is accepted.
+    #[schema(max_length = 0)]
     pub suffix: Option<String>,
     pub system: Option<String>,
+    /// Custom templates are not supported: only an empty template is accepted.
+    #[schema(max_length = 0)]
     pub template: Option<String>,
+    /// Continuing an earlier generation is not supported yet: only an empty list is accepted.
+    #[schema(max_items = 0)]
     pub context: Option<Vec<i32>>,
+    /// Stream NDJSON lines (the default), or answer with one object.
     pub stream: Option<bool>,
+    /// Send the prompt as it is, without the model's chat template.
     #[serde(default)]
     pub raw: bool,
+    #[schema(schema_with = schema::ollama_format)]
     pub format: Option<serde_json::Value>,
     #[serde(default)]
     pub options: Options,
+    #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
+    /// Images are not supported by the models Hearth serves: only an empty list is accepted.
+    #[schema(max_items = 0)]
     pub images: Option<Vec<String>>,
 }
 
@@ -401,28 +432,53 @@ impl GenerateRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbedRequest {
     pub model: String,
+    #[schema(schema_with = schema::ollama_embed_input)]
     pub input: OneOrMany,
     /// `false` refuses inputs longer than the model reads instead of cutting them.
     pub truncate: Option<bool>,
+    #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LegacyEmbeddingsRequest {
     pub model: String,
     pub prompt: String,
+    #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
 }
 
+/// `{"model": NAME}`; older clients send `name` instead.
 #[derive(Debug, Deserialize)]
 pub struct ModelNameRequest {
     /// Ollama sends `model`; older clients send `name`.
     pub model: Option<String>,
     pub name: Option<String>,
 }
+
+/// `model` or `name`, one of them given (`model` wins when both are).
+impl utoipa::PartialSchema for ModelNameRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder};
+        AllOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .property("model", schema::model_reference())
+                    .property("name", schema::model_reference()),
+            )
+            .item(
+                AnyOfBuilder::new()
+                    .item(ObjectBuilder::new().required("model"))
+                    .item(ObjectBuilder::new().required("name")),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for ModelNameRequest {}
 
 impl ModelNameRequest {
     pub fn model(&self) -> Result<&str, ApiError> {
@@ -446,9 +502,11 @@ fn parse_reference(text: &str, param: &str) -> Result<ModelReference, ApiError> 
 }
 
 /// `/api/copy`: a second name for a model's current version.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CopyRequest {
+    #[schema(required = true, schema_with = schema::model_reference)]
     pub source: Option<String>,
+    #[schema(required = true, schema_with = schema::model_reference)]
     pub destination: Option<String>,
 }
 
@@ -473,13 +531,17 @@ impl CopyRequest {
 
 /// `/api/pull`. Hearth has no model hub, so where Ollama takes a model name, `model` is a pull
 /// source: an `https://` URL or `hf:owner/repo/path/file.gguf[@revision]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PullRequest {
+    #[schema(required = true, schema_with = schema::pull_source)]
     pub model: Option<String>,
     /// `NAME:TAG` to register the model under; derived from the file name when absent.
+    #[schema(schema_with = schema::optional_model_reference)]
     pub name: Option<String>,
     /// The expected sha256 (hex, optionally `sha256:`-prefixed); anything else is refused.
+    #[schema(schema_with = schema::sha256)]
     pub sha256: Option<String>,
+    /// Stream NDJSON progress lines (the default), or answer once the pull is done.
     pub stream: Option<bool>,
 }
 
@@ -532,17 +594,18 @@ impl PullRequest {
 
 // ---------------------------------------------------------------- responses
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatResponse {
     pub model: String,
     pub created_at: String,
     pub message: MessageOut,
     pub done: bool,
     #[serde(flatten)]
+    #[schema(value_type = FinalFields)]
     pub final_fields: Option<FinalFields>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MessageOut {
     pub role: &'static str,
     pub content: String,
@@ -550,29 +613,38 @@ pub struct MessageOut {
     pub tool_calls: Option<Vec<ToolCallIo>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GenerateResponse {
     pub model: String,
     pub created_at: String,
     pub response: String,
     pub done: bool,
     #[serde(flatten)]
+    #[schema(value_type = FinalFields)]
     pub final_fields: Option<FinalFields>,
 }
 
 /// The statistics Ollama adds to the last object of a response (durations in nanoseconds).
-#[derive(Debug, Serialize, Clone)]
+/// Only that object has them, and the answer to a load or unload has `done_reason` alone.
+#[derive(Debug, Serialize, Clone, ToSchema)]
 pub struct FinalFields {
+    #[schema(required = false, schema_with = schema::done_reason)]
     pub done_reason: &'static str,
+    #[schema(required = false)]
     pub total_duration: u64,
+    #[schema(required = false)]
     pub load_duration: u64,
+    #[schema(required = false)]
     pub prompt_eval_count: usize,
+    #[schema(required = false)]
     pub prompt_eval_duration: u64,
+    #[schema(required = false)]
     pub eval_count: usize,
+    #[schema(required = false)]
     pub eval_duration: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbedResponse {
     pub model: String,
     pub embeddings: Vec<Vec<f32>>,
@@ -581,17 +653,17 @@ pub struct EmbedResponse {
     pub prompt_eval_count: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LegacyEmbeddingsResponse {
     pub embedding: Vec<f32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TagsResponse {
     pub models: Vec<ModelEntry>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelEntry {
     pub name: String,
     pub model: String,
@@ -601,7 +673,7 @@ pub struct ModelEntry {
     pub details: ModelDetails,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, ToSchema)]
 pub struct ModelDetails {
     pub parent_model: String,
     pub format: String,
@@ -611,12 +683,12 @@ pub struct ModelDetails {
     pub quantization_level: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PsResponse {
     pub models: Vec<RunningEntry>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunningEntry {
     pub name: String,
     pub model: String,
@@ -627,7 +699,7 @@ pub struct RunningEntry {
     pub size_vram: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ShowResponse {
     pub modelfile: String,
     pub parameters: String,
@@ -638,8 +710,14 @@ pub struct ShowResponse {
     pub modified_at: String,
 }
 
+/// `/api/version`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionResponse {
+    pub version: &'static str,
+}
+
 /// One line of the `/api/pull` stream, as Ollama writes it.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, ToSchema)]
 pub struct PullStatus {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]

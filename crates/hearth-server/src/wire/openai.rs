@@ -8,7 +8,9 @@ use hearth_engine::{Constraint, GenerationRequest, MAX_TOP_LOGPROBS, Prompt, Sam
 use hearth_inference::tools::{self, ToolCall, ToolChoice, ToolDefinition, ToolUse, Turn};
 use serde::{Deserialize, Serialize};
 
-use super::OneOrMany;
+use utoipa::ToSchema;
+
+use super::{OneOrMany, schema};
 use crate::error::ApiError;
 
 /// Most stop sequences a request may give.
@@ -18,53 +20,83 @@ const MAX_CHOICES: usize = 16;
 
 // ---------------------------------------------------------------- requests
 
-#[derive(Debug, Deserialize)]
+/// A chat completion request. Fields OpenAI defines that are not listed here are accepted
+/// and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
+    /// A local model (`gemma3:270m`), a route alias, or `upstream/model`.
     pub model: String,
+    /// The conversation so far.
+    #[schema(min_items = 1)]
     pub messages: Vec<ChatMessageIn>,
+    /// Stream the answer as server-sent events.
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
+    /// Most tokens to generate per choice; `max_completion_tokens` wins when both are given.
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
+    #[schema(minimum = 1)]
     pub max_completion_tokens: Option<u32>,
     #[serde(flatten)]
     pub sampling: SamplingFields,
+    /// How many choices to generate.
+    #[schema(minimum = 1, maximum = 16)]
     pub n: Option<u32>,
+    #[schema(schema_with = schema::openai_stop)]
     pub stop: Option<OneOrMany>,
+    /// Return each output token's log probability.
     #[serde(default)]
     pub logprobs: bool,
+    /// Alternatives per token to return; needs `logprobs: true`.
+    #[schema(maximum = 20)]
     pub top_logprobs: Option<u32>,
+    /// Constrain the output to JSON. Cannot be combined with `tools` yet.
     pub response_format: Option<ResponseFormat>,
+    /// Functions the model may call.
     pub tools: Option<Vec<ToolIn>>,
+    #[schema(schema_with = schema::tool_choice)]
     pub tool_choice: Option<serde_json::Value>,
+    /// Allow more than one tool call per reply (default false).
     pub parallel_tool_calls: Option<bool>,
     /// Ollama-style keep-alive, accepted here too ("5m", seconds, 0, -1).
+    #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
 }
 
 /// Sampling fields shared by chat completions and completions, including the llama.cpp
 /// extensions clients of local servers send (`top_k`, `min_p`, `repeat_penalty`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SamplingFields {
+    #[schema(minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<f32>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f32>,
     pub top_k: Option<u32>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_p: Option<f32>,
+    /// The same seed and request give the same output.
     pub seed: Option<i64>,
+    #[schema(minimum = -2.0, maximum = 2.0)]
     pub presence_penalty: Option<f32>,
+    #[schema(minimum = -2.0, maximum = 2.0)]
     pub frequency_penalty: Option<f32>,
+    #[schema(minimum = 0.0, maximum = 10.0)]
     pub repeat_penalty: Option<f32>,
+    #[schema(schema_with = schema::logit_bias)]
     pub logit_bias: Option<BTreeMap<String, f32>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct StreamOptions {
+    /// Send a last chunk with the usage of the whole request.
     #[serde(default)]
     pub include_usage: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatMessageIn {
+    #[schema(schema_with = schema::openai_role)]
     pub role: String,
     pub content: Option<MessageContent>,
     /// The calls an earlier assistant message made.
@@ -74,7 +106,7 @@ pub struct ChatMessageIn {
 }
 
 /// `response_format`: free text, any JSON object, or JSON valid against a schema.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
     Text,
@@ -83,79 +115,106 @@ pub enum ResponseFormat {
 }
 
 /// OpenAI's `name` and `strict` are accepted and ignored: the schema is always enforced.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct JsonSchemaFormat {
+    /// The JSON schema the output follows.
+    #[schema(required = true, value_type = Object)]
     pub schema: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ToolIn {
     #[serde(rename = "type")]
+    #[schema(schema_with = schema::function_type)]
     pub kind: String,
     pub function: FunctionIn,
 }
 
 /// `strict` is accepted and ignored: the arguments always follow `parameters`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct FunctionIn {
     pub name: String,
     pub description: Option<String>,
+    /// The JSON schema of the arguments; none means an empty object.
+    #[schema(value_type = Option<Object>)]
     pub parameters: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ToolCallIn {
     pub id: Option<String>,
     pub function: FunctionCallIn,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct FunctionCallIn {
     pub name: String,
     /// The arguments as a JSON text, as OpenAI sends them.
     pub arguments: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A message's content: a text, or a list of text parts.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ContentPart {
     #[serde(rename = "type")]
+    #[schema(schema_with = schema::text_part_type)]
     pub kind: String,
+    #[schema(required = true, nullable = false)]
     pub text: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A legacy text completion request.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CompletionRequest {
+    /// A local model (`gemma3:270m`), a route alias, or `upstream/model`.
     pub model: String,
+    #[schema(schema_with = schema::completion_prompt)]
     pub prompt: OneOrMany,
+    /// Stream the answer as server-sent events.
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
+    /// Most tokens to generate per choice (default 16).
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     #[serde(flatten)]
     pub sampling: SamplingFields,
+    #[schema(minimum = 1, maximum = 16)]
     pub n: Option<u32>,
+    #[schema(schema_with = schema::openai_stop)]
     pub stop: Option<OneOrMany>,
     /// Top alternatives per token, 0 to 5 in OpenAI's legacy API.
+    #[schema(maximum = 5)]
     pub logprobs: Option<u32>,
+    /// Start the text with the prompt.
     #[serde(default)]
     pub echo: bool,
+    /// Fill-in-the-middle is not supported: only an empty suffix is accepted.
+    #[schema(max_length = 0)]
     pub suffix: Option<String>,
+    #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An embeddings request.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbeddingRequest {
+    /// A local embedding model, a route alias, or `upstream/model`.
     pub model: String,
+    #[schema(schema_with = schema::embedding_input)]
     pub input: EmbeddingInput,
+    #[schema(schema_with = schema::encoding_format)]
     pub encoding_format: Option<String>,
+    /// Must be the model's own dimension count when given: vectors are not shortened.
     pub dimensions: Option<u32>,
+    #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
 }
 
@@ -584,7 +643,7 @@ impl EmbeddingRequest {
 
 // ---------------------------------------------------------------- responses
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatCompletion {
     pub id: String,
     pub object: &'static str,
@@ -595,7 +654,7 @@ pub struct ChatCompletion {
     pub system_fingerprint: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatChoice {
     pub index: usize,
     pub message: AssistantMessage,
@@ -603,7 +662,7 @@ pub struct ChatChoice {
     pub finish_reason: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AssistantMessage {
     pub role: &'static str,
     /// `null` when the reply is tool calls, as OpenAI sends it.
@@ -613,7 +672,7 @@ pub struct AssistantMessage {
     pub tool_calls: Option<Vec<ToolCallOut>>,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, ToSchema)]
 pub struct ToolCallOut {
     /// Present in streamed deltas, which say which call a fragment belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -624,7 +683,7 @@ pub struct ToolCallOut {
     pub function: FunctionCallOut,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, ToSchema)]
 pub struct FunctionCallOut {
     pub name: String,
     /// The arguments as a JSON text, as OpenAI returns them.
@@ -645,12 +704,12 @@ impl ToolCallOut {
     }
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, ToSchema)]
 pub struct ChatLogprobs {
     pub content: Vec<TokenLogprobOut>,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, ToSchema)]
 pub struct TokenLogprobOut {
     pub token: String,
     pub logprob: f32,
@@ -658,14 +717,14 @@ pub struct TokenLogprobOut {
     pub top_logprobs: Vec<TopLogprobOut>,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, ToSchema)]
 pub struct TopLogprobOut {
     pub token: String,
     pub logprob: f32,
     pub bytes: Vec<u8>,
 }
 
-#[derive(Debug, Serialize, Clone, Copy, Default)]
+#[derive(Debug, Serialize, Clone, Copy, Default, ToSchema)]
 pub struct UsageOut {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
@@ -673,7 +732,7 @@ pub struct UsageOut {
     pub prompt_tokens_details: PromptTokensDetails,
 }
 
-#[derive(Debug, Serialize, Clone, Copy, Default)]
+#[derive(Debug, Serialize, Clone, Copy, Default, ToSchema)]
 pub struct PromptTokensDetails {
     pub cached_tokens: usize,
 }
@@ -691,7 +750,7 @@ impl UsageOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChatCompletionChunk {
     pub id: String,
     pub object: &'static str,
@@ -703,7 +762,7 @@ pub struct ChatCompletionChunk {
     pub usage: Option<UsageOut>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChunkChoice {
     pub index: usize,
     pub delta: Delta,
@@ -711,7 +770,7 @@ pub struct ChunkChoice {
     pub finish_reason: Option<&'static str>,
 }
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, Default, ToSchema)]
 pub struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
@@ -721,7 +780,7 @@ pub struct Delta {
     pub tool_calls: Option<Vec<ToolCallOut>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TextCompletion {
     pub id: String,
     pub object: &'static str,
@@ -733,7 +792,7 @@ pub struct TextCompletion {
     pub system_fingerprint: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TextChoice {
     pub index: usize,
     pub text: String,
@@ -742,7 +801,7 @@ pub struct TextChoice {
 }
 
 /// The legacy completions log-probability shape.
-#[derive(Debug, Serialize, Default, Clone)]
+#[derive(Debug, Serialize, Default, Clone, ToSchema)]
 pub struct LegacyLogprobs {
     pub tokens: Vec<String>,
     pub token_logprobs: Vec<f32>,
@@ -750,7 +809,7 @@ pub struct LegacyLogprobs {
     pub text_offset: Vec<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingList {
     pub object: &'static str,
     pub data: Vec<EmbeddingOut>,
@@ -758,7 +817,7 @@ pub struct EmbeddingList {
     pub usage: EmbeddingUsage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingOut {
     pub object: &'static str,
     pub index: usize,
@@ -766,7 +825,7 @@ pub struct EmbeddingOut {
 }
 
 /// One embedding as `encoding_format` asked: numbers, or base64 of little-endian f32 bytes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     Float(Vec<f32>),
@@ -789,19 +848,19 @@ impl EmbeddingVector {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingUsage {
     pub prompt_tokens: usize,
     pub total_tokens: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelList {
     pub object: &'static str,
     pub data: Vec<ModelObject>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelObject {
     pub id: String,
     pub object: &'static str,
