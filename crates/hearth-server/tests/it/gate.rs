@@ -17,20 +17,22 @@ use tokio::sync::watch;
 
 use crate::{json_body, send};
 
-struct Keys {
+pub(crate) struct Keys {
     acme_reader: String,
     acme_member: String,
     acme_admin: String,
-    acme_member_prefix: String,
+    pub(crate) acme_member_prefix: String,
     globex_admin: String,
-    instance_admin: String,
+    pub(crate) instance_admin: String,
     revoked: String,
     expired: String,
 }
 
-struct Gated {
-    router: axum::Router,
-    keys: Keys,
+/// A router whose gate requires keys, with keys of each kind made: tenants `acme` and
+/// `globex`, and no inference behind it.
+pub(crate) struct Gated {
+    pub(crate) router: axum::Router,
+    pub(crate) keys: Keys,
     store: Store,
     /// The gate's key table, refreshed by hand here (a running server polls it).
     authenticator: std::sync::Arc<Authenticator>,
@@ -62,7 +64,7 @@ async fn make(
     (created.secret, created.key.prefix)
 }
 
-async fn gated(defaults: LimitDefaults) -> Gated {
+pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(
         dir.path(),

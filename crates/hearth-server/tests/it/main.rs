@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 mod gate;
+mod openapi;
 mod shutdown;
 
 struct Harness {

@@ -1,0 +1,957 @@
+//! The OpenAPI document against the server that serves it: every route that takes a body
+//! documents a real schema, not "any JSON"; requests such as the official OpenAI and Ollama
+//! clients send pass both that schema and the server's own checks; requests the server refuses
+//! with 400 are refused by the schema too; what the server answers matches the documented
+//! response schemas; and every documented status is one the code returns.
+//!
+//! The server is the gated one (keys required, an instance admin key calling), with no models
+//! behind it: a request that passes every check reaches the models and gets 503, or for the
+//! admin API does what it asks.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use hearth_gateway::LimitDefaults;
+use hearth_server::gate::Access;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use crate::gate::{Gated, gated};
+use crate::send;
+
+/// Every status some part of the server answers with: handlers through `ApiError`, the gate
+/// (401, 403, 429), the body limit (413), the request timeout (504), readiness (503).
+const KNOWN_STATUSES: &[&str] = &[
+    "200", "201", "400", "401", "403", "404", "409", "413", "429", "500", "502", "503", "504",
+];
+
+/// Added to every route behind the gate, from the gate's own table.
+const GATE_STATUSES: &[&str] = &["401", "403", "429"];
+
+/// Whether the server takes a request body.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Verdict {
+    Accepted,
+    Refused,
+}
+
+use Verdict::{Accepted, Refused};
+
+/// One request body for a route, and whether the server takes it.
+struct Case {
+    method: Method,
+    /// The route template, as the document names it.
+    route: &'static str,
+    /// What the case shows, for failure messages.
+    what: &'static str,
+    /// `None` sends no body at all.
+    body: Option<Value>,
+    verdict: Verdict,
+}
+
+/// `route`'s requests, as (verdict, what it shows, body).
+fn requests(
+    method: Method,
+    route: &'static str,
+    requests: Vec<(Verdict, &'static str, Value)>,
+) -> impl Iterator<Item = Case> {
+    requests.into_iter().map(move |(verdict, what, body)| Case {
+        method: method.clone(),
+        route,
+        what,
+        body: Some(body),
+        verdict,
+    })
+}
+
+/// A request the server takes.
+fn ok(what: &'static str, body: Value) -> (Verdict, &'static str, Value) {
+    (Accepted, what, body)
+}
+
+/// A request the server refuses with 400.
+fn bad(what: &'static str, body: Value) -> (Verdict, &'static str, Value) {
+    (Refused, what, body)
+}
+
+const SHA256: &str = "sha256:3f786850e387550fdab836ed7e6dc881de23001b2f5c1fd8a8f6d0b5e0a8f3f5";
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    }})
+}
+
+/// Requests for every route that takes a body: for each, what the official clients send
+/// (accepted), and mistakes the server refuses with 400 (refused). Run in this order: the
+/// admin cases change the store.
+fn cases() -> Vec<Case> {
+    let chat = "/v1/chat/completions";
+    let completions = "/v1/completions";
+    let embeddings = "/v1/embeddings";
+    let user = |text: &str| json!([{"role": "user", "content": text}]);
+    let mut cases = Vec::new();
+    // OpenAI chat completions.
+    cases.extend(requests(
+        Method::POST,
+        chat,
+        vec![
+            ok("the OpenAI client's plain request", json!({
+                "model": "gemma3:270m",
+                "messages": [
+                    {"role": "system", "content": "You are terse."},
+                    {"role": "user", "content": "Count to three."}
+                ],
+                "temperature": 0.7, "max_tokens": 64, "stream": false
+            })),
+            ok("streaming, with content parts and tools", json!({
+                "model": "gemma3:270m",
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]}],
+                "stream": true, "stream_options": {"include_usage": true},
+                "tools": [weather_tool()], "tool_choice": "auto", "parallel_tool_calls": false
+            })),
+            ok("a tool call and its result", json!({
+                "model": "gemma3:270m",
+                "messages": [
+                    {"role": "user", "content": "What is the weather in Paris?"},
+                    {"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}
+                    }]},
+                    {"role": "tool", "tool_call_id": "call_1", "content": "18 C and sunny"}
+                ],
+                "tools": [weather_tool()],
+                "tool_choice": {"type": "function", "function": {"name": "get_weather"}}
+            })),
+            ok("every bound at its limit, a JSON schema", json!({
+                "model": "gemma3:270m",
+                "messages": [
+                    {"role": "developer", "content": "Answer in JSON."},
+                    {"role": "user", "content": "Name a colour."}
+                ],
+                "response_format": {"type": "json_schema", "json_schema": {
+                    "name": "colour", "strict": true,
+                    "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+                }},
+                "n": 16, "temperature": 2.0, "top_p": 1.0, "min_p": 0.0, "top_k": 40, "seed": -7,
+                "presence_penalty": -2.0, "frequency_penalty": 2.0, "repeat_penalty": 10.0,
+                "logprobs": true, "top_logprobs": 20, "stop": ["\n\n", "END"],
+                "max_completion_tokens": 256, "logit_bias": {"15": 5.5, "50256": -100},
+                "keep_alive": "1h30m"
+            })),
+            ok("nulls for optional fields, unknown fields", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "temperature": null, "top_p": null, "n": null, "stop": null, "max_tokens": null,
+                "tools": null, "tool_choice": null, "response_format": {"type": "json_object"},
+                "stream_options": null, "seed": null, "keep_alive": 300, "user": "someone"
+            })),
+            bad("messages is not a list", json!({
+                "model": "gemma3:270m", "messages": "Hello"
+            })),
+            bad("no messages", json!({"model": "gemma3:270m", "messages": []})),
+            bad("no model", json!({"messages": user("Hi")})),
+            bad("a message without a role", json!({
+                "model": "gemma3:270m", "messages": [{"content": "Hi"}]
+            })),
+            bad("an unknown role", json!({
+                "model": "gemma3:270m", "messages": [{"role": "robot", "content": "Hi"}]
+            })),
+            bad("an image part", json!({
+                "model": "gemma3:270m",
+                "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]
+            })),
+            bad("temperature above 2", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "temperature": 2.5
+            })),
+            bad("n of 0", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "n": 0
+            })),
+            bad("n above 16", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "n": 17
+            })),
+            bad("max_tokens of 0", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "max_tokens": 0
+            })),
+            bad("top_logprobs above 20", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "logprobs": true, "top_logprobs": 21
+            })),
+            bad("17 stop sequences", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "stop": (0..17).map(|index| format!("stop{index}")).collect::<Vec<_>>()
+            })),
+            bad("a keep_alive that is not a duration", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "keep_alive": "soon"
+            })),
+            bad("a json_schema format without its schema", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}
+            })),
+            bad("a tool that is not a function", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "tools": [{"type": "retrieval", "function": {"name": "search"}}]
+            })),
+            bad("an unknown tool_choice", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "tools": [weather_tool()], "tool_choice": "sometimes"
+            })),
+            bad("a logit_bias key that is not a token id", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "logit_bias": {"hello": 1}
+            })),
+        ],
+    ));
+    // OpenAI legacy completions.
+    cases.extend(requests(
+        Method::POST,
+        completions,
+        vec![
+            ok("the OpenAI client's streamed request", json!({
+                "model": "gemma3:270m", "prompt": "Once upon a time", "max_tokens": 16,
+                "temperature": 0, "logprobs": 5, "echo": true, "stop": "\n", "n": 2,
+                "stream": true, "stream_options": {"include_usage": true}
+            })),
+            ok("a one-prompt list, an empty suffix", json!({
+                "model": "gemma3:270m", "prompt": ["Say this is a test"], "suffix": "", "best_of": 1
+            })),
+            bad("two prompts", json!({
+                "model": "gemma3:270m", "prompt": ["a", "b"]
+            })),
+            bad("an empty prompt", json!({"model": "gemma3:270m", "prompt": ""})),
+            bad("a prompt that is a number", json!({"model": "gemma3:270m", "prompt": 42})),
+            bad("logprobs above 5", json!({
+                "model": "gemma3:270m", "prompt": "Hi", "logprobs": 6
+            })),
+            bad("a suffix (fill-in-the-middle)", json!({
+                "model": "gemma3:270m", "prompt": "Hello", "suffix": "world"
+            })),
+            bad("a negative temperature", json!({
+                "model": "gemma3:270m", "prompt": "Hi", "temperature": -0.5
+            })),
+        ],
+    ));
+    // OpenAI embeddings.
+    cases.extend(requests(
+        Method::POST,
+        embeddings,
+        vec![
+            ok("one text as floats", json!({
+                "model": "all-minilm", "input": "The food was delicious.", "encoding_format": "float"
+            })),
+            ok("the OpenAI client's default: base64", json!({
+                "model": "all-minilm", "input": ["first", "second"], "encoding_format": "base64",
+                "dimensions": 384, "user": "someone"
+            })),
+            bad("token arrays", json!({"model": "all-minilm", "input": [[1, 2, 3]]})),
+            bad("tokens", json!({"model": "all-minilm", "input": [1, 2]})),
+            bad("no inputs", json!({"model": "all-minilm", "input": []})),
+            bad("no input field", json!({"model": "all-minilm"})),
+            bad("an unknown encoding", json!({
+                "model": "all-minilm", "input": "x", "encoding_format": "int8"
+            })),
+        ],
+    ));
+    // Ollama chat.
+    cases.extend(requests(
+        Method::POST,
+        "/api/chat",
+        vec![
+            ok("the Ollama client's plain request", json!({
+                "model": "gemma3:270m", "messages": [{"role": "user", "content": "Why is the sky blue?"}]
+            })),
+            ok("JSON format, options, keep_alive", json!({
+                "model": "gemma3:270m",
+                "messages": [
+                    {"role": "system", "content": "Answer in JSON."},
+                    {"role": "user", "content": "List two colours.", "images": []}
+                ],
+                "stream": false, "format": "json", "keep_alive": "5m",
+                "options": {"temperature": 0, "num_predict": 128, "top_k": 20, "top_p": 0.9, "min_p": 0.0,
+                            "seed": 42, "stop": ["\n\n"], "repeat_penalty": 1.1, "repeat_last_n": 64,
+                            "num_ctx": 4096}
+            })),
+            ok("a schema format, no limit on tokens", json!({
+                "model": "gemma3:270m", "messages": user("How old is Ollama?"),
+                "format": {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]},
+                "options": {"num_predict": -1, "stop": "\n"}
+            })),
+            ok("a tool call and its result", json!({
+                "model": "gemma3:270m",
+                "messages": [
+                    {"role": "user", "content": "Weather in Toronto?"},
+                    {"role": "assistant", "content": "", "tool_calls": [
+                        {"function": {"name": "get_weather", "arguments": {"city": "Toronto"}}}
+                    ]},
+                    {"role": "tool", "content": "11 degrees", "tool_name": "get_weather"}
+                ],
+                "tools": [weather_tool()], "stream": false
+            })),
+            ok("no messages: load the model", json!({
+                "model": "gemma3:270m", "messages": [], "keep_alive": -1
+            })),
+            bad("messages is not a list", json!({
+                "model": "gemma3:270m", "messages": "hello"
+            })),
+            bad("no model", json!({"messages": user("Hi")})),
+            bad("an unknown role", json!({
+                "model": "gemma3:270m", "messages": [{"role": "robot", "content": "Hi"}]
+            })),
+            bad("images", json!({
+                "model": "gemma3:270m", "messages": [{"role": "user", "content": "What is this?", "images": ["iVBORw0KGgo="]}]
+            })),
+            bad("a format that is not JSON", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "format": "yaml"
+            })),
+            bad("a negative temperature", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "options": {"temperature": -1}
+            })),
+            bad("top_p above 1", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "options": {"top_p": 2}
+            })),
+            bad("num_predict of 0", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "options": {"num_predict": 0}
+            })),
+            bad("a keep_alive that is not a duration", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "keep_alive": "forever"
+            })),
+        ],
+    ));
+    // Ollama generate.
+    cases.extend(requests(
+        Method::POST,
+        "/api/generate",
+        vec![
+            ok("the Ollama client's plain request", json!({
+                "model": "gemma3:270m", "prompt": "Why is the sky blue?"
+            })),
+            ok("a system prompt, JSON, options", json!({
+                "model": "gemma3:270m", "prompt": "Say hi", "system": "Be brief.", "stream": false,
+                "format": "json", "options": {"num_predict": 32}, "keep_alive": -1
+            })),
+            ok("a raw prompt", json!({
+                "model": "gemma3:270m", "raw": true, "stream": false,
+                "prompt": "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
+            })),
+            ok("no prompt: unload the model", json!({
+                "model": "gemma3:270m", "keep_alive": 0
+            })),
+            bad("a prompt that is a number", json!({"model": "gemma3:270m", "prompt": 7})),
+            bad("a suffix", json!({
+                "model": "gemma3:270m", "prompt": "def add(a, b):", "suffix": "    return c"
+            })),
+            bad("a template", json!({
+                "model": "gemma3:270m", "prompt": "Hi", "template": "{{ .Prompt }}"
+            })),
+            bad("images", json!({
+                "model": "gemma3:270m", "prompt": "What is this?", "images": ["iVBORw0KGgo="]
+            })),
+            bad("a context to continue", json!({
+                "model": "gemma3:270m", "prompt": "And then?", "context": [1, 2, 3]
+            })),
+            bad("a format that is a number", json!({
+                "model": "gemma3:270m", "prompt": "Hi", "format": 42
+            })),
+        ],
+    ));
+    // Ollama embeddings.
+    cases.extend(requests(
+        Method::POST,
+        "/api/embed",
+        vec![
+            ok("one text", json!({
+                "model": "all-minilm", "input": "Why is the sky blue?"
+            })),
+            ok("texts, no truncation", json!({
+                "model": "all-minilm", "input": ["a", "b"], "truncate": false, "keep_alive": "10m"
+            })),
+            bad("no inputs", json!({"model": "all-minilm", "input": []})),
+            bad("an input that is a number", json!({"model": "all-minilm", "input": 5})),
+            bad("a keep_alive that is a boolean", json!({
+                "model": "all-minilm", "input": "x", "keep_alive": true
+            })),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/api/embeddings",
+        vec![
+            ok(
+                "one prompt",
+                json!({
+                    "model": "all-minilm", "prompt": "Llamas are members of the camelid family"
+                }),
+            ),
+            bad("no prompt", json!({"model": "all-minilm"})),
+            bad(
+                "a list of prompts",
+                json!({"model": "all-minilm", "prompt": ["a"]}),
+            ),
+        ],
+    ));
+    // Ollama model management.
+    cases.extend(requests(
+        Method::POST,
+        "/api/show",
+        vec![
+            ok("model", json!({"model": "gemma3:270m"})),
+            ok(
+                "name, as older clients send it",
+                json!({"name": "gemma3", "verbose": true}),
+            ),
+            bad("no model", json!({})),
+            bad("an empty model", json!({"model": ""})),
+            bad("a model that is a number", json!({"model": 3})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::DELETE,
+        "/api/delete",
+        vec![
+            ok("model", json!({"model": "gemma3:270m"})),
+            ok("name", json!({"name": "acme/gemma3"})),
+            bad("an invalid name", json!({"model": "Not A Name"})),
+            bad("no model", json!({})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/api/copy",
+        vec![
+            ok(
+                "a new name",
+                json!({
+                    "source": "gemma3:270m", "destination": "gemma3:backup"
+                }),
+            ),
+            bad("no destination", json!({"source": "gemma3"})),
+            bad(
+                "an invalid destination",
+                json!({
+                    "source": "gemma3", "destination": "bad name"
+                }),
+            ),
+            bad("an empty source", json!({"source": "", "destination": "x"})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/api/pull",
+        vec![
+            ok(
+                "a Hugging Face file",
+                json!({
+                    "model": "hf:ggml-org/gemma-3-270m-it-GGUF/gemma-3-270m-it-Q8_0.gguf"
+                }),
+            ),
+            ok(
+                "a URL, a name, a checksum",
+                json!({
+                    "model": "https://example.com/models/tiny.gguf", "name": "tiny:q8",
+                    "sha256": SHA256, "stream": false
+                }),
+            ),
+            ok(
+                "a revision, an empty name",
+                json!({
+                    "model": "hf:owner/repo/sub/file.gguf@main", "name": ""
+                }),
+            ),
+            bad("no model", json!({})),
+            bad(
+                "a path on the server",
+                json!({"model": "/models/tiny.gguf"}),
+            ),
+            bad("an FTP URL", json!({"model": "ftp://example.com/x.gguf"})),
+            bad(
+                "an hf: reference without a file",
+                json!({"model": "hf:owner/repo"}),
+            ),
+            bad(
+                "an hf: path that climbs",
+                json!({"model": "hf:owner/../file.gguf"}),
+            ),
+            bad(
+                "an invalid name",
+                json!({
+                    "model": "https://example.com/x.gguf", "name": "Bad Name"
+                }),
+            ),
+        ],
+    ));
+    // The admin API.
+    cases.extend(requests(
+        Method::POST,
+        "/admin/v1/tenants",
+        vec![
+            ok("a name", json!({"name": "initech"})),
+            ok("a name and limits", json!({
+                "name": "umbrella",
+                "limits": {"tokens_per_month": 1_000_000, "budget_usd_per_month": 25.5, "max_concurrent": null}
+            })),
+            bad("no name", json!({"limits": {}})),
+            bad("an invalid name", json!({"name": "Has Caps"})),
+            bad("an unknown field", json!({"name": "hooli", "color": "red"})),
+            bad("a negative limit", json!({
+                "name": "hooli", "limits": {"requests_per_minute": -1}
+            })),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PUT,
+        "/admin/v1/tenants/{tenant}/limits",
+        vec![
+            ok(
+                "limits",
+                json!({
+                    "requests_per_minute": 600, "max_concurrent": 4, "tokens_per_day": null
+                }),
+            ),
+            ok("none", json!({})),
+            bad("a limit that is text", json!({"tokens_per_day": "lots"})),
+            bad("an unknown limit", json!({"rpm": 5})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/admin/v1/users",
+        vec![
+            ok(
+                "an email address",
+                json!({
+                    "tenant": "acme", "name": "alice@example.com"
+                }),
+            ),
+            bad("no name", json!({"tenant": "acme"})),
+            bad(
+                "a name with a space",
+                json!({"tenant": "acme", "name": "has space"}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/admin/v1/keys",
+        vec![
+            ok(
+                "a tenant's reader key",
+                json!({
+                    "tenant": "acme", "role": "reader", "name": "ci", "scopes": ["chat", "embed"],
+                    "limits": {"requests_per_minute": 60}, "expires_in_seconds": 3600
+                }),
+            ),
+            ok("an instance admin key", json!({"role": "admin"})),
+            bad(
+                "an unknown role",
+                json!({"tenant": "acme", "role": "owner"}),
+            ),
+            bad(
+                "a lifetime of 0",
+                json!({"tenant": "acme", "expires_in_seconds": 0}),
+            ),
+            bad(
+                "a scope of two words",
+                json!({"tenant": "acme", "scopes": ["two words"]}),
+            ),
+            bad("an unknown field", json!({"tenant": "acme", "colour": 1})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PUT,
+        "/admin/v1/keys/{key}/limits",
+        vec![
+            ok("limits", json!({"tokens_per_minute": 10_000})),
+            bad("a fractional limit", json!({"tokens_per_minute": 1.5})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/admin/v1/keys/{key}/rotate",
+        vec![
+            bad("a negative grace period", json!({"grace_seconds": -1})),
+            bad("an unknown field", json!({"grace": 5})),
+        ],
+    ));
+    // Last: the key is rotated, and a rotated key cannot be rotated again.
+    cases.push(Case {
+        method: Method::POST,
+        route: "/admin/v1/keys/{key}/rotate",
+        what: "no body: the default grace period",
+        body: None,
+        verdict: Accepted,
+    });
+    cases
+}
+
+/// The route's path with its parameters filled in.
+fn uri(route: &str, gated: &Gated) -> String {
+    route
+        .replace("{tenant}", "acme")
+        .replace("{key}", &gated.keys.acme_member_prefix)
+        .replace("{user}", "nobody")
+        .replace("{model}", "gemma3:270m")
+}
+
+fn operation<'a>(document: &'a Value, method: &Method, route: &str) -> &'a Value {
+    let operation = &document["paths"][route][method.as_str().to_ascii_lowercase()];
+    assert!(operation.is_object(), "{method} {route} is not documented");
+    operation
+}
+
+fn request_schema(operation: &Value) -> Option<&Value> {
+    operation.pointer("/requestBody/content/application~1json/schema")
+}
+
+/// A validator for `schema`, a schema of `document` whose `$ref`s point into its components.
+fn validator(document: &Value, schema: &Value) -> jsonschema::Validator {
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": {"target": schema},
+        "components": document["components"],
+        "$ref": "#/$defs/target",
+    });
+    jsonschema::draft202012::new(&root)
+        .unwrap_or_else(|error| panic!("the schema does not compile: {error}\n{schema:#}"))
+}
+
+/// `Err` with the reasons when the schema's verdict on `body` is not `expected`.
+fn schema_agrees(
+    document: &Value,
+    schema: &Value,
+    body: &Value,
+    expected: Verdict,
+) -> Result<(), String> {
+    let validator = validator(document, schema);
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    match (expected, errors.is_empty()) {
+        (Accepted, true) | (Refused, false) => Ok(()),
+        (Accepted, false) => Err(format!("the schema refuses it: {errors:?}")),
+        (Refused, true) => Err("the schema accepts it".to_string()),
+    }
+}
+
+/// Follows `$ref`s into the components.
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let pointer = reference.trim_start_matches('#');
+            resolve(
+                document,
+                document
+                    .pointer(pointer)
+                    .unwrap_or_else(|| panic!("{reference} does not resolve")),
+            )
+        }
+        None => schema,
+    }
+}
+
+/// Whether a schema names fields (directly or in its `allOf`/`anyOf`/`oneOf` parts), rather
+/// than taking any JSON.
+fn describes_fields(document: &Value, schema: &Value) -> bool {
+    let schema = resolve(document, schema);
+    if schema["properties"]
+        .as_object()
+        .is_some_and(|properties| !properties.is_empty())
+    {
+        return true;
+    }
+    ["allOf", "anyOf", "oneOf"].iter().any(|keyword| {
+        schema[*keyword]
+            .as_array()
+            .is_some_and(|parts| parts.iter().any(|part| describes_fields(document, part)))
+    })
+}
+
+fn authorized(method: &Method, uri: &str, key: &str, body: Option<&Value>) -> Request<Body> {
+    let builder = Request::builder()
+        .method(method.clone())
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"));
+    match body {
+        Some(body) => builder
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string())),
+        None => builder.body(Body::empty()),
+    }
+    .expect("request")
+}
+
+/// Sends a request, and checks that its status is documented for the route and that a JSON
+/// answer matches the documented schema for that status. Returns the status and the body.
+async fn answer_as_documented(
+    gated: &Gated,
+    document: &Value,
+    method: &Method,
+    route: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let response = send(
+        &gated.router,
+        authorized(method, &uri(route, gated), &gated.keys.instance_admin, body),
+    )
+    .await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let documented = &operation(document, method, route)["responses"][status.as_str()];
+    assert!(
+        documented.is_object(),
+        "{method} {route} answered {status}, which it does not document: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    if !content_type.starts_with("application/json") {
+        return (status, Value::Null);
+    }
+    let answer: Value = serde_json::from_slice(&bytes).expect("a JSON answer");
+    let schema = documented
+        .pointer("/content/application~1json/schema")
+        .unwrap_or_else(|| panic!("{method} {route} {status} documents no JSON body: {answer}"));
+    if let Err(reasons) = schema_agrees(document, schema, &answer, Accepted) {
+        panic!(
+            "{method} {route} answered {status} outside its documented schema ({reasons}): {answer}"
+        );
+    }
+    (status, answer)
+}
+
+async fn document(gated: &Gated) -> Value {
+    let response = send(
+        &gated.router,
+        Request::get("/openapi.json")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    crate::json_body(response).await
+}
+
+/// Every documented operation, as (method, route template, operation).
+fn operations(document: &Value) -> Vec<(Method, String, &Value)> {
+    let mut all = Vec::new();
+    for (route, item) in document["paths"].as_object().expect("paths") {
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ] {
+            let operation = &item[method.as_str().to_ascii_lowercase()];
+            if operation.is_object() {
+                all.push((method, route.clone(), operation));
+            }
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn known_good_requests_pass_the_documented_schemas_and_the_server_and_bad_ones_fail_both() {
+    let gated = gated(LimitDefaults::default()).await;
+    let document = document(&gated).await;
+    let cases = cases();
+
+    // Every route that takes a body documents a schema with fields, and has requests of both
+    // kinds here; the server's POST and PUT routes all take bodies.
+    let mut with_body = BTreeSet::new();
+    for (method, route, operation) in operations(&document) {
+        if method == Method::POST || method == Method::PUT {
+            assert!(
+                operation["requestBody"].is_object(),
+                "{method} {route} documents no request body"
+            );
+        }
+        if operation["requestBody"].is_null() {
+            continue;
+        }
+        let schema = request_schema(operation)
+            .unwrap_or_else(|| panic!("{method} {route} documents no JSON request body"));
+        assert!(
+            describes_fields(&document, schema),
+            "{method} {route} documents its body as any JSON: {schema}"
+        );
+        with_body.insert(format!("{method} {route}"));
+    }
+    for verdict in [Accepted, Refused] {
+        let covered: BTreeSet<String> = cases
+            .iter()
+            .filter(|case| case.verdict == verdict)
+            .map(|case| format!("{} {}", case.method, case.route))
+            .collect();
+        assert_eq!(
+            covered, with_body,
+            "routes with a body and routes with {verdict:?} requests here differ"
+        );
+    }
+
+    let mut disagreements = Vec::new();
+    for case in &cases {
+        let (method, route) = (&case.method, case.route);
+        let operation = operation(&document, method, route);
+        match &case.body {
+            Some(body) => {
+                let schema = request_schema(operation).expect("a request schema");
+                if let Err(reason) = schema_agrees(&document, schema, body, case.verdict) {
+                    disagreements.push(format!("{method} {route}, {}: {reason}", case.what));
+                }
+            }
+            None => assert_ne!(
+                operation["requestBody"]["required"],
+                json!(true),
+                "{method} {route} requires the body it is sent without"
+            ),
+        }
+        let (status, answer) =
+            answer_as_documented(&gated, &document, method, route, case.body.as_ref()).await;
+        let server_verdict = if status == StatusCode::BAD_REQUEST {
+            Refused
+        } else {
+            // Past every check: the admin API does the work; the rest needs the models.
+            assert!(
+                status.is_success()
+                    || (status == StatusCode::SERVICE_UNAVAILABLE
+                        && answer["error"]["code"] == "service_unavailable"),
+                "{method} {route}, {}: {status} {answer}",
+                case.what
+            );
+            Accepted
+        };
+        if server_verdict != case.verdict {
+            disagreements.push(format!(
+                "{method} {route}, {}: the server answers {status} {answer}",
+                case.what
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "the document, the server and the cases disagree:\n{}",
+        disagreements.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_schema_that_takes_any_messages_is_caught() {
+    // The check above has teeth: with `messages` documented as any JSON, the request whose
+    // messages is a string passes the schema, though the server refuses it.
+    let gated = gated(LimitDefaults::default()).await;
+    let mut document = document(&gated).await;
+    let refused = cases()
+        .into_iter()
+        .find(|case| case.what == "messages is not a list")
+        .and_then(|case| case.body)
+        .expect("the case");
+    let schema = request_schema(operation(&document, &Method::POST, "/v1/chat/completions"))
+        .expect("schema")
+        .clone();
+    assert_eq!(schema_agrees(&document, &schema, &refused, Refused), Ok(()));
+
+    fn loosen_messages(schema: &mut Value) {
+        if let Some(messages) = schema.pointer_mut("/properties/messages") {
+            *messages = json!({});
+        }
+        for keyword in ["allOf", "anyOf", "oneOf"] {
+            if let Some(parts) = schema.get_mut(keyword).and_then(Value::as_array_mut) {
+                parts.iter_mut().for_each(loosen_messages);
+            }
+        }
+    }
+    loosen_messages(
+        document
+            .pointer_mut("/components/schemas/ChatCompletionRequest")
+            .expect("the component"),
+    );
+    assert_eq!(
+        schema_agrees(&document, &schema, &refused, Refused),
+        Err("the schema accepts it".to_string())
+    );
+}
+
+#[tokio::test]
+async fn documented_statuses_are_ones_the_code_returns() {
+    let gated = gated(LimitDefaults::default()).await;
+    let document = document(&gated).await;
+    for (method, route, operation) in operations(&document) {
+        let responses = operation["responses"].as_object().expect("responses");
+        let statuses: BTreeSet<&str> = responses.keys().map(String::as_str).collect();
+        let unknown: Vec<&&str> = statuses
+            .iter()
+            .filter(|status| !KNOWN_STATUSES.contains(status))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{method} {route} documents {unknown:?}, which nothing in the server answers"
+        );
+        assert!(
+            statuses.iter().any(|status| status.starts_with('2')),
+            "{method} {route} documents no success"
+        );
+
+        // The gate's statuses and security follow the gate's own table.
+        let public =
+            hearth_server::gate::access(&method, &route).expect("declared") == Access::Public;
+        for status in GATE_STATUSES {
+            assert_eq!(
+                statuses.contains(status),
+                !public,
+                "{method} {route}: {status} documented for a route the gate {}",
+                if public { "lets through" } else { "guards" }
+            );
+        }
+        assert_eq!(
+            operation["security"].is_array(),
+            !public,
+            "{method} {route}: security"
+        );
+        if operation["requestBody"].is_object() {
+            for status in ["400", "413"] {
+                assert!(
+                    statuses.contains(status),
+                    "{method} {route} takes a body but does not document {status}"
+                );
+            }
+        }
+
+        // Errors are OpenAI-style bodies; readiness answers 503 with its report.
+        for (status, response) in responses {
+            if !status.starts_with(['4', '5']) || (route == "/readyz" && status == "503") {
+                continue;
+            }
+            assert_eq!(
+                response.pointer("/content/application~1json/schema/$ref"),
+                Some(&json!("#/components/schemas/ErrorBody")),
+                "{method} {route} {status}: not an ErrorBody"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_get_routes_answer_as_documented() {
+    let gated = gated(LimitDefaults::default()).await;
+    let document = document(&gated).await;
+    let mut checked = 0;
+    for (method, route, _) in operations(&document) {
+        if method != Method::GET {
+            continue;
+        }
+        answer_as_documented(&gated, &document, &method, &route, None).await;
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} GET routes");
+}
