@@ -538,6 +538,12 @@ pub async fn show(
             .await?
         {
             (_, LoadedModel::Chat(handle)) => {
+                if description.is_base_model() {
+                    model_info.insert(
+                        "hearth.note".to_string(),
+                        serde_json::json!(hearth_models::BASE_MODEL_NOTE),
+                    );
+                }
                 let template = &handle.model().info().chat_template;
                 model_info.insert(
                     "hearth.chat_template.source".to_string(),
@@ -631,14 +637,26 @@ pub async fn pull(
             plan.name.as_ref(),
             &options,
             |event| {
-                let _ = progress.send(Ok(PullStatus::from(event)));
+                // `success` is sent once the result is known, after any note about the model.
+                if event.status != "success" {
+                    let _ = progress.send(Ok(PullStatus::from(event)));
+                }
             },
         )
         .await;
-        if let Err(error) = result {
-            // The response is already 200, so the access log cannot tell; this line does.
-            tracing::warn!(source = %plan.source, %error, "pull failed");
-            let _ = sender.send(Err(error));
+        match result {
+            Ok(manifest) => {
+                if manifest.is_base_model() {
+                    let note = PullStatus::note(hearth_models::BASE_MODEL_NOTE);
+                    let _ = sender.send(Ok(note));
+                }
+                let _ = sender.send(Ok(PullStatus::success()));
+            }
+            Err(error) => {
+                // The response is already 200, so the access log cannot tell; this line does.
+                tracing::warn!(source = %plan.source, %error, "pull failed");
+                let _ = sender.send(Err(error));
+            }
         }
     });
     // A client that goes away drops the body, and with it this guard: the download stops and

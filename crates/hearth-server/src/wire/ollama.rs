@@ -731,8 +731,17 @@ pub struct PullStatus {
 impl PullStatus {
     /// The last line of a pull that worked, and the whole answer when `stream` is false.
     pub fn success() -> PullStatus {
+        PullStatus::status("success".to_string())
+    }
+
+    /// A line telling the user something about the pulled model, before `success`.
+    pub fn note(text: &str) -> PullStatus {
+        PullStatus::status(format!("note: {text}"))
+    }
+
+    fn status(status: String) -> PullStatus {
         PullStatus {
-            status: "success".to_string(),
+            status,
             digest: None,
             total: None,
             completed: None,

@@ -193,6 +193,31 @@ fn openai_and_ollama_apis_serve_the_sample_models() {
         .expect("json");
     assert_eq!(ps["models"].as_array().expect("models").len(), 2, "{ps}");
 
+    // The README's quick start: the sample is a base model, so it continues text sensibly.
+    let continued: serde_json::Value = http
+        .post(server.url("/v1/completions"))
+        .json(&serde_json::json!({"model": "gemma3:270m", "prompt": "Paris is the capital of", "max_tokens": 16, "temperature": 0}))
+        .send()
+        .expect("completion")
+        .json()
+        .expect("json");
+    let text = continued["choices"][0]["text"].as_str().expect("text");
+    assert!(text.starts_with(" France"), "{continued}");
+
+    // And /api/show tells a user why chat answers with continuation text.
+    let shown: serde_json::Value = http
+        .post(server.url("/api/show"))
+        .json(&serde_json::json!({"model": "gemma3:270m"}))
+        .send()
+        .expect("show")
+        .json()
+        .expect("json");
+    assert_eq!(
+        shown["model_info"]["hearth.note"],
+        "base model (no chat template): use /v1/completions, or pull an instruct model",
+        "{shown}"
+    );
+
     // Errors: unknown model 404 naming `model`; a bad parameter 400 naming it.
     let missing = http
         .post(server.url("/v1/chat/completions"))

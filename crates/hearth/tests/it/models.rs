@@ -337,9 +337,15 @@ fn pull_over_http_streams_progress_then_tags_copy_and_delete_see_the_model() {
         .map(|line| line["status"].as_str().expect("every line has a status"))
         .collect();
     assert_eq!(statuses.first(), Some(&"pulling manifest"), "{lines:?}");
+    // The tiny file is a base model (no chat template, no instruct name): a note says so.
     assert_eq!(
-        &statuses[statuses.len() - 3..],
-        ["verifying sha256 digest", "writing manifest", "success"],
+        &statuses[statuses.len() - 4..],
+        [
+            "verifying sha256 digest",
+            "writing manifest",
+            "note: base model (no chat template): use /v1/completions, or pull an instruct model",
+            "success"
+        ],
         "{lines:?}"
     );
     let last_download = lines

@@ -132,6 +132,33 @@ fn json_schemas_are_enforced_over_openai_and_ollama() {
     assert_eq!(bad.status(), 400);
     let bad: serde_json::Value = bad.json().expect("JSON");
     assert_eq!(bad["error"]["param"], "format", "{bad}");
+
+    // Issue 15's request: unbounded, the sample model wrote `"age": 18000000…` until max_tokens
+    // and the JSON never closed. Integers now stop at 16 digits, as llama.cpp's grammar does.
+    let person = post(
+        &server,
+        "/v1/chat/completions",
+        &serde_json::json!({
+            "model": "gemma3:270m", "temperature": 0, "max_tokens": 60,
+            "messages": [{"role": "user", "content": "Make up a person"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "person", "strict": true, "schema": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                "required": ["name", "age"],
+                "additionalProperties": false
+            }}}
+        }),
+    );
+    assert_eq!(person["choices"][0]["finish_reason"], "stop", "{person}");
+    let content = person["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content");
+    let person: serde_json::Value = serde_json::from_str(content).expect("JSON content");
+    assert!(person["age"].is_u64() || person["age"].is_i64(), "{person}");
+    assert!(
+        person["age"].to_string().trim_start_matches('-').len() <= 16,
+        "{person}"
+    );
 }
 
 #[test]
