@@ -34,7 +34,7 @@ mod stats;
 mod text_output;
 
 pub use chat::{ChatMessage, ChatRole, ChatTemplate, TemplateSource};
-pub use config::{EngineConfig, KvCacheType};
+pub use config::{DEFAULT_JSON_NUMBER_MAX_DIGITS, EngineConfig, KvCacheType};
 pub use error::EngineError;
 pub use generation::{
     Completion, FinishReason, GenerationEvent, GenerationRequest, GenerationStream, Prompt,

@@ -126,20 +126,26 @@ fn runaway_person_request() -> GenerationRequest {
     chat("Make up a person", Constraint::JsonSchema(schema), 60)
 }
 
-#[tokio::test]
-async fn json_numbers_are_bounded_so_a_runaway_integer_still_closes() {
-    // Unbounded, the model never stops writing digits: the reply does not parse.
-    let unbounded = start(EngineConfig {
+/// Runs [`runaway_person_request`] on a fresh scheduler whose JSON numbers hold at most
+/// `max_digits` digits per part (0: unbounded).
+async fn person_with_number_bound(max_digits: usize) -> hearth_engine::Completion {
+    let handle = start(EngineConfig {
         n_parallel: 1,
-        json_number_max_digits: 0,
+        json_number_max_digits: max_digits,
         ..EngineConfig::default()
     });
-    let runaway = unbounded
+    handle
         .generate(runaway_person_request())
         .expect("accepted")
         .collect()
         .await
-        .expect("completes");
+        .expect("completes")
+}
+
+#[tokio::test]
+async fn json_numbers_are_bounded_so_a_runaway_integer_still_closes() {
+    // Unbounded, the model never stops writing digits: the reply does not parse.
+    let runaway = person_with_number_bound(0).await;
     assert_eq!(
         runaway.finish_reason,
         Some(FinishReason::Length),
@@ -147,19 +153,9 @@ async fn json_numbers_are_bounded_so_a_runaway_integer_still_closes() {
         runaway.text
     );
     assert!(serde_json::from_str::<serde_json::Value>(&runaway.text).is_err());
-    drop(unbounded);
 
     // With llama.cpp's bound (the default), the integer stops at 16 digits and the object closes.
-    let bounded = start(EngineConfig {
-        n_parallel: 1,
-        ..EngineConfig::default()
-    });
-    let completion = bounded
-        .generate(runaway_person_request())
-        .expect("accepted")
-        .collect()
-        .await
-        .expect("completes");
+    let completion = person_with_number_bound(hearth_engine::DEFAULT_JSON_NUMBER_MAX_DIGITS).await;
     assert_eq!(
         completion.finish_reason,
         Some(FinishReason::Stop),
