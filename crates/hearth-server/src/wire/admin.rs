@@ -27,10 +27,15 @@ impl<T> List<T> {
 #[derive(Debug, Default, Deserialize, Serialize, Clone, Copy, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsIo {
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub requests_per_minute: Option<u64>,
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub tokens_per_minute: Option<u64>,
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub max_concurrent: Option<u64>,
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub tokens_per_day: Option<u64>,
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub tokens_per_month: Option<u64>,
     /// Spending per month (UTC) in US dollars, priced by the `[[prices]]` table.
     pub budget_usd_per_month: Option<f64>,
@@ -165,6 +170,7 @@ pub struct KeyIn {
     pub limits: Option<LimitsIo>,
     /// The key's lifetime; none for a key that does not expire.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub expires_in_seconds: Option<i64>,
 }
 
@@ -173,6 +179,7 @@ pub struct KeyIn {
 pub struct RotateIn {
     /// How long the old key stays valid (default 86400, a day).
     #[schema(minimum = 0)]
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub grace_seconds: Option<i64>,
 }
 

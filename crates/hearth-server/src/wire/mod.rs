@@ -35,6 +35,109 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
+/// Integers as JSON Schema counts them: `5` and `5.0` alike, within the range of the format
+/// the document gives them (`int32` for `u32` fields, `int64` for the others). serde's own
+/// integers refuse `5.0`, which JavaScript clients and schema-driven tools send; and a `u64`
+/// past `i64::MAX` would pass serde but not the document (nor the store's integer columns).
+/// For `Option` fields, with `#[serde(default, deserialize_with = "...")]`.
+pub mod integer {
+    use std::fmt;
+
+    use serde::Deserializer;
+    use serde::de::{self, Unexpected, Visitor};
+
+    struct Integral {
+        min: i64,
+        max: i64,
+    }
+
+    impl Integral {
+        fn check<E: de::Error>(&self, value: i64, shown: Unexpected) -> Result<Option<i64>, E> {
+            if (self.min..=self.max).contains(&value) {
+                Ok(Some(value))
+            } else {
+                Err(E::invalid_value(shown, self))
+            }
+        }
+    }
+
+    impl<'de> Visitor<'de> for Integral {
+        type Value = Option<i64>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            write!(formatter, "an integer from {} to {}", self.min, self.max)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            self.check(value, Unexpected::Signed(value))
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            match i64::try_from(value) {
+                Ok(signed) => self.check(signed, Unexpected::Unsigned(value)),
+                Err(_) => Err(E::invalid_value(Unexpected::Unsigned(value), &self)),
+            }
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+            // Both bounds are exact in f64 (-2^63, 2^31 - 1, 2^63 - 1 rounds up to 2^63).
+            let whole =
+                value.fract() == 0.0 && value >= self.min as f64 && value < self.max as f64 + 1.0;
+            if whole {
+                self.check(value as i64, Unexpected::Float(value))
+            } else {
+                Err(E::invalid_value(Unexpected::Float(value), &self))
+            }
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    fn integral<'de, D, T>(deserializer: D, min: i64, max: i64) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64>,
+    {
+        let Some(value) = deserializer.deserialize_option(Integral { min, max })? else {
+            return Ok(None);
+        };
+        T::try_from(value).map(Some).map_err(|_| {
+            de::Error::invalid_value(Unexpected::Signed(value), &"a non-negative integer")
+        })
+    }
+
+    /// A `u32` (or `i32`) field, documented as `int32`.
+    pub fn int32<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64>,
+    {
+        integral(deserializer, i64::from(i32::MIN), i64::from(i32::MAX))
+    }
+
+    /// A `u64` or `i64` field, documented as `int64`.
+    pub fn int64<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64>,
+    {
+        integral(deserializer, i64::MIN, i64::MAX)
+    }
+}
+
 /// Folds a client's 64-bit seed into llama.cpp's 32-bit one: distinct seeds stay distinct in
 /// practice, and the same seed always gives the same result.
 pub fn fold_seed(seed: i64) -> u32 {
@@ -90,6 +193,49 @@ pub fn rfc3339_from_unix_millis(millis: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_are_read_as_json_schema_counts_them_within_their_documented_format() {
+        #[derive(serde::Deserialize)]
+        struct Fields {
+            #[serde(default, deserialize_with = "super::integer::int32")]
+            count: Option<u32>,
+            #[serde(default, deserialize_with = "super::integer::int64")]
+            limit: Option<u64>,
+            #[serde(default, deserialize_with = "super::integer::int64")]
+            seed: Option<i64>,
+        }
+        let read = |json: &str| {
+            serde_json::from_str::<Fields>(json)
+                .map(|fields| (fields.count, fields.limit, fields.seed))
+        };
+        assert_eq!(read("{}").expect("absent"), (None, None, None));
+        assert_eq!(
+            read(r#"{"count": null, "limit": null, "seed": null}"#).expect("null"),
+            (None, None, None)
+        );
+        assert_eq!(
+            read(r#"{"count": 64.0, "limit": 1e3, "seed": -7.0}"#).expect("whole floats"),
+            (Some(64), Some(1000), Some(-7))
+        );
+        assert_eq!(
+            read(r#"{"count": 2147483647, "limit": 9223372036854775807, "seed": -9223372036854775808}"#)
+                .expect("bounds"),
+            (Some(i32::MAX as u32), Some(i64::MAX as u64), Some(i64::MIN))
+        );
+        for refused in [
+            r#"{"count": 1.5}"#,
+            r#"{"count": -1}"#,
+            r#"{"count": 2147483648}"#,
+            r#"{"limit": 9223372036854775808}"#,
+            r#"{"limit": 9223372036854775808.0}"#,
+            r#"{"seed": 1e19}"#,
+            r#"{"count": "5"}"#,
+            r#"{"count": true}"#,
+        ] {
+            assert!(read(refused).is_err(), "{refused} was read");
+        }
+    }
+
     #[test]
     fn rfc3339_formats_known_instants() {
         assert_eq!(

@@ -91,17 +91,21 @@ fn parse_duration_seconds(text: &str) -> Option<f64> {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct Options {
     #[schema(schema_with = schema::num_predict)]
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub num_predict: Option<i64>,
     #[schema(minimum = 0.0)]
     pub temperature: Option<f32>,
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub top_k: Option<i64>,
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f32>,
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_p: Option<f32>,
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub seed: Option<i64>,
     pub stop: Option<OneOrMany>,
     pub repeat_penalty: Option<f32>,
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub repeat_last_n: Option<i64>,
     pub presence_penalty: Option<f32>,
     pub frequency_penalty: Option<f32>,

@@ -35,13 +35,16 @@ pub struct ChatCompletionRequest {
     pub stream_options: Option<StreamOptions>,
     /// Most tokens to generate per choice; `max_completion_tokens` wins when both are given.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub max_tokens: Option<u32>,
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub max_completion_tokens: Option<u32>,
     #[serde(flatten)]
     pub sampling: SamplingFields,
     /// How many choices to generate.
     #[schema(minimum = 1, maximum = 16)]
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub n: Option<u32>,
     #[schema(schema_with = schema::openai_stop)]
     pub stop: Option<OneOrMany>,
@@ -50,6 +53,7 @@ pub struct ChatCompletionRequest {
     pub logprobs: bool,
     /// Alternatives per token to return; needs `logprobs: true`.
     #[schema(maximum = 20)]
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub top_logprobs: Option<u32>,
     /// Constrain the output to JSON. Cannot be combined with `tools` yet.
     pub response_format: Option<ResponseFormat>,
@@ -72,10 +76,12 @@ pub struct SamplingFields {
     pub temperature: Option<f32>,
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f32>,
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub top_k: Option<u32>,
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_p: Option<f32>,
     /// The same seed and request give the same output.
+    #[serde(default, deserialize_with = "super::integer::int64")]
     pub seed: Option<i64>,
     #[schema(minimum = -2.0, maximum = 2.0)]
     pub presence_penalty: Option<f32>,
@@ -183,15 +189,18 @@ pub struct CompletionRequest {
     pub stream_options: Option<StreamOptions>,
     /// Most tokens to generate per choice (default 16).
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub max_tokens: Option<u32>,
     #[serde(flatten)]
     pub sampling: SamplingFields,
     #[schema(minimum = 1, maximum = 16)]
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub n: Option<u32>,
     #[schema(schema_with = schema::openai_stop)]
     pub stop: Option<OneOrMany>,
     /// Top alternatives per token, 0 to 5 in OpenAI's legacy API.
     #[schema(maximum = 5)]
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub logprobs: Option<u32>,
     /// Start the text with the prompt.
     #[serde(default)]
@@ -213,6 +222,7 @@ pub struct EmbeddingRequest {
     #[schema(schema_with = schema::encoding_format)]
     pub encoding_format: Option<String>,
     /// Must be the model's own dimension count when given: vectors are not shortened.
+    #[serde(default, deserialize_with = "super::integer::int32")]
     pub dimensions: Option<u32>,
     #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
