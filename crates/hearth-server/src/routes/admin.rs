@@ -220,7 +220,7 @@ pub async fn list_keys(
 
 /// Makes a key; the response carries the secret, this once.
 #[utoipa::path(post, path = "/admin/v1/keys", tag = "admin",
-    request_body(content = KeyIn,
+    request_body(content = KeyBody,
         description = "The key's tenant, user, role, scopes, limits and lifetime"),
     responses(
         (status = 201, description = "The key, with its secret", body = CreatedKeyOut),
@@ -364,7 +364,8 @@ pub async fn rotate_key(
 /// model, key and/or user. A tenant's key sees its tenant's usage only.
 #[utoipa::path(get, path = "/admin/v1/usage", tag = "admin",
     params(
-        ("group_by" = Option<String>, Query, description = "Comma-separated: day, model, key, user"),
+        ("group_by" = Option<String>, Query, description = "Comma-separated: day, model, key, user",
+            pattern = r"^\s*(day|model|key|user)?\s*(,\s*(day|model|key|user)?\s*)*$"),
         ("since_ms" = Option<i64>, Query, description = "From (Unix ms, inclusive)"),
         ("until_ms" = Option<i64>, Query, description = "Until (Unix ms, exclusive)"),
         ("tenant" = Option<String>, Query, description = "Tenant name or id (instance admins)"),

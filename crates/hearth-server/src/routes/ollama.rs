@@ -215,7 +215,7 @@ fn generation_poll(
 
 /// Ollama chat: a conversation in, the assistant's reply out (NDJSON stream by default).
 #[utoipa::path(post, path = "/api/chat", tag = "ollama",
-    request_body(content = ChatRequest, description = "Ollama chat request"),
+    request_body(content = ChatBody, description = "Ollama chat request"),
     responses(
         (status = 200, description = "The reply. Streamed (the default), the body is \
             `application/x-ndjson`: one object per line, the last with `done: true` and the \
@@ -238,14 +238,14 @@ pub async fn chat(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
-    if request.messages.is_empty() {
-        // Ollama loads (or with keep_alive 0, unloads) the model for an empty conversation.
-        let inference = inference(&state)?;
-        return load_or_unload(&inference, &request.model, keep_alive, Shape::Chat).await;
-    }
-    // The request is checked whole before anything is asked of the models.
+    // The request is checked whole before anything is asked of the models, as the document
+    // describes it: a request that only loads the model too.
     let (generation, tools) = request.to_request()?;
     let inference = inference(&state)?;
+    if request.messages.is_empty() {
+        // Ollama loads (or with keep_alive 0, unloads) the model for an empty conversation.
+        return load_or_unload(&inference, &request.model, keep_alive, Shape::Chat).await;
+    }
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let load_duration = started.elapsed();
     run_generation(
@@ -264,7 +264,7 @@ pub async fn chat(
 
 /// Ollama generate: a prompt in, a completion out (NDJSON stream by default).
 #[utoipa::path(post, path = "/api/generate", tag = "ollama",
-    request_body(content = GenerateRequest, description = "Ollama generate request"),
+    request_body(content = GenerateBody, description = "Ollama generate request"),
     responses(
         (status = 200, description = "The completion. Streamed (the default), the body is \
             `application/x-ndjson`: one object per line, the last with `done: true` and the \
@@ -287,12 +287,11 @@ pub async fn generate(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
-    if request.prompt.is_empty() {
-        let inference = inference(&state)?;
-        return load_or_unload(&inference, &request.model, keep_alive, Shape::Generate).await;
-    }
     let generation = request.to_request()?;
     let inference = inference(&state)?;
+    if request.prompt.is_empty() {
+        return load_or_unload(&inference, &request.model, keep_alive, Shape::Generate).await;
+    }
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let load_duration = started.elapsed();
     run_generation(

@@ -130,14 +130,14 @@ fn chat_logprobs(
     post,
     path = "/v1/chat/completions",
     tag = "openai",
-    request_body(content = ChatCompletionRequest, description = "OpenAI chat completion request"),
+    request_body(content = ChatCompletionBody, description = "OpenAI chat completion request"),
     responses(
         (status = 200, description = "The chat completion. With `stream: true` the body is \
             `text/event-stream`: `data:` events that each hold a chat.completion.chunk, ending \
             with `data: [DONE]`.",
             content(
                 (ChatCompletion = "application/json"),
-                (ChatCompletionChunk = "text/event-stream")
+                (ChatCompletionEvent = "text/event-stream")
             )),
         (status = 400, description = "Invalid request: a field out of range, an unsupported \
             role or content part, a model that cannot chat, a prompt longer than the context",
@@ -477,7 +477,7 @@ fn stream_chat(
             with `data: [DONE]`.",
             content(
                 (TextCompletion = "application/json"),
-                (TextCompletion = "text/event-stream")
+                (TextCompletionEvent = "text/event-stream")
             )),
         (status = 400, description = "Invalid request: a field out of range, a model that \
             cannot generate, a prompt longer than the context", body = ErrorBody),

@@ -113,7 +113,8 @@ pub struct TenantFilter {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
-    /// The tenant's name; a tenant's admin may omit it for its own tenant.
+    /// The tenant's name. Only a tenant's admin may omit it, for its own tenant.
+    #[schema(required = true, nullable = false)]
     pub tenant: Option<String>,
     /// 1 to 128 letters, digits, `-`, `_`, `.`, `@` or `+`: a login, an email address.
     #[schema(pattern = "^[A-Za-z0-9._@+-]{1,128}$")]
@@ -173,6 +174,17 @@ pub struct KeyIn {
     #[serde(default, deserialize_with = "super::integer::int64")]
     pub expires_in_seconds: Option<i64>,
 }
+
+schema::checked_body!(
+    /// [`KeyIn`] with the rule the gateway adds: a key without a tenant is an instance admin
+    /// key, so it has the admin role and no user. (A tenant's admin may leave out its own
+    /// tenant; the document gives the rule for every caller.)
+    KeyBody = KeyIn,
+    [schema::one_of_holds([
+        schema::present("tenant", schema::string()),
+        schema::present("role", schema::strings_of(&["admin"])).property("user", schema::null()),
+    ])]
+);
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -93,7 +93,8 @@ pub struct Options {
     #[schema(schema_with = schema::num_predict)]
     #[serde(default, deserialize_with = "super::integer::int64")]
     pub num_predict: Option<i64>,
-    #[schema(minimum = 0.0)]
+    /// At most the largest f32: a larger number would read as infinity.
+    #[schema(minimum = 0.0, maximum = 3.4028234663852886e38)]
     pub temperature: Option<f32>,
     #[serde(default, deserialize_with = "super::integer::int64")]
     pub top_k: Option<i64>,
@@ -188,6 +189,29 @@ impl Options {
     }
 }
 
+schema::checked_body!(
+    /// [`ChatRequest`] with the rule across its fields that `to_request` checks: `format`
+    /// cannot be combined with tools yet.
+    ChatBody = ChatRequest,
+    [schema::one_of_holds([
+        schema::where_present(
+            "format",
+            schema::one_of_holds([schema::null(), schema::strings_of(&[""])]),
+        ),
+        schema::where_present("tools", schema::no_items()),
+    ])]
+);
+
+schema::checked_body!(
+    /// [`GenerateRequest`] with the rule across its fields that `to_request` checks: a
+    /// `context` to continue is only taken with a raw prompt (which ignores it).
+    GenerateBody = GenerateRequest,
+    [schema::one_of_holds([
+        schema::where_present("context", schema::no_items()),
+        schema::present("raw", schema::true_value()),
+    ])]
+);
+
 /// An Ollama chat request. Without messages it loads the model (or unloads it, with
 /// `keep_alive: 0`).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -205,6 +229,7 @@ pub struct ChatRequest {
     pub keep_alive: Option<serde_json::Value>,
     /// Tools in OpenAI's declaration shape, which Ollama uses too. Cannot be combined with
     /// `format` yet.
+    #[schema(max_items = 128)]
     pub tools: Option<Vec<super::openai::ToolIn>>,
 }
 
@@ -252,8 +277,8 @@ pub struct GenerateRequest {
     /// Custom templates are not supported: only an empty template is accepted.
     #[schema(max_length = 0)]
     pub template: Option<String>,
-    /// Continuing an earlier generation is not supported yet: only an empty list is accepted.
-    #[schema(max_items = 0)]
+    /// Continuing an earlier generation is not supported yet: only an empty list is accepted,
+    /// or any with `raw`, which ignores it.
     pub context: Option<Vec<i32>>,
     /// Stream NDJSON lines (the default), or answer with one object.
     pub stream: Option<bool>,
@@ -463,21 +488,29 @@ pub struct ModelNameRequest {
     pub name: Option<String>,
 }
 
-/// `model` or `name`, one of them given (`model` wins when both are).
+/// `model`, or (without it) `name`: the one [`ModelNameRequest::model`] reads must be a model
+/// name, the other may be anything.
 impl utoipa::PartialSchema for ModelNameRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder};
-        AllOfBuilder::new()
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+        let text_or_null =
+            || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
+        OneOfBuilder::new()
             .item(
                 ObjectBuilder::new()
                     .property("model", schema::model_reference())
-                    .property("name", schema::model_reference()),
+                    .property("name", text_or_null())
+                    .required("model"),
             )
             .item(
-                AnyOfBuilder::new()
-                    .item(ObjectBuilder::new().required("model"))
-                    .item(ObjectBuilder::new().required("name")),
+                ObjectBuilder::new()
+                    .property("model", ObjectBuilder::new().schema_type(Type::Null))
+                    .property("name", schema::model_reference())
+                    .required("name"),
             )
+            .description(Some(
+                "The model, as `model` (Ollama's field) or `name` (older clients').",
+            ))
             .into()
     }
 }

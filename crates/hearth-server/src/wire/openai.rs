@@ -58,6 +58,7 @@ pub struct ChatCompletionRequest {
     /// Constrain the output to JSON. Cannot be combined with `tools` yet.
     pub response_format: Option<ResponseFormat>,
     /// Functions the model may call.
+    #[schema(max_items = 128)]
     pub tools: Option<Vec<ToolIn>>,
     #[schema(schema_with = schema::tool_choice)]
     pub tool_choice: Option<serde_json::Value>,
@@ -67,6 +68,50 @@ pub struct ChatCompletionRequest {
     #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
 }
+
+schema::checked_body!(
+    /// [`ChatCompletionRequest`] with the rules across its fields that `to_plan` checks:
+    /// `top_logprobs` needs `logprobs`, a `tool_choice` other than "none" needs tools, and
+    /// tools cannot be combined with a JSON `response_format` yet.
+    ChatCompletionBody = ChatCompletionRequest,
+    [
+        schema::one_of_holds([
+            schema::where_present("top_logprobs", schema::null()),
+            schema::present("logprobs", schema::true_value()),
+        ]),
+        schema::one_of_holds([
+            schema::where_present(
+                "tool_choice",
+                schema::one_of_holds([schema::null(), schema::strings_of(&["none"])]),
+            ),
+            schema::present(
+                "tools",
+                utoipa::openapi::schema::ArrayBuilder::new().min_items(Some(1)),
+            ),
+        ]),
+        schema::one_of_holds([
+            schema::where_present(
+                "response_format",
+                schema::one_of_holds([
+                    schema::null(),
+                    schema::present("type", schema::strings_of(&["text"])),
+                ]),
+            ),
+            schema::where_present("tools", schema::no_items()),
+            schema::present("tool_choice", schema::strings_of(&["none"])),
+        ]),
+    ]
+);
+
+schema::stream_event!(
+    /// One event of a streamed chat completion.
+    ChatCompletionEvent = ChatCompletionChunk
+);
+
+schema::stream_event!(
+    /// One event of a streamed text completion.
+    TextCompletionEvent = TextCompletion
+);
 
 /// Sampling fields shared by chat completions and completions, including the llama.cpp
 /// extensions clients of local servers send (`top_k`, `min_p`, `repeat_penalty`).
@@ -139,6 +184,8 @@ pub struct ToolIn {
 /// `strict` is accepted and ignored: the arguments always follow `parameters`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct FunctionIn {
+    /// Unique among the tools.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
     pub description: Option<String>,
     /// The JSON schema of the arguments; none means an empty object.
@@ -156,6 +203,7 @@ pub struct ToolCallIn {
 pub struct FunctionCallIn {
     pub name: String,
     /// The arguments as a JSON text, as OpenAI sends them.
+    #[schema(content_media_type = "application/json")]
     pub arguments: String,
 }
 

@@ -7,10 +7,142 @@
 //! Where the code's rule cannot be said in a schema (a field that only matters beside another
 //! one), the schema is the stricter side of it and the field's description says the rest.
 
-use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder,
+    Schema, SchemaType, Type,
 };
+use utoipa::openapi::{Ref, RefOr};
+
+/// A request body type whose schema is the component of `$base` (its derived `ToSchema`) and
+/// rules across its fields that the handler checks and the derive cannot say: each rule an
+/// `anyOf` of which some branch must hold.
+macro_rules! checked_body {
+    ($(#[$doc:meta])* $name:ident = $base:ty, $rules:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::wire::schema::with_rules(&<$base as utoipa::ToSchema>::name(), $rules)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                schemas.push((
+                    <$base as utoipa::ToSchema>::name().into_owned(),
+                    <$base as utoipa::PartialSchema>::schema(),
+                ));
+                <$base as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
+pub(crate) use checked_body;
+
+/// A type for one event of a `text/event-stream` answer whose `data` is the JSON of `$chunk`
+/// (the last event's data is `[DONE]`). Tools that read the stream check each event against
+/// it: `{"event": ..., "data": ...}`, the data still text.
+macro_rules! stream_event {
+    ($(#[$doc:meta])* $name:ident = $chunk:ty) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::wire::schema::event_of(&<$chunk as utoipa::ToSchema>::name())
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                schemas.push((
+                    <$chunk as utoipa::ToSchema>::name().into_owned(),
+                    <$chunk as utoipa::PartialSchema>::schema(),
+                ));
+                <$chunk as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
+pub(crate) use stream_event;
+
+/// One server-sent event whose data is the JSON of the component `chunk`, named in
+/// `x-data-schema` for readers and generators (JSON Schema cannot point into a string).
+pub fn event_of(chunk: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .property(
+            "data",
+            string().description(Some(format!(
+                "A {chunk} as JSON; the last event's data is `[DONE]`, and a failure after the \
+                 stream started is `{{\"error\": {{...}}}}`."
+            ))),
+        )
+        .required("data")
+        .property("event", string())
+        .extensions(Some(
+            utoipa::openapi::extensions::ExtensionsBuilder::new()
+                .add(
+                    "x-data-schema",
+                    serde_json::json!({"$ref": format!("#/components/schemas/{chunk}")}),
+                )
+                .build(),
+        ))
+        .into()
+}
+
+/// The component `base`, and every rule.
+pub fn with_rules(base: &str, rules: impl IntoIterator<Item = AnyOfBuilder>) -> RefOr<Schema> {
+    rules
+        .into_iter()
+        .fold(
+            AllOfBuilder::new().item(Ref::from_schema_name(base)),
+            |all, rule| all.item(rule),
+        )
+        .into()
+}
+
+/// A rule: one of `branches` holds.
+pub fn one_of_holds(branches: impl IntoIterator<Item = ObjectBuilder>) -> AnyOfBuilder {
+    branches
+        .into_iter()
+        .fold(AnyOfBuilder::new(), |any, branch| any.item(branch))
+}
+
+/// A branch: `field`, where present, matches `schema`.
+pub fn where_present(field: &str, schema: impl Into<RefOr<Schema>>) -> ObjectBuilder {
+    ObjectBuilder::new().property(field, schema)
+}
+
+/// A branch: `field` is there and matches `schema`.
+pub fn present(field: &str, schema: impl Into<RefOr<Schema>>) -> ObjectBuilder {
+    where_present(field, schema).required(field)
+}
+
+/// Absent (or null), or an empty list.
+pub fn no_items() -> OneOfBuilder {
+    OneOfBuilder::new()
+        .item(null())
+        .item(ArrayBuilder::new().max_items(Some(0)))
+}
+
+pub fn true_value() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([true]))
+}
 
 /// Go-style durations as `keep_alive` takes them: seconds as text, or numbers with units.
 const DURATION_PATTERN: &str = r"^-?([0-9]+(\.[0-9]+)?|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$";
@@ -21,18 +153,24 @@ const MODEL_REFERENCE_PATTERN: &str = concat!(
     r"(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$"
 );
 
-/// One path segment of an `hf:` reference: not empty, not `.` or `..`, no spaces.
-const HF_SEGMENT: &str = r"([^\s/@.][^\s/@]*|\.[^\s/@.][^\s/@]*|\.\.[^\s/@]+)";
+/// One path segment of an `hf:` reference: not empty, not `.` or `..`, no white space.
+/// (`\u0085` is white space to Rust's `char::is_whitespace`, which checks these, but not to
+/// ECMAScript's `\s`.)
+const HF_SEGMENT: &str = concat!(
+    r"([^\s\u0085/@.][^\s\u0085/@]*",
+    r"|\.[^\s\u0085/@.][^\s\u0085/@]*",
+    r"|\.\.[^\s\u0085/@]+)"
+);
 
 pub fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
 }
 
-fn null() -> ObjectBuilder {
+pub fn null() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::Null)
 }
 
-fn strings_of(values: &[&str]) -> ObjectBuilder {
+pub fn strings_of(values: &[&str]) -> ObjectBuilder {
     string().enum_values(Some(values.iter().copied()))
 }
 
@@ -116,11 +254,12 @@ pub fn ollama_embed_input() -> RefOr<Schema> {
         .into()
 }
 
-/// `logit_bias`: token ids (as text) to a bias between -100 and 100.
+/// `logit_bias`: token ids (as text) to a bias between -100 and 100. A token id past the
+/// model's vocabulary is refused too, which only the model can tell.
 pub fn logit_bias() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
-        .property_names(Some(string().pattern(Some(r"^-?[0-9]{1,9}$"))))
+        .property_names(Some(string().pattern(Some(r"^[0-9]{1,9}$"))))
         .additional_properties(Some(AdditionalProperties::from(
             ObjectBuilder::new()
                 .schema_type(Type::Number)
@@ -248,7 +387,7 @@ pub fn key_role() -> RefOr<Schema> {
 pub fn scopes() -> RefOr<Schema> {
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(string().pattern(Some(r"^\S+$")))
+        .items(string().pattern(Some(r"^[^\s\u0085]+$")))
         .description(Some("Scopes, each one word."))
         .into()
 }
@@ -279,7 +418,7 @@ pub fn optional_model_reference() -> RefOr<Schema> {
 /// `/api/pull`'s `model`: what to pull.
 pub fn pull_source() -> RefOr<Schema> {
     let url = r"https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,4})?(/\S*)?";
-    let huggingface = format!(r"hf:{HF_SEGMENT}/{HF_SEGMENT}(/{HF_SEGMENT})+(@[^\s@]+)?");
+    let huggingface = format!(r"hf:{HF_SEGMENT}/{HF_SEGMENT}(/{HF_SEGMENT})+(@[^\s\u0085@]+)?");
     string()
         .pattern(Some(format!("^({url}|{huggingface})$")))
         .description(Some(

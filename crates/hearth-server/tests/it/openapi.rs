@@ -148,6 +148,14 @@ fn cases() -> Vec<Case> {
                 "tools": null, "tool_choice": null, "response_format": {"type": "json_object"},
                 "stream_options": null, "seed": null, "keep_alive": 300, "user": "someone"
             })),
+            ok("whole numbers written as floats", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "max_tokens": 64.0, "n": 2.0, "seed": 7.0, "top_k": 40.0
+            })),
+            ok("tools, with tool_choice none beside a JSON format", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "tools": [weather_tool()],
+                "tool_choice": "none", "response_format": {"type": "json_object"}
+            })),
             bad("messages is not a list", json!({
                 "model": "gemma3:270m", "messages": "Hello"
             })),
@@ -171,6 +179,9 @@ fn cases() -> Vec<Case> {
             })),
             bad("n above 16", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "n": 17
+            })),
+            bad("a fractional max_tokens", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "max_tokens": 1.5
             })),
             bad("max_tokens of 0", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "max_tokens": 0
@@ -196,6 +207,20 @@ fn cases() -> Vec<Case> {
             bad("an unknown tool_choice", json!({
                 "model": "gemma3:270m", "messages": user("Hi"),
                 "tools": [weather_tool()], "tool_choice": "sometimes"
+            })),
+            bad("top_logprobs without logprobs", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "top_logprobs": 2
+            })),
+            bad("a tool_choice without tools", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "tool_choice": "auto"
+            })),
+            bad("tools beside a JSON response_format", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "tools": [weather_tool()],
+                "response_format": {"type": "json_object"}
+            })),
+            bad("a tool name with a space", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "tools": [{"type": "function", "function": {"name": "get weather"}}]
             })),
             bad("a logit_bias key that is not a token id", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "logit_bias": {"hello": 1}
@@ -306,11 +331,18 @@ fn cases() -> Vec<Case> {
             bad("a negative temperature", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "options": {"temperature": -1}
             })),
+            bad("a temperature past the largest f32", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "options": {"temperature": 1e39}
+            })),
             bad("top_p above 1", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "options": {"top_p": 2}
             })),
             bad("num_predict of 0", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "options": {"num_predict": 0}
+            })),
+            bad("a format beside tools", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "format": "json",
+                "tools": [weather_tool()]
             })),
             bad("a keep_alive that is not a duration", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "keep_alive": "forever"
@@ -335,6 +367,12 @@ fn cases() -> Vec<Case> {
             })),
             ok("no prompt: unload the model", json!({
                 "model": "gemma3:270m", "keep_alive": 0
+            })),
+            ok("a context beside a raw prompt", json!({
+                "model": "gemma3:270m", "prompt": "And then?", "raw": true, "context": [1, 2, 3]
+            })),
+            bad("a suffix on a request that loads the model", json!({
+                "model": "gemma3:270m", "suffix": "x"
             })),
             bad("a prompt that is a number", json!({"model": "gemma3:270m", "prompt": 7})),
             bad("a suffix", json!({
@@ -398,6 +436,14 @@ fn cases() -> Vec<Case> {
             ok(
                 "name, as older clients send it",
                 json!({"name": "gemma3", "verbose": true}),
+            ),
+            ok(
+                "model beside an empty name",
+                json!({"model": "gemma3:270m", "name": ""}),
+            ),
+            ok(
+                "a null model beside a name",
+                json!({"model": null, "name": "gemma3"}),
             ),
             bad("no model", json!({})),
             bad("an empty model", json!({"model": ""})),
@@ -522,6 +568,7 @@ fn cases() -> Vec<Case> {
                     "tenant": "acme", "name": "alice@example.com"
                 }),
             ),
+            bad("no tenant, from an instance admin", json!({"name": "bob"})),
             bad("no name", json!({"tenant": "acme"})),
             bad(
                 "a name with a space",
@@ -541,6 +588,11 @@ fn cases() -> Vec<Case> {
                 }),
             ),
             ok("an instance admin key", json!({"role": "admin"})),
+            bad("a member key without a tenant", json!({"role": "member"})),
+            bad(
+                "a user without a tenant",
+                json!({"role": "admin", "user": "alice@example.com"}),
+            ),
             bad(
                 "an unknown role",
                 json!({"tenant": "acme", "role": "owner"}),
@@ -553,6 +605,10 @@ fn cases() -> Vec<Case> {
                 "a scope of two words",
                 json!({"tenant": "acme", "scopes": ["two words"]}),
             ),
+            bad(
+                "a scope with a next-line character",
+                json!({"tenant": "acme", "scopes": ["a\u{85}b"]}),
+            ),
             bad("an unknown field", json!({"tenant": "acme", "colour": 1})),
         ],
     ));
@@ -561,6 +617,10 @@ fn cases() -> Vec<Case> {
         "/admin/v1/keys/{key}/limits",
         vec![
             ok("limits", json!({"tokens_per_minute": 10_000})),
+            ok(
+                "a whole limit written as a float",
+                json!({"tokens_per_day": 1000.0}),
+            ),
             bad("a fractional limit", json!({"tokens_per_minute": 1.5})),
         ],
     ));
