@@ -34,11 +34,7 @@ macro_rules! checked_body {
                     utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
                 )>,
             ) {
-                schemas.push((
-                    <$base as utoipa::ToSchema>::name().into_owned(),
-                    <$base as utoipa::PartialSchema>::schema(),
-                ));
-                <$base as utoipa::ToSchema>::schemas(schemas);
+                $crate::wire::schema::register::<$base>(schemas);
             }
         }
     };
@@ -67,17 +63,20 @@ macro_rules! stream_event {
                     utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
                 )>,
             ) {
-                schemas.push((
-                    <$chunk as utoipa::ToSchema>::name().into_owned(),
-                    <$chunk as utoipa::PartialSchema>::schema(),
-                ));
-                <$chunk as utoipa::ToSchema>::schemas(schemas);
+                $crate::wire::schema::register::<$chunk>(schemas);
             }
         }
     };
 }
 
 pub(crate) use stream_event;
+
+/// Adds `T`'s component and the components it refers to, for a wrapper type whose schema
+/// refers to `T`.
+pub fn register<T: utoipa::ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
+}
 
 /// One server-sent event whose data is the JSON of the component `chunk`, named in
 /// `x-data-schema` for readers and generators (JSON Schema cannot point into a string).
