@@ -21,6 +21,7 @@
 mod backend;
 mod chat;
 mod config;
+mod cpu;
 mod error;
 mod generation;
 mod grammar;
@@ -35,6 +36,7 @@ mod text_output;
 
 pub use chat::{ChatMessage, ChatRole, ChatTemplate, TemplateSource};
 pub use config::{DEFAULT_JSON_NUMBER_MAX_DIGITS, EngineConfig, KvCacheType};
+pub use cpu::cpu_features;
 pub use error::EngineError;
 pub use generation::{
     Completion, FinishReason, GenerationEvent, GenerationRequest, GenerationStream, Prompt,

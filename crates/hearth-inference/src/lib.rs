@@ -15,7 +15,7 @@ mod pool;
 pub mod tools;
 
 pub use error::InferenceError;
-pub use hearth_engine::KvCacheType;
+pub use hearth_engine::{KvCacheType, cpu_features};
 pub use inference::Inference;
 pub use pool::{
     EngineSettings, KeepAlive, LoadedModel, ModelKind, ModelPool, ModelSpec, PoolConfig,

@@ -66,6 +66,10 @@ pub fn migrate(sources: &Sources, command: &MigrateCommand) -> anyhow::Result<()
 
 pub fn version() {
     println!("hearth {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "cpu kernels: {}",
+        hearth_inference::cpu_features().join(" ")
+    );
 }
 
 pub fn completions(shell: clap_complete::Shell) {

@@ -573,12 +573,14 @@ pub async fn show(
     }))
 }
 
-/// The server version, as Ollama clients check it.
+/// The server version, as Ollama clients check it, and the CPU features the engine uses.
 #[utoipa::path(get, path = "/api/version", tag = "ollama",
-    responses((status = 200, description = "Hearth's version", body = VersionResponse)))]
+    responses((status = 200, description = "Hearth's version and the CPU instruction sets its \
+        inference kernels were built for", body = VersionResponse)))]
 pub async fn version() -> Json<VersionResponse> {
     Json(VersionResponse {
         version: env!("CARGO_PKG_VERSION"),
+        cpu_features: hearth_engine::cpu_features(),
     })
 }
 

@@ -751,6 +751,9 @@ pub struct ShowResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionResponse {
     pub version: &'static str,
+    /// Hearth's addition: the CPU instruction sets the inference kernels were built for
+    /// (`avx2`, `avx512`, ...). Ollama clients read `version` only.
+    pub cpu_features: Vec<&'static str>,
 }
 
 /// One line of the `/api/pull` stream, as Ollama writes it.

@@ -328,3 +328,16 @@ async fn the_openapi_document_describes_the_routes_it_serves() {
     let html = text_body(docs).await;
     assert!(html.contains("<code>/readyz</code>"), "{html}");
 }
+
+#[tokio::test]
+async fn the_version_names_the_cpu_features_the_kernels_use() {
+    let harness = default_harness().await;
+    let response = send(&harness.router, get("/api/version")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = json_body(response).await;
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    let features = body["cpu_features"].as_array().expect("a list");
+    if cfg!(target_arch = "x86_64") {
+        assert!(features.iter().any(|feature| feature == "sse3"), "{body}");
+    }
+}

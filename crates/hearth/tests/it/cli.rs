@@ -7,10 +7,21 @@ fn version_and_help_and_completions() {
     let dir = tempfile::tempdir().expect("temp dir");
     let version = run(hearth(dir.path()).arg("version"));
     assert!(version.status.success());
+    let printed = stdout_of(&version);
+    let mut lines = printed.lines();
     assert_eq!(
-        stdout_of(&version),
-        format!("hearth {}\n", env!("CARGO_PKG_VERSION"))
+        lines.next(),
+        Some(format!("hearth {}", env!("CARGO_PKG_VERSION")).as_str())
     );
+    // The instruction sets the inference kernels were built for; every x86-64 build has SSE3.
+    let kernels = lines.next().expect("a cpu kernels line");
+    assert!(kernels.starts_with("cpu kernels: "), "{printed}");
+    if cfg!(target_arch = "x86_64") {
+        assert!(
+            kernels.split(' ').any(|feature| feature == "sse3"),
+            "{printed}"
+        );
+    }
 
     let help = run(hearth(dir.path()).arg("--help"));
     let help = stdout_of(&help);
