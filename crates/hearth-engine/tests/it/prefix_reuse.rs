@@ -92,7 +92,19 @@ async fn a_prefix_whose_sliding_window_was_dropped_is_read_again() {
     );
     assert_eq!(handle.stats().prefix_cache_window_misses, 1);
 
-    let second_tokens = handle.model().tokenize(&second_prompt, true);
-    let reference = sequential_greedy_tokens(handle.model(), &second_tokens, 12);
-    assert_eq!(second.tokens, reference, "the output is the uncached one");
+    // "Uncached" is a scheduler of the same settings that never saw the first prompt. (A raw
+    // context of another shape is no reference here: with AVX-512 kernels its logits differ in
+    // the last bits, and this prompt's second token is a near tie, 0.017 apart in logprob.)
+    drop(handle);
+    let fresh = start(EngineConfig {
+        n_parallel: 1,
+        n_batch: 64,
+        prefill_chunk: 64,
+        ..EngineConfig::default()
+    });
+    let reference = complete_greedy(&fresh, &second_prompt, 12).await;
+    assert_eq!(
+        second.tokens, reference.tokens,
+        "the output is the uncached one"
+    );
 }
