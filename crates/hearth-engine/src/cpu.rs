@@ -53,30 +53,4 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted, features);
     }
-
-    /// `.cargo/config.toml` builds for the building machine's CPU, so ggml's kernels use what
-    /// it has (they stopped at AVX2 before, on CPUs with AVX-512).
-    #[test]
-    fn a_build_from_source_uses_the_instruction_sets_of_its_cpu() {
-        let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
-            return;
-        };
-        let Some(flags) = cpuinfo.lines().find(|line| line.starts_with("flags")) else {
-            return;
-        };
-        let has = |flag: &str| flags.split_whitespace().any(|word| word == flag);
-        let features = super::cpu_features();
-        for (cpu_flag, feature) in [
-            ("avx2", "avx2"),
-            ("avx512f", "avx512"),
-            ("avx512_vnni", "avx512_vnni"),
-        ] {
-            if has(cpu_flag) {
-                assert!(
-                    features.contains(&feature),
-                    "the CPU has {cpu_flag} but the kernels were built without it: {features:?}"
-                );
-            }
-        }
-    }
 }
