@@ -157,7 +157,8 @@ impl NumberBound {
         if !may_touch_a_number {
             return true;
         }
-        self.lexer.clone().advance(token_bytes, self.max_digits)
+        let mut lexer = self.lexer;
+        lexer.advance(token_bytes, self.max_digits)
     }
 
     /// True when [`NumberBound::allows`] may refuse something at this point: inside a number,
@@ -169,15 +170,10 @@ impl NumberBound {
         )
     }
 
-    /// Records the token that was chosen.
+    /// Records the token that was chosen. A token the bound refused is chosen only when the
+    /// bound stood aside, so the count is not limited here: it simply goes on.
     pub(crate) fn accept(&mut self, token_bytes: &[u8]) {
-        // A token the bound refused can only be chosen when it stood aside; the count then
-        // simply goes on past the limit.
-        let mut lexer = self.lexer;
-        if !lexer.advance(token_bytes, usize::MAX) {
-            lexer = NumberLexer::default();
-        }
-        self.lexer = lexer;
+        self.lexer.advance(token_bytes, usize::MAX);
     }
 }
 
