@@ -171,6 +171,8 @@ pub struct ModelsConfig {
     pub kv_cache_type: String,
     /// Digits allowed per part of a JSON number under a grammar; 0 means unbounded.
     pub json_number_max_digits: usize,
+    /// Most tokens prompt-lookup speculative decoding drafts per step; 0 turns it off.
+    pub lookup_draft_max: usize,
     pub embedding_batch_size: usize,
 }
 
@@ -447,6 +449,7 @@ impl Config {
                 queue_capacity: values.integer("models.queue_capacity")? as usize,
                 kv_cache_type: values.string("models.kv_cache_type")?.to_owned(),
                 json_number_max_digits: values.integer("models.json_number_max_digits")? as usize,
+                lookup_draft_max: values.integer("models.lookup_draft_max")? as usize,
                 embedding_batch_size: values.integer("models.embedding_batch_size")? as usize,
             },
             auth: AuthConfig {

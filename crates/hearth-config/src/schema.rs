@@ -364,6 +364,14 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "most digits in each part (integral, fraction, exponent) of a number in grammar-constrained JSON output, as llama.cpp's 16; 0 leaves numbers unbounded",
     },
     KeySpec {
+        key: "models.lookup_draft_max",
+        kind: Kind::Integer { min: 0, max: 64 },
+        default: |_| Some(Value::Integer(16)),
+        secret: false,
+        reloadable: false,
+        help: "most tokens prompt-lookup speculative decoding drafts per step (from the prompt and the text so far; the output is unchanged); 0 turns it off",
+    },
+    KeySpec {
         key: "models.queue_capacity",
         kind: Kind::Integer {
             min: 1,

@@ -64,7 +64,18 @@ pub struct EngineConfig {
     /// Most digits in each part (integral, fraction, exponent) of a number in grammar-constrained
     /// JSON output; 0 leaves numbers unbounded. llama.cpp's JSON grammars allow 16.
     pub json_number_max_digits: usize,
+    /// Most tokens prompt-lookup speculative decoding drafts for a sequence in one step (each
+    /// sequence starts lower and adapts to how many are accepted); 0 turns it off.
+    pub lookup_draft_max: usize,
 }
+
+/// The largest draft allowed: a rejected draft's KV entries are removed again, and a
+/// sliding-window layer keeps `n_ubatch` cells beyond its window, so a draft shorter than the
+/// smallest pass never pushes out entries the sequence still needs.
+pub const MAX_LOOKUP_DRAFT: usize = 64;
+
+/// llama-server's default for its drafts (`--draft-max`).
+pub const DEFAULT_LOOKUP_DRAFT_MAX: usize = 16;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -77,6 +88,7 @@ impl Default for EngineConfig {
             queue_capacity: 64,
             kv_cache_type: KvCacheType::F16,
             json_number_max_digits: DEFAULT_JSON_NUMBER_MAX_DIGITS,
+            lookup_draft_max: DEFAULT_LOOKUP_DRAFT_MAX,
         }
     }
 }
@@ -143,6 +155,15 @@ impl EngineConfig {
         }
         if self.queue_capacity == 0 {
             return invalid("queue_capacity", "must be at least 1".to_owned());
+        }
+        if self.lookup_draft_max > MAX_LOOKUP_DRAFT {
+            return invalid(
+                "lookup_draft_max",
+                format!(
+                    "must be at most {MAX_LOOKUP_DRAFT} (0 turns drafting off), got {}",
+                    self.lookup_draft_max
+                ),
+            );
         }
         Ok(())
     }

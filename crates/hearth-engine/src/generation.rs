@@ -37,6 +37,12 @@ pub struct GenerationRequest {
     pub logprobs: Option<usize>,
     /// A grammar the output must follow (JSON, a JSON schema); `None` leaves it free.
     pub constraint: Option<Constraint>,
+    /// Never end at an end-of-generation token (they are banned from sampling), only at
+    /// `max_tokens` or a stop sequence; for benchmarks and fixed-length output.
+    pub ignore_eos: bool,
+    /// Whether prompt-lookup speculative decoding may draft tokens for this request (when the
+    /// model's configuration allows it). The output is the same either way.
+    pub speculation: bool,
 }
 
 impl GenerationRequest {
@@ -49,6 +55,8 @@ impl GenerationRequest {
             stop: Vec::new(),
             logprobs: None,
             constraint: None,
+            ignore_eos: false,
+            speculation: true,
         }
     }
 
@@ -74,6 +82,16 @@ impl GenerationRequest {
 
     pub fn with_constraint(mut self, constraint: Constraint) -> Self {
         self.constraint = Some(constraint);
+        self
+    }
+
+    pub fn with_ignore_eos(mut self, ignore_eos: bool) -> Self {
+        self.ignore_eos = ignore_eos;
+        self
+    }
+
+    pub fn with_speculation(mut self, speculation: bool) -> Self {
+        self.speculation = speculation;
         self
     }
 }

@@ -13,6 +13,9 @@
 //!   copied between sequences (llama.cpp aborts the process on those mistakes).
 //! - A slot's remembered tokens are exactly what its KV cache holds, so prefix reuse never
 //!   changes an output.
+//! - Speculation never changes what is sampled: every emitted token is sampled, in order, from
+//!   the logits of its true prefix; a drafted token only lets the next position's logits come
+//!   from the same pass. Rejected drafts leave the KV cache before the next step.
 //!
 //! Boundary: this crate knows nothing of HTTP or JSON; the server converts its wire types into
 //! these. The model registry (manifests, pulls, keep-alive, the memory budget) is not built yet;
@@ -26,6 +29,7 @@ mod error;
 mod generation;
 mod grammar;
 mod json_numbers;
+mod lookup;
 mod model;
 pub mod raw;
 mod sampling;
@@ -35,7 +39,10 @@ mod stats;
 mod text_output;
 
 pub use chat::{ChatMessage, ChatRole, ChatTemplate, TemplateSource};
-pub use config::{DEFAULT_JSON_NUMBER_MAX_DIGITS, EngineConfig, KvCacheType};
+pub use config::{
+    DEFAULT_JSON_NUMBER_MAX_DIGITS, DEFAULT_LOOKUP_DRAFT_MAX, EngineConfig, KvCacheType,
+    MAX_LOOKUP_DRAFT,
+};
 pub use cpu::cpu_features;
 pub use error::EngineError;
 pub use generation::{

@@ -57,6 +57,8 @@ pub(crate) struct ModelInner {
     grammar: GrammarCompiler,
     /// The faster path to llama.cpp's own tokens, for models where it was checked to agree.
     pub(crate) spm: Option<SpmTokenizer>,
+    /// Every end-of-generation token of the vocabulary, banned for `ignore_eos` requests.
+    pub(crate) end_of_generation_tokens: Vec<TokenId>,
 }
 
 impl std::fmt::Debug for Model {
@@ -139,6 +141,9 @@ impl Model {
             "model loaded"
         );
         let spm = checked_spm_tokenizer(&llama);
+        let end_of_generation_tokens = (0..llama.n_vocab())
+            .filter(|&token| llama.vocab().is_eog(LlamaToken(token)))
+            .collect();
         Ok(Model {
             inner: Arc::new(ModelInner {
                 llama,
@@ -147,6 +152,7 @@ impl Model {
                 formatter,
                 grammar: GrammarCompiler::default(),
                 spm,
+                end_of_generation_tokens,
             }),
         })
     }

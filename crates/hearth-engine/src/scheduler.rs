@@ -27,6 +27,7 @@ use crate::generation::{
     FinishReason, GenerationEvent, GenerationRequest, GenerationStream, Prompt, Timings,
     TopLogprob, Usage,
 };
+use crate::lookup::{DraftLength, draft_from_history};
 use crate::sampling::{MAX_TOP_LOGPROBS, SequenceSampler, log_probabilities};
 use crate::stats::{SchedulerStats, SharedStats};
 use crate::text_output::TextOutput;
@@ -147,12 +148,25 @@ impl ModelHandle {
             .map(|constraint| self.model.sequence_grammar(constraint))
             .transpose()?;
 
+        let mut sampling = request.sampling;
+        if request.ignore_eos {
+            // As llama-server does: the end-of-generation tokens can never be sampled.
+            sampling.logit_bias.extend(
+                self.model
+                    .inner
+                    .end_of_generation_tokens
+                    .iter()
+                    .map(|&token| (token, f32::NEG_INFINITY)),
+            );
+        }
+
         let (event_sender, event_receiver) = mpsc::unbounded_channel();
         let n_prompt_tokens = prompt_tokens.len();
         let queued = QueuedRequest {
             prompt: prompt_tokens.into_iter().map(LlamaToken).collect(),
             max_tokens,
-            sampler: SequenceSampler::new(&request.sampling, info.vocabulary_size, grammar),
+            sampler: SequenceSampler::new(&sampling, info.vocabulary_size, grammar),
+            speculation: request.speculation && config.lookup_draft_max > 0,
             output: TextOutput::new(request.stop),
             logprobs: request.logprobs,
             events: event_sender,
@@ -197,6 +211,8 @@ struct QueuedRequest {
     prompt: Vec<LlamaToken>,
     max_tokens: usize,
     sampler: SequenceSampler,
+    /// Whether prompt-lookup drafts may be decoded for this request.
+    speculation: bool,
     output: TextOutput,
     logprobs: Option<usize>,
     events: EventSender,
@@ -213,6 +229,10 @@ struct Sequence {
     next_token: Option<LlamaToken>,
     /// Row of the current batch whose logits this sequence samples from.
     batch_index: Option<i32>,
+    /// Tokens drafted by prompt lookup and decoded this step right after `next_token`, in the
+    /// batch rows after `batch_index`; checked against what is sampled, then cleared.
+    draft: Vec<LlamaToken>,
+    draft_length: DraftLength,
     n_generated: usize,
     started_at: Instant,
     first_token_at: Option<Instant>,
@@ -466,6 +486,7 @@ impl Scheduler<'_> {
             reused = 0;
             SharedStats::add(&self.stats.prefix_cache_window_misses, 1);
         }
+        let max_draft = self.max_draft();
         let slot = &mut self.slots[slot_idx];
         if reused < slot.cached.len() {
             let start = u32::try_from(reused).unwrap_or(u32::MAX);
@@ -491,6 +512,8 @@ impl Scheduler<'_> {
             cached_prompt_tokens: reused,
             next_token: None,
             batch_index: None,
+            draft: Vec::new(),
+            draft_length: DraftLength::new(max_draft),
             n_generated: 0,
             started_at: Instant::now(),
             first_token_at: None,
@@ -511,16 +534,35 @@ impl Scheduler<'_> {
 
     /// One decode call: a token for every generating sequence, then prompt chunks.
     fn step(&mut self) {
+        let step_started = Instant::now();
         let config = self.model.config();
         self.batch.clear();
         let mut n_prompt_in_batch = 0_usize;
+        let mut n_drafted = 0_usize;
+
+        let generating = self
+            .slots
+            .iter()
+            .filter(|slot| {
+                slot.sequence
+                    .as_ref()
+                    .is_some_and(|sequence| sequence.next_token.is_some())
+            })
+            .count();
+        // Drafts pay where a pass is bound by reading the weights: with few sequences the
+        // drafted positions ride along almost free. With more, a step is compute-bound, and a
+        // sequence with more tokens than the others also costs llama.cpp a pass of its own.
+        let speculate = generating <= SPECULATION_MAX_GENERATING;
+        let mut waiting_to_add = generating;
 
         for slot in &mut self.slots {
             let Some(sequence) = slot.sequence.as_mut() else {
                 continue;
             };
             sequence.batch_index = None;
+            sequence.draft.clear();
             if let Some(token) = sequence.next_token.take() {
+                waiting_to_add -= 1;
                 let position = slot.cached.len() as i32;
                 if self
                     .batch
@@ -533,6 +575,34 @@ impl Scheduler<'_> {
                 }
                 sequence.batch_index = Some(self.batch.n_tokens() - 1);
                 slot.cached.push(token);
+                if speculate && sequence.request.speculation {
+                    // Room for the drafts: what the batch has left after every other generating
+                    // sequence's token, and what the request may still generate beyond the token
+                    // this row samples (so drafts never pass `max_tokens` or the context).
+                    let room = config
+                        .effective_n_batch()
+                        .saturating_sub(self.batch.n_tokens() as usize + waiting_to_add);
+                    let left = sequence
+                        .request
+                        .max_tokens
+                        .saturating_sub(sequence.n_generated + 1);
+                    let max_draft = sequence.draft_length.get().min(room).min(left);
+                    draft_from_history(&slot.cached, max_draft, &mut sequence.draft);
+                    for (offset, &drafted) in sequence.draft.iter().enumerate() {
+                        let position = slot.cached.len() as i32;
+                        if self
+                            .batch
+                            .add(drafted, position, &[slot.seq_id], true)
+                            .is_err()
+                        {
+                            // Unreachable: the room was counted above.
+                            sequence.draft.truncate(offset);
+                            break;
+                        }
+                        slot.cached.push(drafted);
+                    }
+                    n_drafted += sequence.draft.len();
+                }
             }
         }
 
@@ -591,18 +661,32 @@ impl Scheduler<'_> {
         if n_tokens == 0 {
             return;
         }
+        let decode_started = Instant::now();
         if let Err(error) = self.context.decode(&mut self.batch) {
             self.fail_batch(&EngineError::Decode(error.to_string()));
             return;
         }
+        let decode_time = decode_started.elapsed();
         SharedStats::add(&self.stats.decode_steps, 1);
         SharedStats::add(&self.stats.total_tokens_decoded, n_tokens as u64);
         SharedStats::add(&self.stats.total_prompt_tokens, n_prompt_in_batch as u64);
+        SharedStats::add(&self.stats.draft_tokens, n_drafted as u64);
 
         for slot_idx in 0..self.slots.len() {
             self.sample_slot(slot_idx);
         }
         self.publish_active();
+        SharedStats::add_duration(&self.stats.decode_nanos, decode_time);
+        SharedStats::add_duration(&self.stats.step_nanos, step_started.elapsed());
+    }
+
+    /// The longest draft a sequence may get: the configured bound, kept below the smallest
+    /// pass so that a rejected draft never pushed out sliding-window entries still needed.
+    fn max_draft(&self) -> usize {
+        let config = self.model.config();
+        config
+            .lookup_draft_max
+            .min(config.micro_batch().saturating_sub(1))
     }
 
     /// A failed decode may have left part of the batch in the KV cache. Every running sequence
@@ -622,18 +706,88 @@ impl Scheduler<'_> {
     }
 
     /// Samples the next token of the sequence in `slot_idx` if the last batch produced its logits,
-    /// sends it, and ends the sequence when it is done.
+    /// sends it, and ends the sequence when it is done. With a draft, sampling goes on along the
+    /// draft's rows for as long as each sampled token is the drafted one; the rest of the draft
+    /// leaves the KV cache.
     fn sample_slot(&mut self, slot_idx: usize) {
-        let model = self.model;
-        let vocab = model.inner.llama.vocab();
         let slot = &mut self.slots[slot_idx];
         let Some(sequence) = slot.sequence.as_mut() else {
             return;
         };
-        let Some(batch_index) = sequence.batch_index.take() else {
+        let Some(mut batch_index) = sequence.batch_index.take() else {
             return;
         };
+        let draft = std::mem::take(&mut sequence.draft);
+        let mut accepted = 0;
+        let finished = loop {
+            let (token, finish) = self.sample_token(slot_idx, batch_index);
+            if let Some(finish) = finish {
+                break Some(finish);
+            }
+            if draft.get(accepted) == Some(&token) {
+                // The next row decoded exactly this token at the next position: its logits
+                // are those a step of its own would give.
+                accepted += 1;
+                batch_index += 1;
+                continue;
+            }
+            if let Some(sequence) = self.slots[slot_idx].sequence.as_mut() {
+                sequence.next_token = Some(token);
+            }
+            break None;
+        };
 
+        let slot = &mut self.slots[slot_idx];
+        if !draft.is_empty() {
+            SharedStats::add(&self.stats.draft_tokens_accepted, accepted as u64);
+            if let Some(sequence) = slot.sequence.as_mut() {
+                sequence.draft_length.record(draft.len(), accepted);
+            }
+        }
+        let rejected = draft.len() - accepted;
+        if rejected > 0 {
+            let keep = slot.cached.len() - rejected;
+            let removed = self.context.kv_cache_seq_rm(
+                slot.seq_id,
+                Some(u32::try_from(keep).unwrap_or(u32::MAX)),
+                None,
+            );
+            slot.cached.truncate(keep);
+            if removed.is_err() || !self.window_is_cached(self.slots[slot_idx].seq_id, keep) {
+                // Not expected (see `max_draft`); should llama.cpp ever refuse, the sequence
+                // ends rather than decode on a cache that no longer matches its tokens.
+                let slot = &mut self.slots[slot_idx];
+                let _ = self.context.kv_cache_seq_rm(slot.seq_id, None, None);
+                slot.cached.clear();
+                if let Some(sequence) = slot.sequence.take() {
+                    let _ = sequence.request.events.send(Err(EngineError::Decode(
+                        "llama.cpp could not take back a rejected draft".to_owned(),
+                    )));
+                    SharedStats::add(&self.stats.requests_failed, 1);
+                }
+                return;
+            }
+        }
+        if let Some(finish_reason) = finished {
+            let Some(sequence) = self.slots[slot_idx].sequence.take() else {
+                return;
+            };
+            self.finish_sequence(sequence, finish_reason, Instant::now());
+        }
+    }
+
+    /// Samples one token of the sequence in `slot_idx` from batch row `batch_index`, sends it,
+    /// and says whether the sequence is finished.
+    fn sample_token(
+        &mut self,
+        slot_idx: usize,
+        batch_index: i32,
+    ) -> (LlamaToken, Option<FinishReason>) {
+        let model = self.model;
+        let vocab = model.inner.llama.vocab();
+        let Some(sequence) = self.slots[slot_idx].sequence.as_mut() else {
+            return (LlamaToken(0), Some(FinishReason::Stop));
+        };
         let token =
             sequence
                 .request
@@ -646,7 +800,7 @@ impl Scheduler<'_> {
             sequence.first_token_at = Some(now);
         }
 
-        let finish = if vocab.is_eog(LlamaToken(token)) {
+        if vocab.is_eog(LlamaToken(token)) {
             let trailing = sequence.request.output.finish();
             if !trailing.is_empty() {
                 let _ = sequence
@@ -654,54 +808,43 @@ impl Scheduler<'_> {
                     .events
                     .send(Ok(GenerationEvent::Text { text: trailing }));
             }
-            Some(FinishReason::Stop)
-        } else {
-            let (logprob, top_logprobs) = match sequence.request.logprobs {
-                Some(top_n) => {
-                    let logits = self.context.get_logits_ith(batch_index);
-                    let (chosen, top) = log_probabilities(logits, token, top_n);
-                    let top = top
-                        .into_iter()
-                        .map(|(token_id, logprob)| TopLogprob {
-                            token_id,
-                            text: token_text(model, token_id),
-                            logprob,
-                        })
-                        .collect();
-                    (Some(chosen), top)
-                }
-                None => (None, Vec::new()),
-            };
-            let piece = vocab.token_to_piece(LlamaToken(token), false, None);
-            let mut emitted = sequence.request.output.push(&piece);
-            let finish = if emitted.stopped {
-                Some(FinishReason::Stop)
-            } else if sequence.n_generated >= sequence.request.max_tokens {
-                emitted.text.push_str(&sequence.request.output.finish());
-                Some(FinishReason::Length)
-            } else {
-                None
-            };
-            let event = GenerationEvent::Token {
-                text: emitted.text,
-                token_id: token,
-                logprob,
-                top_logprobs,
-            };
-            // A closed stream is noticed and freed at the start of the next step.
-            let _ = sequence.request.events.send(Ok(event));
-            if finish.is_none() {
-                sequence.next_token = Some(LlamaToken(token));
-            }
-            finish
-        };
-
-        if let Some(finish_reason) = finish {
-            let Some(sequence) = slot.sequence.take() else {
-                return;
-            };
-            self.finish_sequence(sequence, finish_reason, now);
+            return (LlamaToken(token), Some(FinishReason::Stop));
         }
+        let (logprob, top_logprobs) = match sequence.request.logprobs {
+            Some(top_n) => {
+                let logits = self.context.get_logits_ith(batch_index);
+                let (chosen, top) = log_probabilities(logits, token, top_n);
+                let top = top
+                    .into_iter()
+                    .map(|(token_id, logprob)| TopLogprob {
+                        token_id,
+                        text: token_text(model, token_id),
+                        logprob,
+                    })
+                    .collect();
+                (Some(chosen), top)
+            }
+            None => (None, Vec::new()),
+        };
+        let piece = vocab.token_to_piece(LlamaToken(token), false, None);
+        let mut emitted = sequence.request.output.push(&piece);
+        let finish = if emitted.stopped {
+            Some(FinishReason::Stop)
+        } else if sequence.n_generated >= sequence.request.max_tokens {
+            emitted.text.push_str(&sequence.request.output.finish());
+            Some(FinishReason::Length)
+        } else {
+            None
+        };
+        let event = GenerationEvent::Token {
+            text: emitted.text,
+            token_id: token,
+            logprob,
+            top_logprobs,
+        };
+        // A closed stream is noticed and freed at the start of the next step.
+        let _ = sequence.request.events.send(Ok(event));
+        (LlamaToken(token), finish)
     }
 
     /// Records a finished sequence and sends its summary. Statistics are updated first, so a
@@ -761,6 +904,9 @@ struct SlotCandidate {
     shared: usize,
     last_used: u64,
 }
+
+/// Drafts are decoded only while at most this many sequences generate (see `step`).
+const SPECULATION_MAX_GENERATING: usize = 1;
 
 /// A shared prefix decides the slot only from this many tokens, or from half the prompt (as
 /// llama-server's slot similarity): a BOS token or a chat template's opening saves a few

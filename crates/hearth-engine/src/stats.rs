@@ -35,6 +35,14 @@ pub struct SchedulerStats {
     /// Requests whose shared prefix could not be reused because the sliding-window layers had
     /// already dropped the entries before it; their prompt was read again from the start.
     pub prefix_cache_window_misses: u64,
+    /// Tokens drafted by prompt lookup and decoded for verification.
+    pub draft_tokens: u64,
+    /// Drafted tokens the sampler then chose: each saved a decode step of its own.
+    pub draft_tokens_accepted: u64,
+    /// Time in llama.cpp's decode, and in whole scheduler steps (decode plus batching and
+    /// sampling): their difference is the per-step work outside llama.cpp.
+    pub decode_seconds: f64,
+    pub step_seconds: f64,
     /// Mean time to first token of the recent requests.
     pub recent_time_to_first_token: Option<Duration>,
     /// Mean per-request generation speed of the recent requests.
@@ -56,12 +64,23 @@ pub(crate) struct SharedStats {
     pub(crate) prefix_cache_hits: AtomicU64,
     pub(crate) prefix_cache_reused_tokens: AtomicU64,
     pub(crate) prefix_cache_window_misses: AtomicU64,
+    pub(crate) draft_tokens: AtomicU64,
+    pub(crate) draft_tokens_accepted: AtomicU64,
+    pub(crate) decode_nanos: AtomicU64,
+    pub(crate) step_nanos: AtomicU64,
     recent: Mutex<VecDeque<(Duration, f64)>>,
 }
 
 impl SharedStats {
     pub(crate) fn add(counter: &AtomicU64, amount: u64) {
         counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_duration(counter: &AtomicU64, duration: Duration) {
+        Self::add(
+            counter,
+            u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
+        );
     }
 
     pub(crate) fn record_finished(&self, time_to_first_token: Duration, tokens_per_second: f64) {
@@ -108,6 +127,10 @@ impl SharedStats {
             prefix_cache_hits: load(&self.prefix_cache_hits),
             prefix_cache_reused_tokens: load(&self.prefix_cache_reused_tokens),
             prefix_cache_window_misses: load(&self.prefix_cache_window_misses),
+            draft_tokens: load(&self.draft_tokens),
+            draft_tokens_accepted: load(&self.draft_tokens_accepted),
+            decode_seconds: load(&self.decode_nanos) as f64 / 1e9,
+            step_seconds: load(&self.step_nanos) as f64 / 1e9,
             recent_time_to_first_token,
             recent_tokens_per_second,
         }

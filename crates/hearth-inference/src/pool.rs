@@ -76,6 +76,7 @@ pub struct EngineSettings {
     pub queue_capacity: usize,
     pub kv_cache_type: KvCacheType,
     pub json_number_max_digits: usize,
+    pub lookup_draft_max: usize,
 }
 
 impl From<EngineSettings> for EngineConfig {
@@ -89,6 +90,7 @@ impl From<EngineSettings> for EngineConfig {
             queue_capacity: settings.queue_capacity,
             kv_cache_type: settings.kv_cache_type,
             json_number_max_digits: settings.json_number_max_digits,
+            lookup_draft_max: settings.lookup_draft_max,
         }
     }
 }
@@ -105,6 +107,7 @@ impl Default for EngineSettings {
             queue_capacity: defaults.queue_capacity,
             kv_cache_type: defaults.kv_cache_type,
             json_number_max_digits: defaults.json_number_max_digits,
+            lookup_draft_max: defaults.lookup_draft_max,
         }
     }
 }

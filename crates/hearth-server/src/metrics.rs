@@ -243,6 +243,37 @@ const MODEL_METRICS: &[ModelMetric] = &[
         samples: |stats| one(stats.prefix_cache_window_misses as f64),
     },
     ModelMetric {
+        name: "hearth_model_draft_tokens_total",
+        kind: "counter",
+        help: "Tokens drafted by prompt lookup (speculative decoding), by outcome: accepted ones each saved a decode step, rejected ones were decoded for nothing",
+        samples: |stats| {
+            vec![
+                (
+                    Some(("outcome", "accepted")),
+                    stats.draft_tokens_accepted as f64,
+                ),
+                (
+                    Some(("outcome", "rejected")),
+                    stats
+                        .draft_tokens
+                        .saturating_sub(stats.draft_tokens_accepted) as f64,
+                ),
+            ]
+        },
+    },
+    ModelMetric {
+        name: "hearth_model_decode_seconds_total",
+        kind: "counter",
+        help: "Time in llama.cpp's decode",
+        samples: |stats| one(stats.decode_seconds),
+    },
+    ModelMetric {
+        name: "hearth_model_step_seconds_total",
+        kind: "counter",
+        help: "Time in scheduler steps: decode plus batching and sampling (the difference is work outside llama.cpp)",
+        samples: |stats| one(stats.step_seconds),
+    },
+    ModelMetric {
         name: "hearth_model_time_to_first_token_seconds",
         kind: "gauge",
         help: "Mean time to first token of the recent requests",
@@ -466,6 +497,10 @@ mod tests {
             prefix_cache_hits: 2,
             prefix_cache_reused_tokens: 17,
             prefix_cache_window_misses: 0,
+            draft_tokens: 12,
+            draft_tokens_accepted: 9,
+            decode_seconds: 1.5,
+            step_seconds: 1.75,
             recent_time_to_first_token: Some(Duration::from_millis(250)),
             recent_tokens_per_second: Some(42.5),
         };

@@ -349,6 +349,7 @@ fn start_inference(config: &Config) -> anyhow::Result<Inference> {
             kv_cache_type: hearth_inference::KvCacheType::from_name(&models.kv_cache_type)
                 .unwrap_or_default(),
             json_number_max_digits: models.json_number_max_digits,
+            lookup_draft_max: models.lookup_draft_max,
         },
         embedding: hearth_embed::ServiceConfig {
             queue_capacity: models.queue_capacity * 4,

@@ -8,5 +8,6 @@ mod loading;
 mod penalties;
 mod prefix_reuse;
 mod requests;
+mod speculation;
 mod support;
 mod tokenizer;

@@ -97,7 +97,11 @@ async fn engine_output(params: &SamplingParams) -> (Vec<TokenId>, Vec<TokenId>, 
         .generate(
             GenerationRequest::new(Prompt::Tokens(prompt.clone()))
                 .with_max_tokens(MAX_TOKENS)
-                .with_sampling(params.clone()),
+                .with_sampling(params.clone())
+                // Token by token, as the reference decodes: a drafted pass's kernels round
+                // differently, which can flip the near-ties penalties create (speculation.rs
+                // checks drafted output with that tolerance).
+                .with_speculation(false),
         )
         .expect("accepted")
         .collect()
