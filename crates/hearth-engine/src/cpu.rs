@@ -53,4 +53,24 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted, features);
     }
+
+    /// `.cargo/config.toml` builds for the building machine's CPU (`target-cpu=native`), and
+    /// llama-cpp-sys-2 then turns ggml's `GGML_NATIVE` on: the kernels use every instruction set
+    /// the Rust code was compiled for. Before, they stopped at AVX2 on CPUs with AVX-512.
+    #[test]
+    fn the_kernels_use_the_instruction_sets_the_build_targets() {
+        let features = super::cpu_features();
+        for (targeted, feature) in [
+            (cfg!(target_feature = "avx2"), "avx2"),
+            (cfg!(target_feature = "avx512f"), "avx512"),
+            (cfg!(target_feature = "avx512vnni"), "avx512_vnni"),
+        ] {
+            if targeted {
+                assert!(
+                    features.contains(&feature),
+                    "the build targets {feature} but the kernels were built without it: {features:?}"
+                );
+            }
+        }
+    }
 }
