@@ -1,13 +1,26 @@
 //! `cargo xtask bench inference`: the release binary serving the sample models over HTTP,
 //! measured in the same run against llama.cpp used directly through the same binding (the
 //! engine's `raw_bench` example), the raw embedding model (the `embed_bench` example), and
-//! llama-cpp-python's server as the peer. Prints a table of ratios against the targets and
-//! writes it to `<target dir>/bench/inference.json` and `inference.md`.
+//! llama.cpp's own `llama-server` as the peer, built natively from the llama.cpp that
+//! llama-cpp-python's source distribution vendors (`peer.rs`). Prints the CPU it ran on and a
+//! table of ratios against the targets, and writes both to `<target dir>/bench/inference.json`
+//! and `inference.md`.
+//!
+//! Hearth and llama-server serve the same GGUF with the same threads, slots and context per
+//! slot, and are driven by the same client: a concurrency sweep (N concurrent streamed chat
+//! requests with distinct short prompts, `ignore_eos`, for N = 1, 4, 8: aggregate tokens per
+//! second and the median time to first token) and a retrieval-style request (a long passage
+//! and a question answered by quoting it: decode rate, Hearth with and without speculation).
 //!
 //! Each figure is the best of a few rounds, and every round measures every contender in turn
-//! (the raw examples run as subprocesses while the servers sit idle), so that other work on the
-//! machine slows them all alike. Decode rates come from streamed responses: the arrival time of
-//! each token's chunk, the first token excluded, so time to first token is not in them.
+//! (the raw examples run as subprocesses while the servers sit idle; the two servers take turns,
+//! the one that goes first swapping every round), so that other work on the machine slows them
+//! all alike. Rates come from streamed responses, from the arrival time of each chunk that
+//! carries text (one per token): the sweep's aggregate rate counts from sending, time to first
+//! token included, as a client waits for it; the decode rates count from the first token.
+//!
+//! `--peer-only` measures llama-server alone (building it if needed) without building or
+//! starting Hearth, and writes no results: a check of the peer.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,11 +40,32 @@ const CHAT_MODEL: &str = "gemma3:270m";
 const EMBEDDING_MODEL: &str = "all-minilm:l6-v2";
 const CHAT_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
 const EMBEDDING_DIR: &str = "all-minilm-l6-v2";
+/// The prompt format Hearth uses for Gemma when the GGUF has none (the sample has none), as
+/// Jinja for llama-server: `<start_of_turn>user\n{content}<end_of_turn>\n` per message, then
+/// `<start_of_turn>model\n`. (The benchmark sends no system messages, which Hearth folds into
+/// the first user turn.)
+const GEMMA_CHAT_TEMPLATE: &str = concat!(
+    r#"{%- for message in messages -%}"#,
+    r#"{{ "<start_of_turn>" + ("model" if message.role == "assistant" else "user") + "\n""#,
+    r#" + (message.content | trim) + "<end_of_turn>\n" }}"#,
+    r#"{%- endfor -%}"#,
+    r#"{%- if add_generation_prompt -%}{{ "<start_of_turn>model\n" }}{%- endif -%}"#,
+);
 /// Inference threads everywhere: Hearth, the raw examples (fixed there) and the peer.
 const THREADS: usize = 2;
-/// Concurrent streams; Hearth gets as many slots, as the raw batch has sequences.
+/// Concurrent streams; Hearth and llama-server get as many slots, as the raw batch has
+/// sequences.
 const PARALLEL: usize = 8;
 const CONTEXT_PER_SEQUENCE: usize = 2048;
+/// Concurrent chat requests in each step of the sweep.
+const SWEEP_STREAMS: [usize; 3] = [1, 4, 8];
+/// Batches of concurrent requests per step and round; the step's rate is its best batch's.
+const SWEEP_BATCHES: usize = 3;
+/// Tokens each request of the sweep generates (`ignore_eos`, so every one runs to the limit).
+const SWEEP_TOKENS: usize = 128;
+/// Token limit of the retrieval-style answer. The sample model (a base model) answers by
+/// copying the passage from its start, so the answer runs to the limit.
+const RAG_TOKENS: usize = 160;
 /// Concurrent embedding callers, each sending one text per request.
 const EMBEDDING_CALLERS: usize = 32;
 /// Sentences of the shared prefix: about 1,000 tokens of Gemma 3's tokenizer (the exact count
@@ -39,6 +73,25 @@ const EMBEDDING_CALLERS: usize = 32;
 const PREFIX_SENTENCES: usize = 55;
 /// Tokens of the json_schema comparison, the first excluded from the rate.
 const SCHEMA_TOKENS: usize = 65;
+/// The flags of /proc/cpuinfo that decide which llama.cpp kernels can run, in this order.
+const CPU_FLAGS: [&str; 16] = [
+    "sse4_2",
+    "avx",
+    "f16c",
+    "fma",
+    "avx2",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512vbmi",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "amx_fp16",
+];
 /// How to read the table's ratio column.
 const LEGEND: &str = "\nratio is hearth / baseline; for the overhead row, Hearth's overhead in ms \
                       (wall time minus the engine time the server reports); for RSS, MiB.\n";
@@ -46,6 +99,7 @@ const LEGEND: &str = "\nratio is hearth / baseline; for the overhead row, Hearth
 struct Options {
     quick: bool,
     skip_peer: bool,
+    peer_only: bool,
     rounds: usize,
 }
 
@@ -54,6 +108,7 @@ impl Options {
         let mut options = Options {
             quick: false,
             skip_peer: false,
+            peer_only: false,
             rounds: 0,
         };
         let mut args = args.iter();
@@ -61,6 +116,7 @@ impl Options {
             match arg.as_str() {
                 "--quick" => options.quick = true,
                 "--skip-peer" => options.skip_peer = true,
+                "--peer-only" => options.peer_only = true,
                 "--rounds" => {
                     options.rounds = args
                         .next()
@@ -70,6 +126,9 @@ impl Options {
                 }
                 other => bail!("unknown option {other:?}\n{}", crate::USAGE),
             }
+        }
+        if options.skip_peer && options.peer_only {
+            bail!("--skip-peer and --peer-only leave nothing to measure");
         }
         if options.rounds == 0 {
             // This machine is shared: five rounds give each contender a fair chance at a quiet one.
@@ -91,28 +150,31 @@ impl Options {
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = Options::parse(args)?;
+    let cpu = Cpu::read();
+    eprintln!("bench: CPU {}; flags: {}", cpu.model, cpu.flags.join(" "));
     let models = model_cache()?;
-    let binaries = build()?;
     let out_dir = target_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
-    let peer_python = if options.skip_peer {
+    if options.peer_only {
+        return measure_peer_only(&models, &out_dir, &options);
+    }
+    let binaries = build()?;
+    let llama_server = if options.skip_peer {
         None
     } else {
-        Some(peer::ensure_installed()?)
+        Some(peer::ensure_llama_server()?)
     };
 
     eprintln!("bench: starting hearth");
     let hearth = start_hearth(&binaries.hearth, &models, &out_dir)?;
-    let peer = match &peer_python {
-        Some(python) => {
-            eprintln!("bench: starting llama-cpp-python's server");
-            Some(start_peer(python, &models, &out_dir)?)
-        }
+    let hearth_cpu_features = hearth_cpu_features(&hearth.address)?;
+    let peer = match &llama_server {
+        Some(binary) => Some(start_llama_server(binary, &models, &out_dir)?),
         None => None,
     };
     warm_up(&hearth.address)?;
     if let Some(peer) = &peer {
-        warm_up(&peer.address)?;
+        warm_up(&peer.server.address)?;
     }
 
     let mut best = Best::default();
@@ -144,10 +206,32 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
         eprintln!("bench: round {}: hearth", round + 1);
         measure_hearth(&hearth.address, &raw, &texts, round, &options, &mut best)?;
-        if let Some(peer) = &peer {
-            eprintln!("bench: round {}: llama-cpp-python", round + 1);
-            best.peer_single.offer(single_stream(&peer.address, &raw)?);
-            best.peer_batch.offer(batch_streams(&peer.address, &raw)?);
+
+        // The comparison proper: the same client against both servers, taking turns.
+        let hearth_turn = |best: &mut Best| -> anyhow::Result<()> {
+            eprintln!("bench: round {}: hearth, sweep and RAG", round + 1);
+            best.hearth.offer(&measure_server(&hearth.address, round)?);
+            best.hearth_rag_without_speculation
+                .offer(&rag_answer(&hearth.address, Speculation::Off)?);
+            Ok(())
+        };
+        match &peer {
+            Some(peer) => {
+                let peer_turn = |best: &mut Best| -> anyhow::Result<()> {
+                    eprintln!("bench: round {}: llama-server, sweep and RAG", round + 1);
+                    best.llama_server
+                        .offer(&measure_server(&peer.server.address, round)?);
+                    Ok(())
+                };
+                if round % 2 == 0 {
+                    hearth_turn(&mut best)?;
+                    peer_turn(&mut best)?;
+                } else {
+                    peer_turn(&mut best)?;
+                    hearth_turn(&mut best)?;
+                }
+            }
+            None => hearth_turn(&mut best)?,
         }
     }
     let peak_rss_mib = status_kib(hearth.child.id(), "VmHWM")
@@ -156,14 +240,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // What the resident memory is made of at the end: mapped model files versus allocations
     // (KV cache, compute buffers, the embedding model's tensors).
     let rss_split = format!(
-        "now: {:.0} MiB file-backed (model weights), {:.0} MiB anonymous",
+        "hearth now: {:.0} MiB file-backed (model weights), {:.0} MiB anonymous; \
+         llama-server has no embedding model",
         status_kib(hearth.child.id(), "RssFile").unwrap_or(0) as f64 / 1024.0,
         status_kib(hearth.child.id(), "RssAnon").unwrap_or(0) as f64 / 1024.0
     );
     let peer_peak_rss_mib = peer
         .as_ref()
-        .and_then(|peer| status_kib(peer.child.id(), "VmHWM"))
+        .and_then(|peer| status_kib(peer.server.child.id(), "VmHWM"))
         .map(|kib| kib as f64 / 1024.0);
+    let peer_details = peer.as_ref().map(|peer| {
+        json!({
+            "llama_cpp_python_sdist": peer::LLAMA_CPP_PYTHON_VERSION,
+            "llama_cpp_commit": peer::llama_cpp_commit(),
+            "command": peer.command_line,
+        })
+    });
     drop(peer);
     drop(hearth);
 
@@ -172,6 +264,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         &options,
         (peak_rss_mib, rss_split),
         peer_peak_rss_mib,
+        json!({
+            "cpu_model": cpu.model,
+            "cpu_flags": cpu.flags,
+            "hearth_cpu_features": hearth_cpu_features,
+            "peer": peer_details,
+        }),
     );
     let table = report.table();
     println!("{table}");
@@ -185,6 +283,97 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         markdown_path.display()
     );
     Ok(())
+}
+
+/// `--peer-only`: the sweep and the retrieval-style request against llama-server alone, printed.
+fn measure_peer_only(models: &Path, out_dir: &Path, options: &Options) -> anyhow::Result<()> {
+    let binary = peer::ensure_llama_server()?;
+    let peer = start_llama_server(&binary, models, out_dir)?;
+    warm_up(&peer.server.address)?;
+    let mut figures = ServerFigures::default();
+    for round in 0..options.rounds {
+        eprintln!(
+            "bench: round {} of {}: llama-server, sweep and RAG",
+            round + 1,
+            options.rounds
+        );
+        figures.offer(&measure_server(&peer.server.address, round)?);
+    }
+    let peak_rss_mib = status_kib(peer.server.child.id(), "VmHWM").unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "\nllama-server alone, best of {} round(s), llama.cpp {}:\n{}",
+        options.rounds,
+        peer::llama_cpp_commit()
+            .as_deref()
+            .unwrap_or("(commit unknown)"),
+        peer.command_line
+    );
+    let figure = |value: Option<f64>| value.map_or("-".to_string(), |value| format!("{value:.2}"));
+    for (step, streams) in SWEEP_STREAMS.iter().enumerate() {
+        println!(
+            "N={streams}: aggregate {} tok/s, TTFT p50 {} ms, fewest text chunks in a stream {}",
+            figure(figures.sweep_rate[step].0),
+            figure(figures.sweep_ttft_ms[step].0),
+            count(figures.sweep_chunks[step])
+        );
+    }
+    println!(
+        "RAG quote, N=1: decode {} tok/s over {} tokens",
+        figure(figures.rag.rate.0),
+        count(figures.rag.chunks)
+    );
+    println!("peak RSS {peak_rss_mib:.1} MiB");
+    Ok(())
+}
+
+/// The CPU the benchmark ran on: its model name and the flags in `CPU_FLAGS` it has.
+struct Cpu {
+    model: String,
+    flags: Vec<&'static str>,
+}
+
+impl Cpu {
+    fn read() -> Cpu {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |name: &str| {
+            cpuinfo.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == name).then(|| value.trim().to_string())
+            })
+        };
+        let present = field("flags").unwrap_or_default();
+        let present: Vec<&str> = present.split_whitespace().collect();
+        Cpu {
+            model: field("model name").unwrap_or_else(|| "unknown".to_string()),
+            flags: CPU_FLAGS
+                .into_iter()
+                .filter(|flag| present.contains(flag))
+                .collect(),
+        }
+    }
+}
+
+/// The instruction sets Hearth's llama.cpp kernels were built for, from `/api/version`.
+fn hearth_cpu_features(address: &str) -> anyhow::Result<Value> {
+    let answer = Connection::open(address)?.request("GET", "/api/version", None)?;
+    if answer.status != 200 {
+        bail!("/api/version answered {}: {}", answer.status, answer.text());
+    }
+    let features = answer.json()?["cpu_features"].clone();
+    eprintln!(
+        "bench: hearth's llama.cpp kernels: {}",
+        features
+            .as_array()
+            .map(|features| {
+                features
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|| "(not reported)".to_string())
+    );
+    Ok(features)
 }
 
 // ---------------------------------------------------------------- figures
@@ -230,8 +419,52 @@ struct Best {
     hearth_request_ms: Lowest,
     /// Wall time minus the engine time the server reports, same request.
     hearth_overhead_ms: Lowest,
-    peer_single: Highest,
-    peer_batch: Highest,
+    /// The sweep and the retrieval-style answer, Hearth with speculation as it defaults.
+    hearth: ServerFigures,
+    hearth_rag_without_speculation: RagFigures,
+    llama_server: ServerFigures,
+}
+
+/// What the shared client measured of one server, best over the rounds.
+#[derive(Default)]
+struct ServerFigures {
+    /// Per step of `SWEEP_STREAMS`: the best batch's aggregate rate (tok/s).
+    sweep_rate: [Highest; SWEEP_STREAMS.len()],
+    /// Per step: the median time to first token over the step's requests (ms).
+    sweep_ttft_ms: [Lowest; SWEEP_STREAMS.len()],
+    /// Per step: the fewest chunks with text any stream had, to show a server that stopped
+    /// short of `SWEEP_TOKENS` (one that ignored `ignore_eos`, say).
+    sweep_chunks: [Option<usize>; SWEEP_STREAMS.len()],
+    rag: RagFigures,
+}
+
+impl ServerFigures {
+    fn offer(&mut self, round: &ServerRound) {
+        for (step, measured) in round.sweep.iter().enumerate() {
+            self.sweep_rate[step].offer(measured.rate);
+            self.sweep_ttft_ms[step].offer(measured.ttft_p50_ms);
+            self.sweep_chunks[step] = Some(
+                self.sweep_chunks[step].map_or(measured.fewest_chunks, |fewest| {
+                    fewest.min(measured.fewest_chunks)
+                }),
+            );
+        }
+        self.rag.offer(&round.rag);
+    }
+}
+
+#[derive(Default)]
+struct RagFigures {
+    rate: Highest,
+    /// Chunks with text in the answer (the same each round at temperature 0).
+    chunks: Option<usize>,
+}
+
+impl RagFigures {
+    fn offer(&mut self, answer: &RagAnswer) {
+        self.rate.offer(answer.rate);
+        self.chunks = Some(answer.chunks);
+    }
 }
 
 fn number(report: &Value, key: &str) -> anyhow::Result<f64> {
@@ -492,6 +725,227 @@ fn concurrent_streams(
                     .map_err(|_| anyhow!("a client thread panicked"))?
             })
             .collect()
+    })
+}
+
+/// What one round measured of one server through the shared client.
+struct ServerRound {
+    /// One entry per step of `SWEEP_STREAMS`.
+    sweep: Vec<SweepStep>,
+    rag: RagAnswer,
+}
+
+struct SweepStep {
+    /// The best batch's aggregate rate: chunks with text over all streams, over the time from
+    /// sending to the last token (tok/s).
+    rate: f64,
+    /// The median time to first token over every request of the step (ms).
+    ttft_p50_ms: f64,
+    fewest_chunks: usize,
+}
+
+struct RagAnswer {
+    /// Decode rate, the first token excluded (tok/s).
+    rate: f64,
+    chunks: usize,
+}
+
+/// Whether a request carries Hearth's `"speculation": false`. `ServerDefault` sends nothing,
+/// so it is what any server does unasked; llama-server only ever gets that.
+#[derive(Clone, Copy)]
+enum Speculation {
+    ServerDefault,
+    Off,
+}
+
+/// One round of the sweep and the retrieval-style answer against any OpenAI-compatible server.
+fn measure_server(address: &str, round: usize) -> anyhow::Result<ServerRound> {
+    let sweep = SWEEP_STREAMS
+        .iter()
+        .enumerate()
+        .map(|(step, &streams)| sweep_step(address, round, step, streams))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let rag = rag_answer(address, Speculation::ServerDefault)?;
+    Ok(ServerRound { sweep, rag })
+}
+
+/// `SWEEP_BATCHES` batches of `streams` concurrent streamed chat requests, each request with
+/// its own prompt (different in every batch, step and round, so no server answers from its
+/// prompt cache), generating `SWEEP_TOKENS` tokens each.
+fn sweep_step(
+    address: &str,
+    round: usize,
+    step: usize,
+    streams: usize,
+) -> anyhow::Result<SweepStep> {
+    let mut best_rate: f64 = 0.0;
+    let mut ttfts_ms = Vec::with_capacity(SWEEP_BATCHES * streams);
+    let mut fewest_chunks = usize::MAX;
+    for batch in 0..SWEEP_BATCHES {
+        let bodies: Vec<Value> = (0..streams)
+            .map(|request| {
+                let index = ((round * SWEEP_STREAMS.len() + step) * SWEEP_BATCHES + batch)
+                    * PARALLEL
+                    + request;
+                json!({
+                    "model": CHAT_MODEL,
+                    "messages": [{"role": "user", "content": story_prompt(index)}],
+                    "max_tokens": SWEEP_TOKENS, "ignore_eos": true,
+                    "temperature": 0, "stream": true,
+                })
+            })
+            .collect();
+        let results = concurrent_streams(address, "/v1/chat/completions", &bodies)
+            .with_context(|| format!("{streams} concurrent chat streams to {address}"))?;
+        let sent_at = results
+            .iter()
+            .map(|streamed| streamed.sent_at)
+            .min()
+            .context("a batch of no requests")?;
+        let last_token = results
+            .iter()
+            .filter_map(|streamed| streamed.token_times.last())
+            .max()
+            .copied()
+            .unwrap_or(sent_at);
+        let chunks: usize = results
+            .iter()
+            .map(|streamed| streamed.token_times.len())
+            .sum();
+        let seconds = last_token.saturating_duration_since(sent_at).as_secs_f64();
+        if seconds > 0.0 {
+            best_rate = best_rate.max(chunks as f64 / seconds);
+        }
+        for streamed in &results {
+            let first = streamed.token_times[0].saturating_duration_since(streamed.sent_at);
+            ttfts_ms.push(first.as_secs_f64() * 1e3);
+            fewest_chunks = fewest_chunks.min(streamed.token_times.len());
+        }
+    }
+    Ok(SweepStep {
+        rate: best_rate,
+        ttft_p50_ms: crate::median(&mut ttfts_ms),
+        fewest_chunks,
+    })
+}
+
+/// A short story request; each `index` below 576 gets its own subject and place.
+fn story_prompt(index: usize) -> String {
+    const SUBJECTS: [&str; 24] = [
+        "a lighthouse keeper",
+        "a clockmaker",
+        "a retired astronaut",
+        "a baker",
+        "a lost dog",
+        "a beekeeper",
+        "a chess prodigy",
+        "a ferry captain",
+        "a librarian",
+        "a street musician",
+        "a glassblower",
+        "a mountain guide",
+        "a night nurse",
+        "a young inventor",
+        "a stray cat",
+        "a train conductor",
+        "a tailor",
+        "a fisherman's daughter",
+        "a museum guard",
+        "a radio host",
+        "a gardener",
+        "a mapmaker",
+        "a violin teacher",
+        "a snowplough driver",
+    ];
+    const PLACES: [&str; 24] = [
+        "in a desert town",
+        "on a night train",
+        "in a flooded city",
+        "on a remote island",
+        "in a busy market",
+        "at the edge of a forest",
+        "in an old observatory",
+        "on a cargo ship",
+        "in a mountain village",
+        "under a frozen lake",
+        "in a closed theatre",
+        "at a country fair",
+        "in a lighthouse",
+        "on the moon",
+        "in a rainy harbour",
+        "inside a clock tower",
+        "at a roadside diner",
+        "in a salt mine",
+        "on a rooftop garden",
+        "in an abandoned mall",
+        "at a border crossing",
+        "in a windmill",
+        "on a river barge",
+        "in a snowed-in hotel",
+    ];
+    format!(
+        "Write a story about {} {}.",
+        SUBJECTS[index % SUBJECTS.len()],
+        PLACES[(index / SUBJECTS.len()) % PLACES.len()]
+    )
+}
+
+/// The passage of the retrieval-style request: about 600 tokens of plain prose, as a search
+/// step would put into the prompt.
+const RAG_PASSAGE: &str = "\
+The town of Marrow Bay sits at the mouth of the Ellery River, where the water turns from brown \
+to green within a single mile. It was founded in 1791 by a group of rope makers who needed a \
+harbour that did not freeze in winter. For most of the nineteenth century the town lived on \
+rope, salted cod and the repair of fishing boats, and its population never rose above four \
+thousand people. \
+The first lighthouse was built on Gannet Point in 1824 from local granite. It burned whale oil \
+until 1862, when the keeper, Thomas Arlen, persuaded the harbour board to buy a lamp that \
+burned paraffin instead. The new lamp could be seen from eighteen miles out at sea, twice as \
+far as the old one, and the number of wrecks on the Gannet shoals fell from eleven in the \
+decade before to two in the decade after. \
+In the spring of 1907 a storm surge broke the old sea wall in three places and flooded the \
+lower town to a depth of six feet. The rebuilding took four years. The new wall was made of \
+concrete poured over an iron frame, and it was raised two feet higher than the wall it \
+replaced. The engineer in charge, Margaret Hollis, insisted that every section be tested with \
+weighted carts before the town council paid for it, and no section of her wall has failed \
+since. \
+The railway reached Marrow Bay in 1913 and changed the town more than the storm had. Fresh \
+fish could now be sold in the city the morning after it was caught, and the salting sheds \
+closed one by one over the following twenty years. The last of them became a museum in 1961. \
+It holds the ledgers of the Cullen family, who kept a record of every barrel of cod they sold \
+between 1840 and 1930, and a model of the harbour as it looked before the flood. \
+Today the town is known for its autumn rope festival, held on the second Saturday of October. \
+Teams of six pull against each other on a rope made each year by hand in the old way, from \
+hemp twisted in three strands. The winning team keeps the rope until the next festival, when \
+it is cut into short lengths and given to the children of the town. The tradition began in \
+1952 to raise money for a new school roof, and the school still receives half of what the \
+festival earns. \
+The harbour is now used mostly by small boats that take visitors out to see the seals on the \
+Gannet shoals. The lighthouse was automated in 1989 and its last keeper, Edith Morrow, still \
+lives in the town. She has written a short history of the light, which is sold in the museum \
+shop, and she gives a talk about it every Thursday evening in the summer.";
+
+/// The question of the retrieval-style request: its answer is sentences of the passage word
+/// for word, so a server that drafts tokens from the prompt can speed it up.
+const RAG_QUESTION: &str = "Using only the passage above, answer: how was the sea wall rebuilt \
+after the storm of 1907? Quote the relevant sentences of the passage word for word.";
+
+/// The retrieval-style request, one stream alone: its decode rate, the first token excluded.
+fn rag_answer(address: &str, speculation: Speculation) -> anyhow::Result<RagAnswer> {
+    let mut body = json!({
+        "model": CHAT_MODEL,
+        "messages": [{"role": "user", "content": format!("{RAG_PASSAGE}\n\n{RAG_QUESTION}")}],
+        "max_tokens": RAG_TOKENS, "temperature": 0, "stream": true,
+    });
+    if let Speculation::Off = speculation {
+        body["speculation"] = json!(false);
+    }
+    let mut connection = Connection::open(address)?;
+    let streamed = stream_generation(&mut connection, "/v1/chat/completions", &body)
+        .with_context(|| format!("the RAG request to {address}"))?;
+    Ok(RagAnswer {
+        rate: decode_rate(std::slice::from_ref(&streamed))?,
+        chunks: streamed.token_times.len(),
     })
 }
 
@@ -839,24 +1293,61 @@ fn start_hearth(binary: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<
     Ok(server)
 }
 
-fn start_peer(python: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<Server> {
+/// The peer server as started, with its command line for the report.
+struct Peer {
+    server: Server,
+    command_line: String,
+}
+
+/// `llama-server` on the chat model with Hearth's threads, slots and context per slot (see
+/// `peer::llama_server_command`), ready once `/health` answers 200 (it answers 503 while the
+/// model loads).
+fn start_llama_server(binary: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<Peer> {
     let address = local_address()?;
-    let log_path = out_dir.join("peer.log");
+    let log_path = out_dir.join("llama-server.log");
     let log = std::fs::File::create(&log_path)?;
-    let child = peer::command(
-        python,
+    let mut command = peer::llama_server_command(
+        binary,
         &models.join(CHAT_FILE),
         &address,
-        THREADS,
         CHAT_MODEL,
-    )
-    .stdout(log.try_clone()?)
-    .stderr(log)
-    .spawn()
-    .context("cannot start llama-cpp-python's server")?;
+        &peer::ServingSettings {
+            threads: THREADS,
+            parallel: PARALLEL,
+            context_per_sequence: CONTEXT_PER_SEQUENCE,
+            chat_template: GEMMA_CHAT_TEMPLATE,
+        },
+    );
+    let command_line = peer::shell_line(&command);
+    eprintln!(
+        "bench: starting llama-server (llama.cpp {}): {command_line}",
+        peer::llama_cpp_commit()
+            .as_deref()
+            .unwrap_or("commit unknown")
+    );
+    let child = command
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
     let mut server = Server { child, address };
-    wait_until_ready(&mut server, "/v1/models", &log_path)?;
-    Ok(server)
+    wait_until_ready(&mut server, "/health", &log_path)?;
+    // Both servers must see the same prompt tokens, or the comparison measures templates.
+    let probe = json!({"messages": [{"role": "user", "content": "Hi"}]});
+    let answer = Connection::open(&server.address)?.post_json("/apply-template", &probe)?;
+    let expected = "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n";
+    if answer.status != 200 || answer.json()?["prompt"] != expected {
+        bail!(
+            "llama-server renders chats unlike Hearth: /apply-template answered {}: {} \
+             (expected {expected:?})",
+            answer.status,
+            answer.text()
+        );
+    }
+    Ok(Peer {
+        server,
+        command_line,
+    })
 }
 
 // ---------------------------------------------------------------- report
@@ -905,11 +1396,18 @@ struct Report {
     rows: Vec<Row>,
     rounds: usize,
     quick: bool,
+    /// The CPU, its flags, Hearth's kernels and the peer's llama.cpp, in one line.
+    machine: String,
     details: Value,
 }
 
 fn ratio(hearth: Option<f64>, baseline: Option<f64>) -> Option<f64> {
     Some(hearth? / baseline?)
+}
+
+/// A count for a note, `-` when there is none.
+fn count(value: Option<usize>) -> String {
+    value.map_or("-".to_string(), |value| value.to_string())
 }
 
 impl Report {
@@ -918,6 +1416,7 @@ impl Report {
         options: &Options,
         (peak_rss_mib, rss_split): (f64, String),
         peer_peak_rss_mib: Option<f64>,
+        machine: Value,
     ) -> Report {
         let mut rows = vec![
             Row {
@@ -939,24 +1438,60 @@ impl Report {
                 note: String::new(),
             },
         ];
-        if !options.skip_peer {
+        // With --skip-peer the comparison rows still show Hearth's figures, without a ratio.
+        let peer_name = if options.skip_peer {
+            ""
+        } else {
+            "llama-server"
+        };
+        let (hearth, peer) = (&best.hearth, &best.llama_server);
+        for (step, streams) in SWEEP_STREAMS.into_iter().enumerate() {
             rows.push(Row {
-                measurement: format!("{PARALLEL} streams decode, aggregate (tok/s)"),
-                hearth: best.hearth_batch.0,
-                baseline: best.peer_batch.0,
-                baseline_name: "llama-cpp-python",
-                value: ratio(best.hearth_batch.0, best.peer_batch.0),
-                target: Target::AtLeast(1.8),
+                measurement: format!("N={streams} concurrent chats, aggregate (tok/s)"),
+                hearth: hearth.sweep_rate[step].0,
+                baseline: peer.sweep_rate[step].0,
+                baseline_name: peer_name,
+                value: ratio(hearth.sweep_rate[step].0, peer.sweep_rate[step].0),
+                target: Target::AtLeast(if streams == 1 { 1.0 } else { 1.1 }),
+                note: format!(
+                    "{SWEEP_TOKENS} tokens each, ignore_eos; fewest text chunks in a stream: \
+                     hearth {}, llama-server {}",
+                    count(hearth.sweep_chunks[step]),
+                    count(peer.sweep_chunks[step])
+                ),
+            });
+        }
+        for (step, streams) in SWEEP_STREAMS.into_iter().enumerate() {
+            rows.push(Row {
+                measurement: format!("N={streams} concurrent chats, TTFT p50 (ms)"),
+                hearth: hearth.sweep_ttft_ms[step].0,
+                baseline: peer.sweep_ttft_ms[step].0,
+                baseline_name: peer_name,
+                value: ratio(hearth.sweep_ttft_ms[step].0, peer.sweep_ttft_ms[step].0),
+                target: if streams == PARALLEL {
+                    Target::AtMost(0.8)
+                } else {
+                    Target::None
+                },
                 note: String::new(),
             });
+        }
+        for (speculation, rag, target) in [
+            ("on", &hearth.rag, Target::AtLeast(1.3)),
+            ("off", &best.hearth_rag_without_speculation, Target::None),
+        ] {
             rows.push(Row {
-                measurement: "single stream decode (tok/s)".into(),
-                hearth: best.hearth_single.0,
-                baseline: best.peer_single.0,
-                baseline_name: "llama-cpp-python",
-                value: ratio(best.hearth_single.0, best.peer_single.0),
-                target: Target::None,
-                note: String::new(),
+                measurement: format!("RAG quote, N=1, decode (tok/s), speculation {speculation}"),
+                hearth: rag.rate.0,
+                baseline: peer.rag.rate.0,
+                baseline_name: peer_name,
+                value: ratio(rag.rate.0, peer.rag.rate.0),
+                target,
+                note: format!(
+                    "~600-token passage; answer tokens: hearth {}, llama-server {}",
+                    count(rag.chunks),
+                    count(peer.rag.chunks)
+                ),
             });
         }
         rows.push(Row {
@@ -1031,20 +1566,43 @@ impl Report {
             hearth: Some(peak_rss_mib),
             baseline: peer_peak_rss_mib,
             baseline_name: if peer_peak_rss_mib.is_some() {
-                "llama-cpp-python"
+                "llama-server"
             } else {
                 ""
             },
             value: Some(peak_rss_mib),
-            target: Target::AtMost(600.0),
+            target: Target::AtMost(547.0),
             note: rss_split,
         });
+        let words = |value: &Value| {
+            value.as_array().map_or("-".to_string(), |items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        };
+        let machine_line = format!(
+            "CPU: {}; flags: {}; hearth's kernels: {}{}",
+            machine["cpu_model"].as_str().unwrap_or("unknown"),
+            words(&machine["cpu_flags"]),
+            words(&machine["hearth_cpu_features"]),
+            match machine["peer"]["llama_cpp_commit"].as_str() {
+                Some(commit) => format!("; llama-server: llama.cpp {commit}"),
+                None => String::new(),
+            }
+        );
         let details = json!({
             "threads": THREADS,
             "parallel": PARALLEL,
             "context_per_sequence": CONTEXT_PER_SEQUENCE,
+            "sweep_streams": SWEEP_STREAMS,
+            "sweep_batches": SWEEP_BATCHES,
+            "sweep_tokens": SWEEP_TOKENS,
+            "rag_max_tokens": RAG_TOKENS,
             "embedding_callers": EMBEDDING_CALLERS,
-            "peer": if options.skip_peer { Value::Null } else { json!(peer::REQUIREMENT) },
+            "machine": machine,
             "scheduler_request_p50_ms": best.scheduler_request_ms.0,
             "prefix_tokens": best.prefix_tokens,
             "json_schema_refusal": best.json_schema_refusal,
@@ -1053,6 +1611,7 @@ impl Report {
             rows,
             rounds: options.rounds,
             quick: options.quick,
+            machine: machine_line,
             details,
         }
     }
@@ -1116,9 +1675,10 @@ impl Report {
                 .to_string()
         };
         let mut table = format!(
-            "\ninference benchmark: best of {} round(s){}, {THREADS} threads\n\n",
+            "\ninference benchmark: best of {} round(s){}, {THREADS} threads\n{}\n\n",
             self.rounds,
-            if self.quick { " (quick)" } else { "" }
+            if self.quick { " (quick)" } else { "" },
+            self.machine
         );
         table.push_str(&line(&Self::HEADERS.map(String::from)));
         table.push('\n');
@@ -1133,9 +1693,10 @@ impl Report {
     fn markdown(&self) -> String {
         let mut text = format!(
             "# Inference benchmark\n\n`cargo xtask bench inference{}`: best of {} round(s), \
-             {THREADS} threads, Gemma 3 270M Q4_K_M and all-MiniLM-L6-v2.\n\n",
+             {THREADS} threads, Gemma 3 270M Q4_K_M and all-MiniLM-L6-v2.\n\n{}\n\n",
             if self.quick { " --quick" } else { "" },
-            self.rounds
+            self.rounds,
+            self.machine
         );
         text.push_str(&format!("| {} |\n", Self::HEADERS.join(" | ")));
         text.push_str(&format!("|{}\n", "---|".repeat(Self::HEADERS.len())));

@@ -3,9 +3,10 @@
 //! - `startup [--runs N] [--binary PATH]`: time from process start to `/readyz` 200 and idle
 //!   RSS of `hearth serve` with no models, median of N runs (default 10). Builds the release
 //!   binary first unless `--binary` is given.
-//! - `bench inference [--quick] [--skip-peer] [--rounds N]`: the release binary serving the
-//!   sample models over HTTP against the raw engine, the raw embedding model and
-//!   llama-cpp-python's server; see `bench_inference.rs`.
+//! - `bench inference [--quick] [--skip-peer | --peer-only] [--rounds N]`: the release binary
+//!   serving the sample models over HTTP against the raw engine, the raw embedding model and
+//!   llama.cpp's own `llama-server` (built natively on first use, outside the clone); see
+//!   `bench_inference.rs`.
 //! - `bench gateway [--quick] [--skip-peer] [--rates A,B] [--seconds N] [--soak-seconds N]`:
 //!   the release binary in front of a fake upstream against the upstream directly and against
 //!   LiteLLM's proxy; see `bench_gateway.rs`.
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage:
   cargo xtask startup [--runs N] [--binary PATH]
-  cargo xtask bench inference [--quick] [--skip-peer] [--rounds N]
+  cargo xtask bench inference [--quick] [--skip-peer | --peer-only] [--rounds N]
   cargo xtask bench gateway [--quick] [--skip-peer] [--rates A,B,...] [--seconds N] [--soak-seconds N] [--soak-rate N] [--connections N]
   cargo xtask fake-upstream --listen ADDR";
 

@@ -77,7 +77,7 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
 /// benchmarks read themselves) and allocator tuning (`MALLOC_*`), passed on to the server so
 /// that a setting can be compared, e.g. `HEARTH_LOG_LEVEL=warn` or `HEARTH_MODELS_BATCH_SIZE=256`.
 pub fn settings_from_env() -> Vec<(String, String)> {
-    const OWN: [&str; 2] = ["HEARTH_MODEL_CACHE", "HEARTH_BENCH_VENV"];
+    const OWN: [&str; 2] = ["HEARTH_MODEL_CACHE", "HEARTH_BENCH_LLAMA_SERVER_DIR"];
     std::env::vars()
         .filter(|(name, _)| {
             (name.starts_with("HEARTH_") && !OWN.contains(&name.as_str()))

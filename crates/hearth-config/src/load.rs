@@ -13,13 +13,13 @@ use crate::schema::{self, KeySpec, Kind, SCHEMA};
 
 /// `HEARTH_*` variables that are not config keys but are ours: the config file's path (read by
 /// the CLI), the sample-model cache and the Python clients' virtualenv (the set-up scripts and
-/// tests), and the benchmark peer's virtualenv (`cargo xtask bench`). A test checks that every
+/// tests), and where the benchmark builds its llama-server peer (`cargo xtask bench`). A test checks that every
 /// `HEARTH_*` name in `scripts/` and `xtask/` is here or a config key.
 pub const RESERVED_ENV_VARS: &[&str] = &[
     "HEARTH_CONFIG",
     "HEARTH_MODEL_CACHE",
     "HEARTH_VENV",
-    "HEARTH_BENCH_VENV",
+    "HEARTH_BENCH_LLAMA_SERVER_DIR",
 ];
 
 /// Something in the sources that does not stop the load but that the user should hear about.
