@@ -122,6 +122,9 @@ pub(crate) struct SequenceSampler {
     grammar: Option<SequenceGrammar>,
     /// Biases and penalties, when the request has penalties; the chain then holds neither.
     adjustments: Option<SparseAdjustments>,
+    /// For greedy requests with neither grammar nor penalties: the choice made by a scan of the
+    /// logits, in place of the chain (which holds only stateless biases and greedy then).
+    greedy_scan: Option<GreedyScan>,
 }
 
 impl SequenceSampler {
@@ -166,10 +169,13 @@ impl SequenceSampler {
             const RANDOM_SEED: u32 = u32::MAX;
             samplers.push(LlamaSampler::dist(params.seed.unwrap_or(RANDOM_SEED)));
         }
+        let greedy_scan = (params.temperature <= 0.0 && grammar.is_none() && adjustments.is_none())
+            .then(|| GreedyScan::new(&params.logit_bias));
         Self {
             chain: LlamaSampler::chain_simple(samplers),
             grammar,
             adjustments,
+            greedy_scan,
         }
     }
 
@@ -182,6 +188,11 @@ impl SequenceSampler {
         batch_index: i32,
         candidates: &mut LlamaTokenDataArray,
     ) -> TokenId {
+        if let Some(scan) = &self.greedy_scan
+            && let Some(token) = scan.choose(context.get_logits_ith(batch_index))
+        {
+            return token;
+        }
         if self.grammar.is_none() && self.adjustments.is_none() {
             return self.chain.sample(context, batch_index).0;
         }
@@ -219,6 +230,91 @@ impl SequenceSampler {
         }
         token.0
     }
+}
+
+/// Greedy choice straight from the logits. llama.cpp's sampler first copies the whole
+/// vocabulary into a candidate array (262k entries for Gemma: about 0.4 ms a token, 7% of an
+/// 8-sequence step on two cores, measured with the step-time metrics); a scan of the logits
+/// picks the same token: the first of equal maxima, after the biases are added.
+struct GreedyScan {
+    /// The request's biases summed per token, in token order.
+    biases: Vec<(TokenId, f32)>,
+}
+
+impl GreedyScan {
+    fn new(logit_bias: &[(TokenId, f32)]) -> Self {
+        let mut biases: Vec<(TokenId, f32)> = Vec::with_capacity(logit_bias.len());
+        let mut sorted = logit_bias.to_vec();
+        sorted.sort_by_key(|&(token, _)| token);
+        for (token, bias) in sorted {
+            match biases.last_mut() {
+                Some(last) if last.0 == token => last.1 += bias,
+                _ => biases.push((token, bias)),
+            }
+        }
+        Self { biases }
+    }
+
+    fn is_biased(&self, token: usize) -> bool {
+        self.biases
+            .binary_search_by_key(&token, |&(biased, _)| biased as usize)
+            .is_ok()
+    }
+
+    /// The greedy token, or `None` when the logits hold no number (the chain then decides).
+    fn choose(&self, logits: &[f32]) -> Option<TokenId> {
+        let (mut best, mut best_logit) = first_max(logits)?;
+        if self.biases.is_empty() {
+            return TokenId::try_from(best).ok();
+        }
+        if self.is_biased(best) {
+            // The raw maximum is biased, so the best unbiased token needs a scan of its own
+            // (once per turn for `ignore_eos`, whose end-of-turn token is usually the maximum
+            // only when the answer is over).
+            (best, best_logit) = (usize::MAX, f32::NEG_INFINITY);
+            for (token, &logit) in logits.iter().enumerate() {
+                if logit > best_logit && !self.is_biased(token) {
+                    (best, best_logit) = (token, logit);
+                }
+            }
+        }
+        for &(token, bias) in &self.biases {
+            let Some(&logit) = logits.get(token as usize) else {
+                continue;
+            };
+            let logit = logit + bias;
+            let index = token as usize;
+            if logit > best_logit || (logit == best_logit && index < best) {
+                (best, best_logit) = (index, logit);
+            }
+        }
+        if best == usize::MAX {
+            // Every token is biased to minus infinity: llama.cpp's greedy takes the first.
+            best = 0;
+        }
+        TokenId::try_from(best).ok()
+    }
+}
+
+/// The index and value of the first maximum of `values`; `None` if it is empty or all NaN.
+/// Lane-wise maxima first, so the compiler vectorizes the scan of the vocabulary.
+fn first_max(values: &[f32]) -> Option<(usize, f32)> {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &value) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(value);
+        }
+    }
+    let max = lanes
+        .iter()
+        .chain(rest)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let index = values.iter().position(|&value| value == max)?;
+    Some((index, max))
 }
 
 /// Logit biases, then repeat, frequency and presence penalties over the last `window`
@@ -345,6 +441,60 @@ mod tests {
         );
         assert!(top.windows(2).all(|pair| pair[0].1 >= pair[1].1));
         assert!(top.iter().all(|&(_, logprob)| logprob <= 0.0));
+    }
+
+    /// llama.cpp's logit-bias sampler then its greedy sampler, over the whole vocabulary.
+    fn naive_greedy(logits: &[f32], biases: &[(TokenId, f32)]) -> TokenId {
+        let mut biased = logits.to_vec();
+        for &(token, bias) in biases {
+            if let Some(logit) = biased.get_mut(token as usize) {
+                *logit += bias;
+            }
+        }
+        let mut best = 0;
+        for (token, &logit) in biased.iter().enumerate() {
+            if logit > biased[best] {
+                best = token;
+            }
+        }
+        best as TokenId
+    }
+
+    #[test]
+    fn the_greedy_scan_picks_what_llama_cpps_greedy_picks() {
+        let cases: [(&[f32], &[(TokenId, f32)]); 7] = [
+            (&[0.5, 2.0, 2.0, 1.0], &[]),
+            (&[0.5, 2.0, 2.0, 1.0], &[(1, -0.5)]),
+            (&[0.5, 2.0, 2.0, 1.0], &[(3, 1.0)]),
+            (&[0.5, 2.0, 2.0, 1.0], &[(3, 1.0), (3, -1.0), (0, 1.5)]),
+            (&[3.0, 1.0], &[(0, f32::NEG_INFINITY)]),
+            (
+                &[3.0, 1.0],
+                &[(0, f32::NEG_INFINITY), (1, f32::NEG_INFINITY)],
+            ),
+            (&[1.0, 2.0], &[(7, 5.0)]),
+        ];
+        for (logits, biases) in cases {
+            assert_eq!(
+                GreedyScan::new(biases).choose(logits),
+                Some(naive_greedy(logits, biases)),
+                "{logits:?} with {biases:?}"
+            );
+        }
+        // A vocabulary's worth, with the maximum in the remainder of the lanes and a tie.
+        let mut logits: Vec<f32> = (0..1_000)
+            .map(|i| ((i * 7919) % 613) as f32 / 10.0)
+            .collect();
+        logits[995] = 99.0;
+        logits[997] = 99.0;
+        assert_eq!(GreedyScan::new(&[]).choose(&logits), Some(995));
+        let biases = [(995, f32::NEG_INFINITY), (10, 30.0)];
+        assert_eq!(
+            GreedyScan::new(&biases).choose(&logits),
+            Some(naive_greedy(&logits, &biases))
+        );
+        assert_eq!(GreedyScan::new(&[]).choose(&[]), None);
+        assert_eq!(GreedyScan::new(&[]).choose(&[f32::NAN, f32::NAN]), None);
     }
 
     #[test]

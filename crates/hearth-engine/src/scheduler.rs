@@ -549,10 +549,12 @@ impl Scheduler<'_> {
                     .is_some_and(|sequence| sequence.next_token.is_some())
             })
             .count();
-        // Drafts pay where a pass is bound by reading the weights: with few sequences the
-        // drafted positions ride along almost free. With more, a step is compute-bound, and a
+        // Drafts pay where a pass is bound by reading the weights: a sequence running alone
+        // gets its drafted positions almost free. With more, a step is compute-bound, and a
         // sequence with more tokens than the others also costs llama.cpp a pass of its own.
-        let speculate = generating <= SPECULATION_MAX_GENERATING;
+        // Alone also means no prompt is being read beside it: requests that arrive together
+        // then see the same batch shapes, which keeps a seed's output repeatable among them.
+        let speculate = self.active_count() <= SPECULATION_MAX_SEQUENCES;
         let mut waiting_to_add = generating;
 
         for slot in &mut self.slots {
@@ -905,8 +907,8 @@ struct SlotCandidate {
     last_used: u64,
 }
 
-/// Drafts are decoded only while at most this many sequences generate (see `step`).
-const SPECULATION_MAX_GENERATING: usize = 1;
+/// Drafts are decoded only while at most this many sequences run (see `step`).
+const SPECULATION_MAX_SEQUENCES: usize = 1;
 
 /// A shared prefix decides the slot only from this many tokens, or from half the prompt (as
 /// llama-server's slot similarity): a BOS token or a chat template's opening saves a few
