@@ -462,7 +462,8 @@ mod tests {
 
     #[test]
     fn the_greedy_scan_picks_what_llama_cpps_greedy_picks() {
-        let cases: [(&[f32], &[(TokenId, f32)]); 7] = [
+        type Case<'a> = (&'a [f32], &'a [(TokenId, f32)]);
+        let cases: [Case; 7] = [
             (&[0.5, 2.0, 2.0, 1.0], &[]),
             (&[0.5, 2.0, 2.0, 1.0], &[(1, -0.5)]),
             (&[0.5, 2.0, 2.0, 1.0], &[(3, 1.0)]),
