@@ -42,6 +42,13 @@ pub struct ChatCompletionRequest {
     pub max_completion_tokens: Option<u32>,
     #[serde(flatten)]
     pub sampling: SamplingFields,
+    /// llama-server's extension: never stop at an end-of-generation token, only at the token
+    /// limit or a stop sequence (benchmarks, fixed-length output).
+    #[serde(default)]
+    pub ignore_eos: bool,
+    /// Hearth's extension: `false` turns prompt-lookup speculative decoding off for this
+    /// request. The output is the same either way; only the speed differs.
+    pub speculation: Option<bool>,
     /// How many choices to generate.
     #[schema(minimum = 1, maximum = 16)]
     #[serde(default, deserialize_with = "super::integer::int32")]
@@ -136,13 +143,6 @@ pub struct SamplingFields {
     pub repeat_penalty: Option<f32>,
     #[schema(schema_with = schema::logit_bias)]
     pub logit_bias: Option<BTreeMap<String, f32>>,
-    /// llama-server's extension: never stop at an end-of-generation token, only at the token
-    /// limit or a stop sequence (benchmarks, fixed-length output).
-    #[serde(default)]
-    pub ignore_eos: bool,
-    /// Hearth's extension: `false` turns prompt-lookup speculative decoding off for this
-    /// request. The output is the same either way; only the speed differs.
-    pub speculation: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -248,6 +248,13 @@ pub struct CompletionRequest {
     pub max_tokens: Option<u32>,
     #[serde(flatten)]
     pub sampling: SamplingFields,
+    /// llama-server's extension: never stop at an end-of-generation token, only at the token
+    /// limit or a stop sequence (benchmarks, fixed-length output).
+    #[serde(default)]
+    pub ignore_eos: bool,
+    /// Hearth's extension: `false` turns prompt-lookup speculative decoding off for this
+    /// request. The output is the same either way; only the speed differs.
+    pub speculation: Option<bool>,
     #[schema(minimum = 1, maximum = 16)]
     #[serde(default, deserialize_with = "super::integer::int32")]
     pub n: Option<u32>,
@@ -451,8 +458,8 @@ impl ChatCompletionRequest {
         let mut request = GenerationRequest::new(Prompt::Chat(messages))
             .with_sampling(self.sampling.to_sampling()?)
             .with_stop(stop_sequences(&self.stop)?)
-            .with_ignore_eos(self.sampling.ignore_eos)
-            .with_speculation(self.sampling.speculation.unwrap_or(true));
+            .with_ignore_eos(self.ignore_eos)
+            .with_speculation(self.speculation.unwrap_or(true));
         request.max_tokens = max_tokens;
         request.logprobs = top_logprobs;
         request.constraint = match &tools {
@@ -648,8 +655,8 @@ impl CompletionRequest {
         let mut request = GenerationRequest::new(Prompt::Text(prompt))
             .with_sampling(self.sampling.to_sampling()?)
             .with_stop(stop_sequences(&self.stop)?)
-            .with_ignore_eos(self.sampling.ignore_eos)
-            .with_speculation(self.sampling.speculation.unwrap_or(true));
+            .with_ignore_eos(self.ignore_eos)
+            .with_speculation(self.speculation.unwrap_or(true));
         // OpenAI's legacy completions default to 16 tokens.
         request.max_tokens = positive_max_tokens("max_tokens", self.max_tokens)?.or(Some(16));
         request.logprobs = logprobs;

@@ -307,12 +307,17 @@ fn metrics_show_each_loaded_chat_model_until_it_is_deleted() {
         completion_tokens
     );
     // Nothing was cached yet, so every prompt token was decoded; the last generated token is
-    // sampled but never decoded.
+    // sampled but never decoded. Drafts the sampler rejected were decoded as well.
     assert_eq!(
         value(&text, "hearth_model_prompt_tokens_total", ""),
         prompt_tokens
     );
-    let decoded = value(&text, "hearth_model_decoded_tokens_total", "");
+    let rejected_drafts = value(
+        &text,
+        "hearth_model_draft_tokens_total",
+        ",outcome=\"rejected\"",
+    );
+    let decoded = value(&text, "hearth_model_decoded_tokens_total", "") - rejected_drafts;
     assert!(
         (prompt_tokens..prompt_tokens + completion_tokens).contains(&decoded),
         "{decoded}"
@@ -354,5 +359,51 @@ fn metrics_show_each_loaded_chat_model_until_it_is_deleted() {
     assert!(
         model_cache().join("gemma-3-270m-q4_k_m.gguf").is_file(),
         "a model registered in place keeps its file"
+    );
+}
+
+#[test]
+fn ignore_eos_and_speculation_are_request_fields() {
+    let server = serve_with_sample_models();
+    let http = client();
+    // Gemma's end of turn (token 106) pushed far up: the answer ends at once, unless the end
+    // of generation is ignored.
+    let request = |extra: serde_json::Value| {
+        let mut body = serde_json::json!({
+            "model": "gemma3:270m", "max_tokens": 12, "temperature": 0,
+            "messages": [{"role": "user", "content": "Say yes."}],
+            "logit_bias": {"106": 100},
+        });
+        body.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        http.post(server.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .expect("chat")
+    };
+    let usage = |response: reqwest::blocking::Response| {
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().expect("json");
+        (
+            body["usage"]["completion_tokens"].as_u64(),
+            body["choices"][0]["finish_reason"].clone(),
+        )
+    };
+    let (tokens, finish) = usage(request(serde_json::json!({})));
+    assert_eq!((tokens, finish.as_str()), (Some(1), Some("stop")));
+    let (tokens, finish) = usage(request(
+        serde_json::json!({"ignore_eos": true, "speculation": false}),
+    ));
+    assert_eq!((tokens, finish.as_str()), (Some(12), Some("length")));
+
+    let refused = request(serde_json::json!({"speculation": "sometimes"}));
+    assert_eq!(refused.status(), 400);
+    let error: serde_json::Value = refused.json().expect("json");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("speculation")),
+        "{error}"
     );
 }
