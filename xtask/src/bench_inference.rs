@@ -640,12 +640,7 @@ fn decode_rate(streams: &[Streamed]) -> anyhow::Result<f64> {
         .max()
         .copied()
         .context("no stream produced a token")?;
-    let end = streams
-        .iter()
-        .filter_map(|stream| stream.token_times.last())
-        .max()
-        .copied()
-        .unwrap_or(start);
+    let end = last_token_at(streams).unwrap_or(start);
     let tokens = streams
         .iter()
         .flat_map(|stream| &stream.token_times)
@@ -656,6 +651,15 @@ fn decode_rate(streams: &[Streamed]) -> anyhow::Result<f64> {
         bail!("too few tokens to time ({tokens} after the first)");
     }
     Ok(tokens as f64 / seconds)
+}
+
+/// When the last token of any of `streams` arrived.
+fn last_token_at(streams: &[Streamed]) -> Option<Instant> {
+    streams
+        .iter()
+        .filter_map(|stream| stream.token_times.last())
+        .max()
+        .copied()
 }
 
 fn completion_body(prompt: &str, max_tokens: usize) -> Value {
@@ -802,12 +806,7 @@ fn sweep_step(
             .map(|streamed| streamed.sent_at)
             .min()
             .context("a batch of no requests")?;
-        let last_token = results
-            .iter()
-            .filter_map(|streamed| streamed.token_times.last())
-            .max()
-            .copied()
-            .unwrap_or(sent_at);
+        let last_token = last_token_at(&results).unwrap_or(sent_at);
         let chunks: usize = results
             .iter()
             .map(|streamed| streamed.token_times.len())

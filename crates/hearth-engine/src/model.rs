@@ -2,7 +2,7 @@
 //! the tokenizer. Running it is the scheduler's job (`crate::scheduler`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -57,8 +57,9 @@ pub(crate) struct ModelInner {
     grammar: GrammarCompiler,
     /// The faster path to llama.cpp's own tokens, for models where it was checked to agree.
     pub(crate) spm: Option<SpmTokenizer>,
-    /// Every end-of-generation token of the vocabulary, banned for `ignore_eos` requests.
-    pub(crate) end_of_generation_tokens: Vec<TokenId>,
+    /// Every end-of-generation token of the vocabulary, banned for `ignore_eos` requests; found
+    /// on the first such request (a scan of the whole vocabulary, kept off model loading).
+    end_of_generation_tokens: OnceLock<Vec<TokenId>>,
 }
 
 impl std::fmt::Debug for Model {
@@ -141,9 +142,6 @@ impl Model {
             "model loaded"
         );
         let spm = checked_spm_tokenizer(&llama);
-        let end_of_generation_tokens = (0..llama.n_vocab())
-            .filter(|&token| llama.vocab().is_eog(LlamaToken(token)))
-            .collect();
         Ok(Model {
             inner: Arc::new(ModelInner {
                 llama,
@@ -152,7 +150,7 @@ impl Model {
                 formatter,
                 grammar: GrammarCompiler::default(),
                 spm,
-                end_of_generation_tokens,
+                end_of_generation_tokens: OnceLock::new(),
             }),
         })
     }
@@ -205,6 +203,16 @@ impl Model {
             constraint,
             self.config().json_number_max_digits,
         )
+    }
+
+    /// Every token that ends a generation (end of turn, EOS, ...).
+    pub(crate) fn end_of_generation_tokens(&self) -> &[TokenId] {
+        self.inner.end_of_generation_tokens.get_or_init(|| {
+            let llama = &self.inner.llama;
+            (0..llama.n_vocab())
+                .filter(|&token| llama.vocab().is_eog(LlamaToken(token)))
+                .collect()
+        })
     }
 
     /// Whether generating this token ends the turn (EOS, `<end_of_turn>` and the like).

@@ -153,8 +153,7 @@ impl ModelHandle {
             // As llama-server does: the end-of-generation tokens can never be sampled.
             sampling.logit_bias.extend(
                 self.model
-                    .inner
-                    .end_of_generation_tokens
+                    .end_of_generation_tokens()
                     .iter()
                     .map(|&token| (token, f32::NEG_INFINITY)),
             );
@@ -540,31 +539,19 @@ impl Scheduler<'_> {
         let mut n_prompt_in_batch = 0_usize;
         let mut n_drafted = 0_usize;
 
-        let generating = self
-            .slots
-            .iter()
-            .filter(|slot| {
-                slot.sequence
-                    .as_ref()
-                    .is_some_and(|sequence| sequence.next_token.is_some())
-            })
-            .count();
         // Drafts pay where a pass is bound by reading the weights: a sequence running alone
         // gets its drafted positions almost free. With more, a step is compute-bound, and a
         // sequence with more tokens than the others also costs llama.cpp a pass of its own.
         // Alone also means no prompt is being read beside it: requests that arrive together
         // then see the same batch shapes, which keeps a seed's output repeatable among them.
         let speculate = self.active_count() <= SPECULATION_MAX_SEQUENCES;
-        let mut waiting_to_add = generating;
 
         for slot in &mut self.slots {
             let Some(sequence) = slot.sequence.as_mut() else {
                 continue;
             };
             sequence.batch_index = None;
-            sequence.draft.clear();
             if let Some(token) = sequence.next_token.take() {
-                waiting_to_add -= 1;
                 let position = slot.cached.len() as i32;
                 if self
                     .batch
@@ -578,12 +565,13 @@ impl Scheduler<'_> {
                 sequence.batch_index = Some(self.batch.n_tokens() - 1);
                 slot.cached.push(token);
                 if speculate && sequence.request.speculation {
-                    // Room for the drafts: what the batch has left after every other generating
-                    // sequence's token, and what the request may still generate beyond the token
-                    // this row samples (so drafts never pass `max_tokens` or the context).
+                    // Room for the drafts: what the batch has left (the sequence runs alone, so
+                    // no other token is still to come), and what the request may still generate
+                    // beyond the token this row samples (so drafts never pass `max_tokens` or
+                    // the context).
                     let room = config
                         .effective_n_batch()
-                        .saturating_sub(self.batch.n_tokens() as usize + waiting_to_add);
+                        .saturating_sub(self.batch.n_tokens() as usize);
                     let left = sequence
                         .request
                         .max_tokens
@@ -740,13 +728,17 @@ impl Scheduler<'_> {
         };
 
         let slot = &mut self.slots[slot_idx];
-        if !draft.is_empty() {
+        let drafted = draft.len();
+        if drafted > 0 {
             SharedStats::add(&self.stats.draft_tokens_accepted, accepted as u64);
-            if let Some(sequence) = slot.sequence.as_mut() {
-                sequence.draft_length.record(draft.len(), accepted);
-            }
         }
-        let rejected = draft.len() - accepted;
+        if let Some(sequence) = slot.sequence.as_mut() {
+            sequence.draft_length.record(drafted, accepted);
+            // The buffer goes back for the next step's draft, so drafting allocates once.
+            sequence.draft = draft;
+            sequence.draft.clear();
+        }
+        let rejected = drafted - accepted;
         if rejected > 0 {
             let keep = slot.cached.len() - rejected;
             let removed = self.context.kv_cache_seq_rm(
