@@ -1,0 +1,404 @@
+//! Searching the graph: layer search with an in-traversal filter, the planner that scans small
+//! allowed sets exactly instead, int8 traversal with f32 rescoring, and exact search.
+
+use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
+
+use super::visited::{Candidate, Scratch};
+use super::{Hnsw, NO_ENTRY, QuantizedStore, STATE_LIVE, unpack_entry};
+use crate::quant::QuantizedQuery;
+use crate::{IdSet, MemoryError, Metric, distance};
+
+/// Which nodes a search may return (tombstoned nodes never are).
+#[derive(Clone, Copy)]
+pub enum Allowed<'a> {
+    /// Every live node.
+    All,
+    /// Nodes for which the predicate holds. Its cardinality is unknown, so the graph is always
+    /// searched, evaluating the predicate while traversing.
+    Predicate(&'a dyn Fn(u32) -> bool),
+    /// The nodes in the set. Its size is known, so the planner scans it exactly when that is
+    /// cheaper than a filtered graph search.
+    Set(&'a IdSet),
+}
+
+impl std::fmt::Debug for Allowed<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Allowed::All => formatter.write_str("All"),
+            Allowed::Predicate(_) => formatter.write_str("Predicate(..)"),
+            Allowed::Set(set) => write!(formatter, "Set({} ids)", set.len()),
+        }
+    }
+}
+
+impl Allowed<'_> {
+    #[inline(always)]
+    fn contains(&self, id: u32) -> bool {
+        match self {
+            Allowed::All => true,
+            Allowed::Predicate(predicate) => predicate(id),
+            Allowed::Set(set) => set.contains(id),
+        }
+    }
+}
+
+/// How to search.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchOptions<'a> {
+    /// Hits wanted.
+    pub k: usize,
+    /// Candidate list size on level 0 (raised to `k`): larger is slower and finds more.
+    pub ef: usize,
+    pub allowed: Allowed<'a>,
+    /// With int8 quantization, how many times `k` candidates to rescore on f32 vectors.
+    pub oversampling: f32,
+}
+
+impl SearchOptions<'_> {
+    /// `k` hits with ef 64, no filter, and 3× oversampling for quantized indexes.
+    pub fn new(k: usize) -> SearchOptions<'static> {
+        SearchOptions {
+            k,
+            ef: 64,
+            allowed: Allowed::All,
+            oversampling: 3.0,
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The internal id.
+    pub id: u32,
+    /// The key the node was inserted under.
+    pub key: u64,
+    /// The distance to the query (lower is closer); see [`Metric::score`].
+    pub distance: f32,
+}
+
+/// Distances from one query to indexed nodes.
+pub(super) trait QueryDistance {
+    fn distance(&self, id: u32) -> f32;
+    fn prefetch(&self, id: u32);
+}
+
+/// Exact distances on the f32 vectors.
+pub(super) struct ExactQuery<'a> {
+    pub(super) index: &'a Hnsw,
+    pub(super) query: &'a [f32],
+}
+
+impl QueryDistance for ExactQuery<'_> {
+    #[inline(always)]
+    fn distance(&self, id: u32) -> f32 {
+        self.index.distance_between(self.query, id)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        let dim = self.index.params.dim;
+        let pointer = self.index.vectors.as_ptr().wrapping_add(id as usize * dim);
+        distance::prefetch(pointer.cast(), dim * 4);
+    }
+}
+
+/// Approximate distances on the int8 codes.
+struct QuantQuery<'a> {
+    index: &'a Hnsw,
+    store: &'a QuantizedStore,
+    prepared: QuantizedQuery,
+}
+
+impl QueryDistance for QuantQuery<'_> {
+    #[inline(always)]
+    fn distance(&self, id: u32) -> f32 {
+        let codes = self.index.codes(self.store, id);
+        let dot = self.prepared.offset + (self.index.kernels.dot_u8)(&self.prepared.weights, codes);
+        match self.index.params.metric {
+            Metric::Cosine => 1.0 - dot,
+            Metric::Dot => -dot,
+            Metric::L2 => {
+                self.prepared.squared_norm + Hnsw::squared_norm(self.store, id) - 2.0 * dot
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        let dim = self.index.params.dim;
+        let pointer = self.store.codes.as_ptr().wrapping_add(id as usize * dim);
+        distance::prefetch(pointer.cast(), dim);
+    }
+}
+
+impl Hnsw {
+    /// The `options.k` nearest allowed live nodes to `query`, closest first. Returns `k` hits
+    /// whenever `k` allowed live nodes exist.
+    pub fn search(
+        &self,
+        query: &[f32],
+        options: &SearchOptions<'_>,
+    ) -> Result<Vec<Hit>, MemoryError> {
+        let query = self.prepare_query(query)?;
+        let k = options.k;
+        let entry = self.entry.load(Ordering::Acquire);
+        if k == 0 || entry == NO_ENTRY {
+            return Ok(Vec::new());
+        }
+        let ef = options.ef.max(k);
+        if let Allowed::Set(set) = options.allowed
+            && self.prefer_exact_scan(set.len(), ef)
+        {
+            return Ok(self.exact_scan(&query, k, set.iter()));
+        }
+
+        let mut scratch = self.take_scratch();
+        let (entry_id, top_level) = unpack_entry(entry);
+        let exact = ExactQuery {
+            index: self,
+            query: &query,
+        };
+        let allowed = |id: u32| {
+            self.states[id as usize].load(Ordering::Relaxed) == STATE_LIVE
+                && options.allowed.contains(id)
+        };
+        let (mut hits, visited) = match &self.quantized {
+            None => {
+                let visited =
+                    self.search_graph(&exact, entry_id, top_level, ef, allowed, &mut scratch);
+                (
+                    self.drain_hits(&mut scratch, |candidate| candidate.distance),
+                    visited,
+                )
+            }
+            Some(store) => {
+                let quant = QuantQuery {
+                    index: self,
+                    store,
+                    prepared: store.quantizer.prepare(&query),
+                };
+                let oversampled =
+                    ((k as f32 * options.oversampling.max(1.0)).ceil() as usize).max(ef);
+                let visited = self.search_graph(
+                    &quant,
+                    entry_id,
+                    top_level,
+                    oversampled,
+                    allowed,
+                    &mut scratch,
+                );
+                let mut hits =
+                    self.drain_hits(&mut scratch, |candidate| exact.distance(candidate.id));
+                hits.sort_unstable_by(|a, b| {
+                    a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id))
+                });
+                (hits, visited)
+            }
+        };
+        self.return_scratch(scratch);
+        hits.truncate(k);
+        // The traversal stops when its candidates run out; a graph that is not connected (or
+        // a node reached only through a concurrent insert) could leave allowed nodes unseen.
+        if hits.len() < k && visited < self.len() {
+            return Ok(self.exact_scan(
+                &query,
+                k,
+                (0..self.len() as u32).filter(|&id| options.allowed.contains(id)),
+            ));
+        }
+        Ok(hits)
+    }
+
+    /// The exact `k` nearest allowed live nodes, by scanning; the ground truth for tests and
+    /// the planner's choice for small allowed sets.
+    pub fn exact_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Allowed<'_>,
+    ) -> Result<Vec<Hit>, MemoryError> {
+        let query = self.prepare_query(query)?;
+        let ids = (0..self.len() as u32).filter(|&id| allowed.contains(id));
+        Ok(self.exact_scan(&query, k, ids))
+    }
+
+    fn prepare_query<'q>(
+        &self,
+        query: &'q [f32],
+    ) -> Result<std::borrow::Cow<'q, [f32]>, MemoryError> {
+        super::prepare_rows(&self.params, 1, query)
+    }
+
+    /// Whether scanning `allowed` ids exactly costs less than a filtered graph search. With a
+    /// share `s` of nodes allowed, the graph search expands about `ef / s` nodes before its
+    /// result list fills, each costing up to `2m` distance computations.
+    fn prefer_exact_scan(&self, allowed: usize, ef: usize) -> bool {
+        let live = self.live_len().max(1) as f64;
+        let share = (allowed as f64 / live).max(1.0 / live);
+        let graph_cost = ef as f64 / share * (2 * self.params.m) as f64;
+        (allowed as f64) <= graph_cost.min(live)
+    }
+
+    fn exact_scan(&self, query: &[f32], k: usize, ids: impl Iterator<Item = u32>) -> Vec<Hit> {
+        let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+        let len = self.len();
+        for id in ids {
+            if id as usize >= len || self.states[id as usize].load(Ordering::Acquire) != STATE_LIVE
+            {
+                continue;
+            }
+            let distance = self.distance_between(query, id);
+            if heap.len() < k {
+                heap.push(Candidate { distance, id });
+            } else if heap
+                .peek()
+                .is_some_and(|worst: &Candidate| distance < worst.distance)
+            {
+                heap.pop();
+                heap.push(Candidate { distance, id });
+            }
+        }
+        heap.into_sorted_vec()
+            .into_iter()
+            .map(|candidate| Hit {
+                id: candidate.id,
+                key: self.keys[candidate.id as usize].load(Ordering::Acquire),
+                distance: candidate.distance,
+            })
+            .collect()
+    }
+
+    fn drain_hits(&self, scratch: &mut Scratch, distance: impl Fn(&Candidate) -> f32) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = scratch
+            .results
+            .drain()
+            .map(|candidate| Hit {
+                id: candidate.id,
+                key: self.keys[candidate.id as usize].load(Ordering::Acquire),
+                distance: distance(&candidate),
+            })
+            .collect();
+        hits.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        hits
+    }
+
+    /// Greedy descent through the upper levels, then the level-0 search; returns how many
+    /// nodes the level-0 search visited. Results are left in `scratch.results`.
+    fn search_graph<Q: QueryDistance>(
+        &self,
+        query: &Q,
+        entry_id: u32,
+        top_level: usize,
+        ef: usize,
+        allowed: impl Fn(u32) -> bool,
+        scratch: &mut Scratch,
+    ) -> usize {
+        let mut nearest = Candidate {
+            distance: query.distance(entry_id),
+            id: entry_id,
+        };
+        for level in (1..=top_level).rev() {
+            nearest = self.greedy_closest(query, nearest, level, scratch);
+        }
+        self.search_layer(query, &[nearest], ef, 0, allowed, scratch)
+    }
+
+    /// Moves to ever closer neighbours on `level` until none is closer.
+    pub(super) fn greedy_closest<Q: QueryDistance>(
+        &self,
+        query: &Q,
+        mut nearest: Candidate,
+        level: usize,
+        scratch: &mut Scratch,
+    ) -> Candidate {
+        loop {
+            let mut moved = false;
+            self.read_links(nearest.id, level, &mut scratch.neighbours);
+            for &id in &scratch.neighbours {
+                let distance = query.distance(id);
+                if distance < nearest.distance {
+                    nearest = Candidate { distance, id };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return nearest;
+            }
+        }
+    }
+
+    /// The best-first search of one level. Every reached node is traversed, but only those
+    /// `allowed` enter the results (at most `ef`, left in `scratch.results`); the search ends
+    /// when the closest unexpanded candidate is farther than the worst of a full result list,
+    /// or when candidates run out. Returns how many nodes were visited.
+    pub(super) fn search_layer<Q: QueryDistance>(
+        &self,
+        query: &Q,
+        entry_points: &[Candidate],
+        ef: usize,
+        level: usize,
+        allowed: impl Fn(u32) -> bool,
+        scratch: &mut Scratch,
+    ) -> usize {
+        let Scratch {
+            visited,
+            candidates,
+            results,
+            neighbours,
+        } = scratch;
+        visited.reset(self.capacity);
+        candidates.clear();
+        results.clear();
+        let mut n_visited = 0;
+        for &entry in entry_points {
+            if visited.insert(entry.id) {
+                n_visited += 1;
+                candidates.push(Reverse(entry));
+                if allowed(entry.id) {
+                    results.push(entry);
+                }
+            }
+        }
+        let mut bound = if results.len() >= ef {
+            results.peek().map_or(f32::INFINITY, |worst| worst.distance)
+        } else {
+            f32::INFINITY
+        };
+        while let Some(Reverse(current)) = candidates.pop() {
+            if current.distance > bound {
+                break;
+            }
+            self.read_links(current.id, level, neighbours);
+            neighbours.retain(|&id| !visited.contains(id));
+            if let Some(&first) = neighbours.first() {
+                query.prefetch(first);
+            }
+            for index in 0..neighbours.len() {
+                let id = neighbours[index];
+                if let Some(&next) = neighbours.get(index + 1) {
+                    query.prefetch(next);
+                }
+                if !visited.insert(id) {
+                    continue;
+                }
+                n_visited += 1;
+                let distance = query.distance(id);
+                if results.len() < ef || distance < bound {
+                    candidates.push(Reverse(Candidate { distance, id }));
+                    if allowed(id) {
+                        results.push(Candidate { distance, id });
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                        if results.len() >= ef {
+                            bound = results.peek().map_or(f32::INFINITY, |worst| worst.distance);
+                        }
+                    }
+                }
+            }
+        }
+        n_visited
+    }
+}
