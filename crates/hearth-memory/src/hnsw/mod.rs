@@ -19,6 +19,7 @@
 //! [`Hnsw::compacted`] rebuilds the graph without them.
 
 mod search;
+mod snapshot;
 mod visited;
 
 use std::cell::UnsafeCell;

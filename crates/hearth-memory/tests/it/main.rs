@@ -6,4 +6,5 @@ mod filtered;
 mod mutation;
 mod quantized;
 mod recall;
+mod snapshot;
 mod support;
