@@ -54,7 +54,11 @@ fn main() {
             );
             (generate(n + n_queries, dim, &get("data", "clustered")), dim)
         });
-    let queries = rows.split_off(rows.len() - n_queries * dim);
+    let queries = match load(&get("query-fvecs", ""), "", "0") {
+        Some((queries, query_dim)) if query_dim == dim => queries,
+        _ => rows.split_off(rows.len() - n_queries * dim),
+    };
+    let n_queries = queries.len() / dim;
     let n = rows.len() / dim;
     if let Some(path) = options.get("dump") {
         write_fvecs(&format!("{path}.base.fvecs"), &rows, dim);
@@ -73,28 +77,47 @@ fn main() {
         metric.name()
     );
 
-    let rss_before = rss_bytes();
-    let started = Instant::now();
-    let index = Hnsw::build(params.clone(), &keys, &rows, 1, int8).expect("build");
-    let single = started.elapsed().as_secs_f64();
-    let rss_after = rss_bytes();
-    println!("build 1 thread: {single:.2} s");
-    println!(
-        "memory: index arrays {:.1} MB, RSS growth {:.1} MB (raw vectors {:.1} MB)",
-        index.memory_bytes() as f64 / 1e6,
-        rss_after.saturating_sub(rss_before) as f64 / 1e6,
-        (n * dim * 4) as f64 / 1e6
-    );
-    if threads > 1 {
-        let started = Instant::now();
-        let parallel = Hnsw::build(params, &keys, &rows, threads, int8).expect("build");
-        println!(
-            "build {threads} threads: {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
-        report(&parallel, &queries, dim, &[64], "parallel-built");
-        drop(parallel);
-    }
+    let snapshot = options.get("snapshot").map(std::path::PathBuf::from);
+    let index = match snapshot.as_deref().filter(|path| path.exists()) {
+        Some(path) => {
+            let started = Instant::now();
+            let index = Hnsw::load(path).expect("load snapshot");
+            println!(
+                "loaded snapshot in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            index
+        }
+        None => {
+            let rss_before = rss_bytes();
+            let started = Instant::now();
+            let index = Hnsw::build(params.clone(), &keys, &rows, 1, int8).expect("build");
+            let single = started.elapsed().as_secs_f64();
+            let rss_after = rss_bytes();
+            println!("build 1 thread: {single:.2} s");
+            println!(
+                "memory: index arrays {:.1} MB, RSS growth {:.1} MB (raw vectors {:.1} MB)",
+                index.memory_bytes() as f64 / 1e6,
+                rss_after.saturating_sub(rss_before) as f64 / 1e6,
+                (n * dim * 4) as f64 / 1e6
+            );
+            if threads > 1 {
+                let started = Instant::now();
+                let parallel = Hnsw::build(params, &keys, &rows, threads, int8).expect("build");
+                println!(
+                    "build {threads} threads: {:.2} s",
+                    started.elapsed().as_secs_f64()
+                );
+                report(&parallel, &queries, dim, &[64], "parallel-built");
+            }
+            if let Some(path) = &snapshot {
+                let started = Instant::now();
+                index.save(path).expect("save snapshot");
+                println!("saved snapshot in {:.2} s", started.elapsed().as_secs_f64());
+            }
+            index
+        }
+    };
     report(
         &index,
         &queries,
