@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use hearth_memory::{Allowed, Hnsw, HnswParams, IdSet, Metric, SearchOptions};
+use hearth_memory::{Allowed, Hnsw, HnswParams, IdSet, Metric, Plan, SearchOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -131,9 +131,14 @@ fn main() {
             .filter(|id| id.is_multiple_of(modulus))
             .collect();
         let predicate = |id: u32| id.is_multiple_of(modulus);
-        for (name, allowed) in [
-            ("set", Allowed::Set(&set)),
-            ("predicate", Allowed::Predicate(&predicate)),
+        for (name, allowed, plan) in [
+            ("set, auto", Allowed::Set(&set), Plan::Auto),
+            ("set, graph", Allowed::Set(&set), Plan::Graph),
+            (
+                "predicate, auto",
+                Allowed::Predicate(&predicate),
+                Plan::Auto,
+            ),
         ] {
             let truth: Vec<Vec<u64>> = queries
                 .chunks_exact(dim)
@@ -148,6 +153,7 @@ fn main() {
                 .collect();
             let options = SearchOptions {
                 allowed,
+                plan,
                 ..SearchOptions::new(10)
             };
             let (recall, qps) = measure(&index, &queries, dim, &options, &truth);

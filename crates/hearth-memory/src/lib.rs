@@ -19,6 +19,6 @@ mod quant;
 pub use distance::{Kernels, Metric, normalize, scalar};
 pub use error::MemoryError;
 pub use filter::{CompareOp, Filter, FilterValue, Scalar};
-pub use hnsw::{Allowed, Hit, Hnsw, HnswParams, SearchOptions};
+pub use hnsw::{Allowed, Hit, Hnsw, HnswParams, Plan, SearchOptions};
 pub use idset::IdSet;
 pub use quant::Int8Quantizer;

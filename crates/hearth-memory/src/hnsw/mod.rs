@@ -28,7 +28,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
-pub use search::{Allowed, Hit, SearchOptions};
+pub use search::{Allowed, Hit, Plan, SearchOptions};
 use visited::{Candidate, Scratch};
 
 use crate::{Int8Quantizer, Kernels, MemoryError, Metric, distance};

@@ -43,6 +43,19 @@ impl Allowed<'_> {
     }
 }
 
+/// How a filtered search finds its hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Plan {
+    /// Scan the allowed nodes exactly when that is estimated to be cheaper than a filtered
+    /// graph search, else search the graph.
+    #[default]
+    Auto,
+    /// Always search the graph (falling back to a scan only when it finds fewer than `k`).
+    Graph,
+    /// Always scan the allowed nodes exactly.
+    Scan,
+}
+
 /// How to search.
 #[derive(Debug, Clone, Copy)]
 pub struct SearchOptions<'a> {
@@ -53,6 +66,7 @@ pub struct SearchOptions<'a> {
     pub allowed: Allowed<'a>,
     /// With int8 quantization, how many times `k` candidates to rescore on f32 vectors.
     pub oversampling: f32,
+    pub plan: Plan,
 }
 
 impl SearchOptions<'_> {
@@ -63,6 +77,7 @@ impl SearchOptions<'_> {
             ef: 64,
             allowed: Allowed::All,
             oversampling: 3.0,
+            plan: Plan::Auto,
         }
     }
 }
@@ -148,10 +163,28 @@ impl Hnsw {
             return Ok(Vec::new());
         }
         let ef = options.ef.max(k);
-        if let Allowed::Set(set) = options.allowed
-            && self.prefer_exact_scan(set.len(), ef)
-        {
-            return Ok(self.exact_scan(&query, k, set.iter()));
+        match options.allowed {
+            _ if options.plan == Plan::Graph => {}
+            Allowed::All if options.plan == Plan::Scan => {
+                let ids = 0..self.len() as u32;
+                return Ok(self.scan(&query, k, options.oversampling, ids));
+            }
+            Allowed::All => {}
+            Allowed::Set(set) => {
+                if options.plan == Plan::Scan || self.prefer_exact_scan(set.len(), ef, 0) {
+                    return Ok(self.scan(&query, k, options.oversampling, set.iter()));
+                }
+            }
+            Allowed::Predicate(predicate) => {
+                let scan = options.plan == Plan::Scan || {
+                    let estimate = self.estimate_matches(predicate);
+                    self.prefer_exact_scan(estimate, ef, self.len())
+                };
+                if scan {
+                    let ids = (0..self.len() as u32).filter(|&id| predicate(id));
+                    return Ok(self.scan(&query, k, options.oversampling, ids));
+                }
+            }
         }
 
         let mut scratch = self.take_scratch();
@@ -202,11 +235,8 @@ impl Hnsw {
         // The traversal stops when its candidates run out; a graph that is not connected (or
         // a node reached only through a concurrent insert) could leave allowed nodes unseen.
         if hits.len() < k && visited < self.len() {
-            return Ok(self.exact_scan(
-                &query,
-                k,
-                (0..self.len() as u32).filter(|&id| options.allowed.contains(id)),
-            ));
+            let ids = (0..self.len() as u32).filter(|&id| options.allowed.contains(id));
+            return Ok(self.scan(&query, k, options.oversampling, ids));
         }
         Ok(hits)
     }
@@ -231,17 +261,75 @@ impl Hnsw {
         super::prepare_rows(&self.params, 1, query)
     }
 
-    /// Whether scanning `allowed` ids exactly costs less than a filtered graph search. With a
-    /// share `s` of nodes allowed, the graph search expands about `ef / s` nodes before its
-    /// result list fills, each costing up to `2m` distance computations.
-    fn prefer_exact_scan(&self, allowed: usize, ef: usize) -> bool {
+    /// Whether scanning `allowed` ids exactly (after evaluating a predicate on
+    /// `predicate_evaluations` ids) costs less than a filtered graph search. With a share `s`
+    /// of nodes allowed, the graph search expands about `ef / s` nodes before its result list
+    /// fills, each costing up to `2m` distance computations; a predicate call is counted as a
+    /// sixteenth of a distance computation.
+    fn prefer_exact_scan(&self, allowed: usize, ef: usize, predicate_evaluations: usize) -> bool {
         let live = self.live_len().max(1) as f64;
         let share = (allowed as f64 / live).max(1.0 / live);
         let graph_cost = ef as f64 / share * (2 * self.params.m) as f64;
-        (allowed as f64) <= graph_cost.min(live)
+        let scan_cost = allowed as f64 + predicate_evaluations as f64 / 16.0;
+        scan_cost <= graph_cost.min(live)
     }
 
-    fn exact_scan(&self, query: &[f32], k: usize, ids: impl Iterator<Item = u32>) -> Vec<Hit> {
+    /// Estimates how many nodes a predicate allows from a sample of evenly spaced ids.
+    fn estimate_matches(&self, predicate: &dyn Fn(u32) -> bool) -> usize {
+        const SAMPLE: usize = 512;
+        let len = self.len();
+        let step = (len / SAMPLE).max(1);
+        let sampled = len.div_ceil(step).max(1);
+        let matches = (0..len)
+            .step_by(step)
+            .filter(|&id| predicate(id as u32))
+            .count();
+        matches * len / sampled
+    }
+
+    /// The `k` nearest allowed live nodes among `ids` by scanning: on the f32 vectors, or on
+    /// the int8 codes with `oversampling` times `k` candidates rescored on the f32 vectors.
+    fn scan(
+        &self,
+        query: &[f32],
+        k: usize,
+        oversampling: f32,
+        ids: impl Iterator<Item = u32>,
+    ) -> Vec<Hit> {
+        let Some(store) = &self.quantized else {
+            return self.exact_scan(query, k, ids);
+        };
+        let quant = QuantQuery {
+            index: self,
+            store,
+            prepared: store.quantizer.prepare(query),
+        };
+        let wider = ((k as f32 * oversampling.max(1.0)).ceil() as usize).max(k);
+        let mut hits: Vec<Hit> = self
+            .top_k(wider, ids, |id| quant.distance(id))
+            .into_iter()
+            .map(|candidate| self.hit(candidate.id, self.distance_between(query, candidate.id)))
+            .collect();
+        hits.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        hits.truncate(k);
+        hits
+    }
+
+    fn hit(&self, id: u32, distance: f32) -> Hit {
+        Hit {
+            id,
+            key: self.keys[id as usize].load(Ordering::Acquire),
+            distance,
+        }
+    }
+
+    /// The `k` live ids among `ids` with the smallest `distance`, closest first.
+    fn top_k(
+        &self,
+        k: usize,
+        ids: impl Iterator<Item = u32>,
+        distance: impl Fn(u32) -> f32,
+    ) -> Vec<Candidate> {
         let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
         let len = self.len();
         for id in ids {
@@ -249,7 +337,7 @@ impl Hnsw {
             {
                 continue;
             }
-            let distance = self.distance_between(query, id);
+            let distance = distance(id);
             if heap.len() < k {
                 heap.push(Candidate { distance, id });
             } else if heap
@@ -261,12 +349,12 @@ impl Hnsw {
             }
         }
         heap.into_sorted_vec()
+    }
+
+    fn exact_scan(&self, query: &[f32], k: usize, ids: impl Iterator<Item = u32>) -> Vec<Hit> {
+        self.top_k(k, ids, |id| self.distance_between(query, id))
             .into_iter()
-            .map(|candidate| Hit {
-                id: candidate.id,
-                key: self.keys[candidate.id as usize].load(Ordering::Acquire),
-                distance: candidate.distance,
-            })
+            .map(|candidate| self.hit(candidate.id, candidate.distance))
             .collect()
     }
 

@@ -1,7 +1,7 @@
 //! Filtered search keeps recall at 1%, 10% and 50% selectivity, through the in-traversal
 //! predicate and through the planner's exact scan, and returns k hits whenever k match.
 
-use hearth_memory::{Allowed, Filter, IdSet, SearchOptions};
+use hearth_memory::{Allowed, Filter, IdSet, Plan, SearchOptions};
 use serde_json::{Value, json};
 
 use crate::support::{DIM, N, ground_truth, recall, shared};
@@ -36,9 +36,21 @@ fn filtered_recall_holds_at_every_selectivity() {
         let predicate = |id: u32| matches(id as usize);
         let set: IdSet = (0..N as u32).filter(|&id| predicate(id)).collect();
         assert!((set.len() as f64 / N as f64 - share).abs() < 0.01);
-        for (name, allowed) in [
-            ("predicate", Allowed::Predicate(&predicate)),
-            ("set", Allowed::Set(&set)),
+        // The graph plan evaluates the predicate while traversing; auto may scan instead.
+        for (name, allowed, plan) in [
+            (
+                "predicate, graph",
+                Allowed::Predicate(&predicate),
+                Plan::Graph,
+            ),
+            (
+                "predicate, auto",
+                Allowed::Predicate(&predicate),
+                Plan::Auto,
+            ),
+            ("set, graph", Allowed::Set(&set), Plan::Graph),
+            ("set, auto", Allowed::Set(&set), Plan::Auto),
+            ("set, scan", Allowed::Set(&set), Plan::Scan),
         ] {
             let mut total = 0.0;
             let n_queries = shared.queries.len() / DIM;
@@ -49,6 +61,7 @@ fn filtered_recall_holds_at_every_selectivity() {
                         query,
                         &SearchOptions {
                             allowed,
+                            plan,
                             ..SearchOptions::new(10)
                         },
                     )
@@ -88,19 +101,17 @@ fn fewer_matches_than_k_returns_every_match() {
     let set: IdSet = allowed_ids.into_iter().collect();
     let query = &shared.queries[..DIM];
     for allowed in [Allowed::Predicate(&predicate), Allowed::Set(&set)] {
-        let hits = shared
-            .index
-            .search(
-                query,
-                &SearchOptions {
-                    allowed,
-                    ..SearchOptions::new(10)
-                },
-            )
-            .unwrap();
-        let mut ids: Vec<u32> = hits.iter().map(|hit| hit.id).collect();
-        ids.sort_unstable();
-        assert_eq!(ids, allowed_ids);
+        for plan in [Plan::Auto, Plan::Graph, Plan::Scan] {
+            let options = SearchOptions {
+                allowed,
+                plan,
+                ..SearchOptions::new(10)
+            };
+            let hits = shared.index.search(query, &options).unwrap();
+            let mut ids: Vec<u32> = hits.iter().map(|hit| hit.id).collect();
+            ids.sort_unstable();
+            assert_eq!(ids, allowed_ids, "{plan:?}");
+        }
     }
     let nothing = |_: u32| false;
     let hits = shared
