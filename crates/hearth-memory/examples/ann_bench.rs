@@ -156,8 +156,10 @@ fn main() {
                 plan,
                 ..SearchOptions::new(10)
             };
-            let (recall, qps) = measure(&index, &queries, dim, &options, &truth);
-            println!("filter {share} ({name}) ef 64: recall@10 {recall:.4}, {qps:.0} QPS");
+            let (recall, qps, cpu_qps) = measure(&index, &queries, dim, &options, &truth);
+            println!(
+                "filter {share} ({name}) ef 64: recall@10 {recall:.4}, {qps:.0} QPS ({cpu_qps:.0} per CPU-second)"
+            );
         }
     }
 }
@@ -179,8 +181,10 @@ fn report(index: &Hnsw, queries: &[f32], dim: usize, efs: &[usize], name: &str) 
             ef,
             ..SearchOptions::new(10)
         };
-        let (recall, qps) = measure(index, queries, dim, &options, &truth);
-        println!("{name} ef {ef:>3}: recall@10 {recall:.4}, {qps:.0} QPS (1 thread)");
+        let (recall, qps, cpu_qps) = measure(index, queries, dim, &options, &truth);
+        println!(
+            "{name} ef {ef:>3}: recall@10 {recall:.4}, {qps:.0} QPS on 1 thread ({cpu_qps:.0} per CPU-second)"
+        );
     }
 }
 
@@ -190,12 +194,13 @@ fn measure(
     dim: usize,
     options: &SearchOptions<'_>,
     truth: &[Vec<u64>],
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
     // One warm-up pass, then the timed pass.
     for query in queries.chunks_exact(dim).take(100) {
         index.search(query, options).unwrap();
     }
     let started = Instant::now();
+    let cpu_started = thread_cpu_ns();
     let results: Vec<Vec<u64>> = queries
         .chunks_exact(dim)
         .map(|query| {
@@ -208,6 +213,7 @@ fn measure(
         })
         .collect();
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = thread_cpu_ns().saturating_sub(cpu_started) as f64 / 1e9;
     let found: usize = results
         .iter()
         .zip(truth)
@@ -217,7 +223,17 @@ fn measure(
     (
         found as f64 / wanted.max(1) as f64,
         results.len() as f64 / seconds,
+        results.len() as f64 / cpu_seconds.max(1e-9),
     )
+}
+
+/// Nanoseconds this thread has run on a CPU (from the scheduler's statistics), so QPS can be
+/// read on a machine that other work shares.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 fn load(fvecs: &str, raw: &str, dim: &str) -> Option<(Vec<f32>, usize)> {

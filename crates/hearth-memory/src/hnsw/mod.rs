@@ -800,3 +800,55 @@ fn prepare_rows<'a>(
     }
     Ok(std::borrow::Cow::Owned(owned))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_deterministic_and_thin_out_by_m() {
+        let m = 16;
+        let levels: Vec<u8> = (0..100_000).map(|id| level_of(7, id, m)).collect();
+        let again: Vec<u8> = (0..100_000).map(|id| level_of(7, id, m)).collect();
+        assert_eq!(levels, again);
+        let above_zero = levels.iter().filter(|level| **level >= 1).count();
+        let above_one = levels.iter().filter(|level| **level >= 2).count();
+        // P(level >= 1) = 1/m, P(level >= 2) = 1/m².
+        assert!((5_500..7_000).contains(&above_zero), "{above_zero}");
+        assert!((250..550).contains(&above_one), "{above_one}");
+        assert_ne!(
+            levels,
+            (0..100_000)
+                .map(|id| level_of(8, id, m))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_planner_scans_small_sets_and_searches_the_graph_for_large_ones() {
+        let dim = 4;
+        let n = 10_000;
+        let keys: Vec<u64> = (0..n as u64).collect();
+        let vectors: Vec<f32> = (0..n * dim).map(|i| ((i * 7919) % 1000) as f32).collect();
+        let index =
+            Hnsw::build(HnswParams::new(dim, Metric::L2), &keys, &vectors, 1, false).unwrap();
+        // (allowed ids, predicate evaluations, ef, expect a scan)
+        let cases = [
+            (10, 0, 64, true),
+            (100, 0, 64, true),
+            (5_000, 0, 64, false),
+            (50, n, 64, true),
+            (9_000, n, 64, false),
+        ];
+        for (allowed, evaluations, ef, scan) in cases {
+            assert_eq!(
+                index.prefer_exact_scan(allowed, ef, evaluations),
+                scan,
+                "{allowed} allowed, {evaluations} evaluations"
+            );
+        }
+        let every_tenth = |id: u32| id.is_multiple_of(10);
+        let estimate = index.estimate_matches(&every_tenth);
+        assert!((900..1_100).contains(&estimate), "{estimate}");
+    }
+}

@@ -9,6 +9,9 @@ use super::{Hnsw, NO_ENTRY, QuantizedStore, STATE_LIVE, unpack_entry};
 use crate::quant::QuantizedQuery;
 use crate::{IdSet, MemoryError, Metric, distance};
 
+/// How many neighbours ahead of the current one a layer search prefetches.
+const PREFETCH_AHEAD: usize = 3;
+
 /// Which nodes a search may return (tombstoned nodes never are).
 #[derive(Clone, Copy)]
 pub enum Allowed<'a> {
@@ -266,7 +269,12 @@ impl Hnsw {
     /// of nodes allowed, the graph search expands about `ef / s` nodes before its result list
     /// fills, each costing up to `2m` distance computations; a predicate call is counted as a
     /// sixteenth of a distance computation.
-    fn prefer_exact_scan(&self, allowed: usize, ef: usize, predicate_evaluations: usize) -> bool {
+    pub(super) fn prefer_exact_scan(
+        &self,
+        allowed: usize,
+        ef: usize,
+        predicate_evaluations: usize,
+    ) -> bool {
         let live = self.live_len().max(1) as f64;
         let share = (allowed as f64 / live).max(1.0 / live);
         let graph_cost = ef as f64 / share * (2 * self.params.m) as f64;
@@ -275,7 +283,7 @@ impl Hnsw {
     }
 
     /// Estimates how many nodes a predicate allows from a sample of evenly spaced ids.
-    fn estimate_matches(&self, predicate: &dyn Fn(u32) -> bool) -> usize {
+    pub(super) fn estimate_matches(&self, predicate: &dyn Fn(u32) -> bool) -> usize {
         const SAMPLE: usize = 512;
         let len = self.len();
         let step = (len / SAMPLE).max(1);
@@ -460,12 +468,15 @@ impl Hnsw {
             }
             self.read_links(current.id, level, neighbours);
             neighbours.retain(|&id| !visited.contains(id));
-            if let Some(&first) = neighbours.first() {
-                query.prefetch(first);
+            // Vectors are fetched a few neighbours ahead of the distance computations, so that
+            // memory latency overlaps with arithmetic.
+            let ahead = PREFETCH_AHEAD;
+            for &id in neighbours.iter().take(ahead) {
+                query.prefetch(id);
             }
             for index in 0..neighbours.len() {
                 let id = neighbours[index];
-                if let Some(&next) = neighbours.get(index + 1) {
+                if let Some(&next) = neighbours.get(index + ahead) {
                     query.prefetch(next);
                 }
                 if !visited.insert(id) {

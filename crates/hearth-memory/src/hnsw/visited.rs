@@ -75,3 +75,42 @@ pub(crate) struct Scratch {
     /// Neighbour ids copied out of a node's list.
     pub(crate) neighbours: Vec<u32>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_visited_set_forgets_at_reset_and_survives_generation_wrap() {
+        let mut visited = VisitedSet::default();
+        for _round in 0..70_000u32 {
+            visited.reset(10);
+            assert!(!visited.contains(3));
+            assert!(visited.insert(3));
+            assert!(!visited.insert(3));
+            assert!(visited.contains(3) && !visited.contains(4));
+        }
+        // Growing keeps working for ids past the old size.
+        visited.reset(100);
+        assert!(visited.insert(99));
+    }
+
+    #[test]
+    fn candidates_order_by_distance_then_id() {
+        let near = Candidate {
+            distance: 0.1,
+            id: 9,
+        };
+        let far = Candidate {
+            distance: 0.5,
+            id: 1,
+        };
+        let tie = Candidate {
+            distance: 0.1,
+            id: 2,
+        };
+        let mut sorted = vec![far, near, tie];
+        sorted.sort();
+        assert_eq!(sorted, [tie, near, far]);
+    }
+}
