@@ -52,7 +52,15 @@ fn main() {
                 "generating {} {n} x {dim} vectors",
                 get("data", "clustered")
             );
-            (generate(n + n_queries, dim, &get("data", "clustered")), dim)
+            (
+                generate(
+                    n + n_queries,
+                    dim,
+                    &get("data", "clustered"),
+                    get("latent", "16").parse().expect("--latent"),
+                ),
+                dim,
+            )
         });
     let queries = match load(&get("query-fvecs", ""), "", "0") {
         Some((queries, query_dim)) if query_dim == dim => queries,
@@ -278,9 +286,9 @@ fn write_fvecs(path: &str, rows: &[f32], dim: usize) {
     }
 }
 
-/// Seeded data: uniform in [-1, 1], or around 100 cluster centres in a 16-dimensional
-/// subspace (a low intrinsic dimension, as real embeddings have) plus small noise.
-fn generate(n: usize, dim: usize, kind: &str) -> Vec<f32> {
+/// Seeded data: uniform in [-1, 1], or around 100 cluster centres in a `latent`-dimensional
+/// subspace (default 16: a low intrinsic dimension, as real embeddings have) plus small noise.
+fn generate(n: usize, dim: usize, kind: &str, latent: usize) -> Vec<f32> {
     let mut state = 42u64;
     let mut uniform = move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -292,7 +300,7 @@ fn generate(n: usize, dim: usize, kind: &str) -> Vec<f32> {
     if kind == "uniform" {
         return (0..n * dim).map(|_| uniform()).collect();
     }
-    let latent = 16.min(dim);
+    let latent = latent.clamp(1, dim);
     let projection: Vec<f32> = (0..latent * dim).map(|_| uniform()).collect();
     let centres: Vec<f32> = (0..100 * latent).map(|_| uniform()).collect();
     let mut rows = Vec::with_capacity(n * dim);

@@ -8,6 +8,15 @@
 //!   rescoring, and checksummed snapshots.
 //! - [`IdSet`]: a set of internal ids whose size the planner uses.
 //! - [`Int8Quantizer`]: per-dimension scalar quantization.
+//!
+//! How a collection is expected to hold an index: documents get a `u64` key (their row in the
+//! store); the index maps keys to dense internal `u32` ids and back. Searches, inserts,
+//! deletes and snapshots all take `&self` and run concurrently; only growing the index
+//! ([`Hnsw::reserve`]) needs `&mut self`, so the collection keeps it in an `RwLock` whose
+//! write side is taken for that alone (doubling the capacity keeps it rare), and swaps in the
+//! result of [`Hnsw::compacted`] once tombstones pile up. Metadata filters become an
+//! [`Allowed`]: an [`IdSet`] when a payload index can list the matches (the planner then
+//! knows their number), or a predicate over internal ids otherwise.
 
 mod distance;
 mod error;
