@@ -89,7 +89,7 @@ fn main() {
     let index = match snapshot.as_deref().filter(|path| path.exists()) {
         Some(path) => {
             let started = Instant::now();
-            let index = Hnsw::load(path).expect("load snapshot");
+            let (index, _) = Hnsw::load(path).expect("load snapshot");
             println!(
                 "loaded snapshot in {:.2} s",
                 started.elapsed().as_secs_f64()
@@ -120,7 +120,7 @@ fn main() {
             }
             if let Some(path) = &snapshot {
                 let started = Instant::now();
-                index.save(path).expect("save snapshot");
+                index.save(path, 0).expect("save snapshot");
                 println!("saved snapshot in {:.2} s", started.elapsed().as_secs_f64());
             }
             index

@@ -2,8 +2,8 @@
 //! codes) in one file with a version header and a CRC-32 trailer.
 //!
 //! Layout, all little-endian: the magic `HRTHHNSW`, the format version (u32), dim (u32),
-//! metric (u8), m (u32), ef_construction (u32), seed (u64), node count (u64), entry point
-//! (u64, packed), quantized flag (u8), and with int8 the quantizer's mins and steps (`dim` f32
+//! metric (u8), m (u32), ef_construction (u32), seed (u64), node count (u64), the caller's
+//! applied sequence (u64), entry point (u64, packed), quantized flag (u8), and with int8 the quantizer's mins and steps (`dim` f32
 //! each); then per node its key (u64), its state (u8), its vector (`dim` f32), its level-0
 //! list (`1 + 2m` u32); the upper-level lists (their length follows from the seed); with int8,
 //! the codes (`dim` u8 per node) and the decoded squared norms (f32 per node); and last the
@@ -70,8 +70,10 @@ fn metric_code(metric: Metric) -> u8 {
 
 impl Hnsw {
     /// Writes the index to `path` atomically (temporary file, fsync, rename). Inserts wait
-    /// while it runs; searches do not.
-    pub fn save(&self, path: &Path) -> Result<(), MemoryError> {
+    /// while it runs; searches do not. `applied_sequence` is stored for the caller: the
+    /// position in its write log up to which the index holds every write, so that after a
+    /// restart only the writes past it are replayed.
+    pub fn save(&self, path: &Path, applied_sequence: u64) -> Result<(), MemoryError> {
         let io_error = |source| MemoryError::SnapshotIo {
             path: path.to_owned(),
             source,
@@ -84,7 +86,7 @@ impl Hnsw {
         temporary.push(format!(".tmp-{}", std::process::id()));
         let temporary = PathBuf::from(temporary);
         let result = self
-            .write_snapshot(&temporary)
+            .write_snapshot(&temporary, applied_sequence)
             .and_then(|()| std::fs::rename(&temporary, path));
         if let Err(error) = result {
             let _ = std::fs::remove_file(&temporary);
@@ -100,7 +102,7 @@ impl Hnsw {
             .map_err(io_error)
     }
 
-    fn write_snapshot(&self, path: &Path) -> std::io::Result<()> {
+    fn write_snapshot(&self, path: &Path, applied_sequence: u64) -> std::io::Result<()> {
         let file = File::create(path)?;
         let mut out = Checksummed {
             inner: BufWriter::with_capacity(1 << 20, file),
@@ -116,6 +118,7 @@ impl Hnsw {
         out.write_all(&(params.ef_construction as u32).to_le_bytes())?;
         out.write_all(&params.seed.to_le_bytes())?;
         out.write_all(&(count as u64).to_le_bytes())?;
+        out.write_all(&applied_sequence.to_le_bytes())?;
         out.write_all(&self.entry.load(Ordering::Acquire).to_le_bytes())?;
         out.write_all(&[u8::from(self.quantized.is_some())])?;
         if let Some(store) = &self.quantized {
@@ -185,10 +188,10 @@ impl Hnsw {
         file.sync_all()
     }
 
-    /// Reads an index saved by [`Hnsw::save`]; a damaged, truncated or unknown file is an
-    /// error, never a partly loaded index. The index has room for exactly its nodes;
-    /// [`Hnsw::reserve`] makes more.
-    pub fn load(path: &Path) -> Result<Hnsw, MemoryError> {
+    /// Reads an index saved by [`Hnsw::save`], with the applied sequence saved beside it; a
+    /// damaged, truncated or unknown file is an error, never a partly loaded index. The index
+    /// has room for exactly its nodes; [`Hnsw::reserve`] makes more.
+    pub fn load(path: &Path) -> Result<(Hnsw, u64), MemoryError> {
         let bytes = std::fs::read(path).map_err(|source| MemoryError::SnapshotIo {
             path: path.to_owned(),
             source,
@@ -249,7 +252,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<Hnsw, String> {
+fn parse(bytes: &[u8]) -> Result<(Hnsw, u64), String> {
     if bytes.len() < MAGIC.len() + 8 || &bytes[..MAGIC.len()] != MAGIC {
         return Err("not a Hearth HNSW snapshot".to_owned());
     }
@@ -279,6 +282,7 @@ fn parse(bytes: &[u8]) -> Result<Hnsw, String> {
     let seed = reader.u64("the header")?;
     let count = usize::try_from(reader.u64("the header")?)
         .map_err(|_| "node count too large".to_owned())?;
+    let applied_sequence = reader.u64("the header")?;
     let entry = reader.u64("the header")?;
     let quantized = match reader.u8("the header")? {
         0 => false,
@@ -431,5 +435,5 @@ fn parse(bytes: &[u8]) -> Result<Hnsw, String> {
         }
     }
     *index.n_deleted.get_mut() = n_deleted;
-    Ok(index)
+    Ok((index, applied_sequence))
 }

@@ -38,9 +38,9 @@ fn a_snapshot_round_trip_gives_back_an_equal_index() {
         let path = directory
             .path()
             .join(format!("{}-{quantize}.hnsw", metric.name()));
-        original.save(&path).unwrap();
+        original.save(&path, 41).unwrap();
         // Saving again over the first file works and leaves no temporary file behind.
-        original.save(&path).unwrap();
+        original.save(&path, 42).unwrap();
         let leftovers = std::fs::read_dir(directory.path())
             .unwrap()
             .filter(|entry| {
@@ -54,7 +54,8 @@ fn a_snapshot_round_trip_gives_back_an_equal_index() {
             .count();
         assert_eq!(leftovers, 0);
 
-        let mut loaded = Hnsw::load(&path).unwrap();
+        let (mut loaded, applied_sequence) = Hnsw::load(&path).unwrap();
+        assert_eq!(applied_sequence, 42);
         assert_eq!(loaded.params(), original.params());
         assert_eq!(loaded.quantizer(), original.quantizer());
         assert_eq!(
@@ -100,7 +101,7 @@ fn a_damaged_snapshot_is_refused() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("index.hnsw");
     let (original, _) = index(Metric::Cosine, true);
-    original.save(&path).unwrap();
+    original.save(&path, 7).unwrap();
     let good = std::fs::read(&path).unwrap();
 
     let mut flipped = good.clone();
@@ -143,9 +144,9 @@ fn an_empty_index_round_trips() {
     let path = directory.path().join("empty.hnsw");
     Hnsw::new(HnswParams::new(4, Metric::L2), 10, None)
         .unwrap()
-        .save(&path)
+        .save(&path, 0)
         .unwrap();
-    let loaded = Hnsw::load(&path).unwrap();
+    let (loaded, _) = Hnsw::load(&path).unwrap();
     assert!(loaded.is_empty());
     assert!(
         loaded
