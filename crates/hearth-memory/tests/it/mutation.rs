@@ -1,7 +1,7 @@
-//! Deletes, replacement by key, compaction, growth, and searches running while another
-//! thread inserts.
+//! Deletes, replacement by key, compaction, growth, and searches running while other threads
+//! insert and delete.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hearth_memory::{Hnsw, HnswParams, Metric, SearchOptions};
 
@@ -72,26 +72,42 @@ fn inserting_a_key_again_replaces_its_vector() {
 }
 
 #[test]
-fn searches_run_while_another_thread_inserts() {
+fn searches_run_while_other_threads_insert_and_delete() {
     let n = 6_000;
     let (data, queries) = clustered(n, 20, DIM, 20, 41);
     let index = Hnsw::new(HnswParams::new(DIM, Metric::Cosine), n, None).unwrap();
     let first: Vec<u64> = (0..1_000).collect();
     index.insert_batch(&first, &data[..1_000 * DIM], 1).unwrap();
-    let done = AtomicBool::new(false);
+    let deleted = |row: usize| row < 1_000 && row.is_multiple_of(2);
+    let writers_left = AtomicUsize::new(3);
     std::thread::scope(|scope| {
+        // One thread inserts one vector at a time, another in parallel batches, a third
+        // deletes, while two others search.
         scope.spawn(|| {
-            for row in 1_000..n {
-                index
-                    .insert(row as u64, &data[row * DIM..(row + 1) * DIM])
-                    .unwrap();
+            for row in 1_000..3_500 {
+                let vector = &data[row * DIM..(row + 1) * DIM];
+                index.insert(row as u64, vector).unwrap();
             }
-            done.store(true, Ordering::Release);
+            writers_left.fetch_sub(1, Ordering::AcqRel);
+        });
+        scope.spawn(|| {
+            for start in (3_500..n).step_by(100) {
+                let keys: Vec<u64> = (start as u64..start as u64 + 100).collect();
+                let vectors = &data[start * DIM..(start + 100) * DIM];
+                index.insert_batch(&keys, vectors, 2).unwrap();
+            }
+            writers_left.fetch_sub(1, Ordering::AcqRel);
+        });
+        scope.spawn(|| {
+            for row in (0..1_000).filter(|&row| deleted(row)) {
+                assert!(index.delete(row as u64));
+            }
+            writers_left.fetch_sub(1, Ordering::AcqRel);
         });
         for _ in 0..2 {
             scope.spawn(|| {
                 let mut rounds = 0;
-                while !done.load(Ordering::Acquire) || rounds < 3 {
+                while writers_left.load(Ordering::Acquire) > 0 || rounds < 3 {
                     for query in queries.chunks_exact(DIM) {
                         let hits = index.search(query, &SearchOptions::new(10)).unwrap();
                         assert_eq!(hits.len(), 10);
@@ -109,18 +125,19 @@ fn searches_run_while_another_thread_inserts() {
             });
         }
     });
-    assert_eq!(index.live_len(), n);
+    assert_eq!(index.live_len(), n - 500);
     let mut total = 0.0;
     for query in queries.chunks_exact(DIM) {
         let hits = index.search(query, &SearchOptions::new(10)).unwrap();
+        assert!(hits.iter().all(|hit| !deleted(hit.key as usize)));
         total += recall(
             &hits,
-            &ground_truth(Metric::Cosine, &data, DIM, query, 10, |_| true),
+            &ground_truth(Metric::Cosine, &data, DIM, query, 10, |row| !deleted(row)),
         );
     }
     assert!(
         total / 20.0 >= 0.95,
-        "recall@10 after concurrent inserts {}",
+        "recall@10 after concurrent writes {}",
         total / 20.0
     );
 }
