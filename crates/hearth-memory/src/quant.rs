@@ -25,9 +25,15 @@ impl Int8Quantizer {
     /// Learns each dimension's minimum and maximum from `vectors` (rows of `dim` floats).
     /// With no rows, every dimension gets the range [-1, 1].
     pub fn train(vectors: &[f32], dim: usize) -> Int8Quantizer {
+        Int8Quantizer::train_rows(vectors.chunks_exact(dim.max(1)), dim)
+    }
+
+    /// Learns each dimension's range from rows of `dim` floats.
+    pub fn train_rows<R: AsRef<[f32]>>(rows: impl Iterator<Item = R>, dim: usize) -> Int8Quantizer {
         let mut mins = vec![f32::INFINITY; dim];
         let mut maxs = vec![f32::NEG_INFINITY; dim];
-        for row in vectors.chunks_exact(dim.max(1)) {
+        for row in rows {
+            let row = row.as_ref();
             for ((value, min), max) in row.iter().zip(&mut mins).zip(&mut maxs) {
                 *min = min.min(*value);
                 *max = max.max(*value);

@@ -233,10 +233,23 @@ impl Hnsw {
         threads: usize,
         quantize: bool,
     ) -> Result<Hnsw, MemoryError> {
-        let prepared = prepare_rows(&params, keys.len(), vectors)?;
-        let quantizer = quantize.then(|| Int8Quantizer::train(&prepared, params.dim));
+        check_rows(&params, keys.len(), vectors)?;
+        // The quantizer learns the ranges of the vectors as stored: normalized for cosine.
+        let quantizer = quantize.then(|| {
+            let cosine = params.metric == Metric::Cosine;
+            Int8Quantizer::train_rows(
+                vectors.chunks_exact(params.dim).map(|row| {
+                    let mut row = row.to_vec();
+                    if cosine {
+                        distance::normalize(&mut row);
+                    }
+                    row
+                }),
+                params.dim,
+            )
+        });
         let index = Hnsw::new(params, keys.len(), quantizer)?;
-        index.insert_prepared(keys, &prepared, threads)?;
+        index.insert_prepared(keys, vectors, threads)?;
         Ok(index)
     }
 
@@ -429,8 +442,8 @@ impl Hnsw {
         vectors: &[f32],
         threads: usize,
     ) -> Result<Range<u32>, MemoryError> {
-        let prepared = prepare_rows(&self.params, keys.len(), vectors)?;
-        self.insert_prepared(keys, &prepared, threads)
+        check_rows(&self.params, keys.len(), vectors)?;
+        self.insert_prepared(keys, vectors, threads)
     }
 
     fn insert_prepared(
@@ -627,11 +640,18 @@ impl Hnsw {
     fn insert_node(&self, id: u32, vector: &[f32], scratch: &mut Scratch) {
         let dim = self.params.dim;
         let start = id as usize * dim;
+        // Cosine stores unit vectors (`check_rows` refused zero ones), normalized here rather
+        // than in a copy of the whole batch.
+        let scale = match self.params.metric {
+            Metric::Cosine => 1.0 / (self.kernels.dot)(vector, vector).sqrt(),
+            Metric::Dot | Metric::L2 => 1.0,
+        };
         for (cell, value) in self.vectors[start..start + dim].iter().zip(vector) {
             // SAFETY: `id` is unpublished and owned by this thread: no one else reads or writes
             // these cells until the release store of the state below.
-            unsafe { *cell.get() = *value };
+            unsafe { *cell.get() = *value * scale };
         }
+        let vector = self.vector(id);
         if let Some(store) = &self.quantized {
             let mut codes = vec![0u8; dim];
             let squared_norm = store.quantizer.encode(vector, &mut codes);
@@ -773,11 +793,7 @@ impl Hnsw {
 }
 
 /// Checks rows (dimensions, finite values) and normalizes them for cosine.
-fn prepare_rows<'a>(
-    params: &HnswParams,
-    n: usize,
-    vectors: &'a [f32],
-) -> Result<std::borrow::Cow<'a, [f32]>, MemoryError> {
+fn check_rows(params: &HnswParams, n: usize, vectors: &[f32]) -> Result<(), MemoryError> {
     let dim = params.dim;
     if vectors.len() != n * dim {
         let found = vectors.len().checked_div(n).unwrap_or(vectors.len());
@@ -789,15 +805,27 @@ fn prepare_rows<'a>(
     if let Some(index) = vectors.iter().position(|value| !value.is_finite()) {
         return Err(MemoryError::NonFiniteValue { index: index % dim });
     }
+    let zero = |row: &[f32]| {
+        let squared_norm = distance::scalar::dot(row, row);
+        squared_norm == 0.0 || !squared_norm.is_finite()
+    };
+    if params.metric == Metric::Cosine && vectors.chunks_exact(dim).any(zero) {
+        return Err(MemoryError::ZeroVector);
+    }
+    Ok(())
+}
+
+/// Checks a query and normalizes it for cosine.
+fn prepare_query<'a>(
+    params: &HnswParams,
+    query: &'a [f32],
+) -> Result<std::borrow::Cow<'a, [f32]>, MemoryError> {
+    check_rows(params, 1, query)?;
     if params.metric != Metric::Cosine {
-        return Ok(std::borrow::Cow::Borrowed(vectors));
+        return Ok(std::borrow::Cow::Borrowed(query));
     }
-    let mut owned = vectors.to_vec();
-    for row in owned.chunks_exact_mut(dim) {
-        if !distance::normalize(row) {
-            return Err(MemoryError::ZeroVector);
-        }
-    }
+    let mut owned = query.to_vec();
+    distance::normalize(&mut owned);
     Ok(std::borrow::Cow::Owned(owned))
 }
 

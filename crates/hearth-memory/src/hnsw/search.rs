@@ -261,7 +261,7 @@ impl Hnsw {
         &self,
         query: &'q [f32],
     ) -> Result<std::borrow::Cow<'q, [f32]>, MemoryError> {
-        super::prepare_rows(&self.params, 1, query)
+        super::prepare_query(&self.params, query)
     }
 
     /// Whether scanning `allowed` ids exactly (after evaluating a predicate on
