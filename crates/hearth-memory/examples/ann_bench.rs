@@ -10,9 +10,10 @@
 //! `PATH.query.fvecs` for the Python peers; `--query-fvecs PATH` reads the queries from their
 //! own file; `--snapshot PATH` loads the index from PATH when it exists, else builds it and
 //! saves it there; `--int8` quantizes; `--latent N` sets the generated clusters' intrinsic
-//! dimension; `--efs 16,64` picks the ef values; `--no-filters` skips the filtered runs. Each
-//! QPS figure is the best of `ANN_BENCH_REPEATS` (default 3) passes, and is also given per
-//! CPU-second of the searching thread, which other work on a shared machine disturbs less.
+//! dimension; `--efs 16,64` picks the ef values and `--filter-efs` those of the filtered runs
+//! (default 64); `--no-filters` skips the filtered runs. Each QPS figure is the best of
+//! `ANN_BENCH_REPEATS` (default 3) passes, and is also given per CPU-second of the searching
+//! thread, which other work on a shared machine disturbs less.
 //!
 //! `cargo run --release -p hearth-memory --example ann_bench -- --n 100000 --dim 384`
 
@@ -146,6 +147,10 @@ fn main() {
         return;
     }
 
+    let filter_efs: Vec<usize> = get("filter-efs", "64")
+        .split(',')
+        .map(|ef| ef.parse().expect("--filter-efs 16,64"))
+        .collect();
     for (share, modulus) in [("1%", 100u32), ("10%", 10)] {
         let set: IdSet = (0..n as u32)
             .filter(|id| id.is_multiple_of(modulus))
@@ -171,15 +176,18 @@ fn main() {
                         .collect()
                 })
                 .collect();
-            let options = SearchOptions {
-                allowed,
-                plan,
-                ..SearchOptions::new(10)
-            };
-            let (recall, qps, cpu_qps) = measure(&index, &queries, dim, &options, &truth);
-            println!(
-                "filter {share} ({name}) ef 64: recall@10 {recall:.4}, {qps:.0} QPS ({cpu_qps:.0} per CPU-second)"
-            );
+            for &ef in &filter_efs {
+                let options = SearchOptions {
+                    allowed,
+                    plan,
+                    ef,
+                    ..SearchOptions::new(10)
+                };
+                let (recall, qps, cpu_qps) = measure(&index, &queries, dim, &options, &truth);
+                println!(
+                    "filter {share} ({name}) ef {ef}: recall@10 {recall:.4}, {qps:.0} QPS ({cpu_qps:.0} per CPU-second)"
+                );
+            }
         }
     }
 }

@@ -225,7 +225,8 @@ impl Hnsw {
     }
 
     /// Builds an index from `keys` and their `vectors` (rows of `dim` floats) on `threads`
-    /// threads; with `quantize`, an int8 quantizer is trained on these vectors first.
+    /// threads (0: one per core); with `quantize`, an int8 quantizer is trained on these
+    /// vectors first.
     pub fn build(
         params: HnswParams,
         keys: &[u64],
@@ -433,7 +434,8 @@ impl Hnsw {
         self.insert_batch(&[key], vector, 1).map(|ids| ids.start)
     }
 
-    /// Inserts `keys` with their `vectors` (rows of `dim` floats) on up to `threads` threads.
+    /// Inserts `keys` with their `vectors` (rows of `dim` floats) on up to `threads` threads
+    /// (0: one per core).
     /// Every vector is checked before anything is inserted. A key seen before, in the index or
     /// earlier in the batch, is replaced. Returns the new internal ids, which are contiguous.
     pub fn insert_batch(
@@ -485,6 +487,11 @@ impl Hnsw {
             }
         }
         let dim = self.params.dim;
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+            threads => threads,
+        };
+        // A thread gets at least 64 vectors, so small batches do not pay for spawning.
         let threads = threads.clamp(1, n.div_ceil(64).max(1));
         if threads == 1 {
             let mut scratch = self.take_scratch();
