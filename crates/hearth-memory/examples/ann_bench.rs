@@ -11,7 +11,8 @@
 //! own file; `--snapshot PATH` loads the index from PATH when it exists, else builds it and
 //! saves it there; `--int8` quantizes; `--latent N` sets the generated clusters' intrinsic
 //! dimension; `--efs 16,64` picks the ef values and `--filter-efs` those of the filtered runs
-//! (default 64); `--no-filters` skips the filtered runs. Each QPS figure is the best of
+//! (default 64); `--filter-moduli 100,10` sets the filters (ids divisible by each modulus:
+//! 1% and 10%); `--no-filters` skips the filtered runs. Each QPS figure is the best of
 //! `ANN_BENCH_REPEATS` (default 3) passes, and is also given per CPU-second of the searching
 //! thread, which other work on a shared machine disturbs less.
 //!
@@ -151,7 +152,12 @@ fn main() {
         .split(',')
         .map(|ef| ef.parse().expect("--filter-efs 16,64"))
         .collect();
-    for (share, modulus) in [("1%", 100u32), ("10%", 10)] {
+    let moduli: Vec<u32> = get("filter-moduli", "100,10")
+        .split(',')
+        .map(|modulus| modulus.parse().expect("--filter-moduli 100,10"))
+        .collect();
+    for modulus in moduli {
+        let share = format!("{:.1}%", 100.0 / f64::from(modulus));
         let set: IdSet = (0..n as u32)
             .filter(|id| id.is_multiple_of(modulus))
             .collect();

@@ -74,6 +74,8 @@ pub(crate) struct Scratch {
     pub(crate) results: BinaryHeap<Candidate>,
     /// Neighbour ids copied out of a node's list.
     pub(crate) neighbours: Vec<u32>,
+    /// Allowed nodes one or two hops away, in a filtered search.
+    pub(crate) reachable: Vec<u32>,
 }
 
 #[cfg(test)]
