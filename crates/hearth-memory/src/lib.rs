@@ -17,6 +17,25 @@
 //! result of [`Hnsw::compacted`] once tombstones pile up. Metadata filters become an
 //! [`Allowed`]: an [`IdSet`] when a payload index can list the matches (the planner then
 //! knows their number), or a predicate over internal ids otherwise.
+//!
+//! ```
+//! use hearth_memory::{Allowed, Filter, Hnsw, HnswParams, Metric, SearchOptions};
+//! use serde_json::json;
+//!
+//! let index = Hnsw::new(HnswParams::new(3, Metric::Cosine), 100, None)?;
+//! let vectors = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.7, 0.7, 0.0];
+//! index.insert_batch(&[10, 20, 30], &vectors, 1)?;
+//! let hits = index.search(&[1.0, 0.1, 0.0], &SearchOptions::new(2))?;
+//! assert_eq!(hits.iter().map(|hit| hit.key).collect::<Vec<_>>(), [10, 30]);
+//!
+//! // A metadata filter, evaluated while the graph is searched.
+//! let metadata = [json!({"lang": "en"}), json!({"lang": "fr"}), json!({"lang": "fr"})];
+//! let filter = Filter::parse(&json!({"key": "lang", "type": "eq", "value": "fr"}))?;
+//! let matches = |id: u32| filter.matches(&metadata[id as usize]);
+//! let options = SearchOptions { allowed: Allowed::Predicate(&matches), ..SearchOptions::new(1) };
+//! assert_eq!(index.search(&[1.0, 0.1, 0.0], &options)?[0].key, 30);
+//! # Ok::<(), hearth_memory::MemoryError>(())
+//! ```
 
 mod distance;
 mod error;
