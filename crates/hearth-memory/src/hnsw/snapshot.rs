@@ -3,11 +3,11 @@
 //!
 //! Layout, all little-endian: the magic `HRTHHNSW`, the format version (u32), dim (u32),
 //! metric (u8), m (u32), ef_construction (u32), seed (u64), node count (u64), the caller's
-//! applied sequence (u64), entry point (u64, packed), quantized flag (u8), and with int8 the quantizer's mins and steps (`dim` f32
-//! each); then per node its key (u64), its state (u8), its vector (`dim` f32), its level-0
-//! list (`1 + 2m` u32); the upper-level lists (their length follows from the seed); with int8,
-//! the codes (`dim` u8 per node) and the decoded squared norms (f32 per node); and last the
-//! CRC-32 of everything before it.
+//! applied sequence (u64), entry point (u64, packed), quantized flag (u8), and with int8 the
+//! quantizer's mins and steps (`dim` f32 each); then per node its key (u64), its state (u8),
+//! its vector (`dim` f32), its level-0 list (`1 + 2m` u32); the upper-level lists (their
+//! length follows from the seed); with int8, the codes (`dim` u8 per node) and the decoded
+//! squared norms (f32 per node); and last the CRC-32 of everything before it.
 //!
 //! Saving writes a temporary file beside the target, fsyncs it, renames it over the target and
 //! fsyncs the directory, so a crash leaves the old snapshot or the new one, never a mix.
@@ -386,6 +386,19 @@ fn parse(bytes: &[u8]) -> Result<(Hnsw, u64), String> {
     }
     for slots in index.links_upper[..upper_len].chunks_exact_mut(1 + m) {
         check_list(slots, "upper-level")?;
+    }
+    // A neighbour on level l must itself reach level l, or its lists there do not exist.
+    for id in 0..count {
+        for level in 1..=usize::from(index.levels[id]) {
+            let start = index.upper_offsets[id] as usize + (level - 1) * (1 + m);
+            let slots = &mut index.links_upper[start..start + 1 + m];
+            let used = *slots[0].get_mut() as usize;
+            for slot in &mut slots[1..=used] {
+                if usize::from(index.levels[*slot.get_mut() as usize]) < level {
+                    return Err(format!("node {id} links on level {level} to a lower node"));
+                }
+            }
+        }
     }
     if quantized {
         let Some(store) = index.quantized.as_mut() else {
