@@ -90,6 +90,9 @@ pub struct Kernels {
     pub l2_squared: fn(&[f32], &[f32]) -> f32,
     /// Inner product of f32 weights with u8 codes (the int8 quantizer's asymmetric distance).
     pub dot_u8: fn(&[f32], &[u8]) -> f32,
+    /// Inner products of one query with four vectors at once: the query is loaded once, and
+    /// four memory streams are in flight together.
+    pub dot4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
 }
 
 static SCALAR: Kernels = Kernels {
@@ -97,6 +100,7 @@ static SCALAR: Kernels = Kernels {
     dot: scalar::dot,
     l2_squared: scalar::l2_squared,
     dot_u8: scalar::dot_u8,
+    dot4: scalar::dot4,
 };
 
 impl Kernels {
@@ -168,6 +172,11 @@ pub mod scalar {
         total
     }
 
+    /// Inner products of one query with four vectors.
+    pub fn dot4(query: &[f32], vectors: [&[f32]; 4]) -> [f32; 4] {
+        vectors.map(|vector| dot(query, vector))
+    }
+
     /// Inner product of f32 weights with u8 codes.
     pub fn dot_u8(weights: &[f32], codes: &[u8]) -> f32 {
         let mut sums = [0.0f32; 8];
@@ -200,6 +209,7 @@ mod x86 {
         dot: dot_entry,
         l2_squared: l2_entry,
         dot_u8: dot_u8_entry,
+        dot4: dot4_entry,
     };
 
     fn dot_entry(a: &[f32], b: &[f32]) -> f32 {
@@ -210,6 +220,11 @@ mod x86 {
     fn l2_entry(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: as in `dot_entry`.
         unsafe { l2_squared(a, b) }
+    }
+
+    fn dot4_entry(query: &[f32], vectors: [&[f32]; 4]) -> [f32; 4] {
+        // SAFETY: as in `dot_entry`.
+        unsafe { dot4(query, vectors) }
     }
 
     fn dot_u8_entry(weights: &[f32], codes: &[u8]) -> f32 {
@@ -261,6 +276,36 @@ mod x86 {
                 i += 1;
             }
             total
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot4(query: &[f32], vectors: [&[f32]; 4]) -> [f32; 4] {
+        let n = vectors
+            .iter()
+            .fold(query.len(), |n, vector| n.min(vector.len()));
+        let pq = query.as_ptr();
+        let pointers = vectors.map(<[f32]>::as_ptr);
+        let mut i = 0;
+        // SAFETY: every load reads 8 floats at offset i with i + 8 <= n, inside the query and
+        // all four vectors; the tail reads single floats below n.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            while i + 8 <= n {
+                let q = _mm256_loadu_ps(pq.add(i));
+                for (sum, pointer) in acc.iter_mut().zip(pointers) {
+                    *sum = _mm256_fmadd_ps(q, _mm256_loadu_ps(pointer.add(i)), *sum);
+                }
+                i += 8;
+            }
+            let mut totals = acc.map(|sum| horizontal_sum(sum));
+            while i < n {
+                for (total, pointer) in totals.iter_mut().zip(pointers) {
+                    *total += *pq.add(i) * *pointer.add(i);
+                }
+                i += 1;
+            }
+            totals
         }
     }
 
@@ -387,6 +432,16 @@ mod tests {
                 .map(|v| ((v + 1.0) * 127.0) as u8)
                 .collect();
             let tolerance = 1e-4 * (n as f32 + 1.0);
+            let c = values(n as u64 + 2000, n);
+            let d = values(n as u64 + 3000, n);
+            let fast4 = (detected.dot4)(&a, [&b, &c, &d, &a]);
+            let reference4 = [&b, &c, &d, &a].map(|vector| (scalar.dot)(&a, vector));
+            for (fast, reference) in fast4.iter().zip(reference4) {
+                assert!(
+                    (fast - reference).abs() <= tolerance * reference.abs().max(1.0),
+                    "dot4 on {n} dims"
+                );
+            }
             let pairs = [
                 ((detected.dot)(&a, &b), (scalar.dot)(&a, &b)),
                 ((detected.l2_squared)(&a, &b), (scalar.l2_squared)(&a, &b)),

@@ -10,9 +10,6 @@ use super::{Hnsw, NO_ENTRY, QuantizedStore, STATE_LIVE, unpack_entry};
 use crate::quant::QuantizedQuery;
 use crate::{IdSet, MemoryError, Metric, distance};
 
-/// How many neighbours ahead of the current one a layer search prefetches.
-const PREFETCH_AHEAD: usize = 3;
-
 /// Which nodes a search may return (tombstoned nodes never are).
 #[derive(Clone, Copy)]
 pub enum Allowed<'a> {
@@ -101,6 +98,12 @@ pub struct Hit {
 pub(super) trait QueryDistance {
     fn distance(&self, id: u32) -> f32;
     fn prefetch(&self, id: u32);
+
+    /// Four distances at once, where a kernel can overlap their memory loads.
+    #[inline(always)]
+    fn distance4(&self, ids: [u32; 4]) -> [f32; 4] {
+        ids.map(|id| self.distance(id))
+    }
 }
 
 /// Exact distances on the f32 vectors.
@@ -113,6 +116,19 @@ impl QueryDistance for ExactQuery<'_> {
     #[inline(always)]
     fn distance(&self, id: u32) -> f32 {
         self.index.distance_between(self.query, id)
+    }
+
+    #[inline(always)]
+    fn distance4(&self, ids: [u32; 4]) -> [f32; 4] {
+        let index = self.index;
+        match index.params.metric {
+            Metric::Cosine => (index.kernels.dot4)(self.query, ids.map(|id| index.vector(id)))
+                .map(|dot| 1.0 - dot),
+            Metric::Dot => {
+                (index.kernels.dot4)(self.query, ids.map(|id| index.vector(id))).map(|dot| -dot)
+            }
+            Metric::L2 => ids.map(|id| self.distance(id)),
+        }
     }
 
     #[inline(always)]
@@ -514,23 +530,9 @@ impl Hnsw {
                 break;
             }
             self.read_links(current.id, level, neighbours);
-            neighbours.retain(|&id| !visited.contains(id));
-            // Vectors are fetched a few neighbours ahead of the distance computations, so that
-            // memory latency overlaps with arithmetic.
-            let ahead = PREFETCH_AHEAD;
-            for &id in neighbours.iter().take(ahead) {
-                query.prefetch(id);
-            }
-            for index in 0..neighbours.len() {
-                let id = neighbours[index];
-                if let Some(&next) = neighbours.get(index + ahead) {
-                    query.prefetch(next);
-                }
-                if !visited.insert(id) {
-                    continue;
-                }
-                n_visited += 1;
-                let distance = query.distance(id);
+            neighbours.retain(|&id| visited.insert(id));
+            n_visited += neighbours.len();
+            let mut consider = |id: u32, distance: f32| {
                 if results.len() < ef || distance < bound {
                     candidates.push(Reverse(Candidate { distance, id }));
                     if allowed(id) {
@@ -543,7 +545,8 @@ impl Hnsw {
                         }
                     }
                 }
-            }
+            };
+            for_each_distance(query, neighbours, &mut consider);
         }
         n_visited
     }
@@ -604,16 +607,7 @@ impl Hnsw {
                     }
                 }
             }
-            let ahead = PREFETCH_AHEAD;
-            for &id in reachable.iter().take(ahead) {
-                query.prefetch(id);
-            }
-            for index in 0..reachable.len() {
-                let id = reachable[index];
-                if let Some(&next) = reachable.get(index + ahead) {
-                    query.prefetch(next);
-                }
-                let distance = query.distance(id);
+            for_each_distance(query, reachable, |id, distance| {
                 if results.len() < ef || distance < bound {
                     candidates.push(Reverse(Candidate { distance, id }));
                     results.push(Candidate { distance, id });
@@ -624,8 +618,30 @@ impl Hnsw {
                         bound = results.peek().map_or(f32::INFINITY, |worst| worst.distance);
                     }
                 }
-            }
+            });
         }
         n_visited
+    }
+}
+
+/// Computes the distance to each of `ids` and hands it to `consider`, four at a time, with the
+/// next four vectors prefetched meanwhile, so that memory latency overlaps with arithmetic.
+#[inline(always)]
+fn for_each_distance<Q: QueryDistance>(query: &Q, ids: &[u32], mut consider: impl FnMut(u32, f32)) {
+    for &id in ids.iter().take(4) {
+        query.prefetch(id);
+    }
+    let mut chunks = ids.chunks_exact(4);
+    for (chunk_index, chunk) in chunks.by_ref().enumerate() {
+        for &next in ids.iter().skip((chunk_index + 1) * 4).take(4) {
+            query.prefetch(next);
+        }
+        let chunk = [chunk[0], chunk[1], chunk[2], chunk[3]];
+        for (id, distance) in chunk.into_iter().zip(query.distance4(chunk)) {
+            consider(id, distance);
+        }
+    }
+    for &id in chunks.remainder() {
+        consider(id, query.distance(id));
     }
 }
