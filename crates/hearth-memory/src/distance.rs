@@ -93,6 +93,8 @@ pub struct Kernels {
     /// Inner products of one query with four vectors at once: the query is loaded once, and
     /// four memory streams are in flight together.
     pub dot4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    /// Squared Euclidean distances of one query to four vectors at once.
+    pub l2_squared4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
 }
 
 static SCALAR: Kernels = Kernels {
@@ -101,6 +103,7 @@ static SCALAR: Kernels = Kernels {
     l2_squared: scalar::l2_squared,
     dot_u8: scalar::dot_u8,
     dot4: scalar::dot4,
+    l2_squared4: scalar::l2_squared4,
 };
 
 impl Kernels {
@@ -177,6 +180,11 @@ pub mod scalar {
         vectors.map(|vector| dot(query, vector))
     }
 
+    /// Squared Euclidean distances of one query to four vectors.
+    pub fn l2_squared4(query: &[f32], vectors: [&[f32]; 4]) -> [f32; 4] {
+        vectors.map(|vector| l2_squared(query, vector))
+    }
+
     /// Inner product of f32 weights with u8 codes.
     pub fn dot_u8(weights: &[f32], codes: &[u8]) -> f32 {
         let mut sums = [0.0f32; 8];
@@ -210,6 +218,7 @@ mod x86 {
         l2_squared: l2_entry,
         dot_u8: dot_u8_entry,
         dot4: dot4_entry,
+        l2_squared4: l2_squared4_entry,
     };
 
     fn dot_entry(a: &[f32], b: &[f32]) -> f32 {
@@ -225,6 +234,11 @@ mod x86 {
     fn dot4_entry(query: &[f32], vectors: [&[f32]; 4]) -> [f32; 4] {
         // SAFETY: as in `dot_entry`.
         unsafe { dot4(query, vectors) }
+    }
+
+    fn l2_squared4_entry(query: &[f32], vectors: [&[f32]; 4]) -> [f32; 4] {
+        // SAFETY: as in `dot_entry`.
+        unsafe { l2_squared4(query, vectors) }
     }
 
     fn dot_u8_entry(weights: &[f32], codes: &[u8]) -> f32 {
@@ -302,6 +316,37 @@ mod x86 {
             while i < n {
                 for (total, pointer) in totals.iter_mut().zip(pointers) {
                     *total += *pq.add(i) * *pointer.add(i);
+                }
+                i += 1;
+            }
+            totals
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn l2_squared4(query: &[f32], vectors: [&[f32]; 4]) -> [f32; 4] {
+        let n = vectors
+            .iter()
+            .fold(query.len(), |n, vector| n.min(vector.len()));
+        let pq = query.as_ptr();
+        let pointers = vectors.map(<[f32]>::as_ptr);
+        let mut i = 0;
+        // SAFETY: as in `dot4`: every load stays below n in the query and all four vectors.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            while i + 8 <= n {
+                let q = _mm256_loadu_ps(pq.add(i));
+                for (sum, pointer) in acc.iter_mut().zip(pointers) {
+                    let difference = _mm256_sub_ps(q, _mm256_loadu_ps(pointer.add(i)));
+                    *sum = _mm256_fmadd_ps(difference, difference, *sum);
+                }
+                i += 8;
+            }
+            let mut totals = acc.map(|sum| horizontal_sum(sum));
+            while i < n {
+                for (total, pointer) in totals.iter_mut().zip(pointers) {
+                    let difference = *pq.add(i) - *pointer.add(i);
+                    *total += difference * difference;
                 }
                 i += 1;
             }
@@ -434,12 +479,16 @@ mod tests {
             let tolerance = 1e-4 * (n as f32 + 1.0);
             let c = values(n as u64 + 2000, n);
             let d = values(n as u64 + 3000, n);
-            let fast4 = (detected.dot4)(&a, [&b, &c, &d, &a]);
-            let reference4 = [&b, &c, &d, &a].map(|vector| (scalar.dot)(&a, vector));
+            let mut fast4 = (detected.dot4)(&a, [&b, &c, &d, &a]).to_vec();
+            fast4.extend((detected.l2_squared4)(&a, [&b, &c, &d, &a]));
+            let mut reference4 = [&b, &c, &d, &a]
+                .map(|vector| (scalar.dot)(&a, vector))
+                .to_vec();
+            reference4.extend([&b, &c, &d, &a].map(|vector| (scalar.l2_squared)(&a, vector)));
             for (fast, reference) in fast4.iter().zip(reference4) {
                 assert!(
                     (fast - reference).abs() <= tolerance * reference.abs().max(1.0),
-                    "dot4 on {n} dims"
+                    "dot4 and l2_squared4 on {n} dims"
                 );
             }
             let pairs = [

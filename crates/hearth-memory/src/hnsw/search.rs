@@ -127,7 +127,7 @@ impl QueryDistance for ExactQuery<'_> {
             Metric::Dot => {
                 (index.kernels.dot4)(self.query, ids.map(|id| index.vector(id))).map(|dot| -dot)
             }
-            Metric::L2 => ids.map(|id| self.distance(id)),
+            Metric::L2 => (index.kernels.l2_squared4)(self.query, ids.map(|id| index.vector(id))),
         }
     }
 
