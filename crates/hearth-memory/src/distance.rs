@@ -95,6 +95,8 @@ pub struct Kernels {
     pub dot4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
     /// Squared Euclidean distances of one query to four vectors at once.
     pub l2_squared4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    /// [`Kernels::dot_u8`] of one set of weights with four code vectors at once.
+    pub dot_u8x4: fn(&[f32], [&[u8]; 4]) -> [f32; 4],
 }
 
 static SCALAR: Kernels = Kernels {
@@ -104,6 +106,7 @@ static SCALAR: Kernels = Kernels {
     dot_u8: scalar::dot_u8,
     dot4: scalar::dot4,
     l2_squared4: scalar::l2_squared4,
+    dot_u8x4: scalar::dot_u8x4,
 };
 
 impl Kernels {
@@ -185,6 +188,11 @@ pub mod scalar {
         vectors.map(|vector| l2_squared(query, vector))
     }
 
+    /// Inner products of f32 weights with four code vectors.
+    pub fn dot_u8x4(weights: &[f32], codes: [&[u8]; 4]) -> [f32; 4] {
+        codes.map(|codes| dot_u8(weights, codes))
+    }
+
     /// Inner product of f32 weights with u8 codes.
     pub fn dot_u8(weights: &[f32], codes: &[u8]) -> f32 {
         let mut sums = [0.0f32; 8];
@@ -219,6 +227,7 @@ mod x86 {
         dot_u8: dot_u8_entry,
         dot4: dot4_entry,
         l2_squared4: l2_squared4_entry,
+        dot_u8x4: dot_u8x4_entry,
     };
 
     fn dot_entry(a: &[f32], b: &[f32]) -> f32 {
@@ -239,6 +248,11 @@ mod x86 {
     fn l2_squared4_entry(query: &[f32], vectors: [&[f32]; 4]) -> [f32; 4] {
         // SAFETY: as in `dot_entry`.
         unsafe { l2_squared4(query, vectors) }
+    }
+
+    fn dot_u8x4_entry(weights: &[f32], codes: [&[u8]; 4]) -> [f32; 4] {
+        // SAFETY: as in `dot_entry`.
+        unsafe { dot_u8x4(weights, codes) }
     }
 
     fn dot_u8_entry(weights: &[f32], codes: &[u8]) -> f32 {
@@ -391,6 +405,38 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_u8x4(weights: &[f32], codes: [&[u8]; 4]) -> [f32; 4] {
+        let n = codes
+            .iter()
+            .fold(weights.len(), |n, codes| n.min(codes.len()));
+        let pw = weights.as_ptr();
+        let pointers = codes.map(<[u8]>::as_ptr);
+        let mut i = 0;
+        // SAFETY: every step reads 8 floats and, per code vector, 8 bytes at offset i with
+        // i + 8 <= n; the tail reads single values below n.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            while i + 8 <= n {
+                let w = _mm256_loadu_ps(pw.add(i));
+                for (sum, pointer) in acc.iter_mut().zip(pointers) {
+                    let bytes = _mm_loadl_epi64(pointer.add(i).cast::<__m128i>());
+                    let values = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+                    *sum = _mm256_fmadd_ps(w, values, *sum);
+                }
+                i += 8;
+            }
+            let mut totals = acc.map(|sum| horizontal_sum(sum));
+            while i < n {
+                for (total, pointer) in totals.iter_mut().zip(pointers) {
+                    *total += *pw.add(i) * f32::from(*pointer.add(i));
+                }
+                i += 1;
+            }
+            totals
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn dot_u8(weights: &[f32], codes: &[u8]) -> f32 {
         let n = weights.len().min(codes.len());
         let (pw, pc) = (weights.as_ptr(), codes.as_ptr());
@@ -485,10 +531,13 @@ mod tests {
                 .map(|vector| (scalar.dot)(&a, vector))
                 .to_vec();
             reference4.extend([&b, &c, &d, &a].map(|vector| (scalar.l2_squared)(&a, vector)));
+            let codes4: [&[u8]; 4] = [&codes, &codes[..], &codes, &codes];
+            fast4.extend((detected.dot_u8x4)(&b, codes4));
+            reference4.extend(codes4.map(|codes| (scalar.dot_u8)(&b, codes)));
             for (fast, reference) in fast4.iter().zip(reference4) {
                 assert!(
                     (fast - reference).abs() <= tolerance * reference.abs().max(1.0),
-                    "dot4 and l2_squared4 on {n} dims"
+                    "the four-at-once kernels on {n} dims"
                 );
             }
             let pairs = [

@@ -161,6 +161,24 @@ impl QueryDistance for QuantQuery<'_> {
     }
 
     #[inline(always)]
+    fn distance4(&self, ids: [u32; 4]) -> [f32; 4] {
+        let codes = ids.map(|id| self.index.codes(self.store, id));
+        let dots = (self.index.kernels.dot_u8x4)(&self.prepared.weights, codes);
+        let mut distances = [0.0; 4];
+        for ((distance, dot), id) in distances.iter_mut().zip(dots).zip(ids) {
+            let dot = self.prepared.offset + dot;
+            *distance = match self.index.params.metric {
+                Metric::Cosine => 1.0 - dot,
+                Metric::Dot => -dot,
+                Metric::L2 => {
+                    self.prepared.squared_norm + Hnsw::squared_norm(self.store, id) - 2.0 * dot
+                }
+            };
+        }
+        distances
+    }
+
+    #[inline(always)]
     fn prefetch(&self, id: u32) {
         let dim = self.index.params.dim;
         let pointer = self.store.codes.as_ptr().wrapping_add(id as usize * dim);
