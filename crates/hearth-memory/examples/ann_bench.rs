@@ -17,6 +17,8 @@
 //! thread, which other work on a shared machine disturbs less.
 //!
 //! `cargo run --release -p hearth-memory --example ann_bench -- --n 100000 --dim 384`
+//!
+//! `ann_peers.py` beside this file runs hnswlib and faiss-cpu on the vectors `--dump` wrote.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
