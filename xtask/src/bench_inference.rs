@@ -1200,7 +1200,7 @@ pub fn build() -> anyhow::Result<Binaries> {
     })
 }
 
-fn model_cache() -> anyhow::Result<PathBuf> {
+pub fn model_cache() -> anyhow::Result<PathBuf> {
     let dir = match std::env::var_os("HEARTH_MODEL_CACHE") {
         Some(dir) => PathBuf::from(dir),
         None => {

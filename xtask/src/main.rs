@@ -11,9 +11,12 @@
 //!   the release binary in front of a fake upstream against the upstream directly and against
 //!   LiteLLM's proxy; see `bench_gateway.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
+//! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
+//!   other machines; `--check` runs a copy of it; see `dist.rs`.
 
 mod bench_gateway;
 mod bench_inference;
+mod dist;
 mod fake_upstream;
 mod http;
 mod loadgen;
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("gateway") => {
             bench_gateway::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("dist") => dist::run(&args[1..]).map_err(|error| format!("{error:#}")),
         Some("fake-upstream") => {
             fake_upstream::serve(&args[1..]).map_err(|error| format!("{error:#}"))
         }
@@ -54,7 +58,8 @@ const USAGE: &str = "usage:
   cargo xtask startup [--runs N] [--binary PATH]
   cargo xtask bench inference [--quick] [--skip-peer | --peer-only] [--rounds N]
   cargo xtask bench gateway [--quick] [--skip-peer] [--rates A,B,...] [--seconds N] [--soak-seconds N] [--soak-rate N] [--connections N]
-  cargo xtask fake-upstream --listen ADDR";
+  cargo xtask fake-upstream --listen ADDR
+  cargo xtask dist [--check]";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()

@@ -4,40 +4,91 @@
 //! `hearth version` and `/api/version` report the list, so a slow decode can be traced to a
 //! build that left the CPU's best instructions unused.
 
-/// Each instruction set ggml's CPU backend can be built for, with ggml's probe of whether this
-/// build uses it. The probes read compile-time flags of the linked ggml.
-const FEATURES: &[(&str, unsafe extern "C" fn() -> std::os::raw::c_int)] = &[
-    ("sse3", llama_cpp_sys_2::ggml_cpu_has_sse3),
-    ("ssse3", llama_cpp_sys_2::ggml_cpu_has_ssse3),
-    ("avx", llama_cpp_sys_2::ggml_cpu_has_avx),
-    ("avx_vnni", llama_cpp_sys_2::ggml_cpu_has_avx_vnni),
-    ("avx2", llama_cpp_sys_2::ggml_cpu_has_avx2),
-    ("bmi2", llama_cpp_sys_2::ggml_cpu_has_bmi2),
-    ("f16c", llama_cpp_sys_2::ggml_cpu_has_f16c),
-    ("fma", llama_cpp_sys_2::ggml_cpu_has_fma),
-    ("avx512", llama_cpp_sys_2::ggml_cpu_has_avx512),
-    ("avx512_vbmi", llama_cpp_sys_2::ggml_cpu_has_avx512_vbmi),
-    ("avx512_vnni", llama_cpp_sys_2::ggml_cpu_has_avx512_vnni),
-    ("avx512_bf16", llama_cpp_sys_2::ggml_cpu_has_avx512_bf16),
-    ("amx_int8", llama_cpp_sys_2::ggml_cpu_has_amx_int8),
-    ("neon", llama_cpp_sys_2::ggml_cpu_has_neon),
-    ("arm_fma", llama_cpp_sys_2::ggml_cpu_has_arm_fma),
-    ("fp16_va", llama_cpp_sys_2::ggml_cpu_has_fp16_va),
-    ("dotprod", llama_cpp_sys_2::ggml_cpu_has_dotprod),
-    ("matmul_int8", llama_cpp_sys_2::ggml_cpu_has_matmul_int8),
-    ("sve", llama_cpp_sys_2::ggml_cpu_has_sve),
-    ("sme", llama_cpp_sys_2::ggml_cpu_has_sme),
+/// The instruction sets ggml's CPU backend can be built for, in ggml's order, as it names them
+/// in lower case. Its feature list holds other entries too (`REPACK`, `OPENMP`, the variant's
+/// name), which are not instruction sets.
+const INSTRUCTION_SETS: &[&str] = &[
+    "sse3",
+    "ssse3",
+    "avx",
+    "avx_vnni",
+    "avx2",
+    "bmi2",
+    "f16c",
+    "fma",
+    "avx512",
+    "avx512_vbmi",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "neon",
+    "arm_fma",
+    "fp16_va",
+    "dotprod",
+    "matmul_int8",
+    "sve",
+    "sme",
 ];
 
-/// The instruction sets the linked ggml CPU kernels use, in ggml's order (`avx2`, `avx512`, ...).
+/// The instruction sets the CPU kernels in use were built for, in ggml's order (`avx2`,
+/// `avx512`, ...). Asked of ggml's backend registry rather than of linked probes, so the answer
+/// is right for a portable build too, where the CPU backend is one of several variants that
+/// `crate::backend` loads at run time: the one built for the best instruction sets this CPU has.
 pub fn cpu_features() -> Vec<&'static str> {
-    FEATURES
+    crate::backend::load_cpu_backends();
+    let reported = reported_features();
+    INSTRUCTION_SETS
         .iter()
-        // SAFETY: each probe takes no arguments, touches no state and only returns a flag that
-        // was fixed when ggml was compiled; it is safe to call at any time, from any thread.
-        .filter(|(_, probe)| unsafe { probe() } != 0)
-        .map(|(name, _)| *name)
+        .copied()
+        .filter(|name| reported.iter().any(|reported| reported == name))
         .collect()
+}
+
+/// The names in the CPU backend's feature list whose value is set, lower-cased.
+fn reported_features() -> Vec<String> {
+    use llama_cpp_sys_2::{
+        ggml_backend_feature, ggml_backend_reg_get_proc_address, ggml_backend_reg_t,
+    };
+    use std::ffi::CStr;
+
+    type GetFeatures = unsafe extern "C" fn(ggml_backend_reg_t) -> *mut ggml_backend_feature;
+
+    // SAFETY: a NUL-terminated name; the registry returns null when no CPU backend is
+    // registered (a portable build that found none of its variants).
+    let registry = unsafe { llama_cpp_sys_2::ggml_backend_reg_by_name(c"CPU".as_ptr()) };
+    if registry.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the registry pointer came from ggml and lives for the process; the name is
+    // NUL-terminated. A backend without the entry point answers null.
+    let address = unsafe {
+        ggml_backend_reg_get_proc_address(registry, c"ggml_backend_get_features".as_ptr())
+    };
+    if address.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: ggml documents this entry point's signature as `ggml_backend_get_features_t`:
+    // it takes the registry and returns an array of features ended by one with a null name.
+    let get_features =
+        unsafe { std::mem::transmute::<*mut std::ffi::c_void, GetFeatures>(address) };
+    // SAFETY: as above; the array is static in the backend.
+    let mut feature = unsafe { get_features(registry) };
+    let mut names = Vec::new();
+    while !feature.is_null() {
+        // SAFETY: `feature` points into the array, at most at its terminating entry.
+        let entry = unsafe { &*feature };
+        if entry.name.is_null() {
+            break;
+        }
+        // SAFETY: ggml's names and values are NUL-terminated static strings.
+        let (name, value) = unsafe { (CStr::from_ptr(entry.name), CStr::from_ptr(entry.value)) };
+        if value.to_bytes() != b"0" {
+            names.push(name.to_string_lossy().to_lowercase());
+        }
+        // SAFETY: the entry was not the terminator, so the next one is in the array.
+        feature = unsafe { feature.add(1) };
+    }
+    names
 }
 
 #[cfg(test)]

@@ -539,12 +539,7 @@ impl Scheduler<'_> {
         let mut n_prompt_in_batch = 0_usize;
         let mut n_drafted = 0_usize;
 
-        // Drafts pay where a pass is bound by reading the weights: a sequence running alone
-        // gets its drafted positions almost free. With more, a step is compute-bound, and a
-        // sequence with more tokens than the others also costs llama.cpp a pass of its own.
-        // Alone also means no prompt is being read beside it: requests that arrive together
-        // then see the same batch shapes, which keeps a seed's output repeatable among them.
-        let speculate = self.active_count() <= SPECULATION_MAX_SEQUENCES;
+        let draft_length = self.plan_drafts();
 
         for slot in &mut self.slots {
             let Some(sequence) = slot.sequence.as_mut() else {
@@ -560,39 +555,26 @@ impl Scheduler<'_> {
                 {
                     // Unreachable: n_batch >= n_parallel is validated. Keep the token for next step.
                     sequence.next_token = Some(token);
+                    sequence.draft.clear();
                     continue;
                 }
                 sequence.batch_index = Some(self.batch.n_tokens() - 1);
                 slot.cached.push(token);
-                if speculate && sequence.request.speculation {
-                    // Room for the drafts: what the batch has left (the sequence runs alone, so
-                    // no other token is still to come), and what the request may still generate
-                    // beyond the token this row samples (so drafts never pass `max_tokens` or
-                    // the context).
-                    let room = config
-                        .effective_n_batch()
-                        .saturating_sub(self.batch.n_tokens() as usize);
-                    let left = sequence
-                        .request
-                        .max_tokens
-                        .saturating_sub(sequence.n_generated + 1);
-                    let max_draft = sequence.draft_length.get().min(room).min(left);
-                    draft_from_history(&slot.cached, max_draft, &mut sequence.draft);
-                    for (offset, &drafted) in sequence.draft.iter().enumerate() {
-                        let position = slot.cached.len() as i32;
-                        if self
-                            .batch
-                            .add(drafted, position, &[slot.seq_id], true)
-                            .is_err()
-                        {
-                            // Unreachable: the room was counted above.
-                            sequence.draft.truncate(offset);
-                            break;
-                        }
-                        slot.cached.push(drafted);
+                sequence.draft.truncate(draft_length);
+                for (offset, &drafted) in sequence.draft.iter().enumerate() {
+                    let position = slot.cached.len() as i32;
+                    if self
+                        .batch
+                        .add(drafted, position, &[slot.seq_id], true)
+                        .is_err()
+                    {
+                        // Unreachable: `plan_drafts` counted the room.
+                        sequence.draft.truncate(offset);
+                        break;
                     }
-                    n_drafted += sequence.draft.len();
+                    slot.cached.push(drafted);
                 }
+                n_drafted += sequence.draft.len();
             }
         }
 
@@ -668,6 +650,61 @@ impl Scheduler<'_> {
         self.publish_active();
         SharedStats::add_duration(&self.stats.decode_nanos, decode_time);
         SharedStats::add_duration(&self.stats.step_nanos, step_started.elapsed());
+    }
+
+    /// Looks up this step's drafts and returns how many tokens each sequence decodes beyond its
+    /// next token. Every generating sequence gets the same number: with a KV stream per
+    /// sequence, llama.cpp computes a step in one pass only while the sequences in it have equal
+    /// tokens (`split_equal`), and a pass of its own for a longer draft costs more than the
+    /// draft saves. So one sequence without a draft (no recurring n-gram, speculation off for
+    /// its request) means no drafts at all. Drafts also wait while a prompt is being read: the
+    /// step is then a prompt's pass anyway, and requests that arrive together see the same batch
+    /// shapes, which keeps a seed's output repeatable among them.
+    fn plan_drafts(&mut self) -> usize {
+        let config = self.model.config();
+        let mut n_generating = 0_usize;
+        let mut common = usize::MAX;
+        for slot in &mut self.slots {
+            let Some(sequence) = slot.sequence.as_mut() else {
+                continue;
+            };
+            sequence.draft.clear();
+            let Some(token) = sequence.next_token else {
+                // Still reading its prompt.
+                return 0;
+            };
+            n_generating += 1;
+            if !sequence.request.speculation {
+                common = 0;
+            }
+            if common == 0 {
+                continue;
+            }
+            // Drafts never pass `max_tokens` (so neither the context): what the request may
+            // still generate beyond the token this step samples.
+            let left = sequence
+                .request
+                .max_tokens
+                .saturating_sub(sequence.n_generated + 1);
+            let wanted = sequence.draft_length.get().min(left);
+            slot.cached.push(token);
+            draft_from_history(&slot.cached, wanted, &mut sequence.draft);
+            slot.cached.pop();
+            common = common.min(sequence.draft.len());
+        }
+        if n_generating == 0 {
+            return 0;
+        }
+        // Every drafted row needs its logits, and llama.cpp keeps a row of them (a vocabulary
+        // of floats: 1 MiB for Gemma 3) per output both in its output buffer and in its compute
+        // buffer, neither of which shrinks after a step. So a step's rows are capped at what one
+        // sequence drafting alone uses: speculation costs the same memory at any concurrency,
+        // and sequences side by side share that many rows. The step also fits one pass.
+        let rows = (1 + self.max_draft())
+            .max(n_generating)
+            .min(config.micro_batch())
+            .min(config.effective_n_batch());
+        common.min((rows / n_generating).saturating_sub(1))
     }
 
     /// The longest draft a sequence may get: the configured bound, kept below the smallest
@@ -898,9 +935,6 @@ struct SlotCandidate {
     shared: usize,
     last_used: u64,
 }
-
-/// Drafts are decoded only while at most this many sequences run (see `step`).
-const SPECULATION_MAX_SEQUENCES: usize = 1;
 
 /// A shared prefix decides the slot only from this many tokens, or from half the prompt (as
 /// llama-server's slot similarity): a BOS token or a chat template's opening saves a few

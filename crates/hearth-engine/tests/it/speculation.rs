@@ -83,6 +83,44 @@ async fn a_quoting_answer_is_drafted_from_its_context_and_stays_the_greedy_answe
 }
 
 #[tokio::test]
+async fn concurrent_quoting_answers_are_drafted_together_and_stay_greedy() {
+    let handle = start(EngineConfig {
+        n_parallel: 3,
+        ..EngineConfig::default()
+    });
+    let max_tokens = 64;
+    let prompt: Vec<TokenId> = handle.model().tokenize(&quoting_prompt(), true);
+    let streams: Vec<_> = (0..3)
+        .map(|_| {
+            handle
+                .generate(quoting_request(max_tokens).with_sampling(SamplingParams::greedy()))
+                .expect("accepted")
+        })
+        .collect();
+    let mut completions = Vec::new();
+    for stream in streams {
+        completions.push(stream.collect().await.expect("completes"));
+    }
+    let stats = handle.stats();
+    assert!(
+        stats.draft_tokens_accepted >= 3 * max_tokens as u64 / 4,
+        "three quoting answers decoded side by side are drafted: {} of {} drafted tokens \
+         accepted",
+        stats.draft_tokens_accepted,
+        stats.draft_tokens,
+    );
+    for (index, completion) in completions.iter().enumerate() {
+        assert_same_greedy_output(
+            &format!("quoting answer {index} of 3 with drafts"),
+            handle.model(),
+            &prompt,
+            &completion.tokens,
+            max_tokens,
+        );
+    }
+}
+
+#[tokio::test]
 async fn sampled_output_with_a_seed_is_the_same_with_and_without_drafts() {
     let sampling = SamplingParams {
         temperature: 0.7,
