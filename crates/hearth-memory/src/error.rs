@@ -1,4 +1,4 @@
-//! The crate's one error type.
+//! The crate's one error type: the index core's errors and the collection service's.
 
 use std::path::PathBuf;
 
@@ -33,4 +33,39 @@ pub enum MemoryError {
     /// A snapshot file is damaged, truncated or of an unknown version; it must not be served.
     #[error("snapshot {path} is unusable: {reason}")]
     SnapshotCorrupt { path: PathBuf, reason: String },
+    /// A collection (or another named thing) does not exist for this tenant. Another tenant's
+    /// collection is reported this way too, never as forbidden.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// A field of the request has a bad value; `field` names it, e.g. `documents[3].embedding`.
+    #[error("invalid `{field}`: {reason}")]
+    Invalid { field: String, reason: String },
+    /// A request is over a size limit (documents per upsert, text bytes).
+    #[error("`{field}` is too large: {reason}")]
+    TooLarge { field: String, reason: String },
+    /// The name is taken, e.g. a collection name within its tenant.
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored row cannot be read back (an embedding of the wrong length, metadata that is
+    /// not JSON).
+    #[error("stored data is unreadable: {0}")]
+    StoredData(String),
+    #[error("storage failed: {0}")]
+    Store(#[from] hearth_store::StoreError),
+}
+
+impl MemoryError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> MemoryError {
+        MemoryError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn too_large(field: impl Into<String>, reason: impl Into<String>) -> MemoryError {
+        MemoryError::TooLarge {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
 }

@@ -1,6 +1,10 @@
-//! Hearth's memory index core: the pieces a collection is built from, and nothing of HTTP,
-//! SQL or JSON wire types (metadata and filters are plain `serde_json::Value`s).
+//! Hearth's memory: the index core a collection is built from, and the collections service
+//! over the store. Nothing of HTTP or JSON wire types (metadata and filters are plain
+//! `serde_json::Value`s); its SQL lives in `hearth-store`'s memory module.
 //!
+//! - [`Memory`] (module `collections`): tenant-scoped collections and documents, durable in
+//!   the store before a write is acknowledged, searched through an index per collection that
+//!   loads from its snapshot plus the writes after it.
 //! - [`Filter`]: OpenAI's metadata filter language, parsed and evaluated.
 //! - [`Metric`] and [`Kernels`]: distances with run-time-detected SIMD kernels.
 //! - [`Hnsw`]: the graph index: parallel build, searches concurrent with inserts, tombstone
@@ -37,6 +41,7 @@
 //! # Ok::<(), hearth_memory::MemoryError>(())
 //! ```
 
+mod collections;
 mod distance;
 mod error;
 mod filter;
@@ -44,6 +49,11 @@ mod hnsw;
 mod idset;
 mod quant;
 
+pub use collections::{
+    Collection, CollectionUpdate, Document, DocumentSelector, MAX_PAGE_LIMIT, MAX_TOP_K, Memory,
+    MemoryOptions, NewCollection, NewDocument, Page, PageRequest, SNAPSHOT_DIRECTORY, SearchHit,
+    SearchRequest,
+};
 pub use distance::{Kernels, Metric, normalize, scalar};
 pub use error::MemoryError;
 pub use filter::{CompareOp, Filter, FilterValue, Scalar};

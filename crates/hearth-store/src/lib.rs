@@ -12,6 +12,7 @@
 mod audit;
 mod error;
 mod gateway;
+mod memory;
 mod migrations;
 mod store;
 
@@ -19,6 +20,10 @@ pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use gateway::{
     KeyRow, LimitColumns, TenantRow, TokenTotal, UsageGroup, UsageQuery, UsageRow, UserRow,
+};
+pub use memory::{
+    CollectionWrite, MemoryChunkKey, MemoryChunkRow, MemoryCollectionRow, MemoryWrite,
+    NewMemoryChunk,
 };
 pub use migrations::MigrationState;
 pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};

@@ -1,7 +1,9 @@
 //! Integration tests of the memory index core: recall against exact search, filtered search at
 //! several selectivities, deletes, concurrent reads during writes, int8 quantization and
-//! snapshots. One test binary keeps link times down.
+//! snapshots; and of the collections service over a real store. One test binary keeps link
+//! times down.
 
+mod collections;
 mod filtered;
 mod mutation;
 mod quantized;

@@ -35,7 +35,14 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(None).await.expect("up"), all);
     assert_eq!(
         table_names(&store).await,
-        ["instance", "audit log", "gateway", "budgets", "users"]
+        [
+            "instance",
+            "audit log",
+            "gateway",
+            "budgets",
+            "users",
+            "memory"
+        ]
     );
     store
         .append_audit(&entry("a1", 1))
@@ -44,6 +51,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(store.migrate_down(None).await.expect("down memory"), [6]);
     assert_eq!(store.migrate_down(None).await.expect("down users"), [5]);
     assert_eq!(store.migrate_down(None).await.expect("down budgets"), [4]);
     assert_eq!(store.migrate_down(None).await.expect("down one"), [3]);
@@ -54,7 +62,10 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert!(table_names(&store).await.is_empty());
 
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
-    assert_eq!(store.migrate_up(None).await.expect("up rest"), [2, 3, 4, 5]);
+    assert_eq!(
+        store.migrate_up(None).await.expect("up rest"),
+        [2, 3, 4, 5, 6]
+    );
     assert!(
         store
             .migrate_up(None)

@@ -1,0 +1,170 @@
+//! The domain types of collections and documents, as the service takes and returns them.
+//! None of them is a wire type: the server converts its JSON shapes into these.
+
+use serde_json::{Map, Value};
+
+use crate::{Filter, Metric};
+
+/// What a new collection is made with; [`NewCollection::new`] gives the usual defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCollection {
+    pub name: String,
+    pub metric: Metric,
+    /// Dimensions of every embedding. With an embedding model, the model's (the caller
+    /// resolves it when the collection is created).
+    pub dimensions: usize,
+    /// The model that will embed text for this collection; `None` when clients supply every
+    /// embedding.
+    pub embedding_model: Option<String>,
+    /// Keep int8 codes beside the f32 vectors: searches traverse on the codes and rescore.
+    pub int8: bool,
+    pub m: usize,
+    pub ef_construction: usize,
+    /// The search effort used when a search does not give its own.
+    pub ef: usize,
+    /// Must be a JSON object.
+    pub metadata: Value,
+}
+
+impl NewCollection {
+    /// A cosine collection of `dimensions` with m 16, ef_construction 200, ef 64 and no
+    /// metadata.
+    pub fn new(name: impl Into<String>, dimensions: usize) -> NewCollection {
+        NewCollection {
+            name: name.into(),
+            metric: Metric::Cosine,
+            dimensions,
+            embedding_model: None,
+            int8: false,
+            m: 16,
+            ef_construction: 200,
+            ef: 64,
+            metadata: Value::Object(Map::new()),
+        }
+    }
+}
+
+/// A stored collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub metric: Metric,
+    pub dimensions: usize,
+    pub embedding_model: Option<String>,
+    pub int8: bool,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef: usize,
+    pub metadata: Map<String, Value>,
+    pub created_at_ms: i64,
+}
+
+/// Changes to a collection; `None` keeps the current value. The metric, dimensions and graph
+/// shape are fixed at creation, since the index is built with them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CollectionUpdate {
+    pub name: Option<String>,
+    /// Replaces the whole metadata object.
+    pub metadata: Option<Value>,
+    pub ef: Option<usize>,
+}
+
+/// A document to upsert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDocument {
+    /// `None`: a time-ordered id (UUIDv7) is made.
+    pub id: Option<String>,
+    pub text: String,
+    /// Must be a JSON object.
+    pub metadata: Value,
+    /// The caller's embedding. Required for now; embedding `text` with the collection's model
+    /// comes with the embedding slice.
+    pub embedding: Option<Vec<f32>>,
+}
+
+impl NewDocument {
+    /// A document with a given embedding and no id or metadata.
+    pub fn with_embedding(text: impl Into<String>, embedding: Vec<f32>) -> NewDocument {
+        NewDocument {
+            id: None,
+            text: text.into(),
+            metadata: Value::Object(Map::new()),
+            embedding: Some(embedding),
+        }
+    }
+}
+
+/// A stored document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub id: String,
+    pub text: String,
+    pub metadata: Map<String, Value>,
+    /// Present when asked for.
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// A page of results and the cursor of the next one (`None` on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as [`PageRequest::after`] to get the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Which page to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The cursor of the previous page; `None` for the first.
+    pub after: Option<String>,
+    /// At most this many items (1 to [`crate::MAX_PAGE_LIMIT`]).
+    pub limit: usize,
+}
+
+impl PageRequest {
+    /// The first page of `limit` items.
+    pub fn first(limit: usize) -> PageRequest {
+        PageRequest { after: None, limit }
+    }
+}
+
+/// Which documents a delete removes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocumentSelector {
+    Ids(Vec<String>),
+    Filter(Filter),
+}
+
+/// A vector search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub vector: Vec<f32>,
+    pub top_k: usize,
+    pub filter: Option<Filter>,
+    /// The search effort; `None` uses the collection's.
+    pub ef: Option<usize>,
+    pub include_embedding: bool,
+}
+
+impl SearchRequest {
+    /// The `top_k` nearest documents to `vector`, unfiltered.
+    pub fn new(vector: Vec<f32>, top_k: usize) -> SearchRequest {
+        SearchRequest {
+            vector,
+            top_k,
+            filter: None,
+            ef: None,
+            include_embedding: false,
+        }
+    }
+}
+
+/// One search result, closest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub document: Document,
+    /// Higher is closer: cosine similarity, inner product, or negated Euclidean distance.
+    pub score: f32,
+}
