@@ -68,18 +68,17 @@ fn build() -> anyhow::Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dist);
     std::fs::create_dir_all(&dist)?;
     std::fs::copy(release.join("hearth"), dist.join("hearth"))?;
-    // libllama.so and libggml*.so: cargo's build of llama-cpp-sys-2 links them into the
-    // profile directory.
-    let mut copied = copy_libraries(&release, &dist, |name| {
-        name.starts_with("lib") && name.ends_with(".so") && !name.starts_with("libggml-cpu")
-    })?;
-    // The CPU backends: installed by ggml's build into the build script's `backends` folder.
-    for backends in build_script_outputs(&release)? {
-        copied += copy_libraries(&backends.join("backends"), &dist, |name| {
+    // llama.cpp's and ggml's libraries under the names the binary asks for (their sonames,
+    // `libllama.so.0`: one numeric suffix), and the CPU backends ggml's build installed into the
+    // build script's `backends` folder. `fs::copy` follows the symbolic links among them.
+    let mut copied = 0;
+    for out in build_script_outputs(&release)? {
+        copied += copy_libraries(&out.join("lib"), &dist, is_soname)?;
+        copied += copy_libraries(&out.join("backends"), &dist, |name| {
             name.starts_with("libggml-cpu") && name.ends_with(".so")
         })?;
     }
-    if !dist.join("libllama.so").exists()
+    if !dist.join("libllama.so.0").exists()
         || !std::fs::read_dir(&dist)?.any(|entry| {
             entry.is_ok_and(|entry| {
                 entry
@@ -90,8 +89,8 @@ fn build() -> anyhow::Result<PathBuf> {
         })
     {
         bail!(
-            "the portable build left no libllama.so or no CPU backends to ship ({copied} \
-             libraries found in {})",
+            "the portable build left no libllama.so.0 or no CPU backends to ship ({copied} \
+             libraries found under {})",
             release.display()
         );
     }
@@ -104,6 +103,16 @@ fn baseline_rustflags() -> String {
     } else {
         String::new()
     }
+}
+
+/// Whether a library file name is a soname: `libllama.so.0`, not `libllama.so` or
+/// `libllama.so.0.6.0`.
+fn is_soname(name: &str) -> bool {
+    name.starts_with("lib")
+        && !name.starts_with("libggml-cpu")
+        && name.rsplit_once(".so.").is_some_and(|(_, version)| {
+            !version.is_empty() && version.bytes().all(|byte| byte.is_ascii_digit())
+        })
 }
 
 /// The `out` directories of llama-cpp-sys-2's build script runs in this profile.
@@ -128,7 +137,8 @@ fn copy_libraries(from: &Path, to: &Path, wanted: impl Fn(&str) -> bool) -> anyh
     {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if wanted(&name) && entry.file_type()?.is_file() {
+        // Follows symbolic links: a link to a library is copied as the library.
+        if wanted(&name) && std::fs::metadata(entry.path())?.is_file() {
             std::fs::copy(entry.path(), to.join(&name))?;
             copied += 1;
         }
