@@ -662,16 +662,22 @@ impl Scheduler<'_> {
     /// shapes, which keeps a seed's output repeatable among them.
     fn plan_drafts(&mut self) -> usize {
         let config = self.model.config();
+        let reading_a_prompt = self
+            .slots
+            .iter()
+            .filter_map(|slot| slot.sequence.as_ref())
+            .any(|sequence| sequence.next_token.is_none());
+        if reading_a_prompt {
+            return 0;
+        }
         let mut n_generating = 0_usize;
         let mut common = usize::MAX;
         for slot in &mut self.slots {
             let Some(sequence) = slot.sequence.as_mut() else {
                 continue;
             };
-            sequence.draft.clear();
             let Some(token) = sequence.next_token else {
-                // Still reading its prompt.
-                return 0;
+                continue;
             };
             n_generating += 1;
             if !sequence.request.speculation {
@@ -702,8 +708,7 @@ impl Scheduler<'_> {
         // and sequences side by side share that many rows. The step also fits one pass.
         let rows = (1 + self.max_draft())
             .max(n_generating)
-            .min(config.micro_batch())
-            .min(config.effective_n_batch());
+            .min(config.micro_batch());
         common.min((rows / n_generating).saturating_sub(1))
     }
 
