@@ -23,9 +23,9 @@ pub use load::{
 };
 pub use model::{
     AuthConfig, AuthMode, CacheConfig, Config, IntegrityCheck, LimitsConfig, LogConfig, LogFormat,
-    ModelsConfig, OidcConfig, PriceConfig, Profile, ReloadConfig, RouteConfig, RouteStrategy,
-    RouteTarget, RoutingConfig, ServerConfig, StorageConfig, TelemetryConfig, UpstreamConfig,
-    validate_log_filter,
+    MemoryConfig, ModelsConfig, OidcConfig, PriceConfig, Profile, ReloadConfig, RouteConfig,
+    RouteStrategy, RouteTarget, RoutingConfig, ServerConfig, StorageConfig, TelemetryConfig,
+    UpstreamConfig, validate_log_filter,
 };
 pub use render::ReloadDiff;
 

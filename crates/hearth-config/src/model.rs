@@ -52,7 +52,16 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub prices: Vec<PriceConfig>,
     pub cache: CacheConfig,
+    pub memory: MemoryConfig,
     pub reload: ReloadConfig,
+}
+
+/// Collections and documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// The model of collections created with neither dimensions nor a model.
+    pub embedding_model: Option<String>,
+    pub max_documents_per_request: usize,
 }
 
 /// What a model's tokens cost, in US dollars per million.
@@ -533,6 +542,13 @@ impl Config {
                     .optional_string("cache.semantic_model")
                     .map(str::to_string),
                 semantic_threshold: values.float("cache.semantic_threshold")? as f32,
+            },
+            memory: MemoryConfig {
+                embedding_model: values
+                    .optional_string("memory.embedding_model")
+                    .map(str::to_string),
+                max_documents_per_request: values.integer("memory.max_documents_per_request")?
+                    as usize,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

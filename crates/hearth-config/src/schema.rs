@@ -680,6 +680,25 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "cosine similarity of the last user message at or above which the semantic cache answers",
     },
     KeySpec {
+        key: "memory.embedding_model",
+        kind: Kind::String,
+        default: |_| Some(Value::String("all-minilm:l6-v2".to_string())),
+        secret: false,
+        reloadable: false,
+        help: "local embedding model of collections created with neither dimensions nor a model",
+    },
+    KeySpec {
+        key: "memory.max_documents_per_request",
+        kind: Kind::Integer {
+            min: 1,
+            max: 100_000,
+        },
+        default: |_| Some(Value::Integer(1000)),
+        secret: false,
+        reloadable: false,
+        help: "most documents one upsert or delete by ids may hold",
+    },
+    KeySpec {
         key: "reload.watch",
         kind: Kind::Bool,
         default: |_| Some(Value::Boolean(true)),

@@ -43,6 +43,13 @@ pub enum MemoryError {
     /// A request is over a size limit (documents per upsert, text bytes).
     #[error("`{field}` is too large: {reason}")]
     TooLarge { field: String, reason: String },
+    /// Text could not be embedded; `field` names the text (`documents[2].text`, `query`) or
+    /// the model (`embedding_model`).
+    #[error("cannot embed `{field}`: {failure}")]
+    Embedding {
+        field: String,
+        failure: crate::EmbedFailure,
+    },
     /// The name is taken, e.g. a collection name within its tenant.
     #[error("{0}")]
     Conflict(String),

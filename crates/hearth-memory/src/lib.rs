@@ -43,6 +43,7 @@
 
 mod collections;
 mod distance;
+mod embedder;
 mod error;
 mod filter;
 mod hnsw;
@@ -51,10 +52,11 @@ mod quant;
 
 pub use collections::{
     Collection, CollectionUpdate, Document, DocumentSelector, MAX_PAGE_LIMIT, MAX_TOP_K, Memory,
-    MemoryOptions, NewCollection, NewDocument, Page, PageRequest, SNAPSHOT_DIRECTORY, SearchHit,
-    SearchRequest,
+    MemoryOptions, NewCollection, NewDocument, Page, PageRequest, Query, SNAPSHOT_DIRECTORY,
+    SearchHit, SearchRequest, SearchResults, Upserted,
 };
 pub use distance::{Kernels, Metric, normalize, scalar};
+pub use embedder::{EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};
 pub use error::MemoryError;
 pub use filter::{CompareOp, Filter, FilterValue, Scalar};
 pub use hnsw::{Allowed, Hit, Hnsw, HnswParams, Plan, SearchOptions};

@@ -159,6 +159,51 @@ impl From<hearth_inference::InferenceError> for ApiError {
     }
 }
 
+impl From<hearth_memory::MemoryError> for ApiError {
+    fn from(error: hearth_memory::MemoryError) -> ApiError {
+        use hearth_memory::{EmbedFailureKind, MemoryError as Error};
+        let message = error.to_string();
+        match error {
+            Error::Invalid { field, .. } => ApiError::bad_request(message).with_param(field),
+            Error::InvalidParameter { name, .. } => ApiError::bad_request(message).with_param(name),
+            Error::InvalidFilter { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", message)
+                    .with_param("filter")
+            }
+            Error::DimensionMismatch { .. } | Error::NonFiniteValue { .. } | Error::ZeroVector => {
+                ApiError::bad_request(message).with_param("vector")
+            }
+            Error::TooLarge { field, .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", message)
+                    .with_param(field)
+            }
+            Error::NotFound { .. } => ApiError::not_found(message),
+            Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            Error::Embedding { field, failure } => match failure.kind {
+                EmbedFailureKind::UnknownModel => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "model_not_found", message)
+                        .with_param(field)
+                }
+                EmbedFailureKind::InvalidInput => ApiError::bad_request(message).with_param(field),
+                EmbedFailureKind::Busy => {
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)
+                        .with_retry_after(1)
+                }
+                EmbedFailureKind::Unavailable => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "model_unavailable",
+                    message,
+                ),
+            },
+            Error::CapacityExhausted { .. }
+            | Error::SnapshotIo { .. }
+            | Error::SnapshotCorrupt { .. }
+            | Error::StoredData(_)
+            | Error::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
 impl From<hearth_engine::EngineError> for ApiError {
     fn from(error: hearth_engine::EngineError) -> ApiError {
         use hearth_engine::EngineError as Error;

@@ -56,6 +56,21 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             | "/api/embeddings",
         ) => Needs(Role::Member),
         ("POST", "/api/pull" | "/api/copy") | ("DELETE", "/api/delete") => InstanceAdmin,
+        // Memory, in the caller's tenant: readers read and search, members write documents,
+        // admins create, change and delete collections.
+        (
+            "GET",
+            "/v1/collections"
+            | "/v1/collections/{name}"
+            | "/v1/collections/{name}/documents"
+            | "/v1/collections/{name}/documents/{id}",
+        )
+        | ("POST", "/v1/collections/{name}/search") => Needs(Role::Reader),
+        ("POST", "/v1/collections/{name}/documents" | "/v1/collections/{name}/delete")
+        | ("DELETE", "/v1/collections/{name}/documents/{id}") => Needs(Role::Member),
+        ("POST", "/v1/collections") | ("PATCH" | "DELETE", "/v1/collections/{name}") => {
+            Needs(Role::Admin)
+        }
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")
@@ -103,6 +118,29 @@ impl Caller {
             }
             Caller::Local => hearth_gateway::Actor::Local { source },
         }
+    }
+}
+
+/// The scope of the instance's own data: what instance keys, and the local user of a server
+/// that requires no keys, reach. Tenant ids are UUIDs, so it names no tenant.
+pub const INSTANCE_SCOPE: &str = "(instance)";
+
+/// Whose data a request reaches (collections, files, topics): its key's tenant, or the
+/// instance's own scope. Never another tenant's, whatever the role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantScope(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantScope {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let tenant = match parts.extensions.get::<Caller>() {
+            Some(Caller::Key(principal)) => principal.tenant_id.clone(),
+            _ => None,
+        };
+        Ok(TenantScope(
+            tenant.unwrap_or_else(|| INSTANCE_SCOPE.to_string()),
+        ))
     }
 }
 

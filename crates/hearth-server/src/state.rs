@@ -66,6 +66,9 @@ pub struct SharedState {
     pub gateway: Option<crate::gate::GatewayState>,
     /// Upstream providers and model routes; `None` serves local models only.
     pub routing: Option<std::sync::Arc<hearth_upstream::RoutingHandle>>,
+    /// Collections and documents; `None` on a server started without them (the memory
+    /// routes answer 503).
+    pub memory: Option<std::sync::Arc<hearth_memory::Memory>>,
     /// Response caches; `None` when `cache.enabled` is off.
     pub cache: Option<crate::routes::cache::CacheState>,
     pub metrics: PrometheusHandle,

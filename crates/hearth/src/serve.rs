@@ -82,6 +82,19 @@ async fn serve(
         None,
     ));
 
+    let memory = Arc::new(
+        hearth_memory::Memory::new(
+            store.clone(),
+            &config.data_dir,
+            hearth_memory::MemoryOptions {
+                max_documents_per_upsert: config.memory.max_documents_per_request,
+                default_embedding_model: config.memory.embedding_model.clone(),
+                ..hearth_memory::MemoryOptions::default()
+            },
+        )
+        .with_embedder(Arc::new(hearth_server::PoolEmbedder(inference.clone()))),
+    );
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
@@ -94,6 +107,7 @@ async fn serve(
         store: Some(store.clone()),
         inference: Some(inference.clone()),
         gateway: Some(gateway.clone()),
+        memory: Some(memory.clone()),
         routing: Some(routing.clone()),
         cache: config
             .cache
@@ -194,6 +208,10 @@ async fn serve(
         }
     }
     reloader.abort();
+    // Indexes written since their last snapshot are saved, so the next start replays nothing.
+    if let Err(error) = memory.save_snapshots().await {
+        tracing::warn!(%error, "index snapshots were not all saved; the next start replays the writes");
+    }
     // The router and its usage recorders are gone: the writer stores what is queued and ends.
     drop(gateway);
     if tokio::time::timeout(std::time::Duration::from_secs(5), usage_writer)

@@ -8,9 +8,10 @@
 //! snapshot in `<data_dir>/memory/` plus the writes after it, or rebuilt from the rows when
 //! the snapshot is missing, damaged or stale (see `loaded.rs`).
 //!
-//! Text is stored with each document but not yet embedded, chunked or keyword-indexed here:
-//! the caller supplies every embedding, and each document is one chunk (index 0). The tables
-//! and types already have room for those slices.
+//! A collection either embeds text itself, with its embedding model through the service's
+//! [`Embedder`], or takes the client's vectors; a document may bring its own vector either
+//! way. Text is not yet chunked or keyword-indexed: each document is one chunk (index 0), and
+//! the tables and types already have room for those slices.
 
 mod loaded;
 mod types;
@@ -26,10 +27,10 @@ use tokio::sync::{OnceCell, OwnedMutexGuard};
 
 pub use types::{
     Collection, CollectionUpdate, Document, DocumentSelector, NewCollection, NewDocument, Page,
-    PageRequest, SearchHit, SearchRequest,
+    PageRequest, Query, SearchHit, SearchRequest, SearchResults, Upserted,
 };
 
-use crate::{Filter, MemoryError, Metric};
+use crate::{EmbedFailure, EmbedFailureKind, Embedded, Embedder, Filter, MemoryError, Metric};
 use loaded::{Entry, LoadedIndex, Progress, blocking};
 
 /// The directory under the data directory that holds index snapshots.
@@ -55,6 +56,8 @@ pub struct MemoryOptions {
     pub snapshot_after_writes: u64,
     /// Threads that build and insert into indexes (0: one per core).
     pub index_threads: usize,
+    /// The model a collection created with neither dimensions nor a model embeds with.
+    pub default_embedding_model: Option<String>,
 }
 
 impl Default for MemoryOptions {
@@ -64,6 +67,7 @@ impl Default for MemoryOptions {
             max_text_bytes: 1 << 20,
             snapshot_after_writes: 10_000,
             index_threads: 0,
+            default_embedding_model: None,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct Memory {
     store: Store,
     snapshot_directory: PathBuf,
     options: MemoryOptions,
+    /// Embeds text for collections that have an embedding model; `None`: only vectors.
+    embedder: Option<Arc<dyn Embedder>>,
     /// Loaded (or loading) indexes by collection id; a cell loads once however many wait.
     loaded: Mutex<Cells>,
 }
@@ -140,8 +146,58 @@ impl Memory {
             store,
             snapshot_directory: data_dir.join(SNAPSHOT_DIRECTORY),
             options,
+            embedder: None,
             loaded: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The service embedding text through `embedder`.
+    pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Memory {
+        self.embedder = Some(embedder);
+        self
+    }
+
+    fn embedder(&self, field: &str) -> Result<&dyn Embedder, MemoryError> {
+        self.embedder
+            .as_deref()
+            .ok_or_else(|| MemoryError::Embedding {
+                field: field.to_string(),
+                failure: EmbedFailure::new(
+                    EmbedFailureKind::Unavailable,
+                    "this server has no embedding model; send embeddings with the documents",
+                ),
+            })
+    }
+
+    /// Embeds `texts` with `model`; a failure names `field`.
+    async fn embed(
+        &self,
+        field: &str,
+        model: &str,
+        texts: Vec<String>,
+    ) -> Result<Embedded, MemoryError> {
+        let count = texts.len();
+        let embedded = self
+            .embedder(field)?
+            .embed(model, texts)
+            .await
+            .map_err(|failure| MemoryError::Embedding {
+                field: field.to_string(),
+                failure,
+            })?;
+        if embedded.vectors.len() != count {
+            return Err(MemoryError::Embedding {
+                field: field.to_string(),
+                failure: EmbedFailure::new(
+                    EmbedFailureKind::Unavailable,
+                    format!(
+                        "model `{model}` returned {} vectors for {count} texts",
+                        embedded.vectors.len()
+                    ),
+                ),
+            });
+        }
+        Ok(embedded)
     }
 
     /// Where a collection's index snapshot lives.
@@ -219,21 +275,20 @@ impl Memory {
         new: NewCollection,
     ) -> Result<Collection, MemoryError> {
         validate::collection_name("name", &new.name)?;
-        validate::within("dimensions", new.dimensions, 1..=65_536)?;
+        let (embedding_model, dimensions) = self
+            .resolve_embedding(new.embedding_model, new.dimensions)
+            .await?;
         validate::within("m", new.m, 2..=128)?;
         validate::within("ef_construction", new.ef_construction, 1..=MAX_EF)?;
         validate::within("ef", new.ef, 1..=MAX_EF)?;
-        if new.embedding_model.as_deref().is_some_and(str::is_empty) {
-            return Err(MemoryError::invalid("embedding_model", "must not be empty"));
-        }
         let metadata = validate::metadata("metadata", new.metadata)?;
         let row = MemoryCollectionRow {
             id: uuid::Uuid::now_v7().to_string(),
             tenant_id: tenant_id.to_string(),
             name: new.name,
             metric: new.metric.name().to_string(),
-            dimensions: new.dimensions as i64,
-            embedding_model: new.embedding_model,
+            dimensions: dimensions as i64,
+            embedding_model,
             int8: new.int8,
             hnsw_m: new.m as i64,
             hnsw_ef_construction: new.ef_construction as i64,
@@ -248,6 +303,57 @@ impl Memory {
                 format!("a collection named `{}` already exists", row.name),
             )),
         }
+    }
+
+    /// The model and dimensions a new collection gets: a model's own dimensions (which given
+    /// ones must equal), the default model's when neither is given, or the given dimensions
+    /// alone for vectors the client supplies.
+    async fn resolve_embedding(
+        &self,
+        model: Option<String>,
+        dimensions: Option<usize>,
+    ) -> Result<(Option<String>, usize), MemoryError> {
+        if let Some(dimensions) = dimensions {
+            validate::within("dimensions", dimensions, 1..=65_536)?;
+        }
+        let model = match (model, dimensions) {
+            (Some(model), _) if model.trim().is_empty() => {
+                return Err(MemoryError::invalid("embedding_model", "must not be empty"));
+            }
+            (Some(model), _) => model,
+            (None, Some(dimensions)) => return Ok((None, dimensions)),
+            (None, None) => self
+                .options
+                .default_embedding_model
+                .clone()
+                .ok_or_else(|| {
+                    MemoryError::invalid(
+                        "dimensions",
+                        "give the dimensions of the vectors you will send, or an embedding_model \
+                     (this server has no default embedding model)",
+                    )
+                })?,
+        };
+        let model_dimensions = self
+            .embedder("embedding_model")?
+            .dimensions(&model)
+            .await
+            .map_err(|failure| MemoryError::Embedding {
+                field: "embedding_model".to_string(),
+                failure,
+            })?;
+        if let Some(dimensions) = dimensions
+            && dimensions != model_dimensions
+        {
+            return Err(MemoryError::invalid(
+                "dimensions",
+                format!(
+                    "model `{model}` makes {model_dimensions} dimensions, not {dimensions}; \
+                     omit dimensions"
+                ),
+            ));
+        }
+        Ok((Some(model), model_dimensions))
     }
 
     /// A tenant's collection by name.
@@ -266,17 +372,13 @@ impl Memory {
             .store
             .memory_collections(tenant_id, page.after.as_deref(), page.limit as i64 + 1)
             .await?;
-        let mut items = rows
+        let items = rows
             .into_iter()
             .map(collection_of)
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() > page.limit {
-            items.truncate(page.limit);
-            items.last().map(|collection| collection.name.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetched(items, page.limit, |collection| {
+            collection.name.clone()
+        }))
     }
 
     /// Renames a collection or changes its metadata or default search effort.
@@ -340,15 +442,16 @@ impl Memory {
     // ----- Documents. -----
 
     /// Stores documents in one transaction (all or none), replacing documents with the same
-    /// ids, and returns their ids in order (made for those without one). Every document is
-    /// checked before anything is written; errors name the field, e.g.
+    /// ids, and returns their ids in order (made for those without one). Documents without an
+    /// embedding have their text embedded with the collection's model, in one batch. Every
+    /// document is checked before anything is written; errors name the field, e.g.
     /// `documents[3].embedding`.
     pub async fn upsert_documents(
         &self,
         tenant_id: &str,
         collection: &str,
         documents: Vec<NewDocument>,
-    ) -> Result<Vec<String>, MemoryError> {
+    ) -> Result<Upserted, MemoryError> {
         let max = self.options.max_documents_per_upsert;
         if documents.len() > max {
             return Err(MemoryError::too_large(
@@ -361,14 +464,12 @@ impl Memory {
         }
         let row = self.row(tenant_id, collection).await?;
         if documents.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Upserted::default());
         }
         let params = loaded::params_of(&row)?;
-        let mut ids = Vec::with_capacity(documents.len());
+        let mut checked = Vec::with_capacity(documents.len());
         let mut seen = HashSet::with_capacity(documents.len());
-        let mut chunks = Vec::with_capacity(documents.len());
-        let mut entries = Vec::with_capacity(documents.len());
-        let mut vectors = Vec::with_capacity(documents.len() * params.dim);
+        let mut to_embed = Vec::new();
         for (position, document) in documents.into_iter().enumerate() {
             let field = |name: &str| format!("documents[{position}].{name}");
             let id = match document.id {
@@ -395,17 +496,67 @@ impl Memory {
                 ));
             }
             let metadata = validate::metadata(&field("metadata"), document.metadata)?;
-            let Some(embedding) = document.embedding else {
-                return Err(MemoryError::invalid(
-                    field("embedding"),
-                    "is required: embedding text with the collection's model is not available yet",
-                ));
+            match &document.embedding {
+                Some(embedding) => {
+                    validate::embedding(&field("embedding"), embedding, params.dim, params.metric)?
+                }
+                None if row.embedding_model.is_none() => {
+                    return Err(MemoryError::invalid(
+                        field("embedding"),
+                        "is required: this collection has no embedding model (it was created \
+                         with dimensions alone), so every document brings its vector",
+                    ));
+                }
+                None if document.text.trim().is_empty() => {
+                    return Err(MemoryError::invalid(
+                        field("text"),
+                        "is empty, and there is no embedding to store instead",
+                    ));
+                }
+                None => to_embed.push(position),
+            }
+            checked.push((id, document.text, metadata, document.embedding));
+        }
+
+        let mut embedding_tokens = 0;
+        let mut embedding_model = None;
+        if let Some(model) = row.embedding_model.as_deref()
+            && !to_embed.is_empty()
+        {
+            embedding_model = Some(model.to_string());
+            let texts = to_embed
+                .iter()
+                .map(|&position| checked[position].1.clone())
+                .collect();
+            let field = match to_embed.as_slice() {
+                [position] => format!("documents[{position}].text"),
+                _ => "documents[].text".to_string(),
             };
-            validate::embedding(&field("embedding"), &embedding, params.dim, params.metric)?;
+            let embedded = self.embed(&field, model, texts).await?;
+            embedding_tokens = embedded.tokens;
+            for (position, vector) in to_embed.into_iter().zip(embedded.vectors) {
+                validate::embedding(
+                    &format!("documents[{position}].text"),
+                    &vector,
+                    params.dim,
+                    params.metric,
+                )?;
+                checked[position].3 = Some(vector);
+            }
+        }
+
+        let mut ids = Vec::with_capacity(checked.len());
+        let mut chunks = Vec::with_capacity(checked.len());
+        let mut entries = Vec::with_capacity(checked.len());
+        let mut vectors = Vec::with_capacity(checked.len() * params.dim);
+        for (position, (id, text, metadata, embedding)) in checked.into_iter().enumerate() {
+            let field = |name: &str| format!("documents[{position}].{name}");
+            // Every document has its vector by now: given and checked, or embedded above.
+            let embedding = embedding.unwrap_or_default();
             chunks.push(NewMemoryChunk {
                 document_id: id.clone(),
                 chunk_index: 0,
-                text: document.text,
+                text,
                 metadata: serde_json::to_string(&metadata)
                     .map_err(|error| MemoryError::invalid(field("metadata"), error.to_string()))?,
                 embedding: validate::encode_embedding(&embedding),
@@ -433,7 +584,11 @@ impl Memory {
         let applied = blocking(move || applying.apply(&keys, entries, &vectors, &removed)).await;
         self.finish_write(&row.id, &index, &mut progress, write.last_sequence, applied)
             .await;
-        Ok(ids)
+        Ok(Upserted {
+            ids,
+            embedding_tokens,
+            embedding_model,
+        })
     }
 
     /// Records a committed write as applied, or drops an index that failed to apply it (it is
@@ -605,13 +760,9 @@ impl Memory {
                 break;
             }
         }
-        let next_cursor = if items.len() > page.limit {
-            items.truncate(page.limit);
-            items.last().map(|document| document.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetched(items, page.limit, |document| {
+            document.id.clone()
+        }))
     }
 
     /// How many documents the collection holds; with a filter, how many match.
@@ -636,17 +787,39 @@ impl Memory {
         tenant_id: &str,
         collection: &str,
         request: &SearchRequest,
-    ) -> Result<Vec<SearchHit>, MemoryError> {
+    ) -> Result<SearchResults, MemoryError> {
         validate::within("top_k", request.top_k, 1..=MAX_TOP_K)?;
         if let Some(ef) = request.ef {
             validate::within("ef", ef, 1..=MAX_EF)?;
         }
         let row = self.row(tenant_id, collection).await?;
         let params = loaded::params_of(&row)?;
-        validate::embedding("vector", &request.vector, params.dim, params.metric)?;
+        let (vector, embedding_tokens, embedding_model) = match &request.query {
+            Query::Vector(vector) => (std::borrow::Cow::Borrowed(vector), 0, None),
+            Query::Text(text) => {
+                let Some(model) = row.embedding_model.as_deref() else {
+                    return Err(MemoryError::invalid(
+                        "query",
+                        "this collection has no embedding model (it was created with dimensions \
+                         alone); search it with a vector",
+                    ));
+                };
+                if text.trim().is_empty() {
+                    return Err(MemoryError::invalid("query", "must not be empty"));
+                }
+                let mut embedded = self.embed("query", model, vec![text.clone()]).await?;
+                let vector = embedded.vectors.pop().unwrap_or_default();
+                (
+                    std::borrow::Cow::Owned(vector),
+                    embedded.tokens,
+                    Some(model.to_string()),
+                )
+            }
+        };
+        validate::embedding("vector", &vector, params.dim, params.metric)?;
         let index = self.index_of(&row).await?;
         let ef = request.ef.unwrap_or(row.hnsw_ef as usize);
-        let scored = index.search(&request.vector, request.top_k, ef, request.filter.as_ref())?;
+        let scored = index.search(&vector, request.top_k, ef, request.filter.as_ref())?;
         let sequences: Vec<i64> = scored.iter().map(|&(key, _)| key as i64).collect();
         let mut rows: HashMap<i64, MemoryChunkRow> = self
             .store
@@ -665,6 +838,10 @@ impl Memory {
                 });
             }
         }
-        Ok(hits)
+        Ok(SearchResults {
+            hits,
+            embedding_tokens,
+            embedding_model,
+        })
     }
 }

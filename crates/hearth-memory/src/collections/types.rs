@@ -10,11 +10,11 @@ use crate::{Filter, Metric};
 pub struct NewCollection {
     pub name: String,
     pub metric: Metric,
-    /// Dimensions of every embedding. With an embedding model, the model's (the caller
-    /// resolves it when the collection is created).
-    pub dimensions: usize,
-    /// The model that will embed text for this collection; `None` when clients supply every
-    /// embedding.
+    /// Dimensions of every embedding. `None`: the embedding model's. Given with a model, they
+    /// must be the model's.
+    pub dimensions: Option<usize>,
+    /// The model that embeds text sent without an embedding. `None` with no dimensions: the
+    /// service's default model; `None` with dimensions: clients supply every embedding.
     pub embedding_model: Option<String>,
     /// Keep int8 codes beside the f32 vectors: searches traverse on the codes and rescore.
     pub int8: bool,
@@ -27,14 +27,23 @@ pub struct NewCollection {
 }
 
 impl NewCollection {
-    /// A cosine collection of `dimensions` with m 16, ef_construction 200, ef 64 and no
-    /// metadata.
+    /// A cosine collection of `dimensions` for vectors the client supplies, with m 16,
+    /// ef_construction 200, ef 64 and no metadata.
     pub fn new(name: impl Into<String>, dimensions: usize) -> NewCollection {
+        NewCollection {
+            dimensions: Some(dimensions),
+            ..NewCollection::embedded(name, None)
+        }
+    }
+
+    /// A cosine collection whose text is embedded by `model` (`None`: the service's default
+    /// model), with the same defaults as [`NewCollection::new`].
+    pub fn embedded(name: impl Into<String>, model: Option<String>) -> NewCollection {
         NewCollection {
             name: name.into(),
             metric: Metric::Cosine,
-            dimensions,
-            embedding_model: None,
+            dimensions: None,
+            embedding_model: model,
             int8: false,
             m: 16,
             ef_construction: 200,
@@ -79,12 +88,21 @@ pub struct NewDocument {
     pub text: String,
     /// Must be a JSON object.
     pub metadata: Value,
-    /// The caller's embedding. Required for now; embedding `text` with the collection's model
-    /// comes with the embedding slice.
+    /// The caller's embedding; `None`: `text` is embedded with the collection's model.
     pub embedding: Option<Vec<f32>>,
 }
 
 impl NewDocument {
+    /// A document whose text the collection's model embeds, with no id or metadata.
+    pub fn text(text: impl Into<String>) -> NewDocument {
+        NewDocument {
+            id: None,
+            text: text.into(),
+            metadata: Value::Object(Map::new()),
+            embedding: None,
+        }
+    }
+
     /// A document with a given embedding and no id or metadata.
     pub fn with_embedding(text: impl Into<String>, embedding: Vec<f32>) -> NewDocument {
         NewDocument {
@@ -114,6 +132,24 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from up to `limit + 1` items read in cursor order: the extra item only tells
+    /// that another page follows, whose cursor is the last kept item's (`cursor_of`).
+    pub(crate) fn from_overfetched(
+        mut items: Vec<T>,
+        limit: usize,
+        cursor_of: impl Fn(&T) -> String,
+    ) -> Page<T> {
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
+}
+
 /// Which page to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
@@ -137,10 +173,19 @@ pub enum DocumentSelector {
     Filter(Filter),
 }
 
+/// What a search looks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    /// A vector of the collection's dimensions.
+    Vector(Vec<f32>),
+    /// Text, embedded with the collection's model.
+    Text(String),
+}
+
 /// A vector search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchRequest {
-    pub vector: Vec<f32>,
+    pub query: Query,
     pub top_k: usize,
     pub filter: Option<Filter>,
     /// The search effort; `None` uses the collection's.
@@ -151,8 +196,17 @@ pub struct SearchRequest {
 impl SearchRequest {
     /// The `top_k` nearest documents to `vector`, unfiltered.
     pub fn new(vector: Vec<f32>, top_k: usize) -> SearchRequest {
+        SearchRequest::of(Query::Vector(vector), top_k)
+    }
+
+    /// The `top_k` documents nearest to the embedding of `text`, unfiltered.
+    pub fn text(text: impl Into<String>, top_k: usize) -> SearchRequest {
+        SearchRequest::of(Query::Text(text.into()), top_k)
+    }
+
+    fn of(query: Query, top_k: usize) -> SearchRequest {
         SearchRequest {
-            vector,
+            query,
             top_k,
             filter: None,
             ef: None,
@@ -167,4 +221,25 @@ pub struct SearchHit {
     pub document: Document,
     /// Higher is closer: cosine similarity, inner product, or negated Euclidean distance.
     pub score: f32,
+}
+
+/// The hits of a search, closest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SearchResults {
+    pub hits: Vec<SearchHit>,
+    /// Tokens the embedding model read for a text query (0 for a vector).
+    pub embedding_tokens: u64,
+    /// The model that embedded the query, if one did.
+    pub embedding_model: Option<String>,
+}
+
+/// What an upsert stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Upserted {
+    /// The documents' ids in request order, made for those sent without one.
+    pub ids: Vec<String>,
+    /// Tokens the embedding model read for documents sent without an embedding.
+    pub embedding_tokens: u64,
+    /// The model that embedded them, if one did.
+    pub embedding_model: Option<String>,
 }

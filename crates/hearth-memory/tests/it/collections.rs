@@ -75,6 +75,7 @@ async fn top_ids(memory: &Memory, request: &SearchRequest) -> Vec<String> {
         .search(TENANT, "docs", request)
         .await
         .expect("search")
+        .hits
         .into_iter()
         .map(|hit| hit.document.id)
         .collect()
@@ -150,13 +151,15 @@ async fn upserted_documents_are_found_by_plain_and_filtered_search() {
     let ids = memory
         .upsert_documents(TENANT, "docs", docs(0..200))
         .await
-        .unwrap();
+        .unwrap()
+        .ids;
     assert_eq!(ids.len(), 200);
 
     let hits = memory
         .search(TENANT, "docs", &SearchRequest::new(vector(17), 5))
         .await
-        .unwrap();
+        .unwrap()
+        .hits;
     assert_eq!(hits.len(), 5);
     assert_eq!(hits[0].document.id, "doc-017");
     assert!((hits[0].score - 1.0).abs() < 1e-4, "{}", hits[0].score);
@@ -168,7 +171,7 @@ async fn upserted_documents_are_found_by_plain_and_filtered_search() {
         filter: Some(filter(json!({"key": "bucket", "type": "eq", "value": 3}))),
         ..SearchRequest::new(vector(17), 5)
     };
-    let hits = memory.search(TENANT, "docs", &request).await.unwrap();
+    let hits = memory.search(TENANT, "docs", &request).await.unwrap().hits;
     assert_eq!(hits.len(), 5);
     assert!(
         hits.iter()
@@ -239,7 +242,8 @@ async fn upserted_documents_are_found_by_plain_and_filtered_search() {
     let hits = memory
         .search(TENANT, "quantized", &SearchRequest::new(vector(120), 3))
         .await
-        .unwrap();
+        .unwrap()
+        .hits;
     assert_eq!(hits[0].document.id, "doc-120");
 }
 
@@ -586,6 +590,7 @@ async fn a_deleted_collection_takes_its_rows_index_and_snapshot() {
             .search(TENANT, "notes", &SearchRequest::new(vector(4), 3))
             .await
             .unwrap()
+            .hits
             .is_empty()
     );
 }
@@ -595,6 +600,7 @@ async fn top_ids_in(memory: &Memory, collection: &str, seed: u64) -> Vec<String>
         .search(TENANT, collection, &SearchRequest::new(vector(seed), 1))
         .await
         .unwrap()
+        .hits
         .into_iter()
         .map(|hit| hit.document.id)
         .collect()

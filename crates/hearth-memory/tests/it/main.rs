@@ -1,9 +1,11 @@
 //! Integration tests of the memory index core: recall against exact search, filtered search at
 //! several selectivities, deletes, concurrent reads during writes, int8 quantization and
-//! snapshots; and of the collections service over a real store. One test binary keeps link
+//! snapshots; and of the collections service over a real store, embedding text with the real
+//! local model. One test binary keeps link
 //! times down.
 
 mod collections;
+mod embedded;
 mod filtered;
 mod mutation;
 mod quantized;

@@ -4,6 +4,7 @@
 pub(crate) mod admin;
 pub mod cache;
 mod health;
+pub(crate) mod memory;
 pub(crate) mod ollama;
 pub(crate) mod openai;
 pub(crate) mod proxy;
@@ -26,6 +27,7 @@ use crate::state::AppState;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "openai", description = "OpenAI-compatible API"),
         (name = "ollama", description = "Ollama-compatible API"),
+        (name = "memory", description = "Collections of documents, vector search and filters"),
         (name = "admin", description = "Tenants, API keys, usage and the audit trail")
     )
 )]
@@ -82,4 +84,14 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ollama::delete))
         .routes(routes!(ollama::copy))
         .routes(routes!(ollama::version))
+        .routes(routes!(memory::list_collections, memory::create_collection))
+        .routes(routes!(
+            memory::get_collection,
+            memory::update_collection,
+            memory::delete_collection
+        ))
+        .routes(routes!(memory::upsert_documents, memory::list_documents))
+        .routes(routes!(memory::get_document, memory::delete_document))
+        .routes(routes!(memory::delete_documents))
+        .routes(routes!(memory::search))
 }

@@ -18,18 +18,18 @@ use tokio::sync::watch;
 use crate::{json_body, send};
 
 pub(crate) struct Keys {
-    acme_reader: String,
-    acme_member: String,
-    acme_admin: String,
+    pub(crate) acme_reader: String,
+    pub(crate) acme_member: String,
+    pub(crate) acme_admin: String,
     pub(crate) acme_member_prefix: String,
-    globex_admin: String,
+    pub(crate) globex_admin: String,
     pub(crate) instance_admin: String,
     revoked: String,
     expired: String,
 }
 
 /// A router whose gate requires keys, with keys of each kind made: tenants `acme` and
-/// `globex`, and no inference behind it.
+/// `globex`, memory without an embedding model, and no inference behind it.
 pub(crate) struct Gated {
     pub(crate) router: axum::Router,
     pub(crate) keys: Keys,
@@ -117,6 +117,11 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
         readiness: Readiness::default(),
         store: Some(store.clone()),
         inference: None,
+        memory: Some(std::sync::Arc::new(hearth_memory::Memory::new(
+            store.clone(),
+            dir.path(),
+            hearth_memory::MemoryOptions::default(),
+        ))),
         routing: None,
         cache: None,
         gateway: Some(GatewayState {
@@ -149,7 +154,7 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
     }
 }
 
-fn request(method: &Method, path: &str, key: Option<&str>) -> Request<Body> {
+pub(crate) fn request(method: &Method, path: &str, key: Option<&str>) -> Request<Body> {
     let mut builder = Request::builder().method(method.clone()).uri(path);
     if let Some(key) = key {
         builder = builder.header("authorization", format!("Bearer {key}"));
@@ -219,11 +224,14 @@ async fn every_route_against_every_kind_of_caller() {
             .replace("{model}", "gemma3:270m")
             .replace("{tenant}", "acme")
             .replace("{key}", &keys.acme_member_prefix)
-            .replace("{user}", "nobody");
+            .replace("{user}", "nobody")
+            .replace("{name}", "docs")
+            .replace("{id}", "doc-1");
         let operations = [
             (Method::GET, item.get.is_some()),
             (Method::POST, item.post.is_some()),
             (Method::PUT, item.put.is_some()),
+            (Method::PATCH, item.patch.is_some()),
             (Method::DELETE, item.delete.is_some()),
         ];
         for (method, present) in operations {

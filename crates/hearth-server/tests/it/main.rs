@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 mod gate;
+mod memory;
 mod openapi;
 mod shutdown;
 
@@ -48,6 +49,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         readiness: readiness.clone(),
         store: Some(store),
         inference: None,
+        memory: None,
         routing: None,
         cache: None,
         gateway: None,

@@ -632,6 +632,115 @@ fn cases() -> Vec<Case> {
             bad("an unknown field", json!({"grace": 5})),
         ],
     ));
+    // Memory, in the instance's own scope: a collection `docs` of four dimensions.
+    cases.extend(requests(
+        Method::POST,
+        "/v1/collections",
+        vec![
+            ok(
+                "dimensions for vectors the client supplies",
+                json!({"name": "docs", "dimensions": 4}),
+            ),
+            ok(
+                "every option",
+                json!({
+                    "name": "tuned", "dimensions": 4, "metric": "l2", "quantization": "int8",
+                    "hnsw": {"m": 8, "ef_construction": 100, "ef": 40},
+                    "metadata": {"team": "search"}
+                }),
+            ),
+            bad("no name", json!({"dimensions": 4})),
+            bad(
+                "an unknown metric",
+                json!({"name": "x", "dimensions": 4, "metric": "manhattan"}),
+            ),
+            bad(
+                "dimensions that are text",
+                json!({"name": "x", "dimensions": "four"}),
+            ),
+            bad(
+                "an unknown field",
+                json!({"name": "x", "dimensions": 4, "size": 4}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PATCH,
+        "/v1/collections/{name}",
+        vec![
+            ok(
+                "new metadata and search effort",
+                json!({"metadata": {"team": "ml"}, "hnsw": {"ef": 80}}),
+            ),
+            bad(
+                "a graph parameter fixed at creation",
+                json!({"hnsw": {"m": 32}}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/collections/{name}/documents",
+        vec![
+            ok(
+                "documents with vectors",
+                json!({"documents": [
+                    {"id": "doc-1", "text": "hello", "metadata": {"lang": "en"},
+                     "embedding": [1.0, 0.0, 0.0, 0.0]},
+                    {"id": "doc-2", "text": "bonjour", "metadata": {"lang": "fr"},
+                     "embedding": [0.0, 1.0, 0.0, 0.0]}
+                ]}),
+            ),
+            bad(
+                "documents that are not a list",
+                json!({"documents": {"id": "doc-3"}}),
+            ),
+            bad(
+                "an embedding of text",
+                json!({"documents": [{"id": "doc-3", "embedding": ["one"]}]}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/collections/{name}/search",
+        vec![
+            ok(
+                "a filtered vector search",
+                json!({
+                    "vector": [1.0, 0.0, 0.0, 0.0], "top_k": 3, "include": ["text", "metadata"],
+                    "filter": {"type": "or", "filters": [
+                        {"key": "lang", "type": "eq", "value": "en"},
+                        {"key": "lang", "type": "in", "value": ["de", "fr"]}
+                    ]}
+                }),
+            ),
+            bad(
+                "an unknown include",
+                json!({"vector": [1.0, 0.0, 0.0, 0.0], "include": ["everything"]}),
+            ),
+            bad(
+                "a negative top_k",
+                json!({"vector": [1.0, 0.0, 0.0, 0.0], "top_k": -1}),
+            ),
+            bad(
+                "an unknown mode",
+                json!({"vector": [1.0, 0.0, 0.0, 0.0], "mode": "semantic"}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/collections/{name}/delete",
+        vec![
+            ok(
+                "by filter",
+                json!({"filter": {"key": "lang", "type": "eq", "value": "fr"}}),
+            ),
+            ok("by ids", json!({"ids": ["doc-1"]})),
+            bad("ids that are not a list", json!({"ids": "doc-1"})),
+        ],
+    ));
     // Last: the key is rotated, and a rotated key cannot be rotated again.
     cases.push(Case {
         method: Method::POST,
@@ -650,6 +759,8 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{key}", &gated.keys.acme_member_prefix)
         .replace("{user}", "nobody")
         .replace("{model}", "gemma3:270m")
+        .replace("{name}", "docs")
+        .replace("{id}", "doc-1")
 }
 
 fn operation<'a>(document: &'a Value, method: &Method, route: &str) -> &'a Value {

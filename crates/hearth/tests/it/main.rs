@@ -6,6 +6,7 @@ mod concurrency;
 mod config;
 mod gateway;
 mod inference;
+mod memory;
 mod models;
 mod oidc;
 mod otlp;
@@ -81,6 +82,33 @@ impl Server {
             .expect("address field")
             .to_string();
         server
+    }
+
+    /// Starts `hearth serve` again on the same data directory, after the last process ended
+    /// (`terminate`, or a kill), with its log in a new file.
+    pub fn restart(&mut self, configure: impl FnOnce(&mut Command, &Path)) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let restarts = std::fs::read_dir(self.dir.path())
+            .map(|entries| entries.count())
+            .unwrap_or(0);
+        self.log_path = self.dir.path().join(format!("server-{restarts}.log"));
+        let log = std::fs::File::create(&self.log_path).expect("log file");
+        let mut command = hearth(self.dir.path());
+        command
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(log);
+        configure(&mut command, self.dir.path());
+        self.child = command.spawn().expect("spawn hearth serve");
+        let line = self.wait_for_log("\"listening", Duration::from_secs(20));
+        let value: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        self.address = value["address"]
+            .as_str()
+            .expect("address field")
+            .to_string();
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,63 @@
+//! What the memory service needs of an embedding model: its dimensions, and one vector per
+//! text. The service holds an [`Embedder`] and calls it for documents sent without an
+//! embedding and for text queries; the binary wires one over its local model pool, so this
+//! crate never loads a model itself.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, so that [`Embedder`] can be used as a trait object.
+pub type EmbedFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, EmbedFailure>> + Send + 'a>>;
+
+/// Embeds text with named models.
+pub trait Embedder: Send + Sync + std::fmt::Debug {
+    /// The length of the model's vectors (loading the model when it is not loaded).
+    fn dimensions<'a>(&'a self, model: &'a str) -> EmbedFuture<'a, usize>;
+
+    /// One vector per text, in order, with the tokens the model read.
+    fn embed<'a>(&'a self, model: &'a str, texts: Vec<String>) -> EmbedFuture<'a, Embedded>;
+}
+
+/// The vectors of one [`Embedder::embed`] call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Embedded {
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens read, which count against the caller's limits and usage.
+    pub tokens: u64,
+}
+
+/// Why text could not be embedded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedFailure {
+    pub kind: EmbedFailureKind,
+    /// What went wrong and what to do, as the model layer said it.
+    pub message: String,
+}
+
+/// What kind of failure an [`EmbedFailure`] is, which decides how a caller answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedFailureKind {
+    /// No such model, or it is not an embedding model: the request names the wrong one.
+    UnknownModel,
+    /// The text cannot be embedded (it does not tokenize).
+    InvalidInput,
+    /// The model's queue is full: retry shortly.
+    Busy,
+    /// The model cannot run now (failed to load, over the memory budget, stopped).
+    Unavailable,
+}
+
+impl EmbedFailure {
+    pub fn new(kind: EmbedFailureKind, message: impl Into<String>) -> EmbedFailure {
+        EmbedFailure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for EmbedFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}

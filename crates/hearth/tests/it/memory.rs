@@ -1,0 +1,169 @@
+//! Memory through the built binary over real HTTP: collections that embed their text with the
+//! local MiniLM, found by meaning, and still there after a restart; and a server killed in the
+//! middle of a stream of upserts, whose every acknowledged document is there after it starts
+//! again.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::inference::serve_with_sample_models;
+use crate::{Server, client};
+
+fn post(http: &reqwest::blocking::Client, url: String, body: &Value) -> (u16, Value) {
+    let response = http.post(url).json(body).send().expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().expect("JSON body"))
+}
+
+fn top_ids(found: &Value) -> Vec<String> {
+    found["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits: {found}"))
+        .iter()
+        .map(|hit| hit["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[test]
+fn text_is_embedded_by_the_local_model_found_by_meaning_and_kept_across_a_restart() {
+    let mut server = serve_with_sample_models();
+    let http = client();
+    // Neither dimensions nor a model: the configured default, the local MiniLM.
+    let (status, created) = post(
+        &http,
+        server.url("/v1/collections"),
+        &json!({"name": "notes"}),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["embedding_model"], "all-minilm:l6-v2");
+    assert_eq!(created["dimensions"], 384);
+
+    let texts = [
+        "The cat slept all afternoon on the warm windowsill.",
+        "Stock markets fell sharply after the interest rate announcement.",
+        "Simmer the tomatoes with garlic and basil to make a soup.",
+        "The football team won the championship in extra time.",
+    ];
+    let documents: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| json!({"id": format!("note-{i}"), "text": text, "metadata": {"i": i}}))
+        .collect();
+    let (status, upserted) = post(
+        &http,
+        server.url("/v1/collections/notes/documents"),
+        &json!({ "documents": documents }),
+    );
+    assert_eq!(status, 200, "{upserted}");
+    assert!(
+        upserted["usage"]["total_tokens"].as_u64().unwrap_or(0) > 20,
+        "embedding tokens are reported: {upserted}"
+    );
+
+    let search = |server: &Server, query: &str| {
+        let (status, found) = post(
+            &http,
+            server.url("/v1/collections/notes/search"),
+            &json!({"query": query, "top_k": 2}),
+        );
+        assert_eq!(status, 200, "{found}");
+        top_ids(&found)
+    };
+    assert_eq!(search(&server, "a kitten napping in the sun")[0], "note-0");
+    assert_eq!(search(&server, "how do I cook dinner")[0], "note-2");
+
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    server.restart(|command, _| {
+        command.env("HEARTH_MODELS_THREADS", "1");
+    });
+    assert_eq!(search(&server, "shares and investors")[0], "note-1");
+    assert_eq!(search(&server, "who won the match?")[0], "note-3");
+}
+
+/// A pseudo-random vector of 8 dimensions, its own for every `i`.
+fn vector(i: usize) -> Vec<f32> {
+    let mut state = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..8)
+        .map(|_| {
+            state ^= state >> 29;
+            state = state.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            state ^= state >> 32;
+            (state % 10_000) as f32 / 10_000.0 - 0.5
+        })
+        .collect()
+}
+
+#[test]
+fn every_acknowledged_document_survives_a_kill_in_the_middle_of_an_upsert_stream() {
+    let mut server = Server::start(|_, _| {});
+    let http = client();
+    let (status, created) = post(
+        &http,
+        server.url("/v1/collections"),
+        &json!({"name": "stream", "dimensions": 8}),
+    );
+    assert_eq!(status, 201, "{created}");
+
+    // A writer upserts batches of 20 until the server dies, remembering what was acknowledged.
+    let acknowledged = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let writer = {
+        let acknowledged = Arc::clone(&acknowledged);
+        let url = server.url("/v1/collections/stream/documents");
+        std::thread::spawn(move || {
+            let http = client();
+            for batch in 0.. {
+                let ids: Vec<usize> = (batch * 20..batch * 20 + 20).collect();
+                let documents: Vec<Value> = ids
+                    .iter()
+                    .map(|&i| json!({"id": format!("doc-{i}"), "text": format!("document {i}"), "embedding": vector(i)}))
+                    .collect();
+                match http
+                    .post(&url)
+                    .json(&json!({ "documents": documents }))
+                    .send()
+                {
+                    Ok(response) if response.status().is_success() => {
+                        acknowledged.lock().unwrap().extend(ids);
+                    }
+                    _ => return,
+                }
+            }
+        })
+    };
+    while acknowledged.lock().unwrap().len() < 400 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.signal("KILL");
+    writer.join().expect("writer");
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    server.restart(|_, _| {});
+    let collection: Value = http
+        .get(server.url("/v1/collections/stream"))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    let stored = collection["document_count"].as_u64().expect("count") as usize;
+    assert!(
+        stored >= acknowledged.len(),
+        "{stored} stored, {} acknowledged",
+        acknowledged.len()
+    );
+    for &i in acknowledged.iter().step_by(7) {
+        let (status, found) = post(
+            &http,
+            server.url("/v1/collections/stream/search"),
+            &json!({"vector": vector(i), "top_k": 1}),
+        );
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(
+            top_ids(&found),
+            [format!("doc-{i}")],
+            "doc-{i} is searchable"
+        );
+    }
+}
