@@ -59,6 +59,9 @@ pub enum Command {
     /// Make, list and delete the users of a tenant, whom keys are issued to.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// A running server's collections: list, make, delete, import JSON Lines, export.
+    #[command(subcommand)]
+    Collections(CollectionsCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script, e.g. `hearth completions bash > /etc/bash_completion.d/hearth`.
@@ -180,6 +183,75 @@ pub enum KeysCommand {
         #[arg(long, value_name = "DURATION", default_value = "24h")]
         grace: String,
     },
+}
+
+/// Which server the `collections` commands talk to, and as whom.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server's base URL (default: server.listen of the configuration).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// An API key (default: $HEARTH_API_KEY); a server on loopback without keys needs none.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CollectionsCommand {
+    /// List the collections the key reaches.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a collection: for text the server embeds (default), or with --dimensions for
+    /// vectors you supply.
+    Create(CollectionCreateArgs),
+    /// Delete a collection with its documents and index.
+    Delete {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Import a JSON Lines file, one document per line ({"id", "text", "metadata",
+    /// "embedding"}). Documents already stored are skipped, so running it again finishes an
+    /// interrupted import; lines without an id get FILE-STEM:LINE.
+    Import {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        #[arg(value_name = "FILE.jsonl")]
+        file: std::path::PathBuf,
+        /// Documents per request.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        batch_size: usize,
+    },
+    /// Print every document as JSON Lines, embeddings included (what import reads).
+    Export {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CollectionCreateArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    pub name: String,
+    /// Dimensions of the vectors you will supply (default: the embedding model's).
+    #[arg(long, value_name = "N")]
+    pub dimensions: Option<u64>,
+    /// The model that embeds text (default: memory.embedding_model of the server).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    #[arg(long, value_parser = ["cosine", "dot", "l2"], default_value = "cosine")]
+    pub metric: String,
+    /// Keep int8 codes beside the vectors: searches traverse on them and rescore.
+    #[arg(long)]
+    pub int8: bool,
 }
 
 #[derive(Debug, Subcommand)]

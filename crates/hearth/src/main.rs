@@ -2,6 +2,7 @@
 //! library crates; this is glue.
 
 mod cli;
+mod collections;
 mod commands;
 mod config;
 mod keys;
@@ -31,6 +32,9 @@ fn main() -> ExitCode {
         Command::Models(command) => models::run(&config::sources(&cli.global, None), command),
         Command::Keys(command) => keys::run(&config::sources(&cli.global, None), command),
         Command::Users(command) => keys::run_users(&config::sources(&cli.global, None), command),
+        Command::Collections(command) => {
+            collections::run(&config::sources(&cli.global, None), command)
+        }
         Command::Version => {
             commands::version();
             Ok(())

@@ -167,3 +167,101 @@ fn every_acknowledged_document_survives_a_kill_in_the_middle_of_an_upsert_stream
         );
     }
 }
+
+#[test]
+fn the_cli_imports_again_without_duplicates_and_exports_what_it_imported() {
+    let server = Server::start(|_, _| {});
+    let home = server.dir.path();
+    let collections = |args: &[&str]| {
+        let output = crate::run(
+            crate::hearth(home)
+                .arg("collections")
+                .args(args)
+                .args(["--url", &server.url("")]),
+        );
+        (
+            output.status.success(),
+            crate::stdout_of(&output),
+            crate::stderr_of(&output),
+        )
+    };
+    let (ok, out, err) = collections(&["create", "vecs", "--dimensions", "8", "--metric", "l2"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("made collection vecs (8 dimensions, l2"),
+        "{out}"
+    );
+
+    // 45 documents, the last 5 without an id.
+    let file = home.join("vectors.jsonl");
+    let lines: Vec<String> = (0..45)
+        .map(|i| {
+            let mut document = json!({"text": format!("document {i}"), "metadata": {"i": i}, "embedding": vector(i)});
+            if i < 40 {
+                document["id"] = json!(format!("doc-{i}"));
+            }
+            document.to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let file = file.to_str().expect("utf-8 path");
+    let (ok, out, err) = collections(&["import", "vecs", file, "--batch-size", "10"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("imported 45 documents into vecs (0 already there"),
+        "{out}"
+    );
+    let (ok, out, err) = collections(&["import", "vecs", file]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("imported 0 documents into vecs (45 already there"),
+        "{out}"
+    );
+
+    let (ok, out, err) = collections(&["export", "vecs"]);
+    assert!(ok, "{err}");
+    let exported: Vec<Value> = out
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(exported.len(), 45);
+    let doc_7 = exported.iter().find(|d| d["id"] == "doc-7").expect("doc-7");
+    let embedding: Vec<f32> = serde_json::from_value(doc_7["embedding"].clone()).expect("floats");
+    assert_eq!(embedding, vector(7));
+    assert_eq!(doc_7["metadata"], json!({"i": 7}));
+    assert!(
+        exported.iter().any(|d| d["id"] == "vectors:45"),
+        "lines without ids get FILE-STEM:LINE"
+    );
+
+    // A bad line names its line number, and nothing after the failed batch is sent.
+    std::fs::write(
+        home.join("bad.jsonl"),
+        "{\"id\": \"x\", \"embedding\": [1, 2]}\n",
+    )
+    .expect("write");
+    let (ok, _, err) = collections(&[
+        "import",
+        "vecs",
+        home.join("bad.jsonl").to_str().expect("path"),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("line 1:") && err.contains("documents[0].embedding"),
+        "{err}"
+    );
+
+    let (ok, out, _) = collections(&["list"]);
+    assert!(ok);
+    assert!(
+        out.lines()
+            .any(|line| line.starts_with("vecs ") && line.contains(" 8 ") && line.contains("l2")),
+        "{out}"
+    );
+    let (ok, out, err) = collections(&["delete", "vecs"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "deleted collection vecs");
+    let (ok, _, err) = collections(&["export", "vecs"]);
+    assert!(!ok);
+    assert!(err.contains("404") && err.contains("not found"), "{err}");
+}
