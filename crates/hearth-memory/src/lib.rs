@@ -51,9 +51,9 @@ mod idset;
 mod quant;
 
 pub use collections::{
-    Collection, CollectionUpdate, Document, DocumentSelector, MAX_PAGE_LIMIT, MAX_TOP_K, Memory,
-    MemoryOptions, NewCollection, NewDocument, Page, PageRequest, Query, SNAPSHOT_DIRECTORY,
-    SearchHit, SearchRequest, SearchResults, Upserted,
+    Collection, CollectionUpdate, Document, DocumentSelector, HybridWeights, MAX_PAGE_LIMIT,
+    MAX_TOP_K, Memory, MemoryOptions, NewCollection, NewDocument, Page, PageRequest,
+    SNAPSHOT_DIRECTORY, SearchHit, SearchMode, SearchRequest, SearchResults, Upserted,
 };
 pub use distance::{Kernels, Metric, normalize, scalar};
 pub use embedder::{EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};

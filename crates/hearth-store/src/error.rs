@@ -32,4 +32,8 @@ pub enum StoreError {
          upgrade hearth or restore a matching backup"
     )]
     SchemaTooNew { applied: i64, known: i64 },
+
+    /// A caller passed a value the store cannot use (a bug in the caller, not bad input).
+    #[error("{0}")]
+    Invalid(String),
 }

@@ -13,6 +13,7 @@ mod audit;
 mod error;
 mod gateway;
 mod memory;
+mod memory_text;
 mod migrations;
 mod store;
 
@@ -25,5 +26,6 @@ pub use memory::{
     CollectionWrite, MemoryChunkKey, MemoryChunkRow, MemoryCollectionRow, MemoryWrite,
     NewMemoryChunk,
 };
+pub use memory_text::{KeywordRow, SNIPPET_CLOSE, SNIPPET_OPEN, keyword_query};
 pub use migrations::MigrationState;
 pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};

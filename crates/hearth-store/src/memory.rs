@@ -154,6 +154,7 @@ async fn remove_document(
         .bind(document_id)
         .execute(&mut **transaction)
         .await?;
+    crate::memory_text::unindex_text(transaction, collection_id, &old).await?;
     Ok(old)
 }
 
@@ -163,6 +164,7 @@ impl Store {
         &self,
         row: &MemoryCollectionRow,
     ) -> Result<CollectionWrite, StoreError> {
+        let mut transaction = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO memory_collections (id, tenant_id, name, metric, dimensions, \
              embedding_model, int8, hnsw_m, hnsw_ef_construction, hnsw_ef, metadata, \
@@ -182,10 +184,14 @@ impl Store {
         .bind(&row.metadata)
         .bind(row.created_at_ms)
         .bind(row.last_sequence)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await;
         match result {
-            Ok(_) => Ok(CollectionWrite::Written),
+            Ok(_) => {
+                crate::memory_text::create_text_index(&mut transaction, &row.id).await?;
+                transaction.commit().await?;
+                Ok(CollectionWrite::Written)
+            }
             Err(error) if is_unique_violation(&error) => Ok(CollectionWrite::NameTaken),
             Err(error) => Err(error.into()),
         }
@@ -284,6 +290,9 @@ impl Store {
                 .await?
                 .rows_affected()
                 > 0;
+        if deleted {
+            crate::memory_text::drop_text_index(&mut transaction, id).await?;
+        }
         transaction.commit().await?;
         Ok(deleted)
     }
@@ -332,6 +341,12 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
         }
+        let texts: Vec<(i64, &str)> = chunks
+            .iter()
+            .enumerate()
+            .map(|(offset, chunk)| (first_sequence + offset as i64, chunk.text.as_str()))
+            .collect();
+        crate::memory_text::index_text(&mut transaction, collection_id, &texts).await?;
         transaction.commit().await?;
         Ok(Some(MemoryWrite {
             first_sequence,
@@ -628,6 +643,28 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+
+        // Keyword search sees the stored text, and a collection whose text index is missing
+        // (made before keyword search) gets it back filled from its chunks.
+        let query = crate::keyword_query("again").unwrap();
+        let hits = store
+            .memory_keyword_search("c1", &query, 10, 0)
+            .await
+            .unwrap();
+        assert_eq!(hits.iter().map(|hit| hit.sequence).collect::<Vec<_>>(), [3]);
+        assert!(hits[0].snippet.contains("<mark>again</mark>"), "{hits:?}");
+        assert!(!store.ensure_memory_text_index("c1").await.unwrap());
+        let mut transaction = store.pool.begin().await.unwrap();
+        crate::memory_text::drop_text_index(&mut transaction, "c1")
+            .await
+            .unwrap();
+        transaction.commit().await.unwrap();
+        assert!(store.ensure_memory_text_index("c1").await.unwrap());
+        let hits = store
+            .memory_keyword_search("c1", &query, 10, 0)
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1);
 
         // Deleting is scoped by tenant and takes the rows with it.
         assert!(!store.delete_memory_collection("t2", "c1").await.unwrap());

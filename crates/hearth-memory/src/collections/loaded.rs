@@ -345,6 +345,18 @@ impl LoadedIndex {
             .len()
     }
 
+    /// Whether each chunk under `keys` is in the index with metadata that matches.
+    pub(crate) fn keys_matching(&self, keys: &[u64], filter: &Filter) -> Vec<bool> {
+        let entries = read(&self.entries);
+        keys.iter()
+            .map(|key| {
+                entries
+                    .get(key)
+                    .is_some_and(|entry| filter.matches_object(&entry.metadata))
+            })
+            .collect()
+    }
+
     /// The ids of the documents whose metadata matches, sorted.
     pub(crate) fn matching_documents(&self, filter: &Filter) -> Vec<String> {
         let entries = read(&self.entries);

@@ -14,6 +14,7 @@
 //! the tables and types already have room for those slices.
 
 mod loaded;
+mod search;
 mod types;
 mod validate;
 
@@ -26,8 +27,8 @@ use serde_json::Value;
 use tokio::sync::{OnceCell, OwnedMutexGuard};
 
 pub use types::{
-    Collection, CollectionUpdate, Document, DocumentSelector, NewCollection, NewDocument, Page,
-    PageRequest, Query, SearchHit, SearchRequest, SearchResults, Upserted,
+    Collection, CollectionUpdate, Document, DocumentSelector, HybridWeights, NewCollection,
+    NewDocument, Page, PageRequest, SearchHit, SearchMode, SearchRequest, SearchResults, Upserted,
 };
 
 use crate::{EmbedFailure, EmbedFailureKind, Embedded, Embedder, Filter, MemoryError, Metric};
@@ -221,7 +222,12 @@ impl Memory {
         let snapshot = self.snapshot_file(&row.id);
         let threads = self.options.index_threads;
         let loaded = cell
-            .get_or_try_init(|| LoadedIndex::load(&self.store, row, snapshot, threads))
+            .get_or_try_init(|| async {
+                // Collections made before keyword search get their text index on first use,
+                // before any write to them can need it.
+                self.store.ensure_memory_text_index(&row.id).await?;
+                LoadedIndex::load(&self.store, row, snapshot, threads).await
+            })
             .await?;
         Ok(Arc::clone(loaded))
     }
@@ -777,71 +783,5 @@ impl Memory {
             None => Ok(self.store.memory_chunk_count(&row.id).await? as usize),
             Some(filter) => Ok(self.index_of(&row).await?.matching_documents(filter).len()),
         }
-    }
-
-    /// The `top_k` documents nearest to the vector, closest first; with a filter, only
-    /// documents whose metadata matches (evaluated while the graph is searched, so `top_k`
-    /// hits come back whenever that many match).
-    pub async fn search(
-        &self,
-        tenant_id: &str,
-        collection: &str,
-        request: &SearchRequest,
-    ) -> Result<SearchResults, MemoryError> {
-        validate::within("top_k", request.top_k, 1..=MAX_TOP_K)?;
-        if let Some(ef) = request.ef {
-            validate::within("ef", ef, 1..=MAX_EF)?;
-        }
-        let row = self.row(tenant_id, collection).await?;
-        let params = loaded::params_of(&row)?;
-        let (vector, embedding_tokens, embedding_model) = match &request.query {
-            Query::Vector(vector) => (std::borrow::Cow::Borrowed(vector), 0, None),
-            Query::Text(text) => {
-                let Some(model) = row.embedding_model.as_deref() else {
-                    return Err(MemoryError::invalid(
-                        "query",
-                        "this collection has no embedding model (it was created with dimensions \
-                         alone); search it with a vector",
-                    ));
-                };
-                if text.trim().is_empty() {
-                    return Err(MemoryError::invalid("query", "must not be empty"));
-                }
-                let mut embedded = self.embed("query", model, vec![text.clone()]).await?;
-                let vector = embedded.vectors.pop().unwrap_or_default();
-                (
-                    std::borrow::Cow::Owned(vector),
-                    embedded.tokens,
-                    Some(model.to_string()),
-                )
-            }
-        };
-        validate::embedding("vector", &vector, params.dim, params.metric)?;
-        let index = self.index_of(&row).await?;
-        let ef = request.ef.unwrap_or(row.hnsw_ef as usize);
-        let scored = index.search(&vector, request.top_k, ef, request.filter.as_ref())?;
-        let sequences: Vec<i64> = scored.iter().map(|&(key, _)| key as i64).collect();
-        let mut rows: HashMap<i64, MemoryChunkRow> = self
-            .store
-            .memory_chunks_by_sequence(&row.id, &sequences)
-            .await?
-            .into_iter()
-            .map(|chunk| (chunk.sequence, chunk))
-            .collect();
-        // A hit deleted since the search is left out.
-        let mut hits = Vec::with_capacity(scored.len());
-        for (key, score) in scored {
-            if let Some(chunk) = rows.remove(&(key as i64)) {
-                hits.push(SearchHit {
-                    document: document_of(chunk, params.dim, request.include_embedding)?,
-                    score,
-                });
-            }
-        }
-        Ok(SearchResults {
-            hits,
-            embedding_tokens,
-            embedding_model,
-        })
     }
 }

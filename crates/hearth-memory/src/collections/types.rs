@@ -173,19 +173,46 @@ pub enum DocumentSelector {
     Filter(Filter),
 }
 
-/// What a search looks for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Query {
-    /// A vector of the collection's dimensions.
-    Vector(Vec<f32>),
-    /// Text, embedded with the collection's model.
-    Text(String),
+/// How a search ranks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SearchMode {
+    /// Nearest vectors.
+    Vector,
+    /// BM25 over the text, with highlighted snippets.
+    Keyword,
+    /// Vector and keyword rankings fused by reciprocal rank.
+    Hybrid(HybridWeights),
 }
 
-/// A vector search.
+/// Reciprocal rank fusion: a hit scores `weight / (k + rank)` on each side it appears on
+/// (ranks from 1), summed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HybridWeights {
+    pub k: f32,
+    pub vector_weight: f32,
+    pub keyword_weight: f32,
+}
+
+impl Default for HybridWeights {
+    /// k 60 (the constant of the RRF paper, and Qdrant's and OpenAI's), equal weights.
+    fn default() -> HybridWeights {
+        HybridWeights {
+            k: 60.0,
+            vector_weight: 1.0,
+            keyword_weight: 1.0,
+        }
+    }
+}
+
+/// A search: a vector, text, or both (hybrid search may take the text for keywords and the
+/// client's vector for the other side).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchRequest {
-    pub query: Query,
+    /// Matched by keyword search; embedded with the collection's model for vector search
+    /// when no `vector` is given.
+    pub text: Option<String>,
+    pub vector: Option<Vec<f32>>,
+    pub mode: SearchMode,
     pub top_k: usize,
     pub filter: Option<Filter>,
     /// The search effort; `None` uses the collection's.
@@ -196,21 +223,39 @@ pub struct SearchRequest {
 impl SearchRequest {
     /// The `top_k` nearest documents to `vector`, unfiltered.
     pub fn new(vector: Vec<f32>, top_k: usize) -> SearchRequest {
-        SearchRequest::of(Query::Vector(vector), top_k)
+        SearchRequest {
+            text: None,
+            vector: Some(vector),
+            ..SearchRequest::text(String::new(), top_k)
+        }
     }
 
     /// The `top_k` documents nearest to the embedding of `text`, unfiltered.
     pub fn text(text: impl Into<String>, top_k: usize) -> SearchRequest {
-        SearchRequest::of(Query::Text(text.into()), top_k)
-    }
-
-    fn of(query: Query, top_k: usize) -> SearchRequest {
         SearchRequest {
-            query,
+            text: Some(text.into()),
+            vector: None,
+            mode: SearchMode::Vector,
             top_k,
             filter: None,
             ef: None,
             include_embedding: false,
+        }
+    }
+
+    /// The `top_k` documents whose text best matches `text` by BM25.
+    pub fn keyword(text: impl Into<String>, top_k: usize) -> SearchRequest {
+        SearchRequest {
+            mode: SearchMode::Keyword,
+            ..SearchRequest::text(text, top_k)
+        }
+    }
+
+    /// The `top_k` documents of the vector and keyword rankings of `text`, fused.
+    pub fn hybrid(text: impl Into<String>, top_k: usize) -> SearchRequest {
+        SearchRequest {
+            mode: SearchMode::Hybrid(HybridWeights::default()),
+            ..SearchRequest::text(text, top_k)
         }
     }
 }
@@ -219,8 +264,12 @@ impl SearchRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchHit {
     pub document: Document,
-    /// Higher is closer: cosine similarity, inner product, or negated Euclidean distance.
+    /// Higher is better: cosine similarity, inner product or negated Euclidean distance for
+    /// vector search, BM25 for keyword search, the fused score for hybrid search.
     pub score: f32,
+    /// For hits keyword search found: a fragment of the text with the matched terms between
+    /// `<mark>` and `</mark>`.
+    pub snippet: Option<String>,
 }
 
 /// The hits of a search, closest first.

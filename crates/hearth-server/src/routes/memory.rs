@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hearth_memory::{
     CollectionUpdate, DocumentSelector, Filter, Memory, NewCollection, NewDocument, PageRequest,
-    Query, SearchRequest,
+    SearchRequest,
 };
 use serde_json::{Map, Value};
 
@@ -348,9 +348,10 @@ pub async fn delete_documents(
     }))
 }
 
-/// The nearest documents to a `query` text (embedded with the collection's model) or a
-/// `vector`, optionally among those matching a metadata filter: `top_k` hits whenever that
-/// many documents match.
+/// Searches a collection: by `vector` or a `query` text embedded with the collection's model
+/// (`mode: vector`, the default), by BM25 over the text with highlighted snippets
+/// (`keyword`), or both fused by reciprocal rank (`hybrid`). A metadata filter applies in
+/// every mode, and `top_k` hits come back whenever that many documents match.
 #[utoipa::path(post, path = "/v1/collections/{name}/search", tag = "memory",
     params(("name" = String, Path, description = "The collection's name")),
     request_body = SearchIn,
@@ -365,31 +366,36 @@ pub async fn search(
     Path(name): Path<String>,
     ApiJson(request): ApiJson<SearchIn>,
 ) -> Result<Json<SearchOut>, ApiError> {
-    match request.mode.unwrap_or(SearchMode::Vector) {
-        SearchMode::Vector => {}
-        SearchMode::Keyword | SearchMode::Hybrid => {
+    let defaults = hearth_memory::HybridWeights::default();
+    let mode = match request.mode.unwrap_or(SearchMode::Vector) {
+        SearchMode::Vector | SearchMode::Keyword if request.hybrid.is_some() => {
             return Err(ApiError::bad_request(
-                "keyword and hybrid search are not available on this server yet; use \
-                 \"mode\": \"vector\"",
+                "`hybrid` weights apply to \"mode\": \"hybrid\" only",
             )
-            .with_param("mode"));
+            .with_param("hybrid"));
         }
-    }
-    let query = match (request.query, request.vector) {
-        (Some(text), None) => Query::Text(text),
-        (None, Some(vector)) => Query::Vector(vector),
-        _ => {
-            return Err(ApiError::bad_request(
-                "give either `query` or `vector`, not both or neither",
-            )
-            .with_param("query"));
+        SearchMode::Vector => hearth_memory::SearchMode::Vector,
+        SearchMode::Keyword => hearth_memory::SearchMode::Keyword,
+        SearchMode::Hybrid => {
+            let hybrid = request.hybrid.unwrap_or(HybridIo {
+                k: None,
+                embedding_weight: None,
+                text_weight: None,
+            });
+            hearth_memory::SearchMode::Hybrid(hearth_memory::HybridWeights {
+                k: hybrid.k.unwrap_or(defaults.k),
+                vector_weight: hybrid.embedding_weight.unwrap_or(defaults.vector_weight),
+                keyword_weight: hybrid.text_weight.unwrap_or(defaults.keyword_weight),
+            })
         }
     };
     let include = request
         .include
         .unwrap_or_else(|| vec![IncludeField::Text, IncludeField::Metadata]);
     let search = SearchRequest {
-        query,
+        text: request.query,
+        vector: request.vector,
+        mode,
         top_k: request.top_k.unwrap_or(DEFAULT_TOP_K),
         filter: request.filter.as_ref().map(parse_filter).transpose()?,
         ef: integer(request.ef),

@@ -329,13 +329,27 @@ pub enum IncludeField {
     Embedding,
 }
 
-/// `POST /v1/collections/{name}/search`: a `query` text or a `vector`.
+/// How a hybrid search fuses its rankings: reciprocal rank fusion, each side's hits scoring
+/// `weight / (k + rank)`. The weights' names are those of OpenAI's `hybrid_search`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HybridIo {
+    /// Default 60.
+    pub k: Option<f32>,
+    /// The vector side's weight; default 1.
+    pub embedding_weight: Option<f32>,
+    /// The keyword side's weight; default 1.
+    pub text_weight: Option<f32>,
+}
+
+/// `POST /v1/collections/{name}/search`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchIn {
-    /// Text, embedded with the collection's model.
+    /// Text: matched by keyword search, embedded with the collection's model for vector
+    /// search when no `vector` is given.
     pub query: Option<String>,
-    /// A vector of the collection's dimensions.
+    /// A vector of the collection's dimensions (vector and hybrid search).
     pub vector: Option<Vec<f32>>,
     /// 1–1000; default 10.
     pub top_k: Option<usize>,
@@ -344,6 +358,8 @@ pub struct SearchIn {
     pub filter: Option<Value>,
     /// Default `vector`.
     pub mode: Option<SearchMode>,
+    /// Fusion of a hybrid search.
+    pub hybrid: Option<HybridIo>,
     /// The fields each hit carries; default `["text", "metadata"]`.
     pub include: Option<Vec<IncludeField>>,
     /// Search effort for this search (default: the collection's `hnsw.ef`).
@@ -355,7 +371,8 @@ pub struct SearchIn {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchHitOut {
     pub id: String,
-    /// Higher is closer: cosine similarity, inner product, or negated Euclidean distance.
+    /// Higher is better: cosine similarity, inner product or negated Euclidean distance for
+    /// vector search, BM25 for keyword search, the fused score for hybrid search.
     pub score: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -364,6 +381,10 @@ pub struct SearchHitOut {
     pub metadata: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
+    /// For keyword matches: a fragment of the text with the matched terms between `<mark>`
+    /// and `</mark>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
 }
 
 impl SearchHitOut {
@@ -375,6 +396,7 @@ impl SearchHitOut {
             metadata: wants(IncludeField::Metadata).then_some(hit.document.metadata),
             embedding: hit.document.embedding,
             id: hit.document.id,
+            snippet: hit.snippet,
         }
     }
 }

@@ -486,7 +486,21 @@ async fn bad_input_gets_a_named_error_and_writes_nothing() {
             "/v1/collections/docs/search",
             json!({"vector": axis(0), "mode": "keyword"}),
             StatusCode::BAD_REQUEST,
-            "mode",
+            "vector",
+        ),
+        (
+            "POST",
+            "/v1/collections/docs/search",
+            json!({"query": "?!", "mode": "keyword"}),
+            StatusCode::BAD_REQUEST,
+            "query",
+        ),
+        (
+            "POST",
+            "/v1/collections/docs/search",
+            json!({"query": "x", "vector": axis(0), "mode": "hybrid", "hybrid": {"k": 0}}),
+            StatusCode::BAD_REQUEST,
+            "hybrid.k",
         ),
         (
             "POST",
@@ -641,4 +655,125 @@ async fn tenants_never_see_each_others_collections_and_roles_decide_who_writes()
     // An unauthenticated request reaches nothing.
     let response = send(router, request(&Method::GET, "/v1/collections", None)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn keyword_search_ranks_by_bm25_with_snippets_and_hybrid_fuses_both_rankings() {
+    let server = keyless().await;
+    let router = &server.router;
+    call(
+        router,
+        Method::POST,
+        "/v1/collections",
+        Some(json!({"name": "docs", "dimensions": 4})),
+        None,
+    )
+    .await;
+    let texts = [
+        "The cat slept all afternoon on the warm windowsill.",
+        "Cats and dogs: a guide to keeping both in a small flat.",
+        "Simmer the tomatoes with garlic and basil to make a soup.",
+        "The windowsill garden grew basil, mint and chives.",
+    ];
+    let documents: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            json!({"id": format!("doc-{i}"), "text": text, "metadata": {"i": i}, "embedding": axis(i)})
+        })
+        .collect();
+    let (status, body) = call(
+        router,
+        Method::POST,
+        "/v1/collections/docs/documents",
+        Some(json!({ "documents": documents })),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Stemmed and case-folded: "CATS" matches "cat" and "Cats".
+    let (status, found) = call(
+        router,
+        Method::POST,
+        "/v1/collections/docs/search",
+        Some(json!({"query": "CATS sleeping", "mode": "keyword", "top_k": 5})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(ids(&found), ["doc-0", "doc-1"], "{found}");
+    let snippet = found["data"][0]["snippet"].as_str().expect("a snippet");
+    assert!(snippet.contains("<mark>cat</mark>"), "{snippet}");
+    assert!(found["data"][0]["score"].as_f64().unwrap_or(0.0) > 0.0);
+
+    // A filter applies to keyword matches too.
+    let (_, filtered) = call(
+        router,
+        Method::POST,
+        "/v1/collections/docs/search",
+        Some(json!({
+            "query": "basil windowsill", "mode": "keyword",
+            "filter": {"key": "i", "type": "gte", "value": 2}
+        })),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&filtered), ["doc-3", "doc-2"], "{filtered}");
+
+    // Hybrid: doc-3 is first by keywords, doc-0 nearest by vector; with the vector side
+    // weighted down, keywords decide, and the fused list carries the keyword snippets.
+    let hybrid = |weights: Value| {
+        json!({
+            "query": "windowsill basil", "vector": axis(0), "mode": "hybrid",
+            "top_k": 2, "hybrid": weights
+        })
+    };
+    let (status, fused) = call(
+        router,
+        Method::POST,
+        "/v1/collections/docs/search",
+        Some(hybrid(json!({"embedding_weight": 0.1, "text_weight": 1.0}))),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{fused}");
+    assert_eq!(ids(&fused)[0], "doc-3", "{fused}");
+    assert!(fused["data"][0]["snippet"].as_str().is_some(), "{fused}");
+    let (_, vector_led) = call(
+        router,
+        Method::POST,
+        "/v1/collections/docs/search",
+        Some(hybrid(json!({"embedding_weight": 1.0, "text_weight": 0.1}))),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&vector_led)[0], "doc-0", "{vector_led}");
+
+    // Replaced and deleted text leaves the keyword index with its document.
+    call(
+        router,
+        Method::POST,
+        "/v1/collections/docs/documents",
+        Some(json!({"documents": [{"id": "doc-3", "text": "Nothing about herbs now.", "embedding": axis(3)}]})),
+        None,
+    )
+    .await;
+    call(
+        router,
+        Method::DELETE,
+        "/v1/collections/docs/documents/doc-0",
+        None,
+        None,
+    )
+    .await;
+    let (_, after) = call(
+        router,
+        Method::POST,
+        "/v1/collections/docs/search",
+        Some(json!({"query": "windowsill", "mode": "keyword"})),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&after), Vec::<&str>::new(), "{after}");
 }

@@ -715,6 +715,17 @@ fn cases() -> Vec<Case> {
                     ]}
                 }),
             ),
+            ok(
+                "a keyword search",
+                json!({"query": "hello", "mode": "keyword", "top_k": 5}),
+            ),
+            ok(
+                "a hybrid search with the client's vector",
+                json!({
+                    "query": "hello", "vector": [1.0, 0.0, 0.0, 0.0], "mode": "hybrid",
+                    "hybrid": {"k": 30, "embedding_weight": 0.5, "text_weight": 1.0}
+                }),
+            ),
             bad(
                 "an unknown include",
                 json!({"vector": [1.0, 0.0, 0.0, 0.0], "include": ["everything"]}),
