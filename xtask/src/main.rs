@@ -10,12 +10,16 @@
 //! - `bench gateway [--quick] [--skip-peer] [--rates A,B] [--seconds N] [--soak-seconds N]`:
 //!   the release binary in front of a fake upstream against the upstream directly and against
 //!   LiteLLM's proxy; see `bench_gateway.rs`.
+//! - `bench memory [--binary PATH] [--skip-peer]`: retrieval quality (nDCG@10) of keyword,
+//!   vector and hybrid search on the Cranfield collection against a reference BM25; see
+//!   `bench_memory.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
 
 mod bench_gateway;
 mod bench_inference;
+mod bench_memory;
 mod dist;
 mod fake_upstream;
 mod http;
@@ -39,6 +43,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("gateway") => {
             bench_gateway::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("memory") => {
+            bench_memory::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
         Some("dist") => dist::run(&args[1..]).map_err(|error| format!("{error:#}")),
         Some("fake-upstream") => {
             fake_upstream::serve(&args[1..]).map_err(|error| format!("{error:#}"))
@@ -58,6 +65,7 @@ const USAGE: &str = "usage:
   cargo xtask startup [--runs N] [--binary PATH]
   cargo xtask bench inference [--quick] [--skip-peer | --peer-only] [--rounds N]
   cargo xtask bench gateway [--quick] [--skip-peer] [--rates A,B,...] [--seconds N] [--soak-seconds N] [--soak-rate N] [--connections N]
+  cargo xtask bench memory [--binary PATH] [--skip-peer]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 

@@ -215,6 +215,17 @@ impl Store {
     }
 
     /// A tenant's collections by name, those after `after_name` when given, at most `limit`.
+    /// Every collection of every tenant, oldest first (for loading indexes at start).
+    pub async fn all_memory_collections(&self) -> Result<Vec<MemoryCollectionRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            collection_columns!(),
+            " FROM memory_collections ORDER BY created_at_ms, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn memory_collections(
         &self,
         tenant_id: &str,

@@ -95,6 +95,8 @@ async fn serve(
         .with_embedder(Arc::new(hearth_server::PoolEmbedder(inference.clone()))),
     );
 
+    load_memory(&memory, &readiness);
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
@@ -380,6 +382,39 @@ fn start_inference(config: &Config) -> anyhow::Result<Inference> {
         },
     });
     Ok(Inference::new(pool, registry))
+}
+
+/// Loads every collection's index in the background (snapshot plus replay, or a rebuild);
+/// readiness reports `memory` with its progress until all are in.
+fn load_memory(memory: &Arc<hearth_memory::Memory>, readiness: &Readiness) {
+    readiness.set("memory", ComponentState::starting());
+    let (memory, readiness) = (memory.clone(), readiness.clone());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let progress = |done: usize, total: usize| {
+            readiness.set(
+                "memory",
+                ComponentState {
+                    status: "starting",
+                    message: Some(format!("loading collection indexes: {done} of {total}")),
+                },
+            );
+        };
+        match memory.load_all(progress).await {
+            Ok(loaded) => {
+                tracing::info!(
+                    collections = loaded,
+                    load_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "collection indexes loaded"
+                );
+                readiness.set("memory", ComponentState::ready());
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot list collections to load");
+                readiness.set("memory", ComponentState::failed(error.to_string()));
+            }
+        }
+    });
 }
 
 /// Loads `models.preload` in the background; readiness reports `models` until they are in.

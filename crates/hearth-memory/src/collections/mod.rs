@@ -232,6 +232,28 @@ impl Memory {
         Ok(Arc::clone(loaded))
     }
 
+    /// Loads every collection's index (at start, so that first searches do not wait for a
+    /// load), telling `progress` how many of how many are done. A collection that fails to
+    /// load is logged and left to load on first use. Returns how many loaded.
+    pub async fn load_all(&self, progress: impl Fn(usize, usize)) -> Result<usize, MemoryError> {
+        let rows = self.store.all_memory_collections().await?;
+        let total = rows.len();
+        let mut loaded = 0;
+        for (done, row) in rows.iter().enumerate() {
+            progress(done, total);
+            match self.index_of(row).await {
+                Ok(_) => loaded += 1,
+                Err(error) => tracing::warn!(
+                    collection = %row.id,
+                    %error,
+                    "a collection's index did not load; it is loaded again on first use"
+                ),
+            }
+        }
+        progress(total, total);
+        Ok(loaded)
+    }
+
     /// Drops a collection's index from memory; the next use loads it again.
     fn forget(&self, collection_id: &str) {
         self.cells().remove(collection_id);

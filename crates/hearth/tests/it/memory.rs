@@ -79,6 +79,18 @@ fn text_is_embedded_by_the_local_model_found_by_meaning_and_kept_across_a_restar
     server.restart(|command, _| {
         command.env("HEARTH_MODELS_THREADS", "1");
     });
+    // The indexes load at start, and readiness says so.
+    server.wait_for_log(
+        "collection indexes loaded",
+        std::time::Duration::from_secs(20),
+    );
+    let ready: Value = http
+        .get(server.url("/readyz"))
+        .send()
+        .expect("readyz")
+        .json()
+        .expect("json");
+    assert_eq!(ready["components"]["memory"]["status"], "ready", "{ready}");
     assert_eq!(search(&server, "shares and investors")[0], "note-1");
     assert_eq!(search(&server, "who won the match?")[0], "note-3");
 }
