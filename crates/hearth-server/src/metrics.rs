@@ -65,6 +65,23 @@ pub fn install_metrics_recorder() -> PrometheusHandle {
                 metrics::Unit::Seconds,
                 "Time from request to response headers"
             );
+            metrics::describe_histogram!(
+                "hearth_memory_search_duration_seconds",
+                metrics::Unit::Seconds,
+                "Time a collection search took in the memory service, by mode"
+            );
+            metrics::describe_counter!(
+                "hearth_memory_documents_written_total",
+                "Documents stored by upserts"
+            );
+            metrics::describe_counter!(
+                "hearth_memory_documents_deleted_total",
+                "Documents removed by deletes"
+            );
+            metrics::describe_counter!(
+                "hearth_memory_embedding_tokens_total",
+                "Tokens the embedding model read for documents and queries"
+            );
             handle
         })
         .clone()
@@ -101,6 +118,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     record_process_metrics();
     metrics::gauge!("hearth_uptime_seconds").set(state.started_at.elapsed().as_secs_f64());
     metrics::gauge!("hearth_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    if let Some(memory) = &state.memory {
+        metrics::gauge!("hearth_memory_indexes_loaded").set(memory.loaded_indexes() as f64);
+    }
     let mut text = state.metrics.render();
     if let Some(inference) = &state.inference {
         if !text.is_empty() && !text.ends_with('\n') {

@@ -254,6 +254,14 @@ impl Memory {
         Ok(loaded)
     }
 
+    /// How many collection indexes are loaded in memory now.
+    pub fn loaded_indexes(&self) -> usize {
+        self.cells()
+            .values()
+            .filter(|cell| cell.initialized())
+            .count()
+    }
+
     /// Drops a collection's index from memory; the next use loads it again.
     fn forget(&self, collection_id: &str) {
         self.cells().remove(collection_id);

@@ -213,6 +213,8 @@ pub async fn upsert_documents(
     let upserted = memory(&state)?
         .upsert_documents(&tenant, &name, documents)
         .await?;
+    metrics::counter!("hearth_memory_documents_written_total").increment(upserted.ids.len() as u64);
+    metrics::counter!("hearth_memory_embedding_tokens_total").increment(upserted.embedding_tokens);
     if let Some(model) = &upserted.embedding_model {
         meter.started(model, upserted.embedding_tokens as usize);
     }
@@ -308,6 +310,7 @@ pub async fn delete_document(
     if deleted == 0 {
         return Err(ApiError::not_found(format!("document `{id}` not found")));
     }
+    metrics::counter!("hearth_memory_documents_deleted_total").increment(1);
     Ok(Json(Deleted {
         id,
         object: "document.deleted",
@@ -342,6 +345,7 @@ pub async fn delete_documents(
     let deleted = memory(&state)?
         .delete_documents(&tenant, &name, &selector)
         .await?;
+    metrics::counter!("hearth_memory_documents_deleted_total").increment(deleted as u64);
     Ok(Json(DeletedCount {
         object: "document.deleted",
         deleted,
@@ -401,7 +405,16 @@ pub async fn search(
         ef: integer(request.ef),
         include_embedding: include.contains(&IncludeField::Embedding),
     };
+    let mode_label = match search.mode {
+        hearth_memory::SearchMode::Vector => "vector",
+        hearth_memory::SearchMode::Keyword => "keyword",
+        hearth_memory::SearchMode::Hybrid(_) => "hybrid",
+    };
+    let started = std::time::Instant::now();
     let results = memory(&state)?.search(&tenant, &name, &search).await?;
+    metrics::histogram!("hearth_memory_search_duration_seconds", "mode" => mode_label)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("hearth_memory_embedding_tokens_total").increment(results.embedding_tokens);
     if let Some(model) = &results.embedding_model {
         meter.started(model, results.embedding_tokens as usize);
     }

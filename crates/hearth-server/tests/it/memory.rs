@@ -375,6 +375,16 @@ async fn documents_are_upserted_listed_read_searched_and_deleted() {
         3,
         "deleted documents are never hits: {nearest}"
     );
+
+    let metrics = crate::text_body(send(router, crate::get("/metrics")).await).await;
+    for family in [
+        "hearth_memory_search_duration_seconds_bucket{mode=\"vector\"",
+        "hearth_memory_documents_written_total",
+        "hearth_memory_documents_deleted_total",
+        "hearth_memory_indexes_loaded",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
 }
 
 /// Percent-encodes a query-string value.
