@@ -62,6 +62,7 @@ pub struct MemoryConfig {
     /// The model of collections created with neither dimensions nor a model.
     pub embedding_model: Option<String>,
     pub max_documents_per_request: usize,
+    pub max_file_bytes: u64,
 }
 
 /// What a model's tokens cost, in US dollars per million.
@@ -549,6 +550,7 @@ impl Config {
                     .map(str::to_string),
                 max_documents_per_request: values.integer("memory.max_documents_per_request")?
                     as usize,
+                max_file_bytes: values.integer("memory.max_file_bytes")? as u64,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

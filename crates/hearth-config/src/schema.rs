@@ -688,6 +688,17 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "local embedding model of collections created with neither dimensions nor a model",
     },
     KeySpec {
+        key: "memory.max_file_bytes",
+        kind: Kind::Integer {
+            min: 1024,
+            max: 8 * GIB,
+        },
+        default: |_| Some(Value::Integer(64 * 1024 * 1024)),
+        secret: false,
+        reloadable: false,
+        help: "largest file /v1/files accepts (the upload's body limit too)",
+    },
+    KeySpec {
         key: "memory.max_documents_per_request",
         kind: Kind::Integer {
             min: 1,

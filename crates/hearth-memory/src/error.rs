@@ -30,6 +30,13 @@ pub enum MemoryError {
         #[source]
         source: std::io::Error,
     },
+    /// A stored file's bytes could not be read or written.
+    #[error("file I/O on {path}: {source}")]
+    FileIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A snapshot file is damaged, truncated or of an unknown version; it must not be served.
     #[error("snapshot {path} is unusable: {reason}")]
     SnapshotCorrupt { path: PathBuf, reason: String },

@@ -45,6 +45,7 @@ mod collections;
 mod distance;
 mod embedder;
 mod error;
+mod files;
 mod filter;
 mod hnsw;
 mod idset;
@@ -58,6 +59,9 @@ pub use collections::{
 pub use distance::{Kernels, Metric, normalize, scalar};
 pub use embedder::{EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};
 pub use error::MemoryError;
+pub use files::{
+    FILE_PURPOSES, FILES_DIRECTORY, FileListRequest, FilePage, Files, MAX_FILE_PAGE, StoredFile,
+};
 pub use filter::{CompareOp, Filter, FilterValue, Scalar};
 pub use hnsw::{Allowed, Hit, Hnsw, HnswParams, Plan, SearchOptions};
 pub use idset::IdSet;

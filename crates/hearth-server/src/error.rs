@@ -197,6 +197,7 @@ impl From<hearth_memory::MemoryError> for ApiError {
             },
             Error::CapacityExhausted { .. }
             | Error::SnapshotIo { .. }
+            | Error::FileIo { .. }
             | Error::SnapshotCorrupt { .. }
             | Error::StoredData(_)
             | Error::Store(_) => ApiError::internal(message),

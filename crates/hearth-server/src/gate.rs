@@ -65,7 +65,11 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             | "/v1/collections/{name}/documents"
             | "/v1/collections/{name}/documents/{id}",
         )
-        | ("POST", "/v1/collections/{name}/search") => Needs(Role::Reader),
+        | ("POST", "/v1/collections/{name}/search")
+        | ("GET", "/v1/files" | "/v1/files/{file_id}" | "/v1/files/{file_id}/content") => {
+            Needs(Role::Reader)
+        }
+        ("POST", "/v1/files") | ("DELETE", "/v1/files/{file_id}") => Needs(Role::Member),
         ("POST", "/v1/collections/{name}/documents" | "/v1/collections/{name}/delete")
         | ("DELETE", "/v1/collections/{name}/documents/{id}") => Needs(Role::Member),
         ("POST", "/v1/collections") | ("PATCH" | "DELETE", "/v1/collections/{name}") => {

@@ -145,7 +145,14 @@ fn cors_layer(settings: &StaticSettings) -> Option<CorsLayer> {
 /// Rejects bodies over the configured limit: at once when `content-length` says so, and while
 /// reading otherwise (chunked uploads), without buffering more than the limit.
 async fn limit_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = state.current().max_body_bytes;
+    let settings = state.current();
+    let is_upload = request.method() == axum::http::Method::POST
+        && request.uri().path().trim_end_matches('/') == "/v1/files";
+    let limit = if is_upload {
+        settings.max_upload_bytes.max(settings.max_body_bytes)
+    } else {
+        settings.max_body_bytes
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -12,6 +12,8 @@ use crate::readiness::Readiness;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeSettings {
     pub max_body_bytes: usize,
+    /// The body limit of file uploads (`POST /v1/files`), which carry whole files.
+    pub max_upload_bytes: usize,
     pub request_timeout: Duration,
 }
 
@@ -69,6 +71,8 @@ pub struct SharedState {
     /// Collections and documents; `None` on a server started without them (the memory
     /// routes answer 503).
     pub memory: Option<std::sync::Arc<hearth_memory::Memory>>,
+    /// Uploaded files (`/v1/files`); `None` answers 503.
+    pub files: Option<hearth_memory::Files>,
     /// Response caches; `None` when `cache.enabled` is off.
     pub cache: Option<crate::routes::cache::CacheState>,
     pub metrics: PrometheusHandle,

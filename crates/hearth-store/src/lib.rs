@@ -11,6 +11,7 @@
 
 mod audit;
 mod error;
+mod files;
 mod gateway;
 mod memory;
 mod memory_text;
@@ -19,6 +20,7 @@ mod store;
 
 pub use audit::AuditEntry;
 pub use error::StoreError;
+pub use files::{FileQuery, FileRow};
 pub use gateway::{
     KeyRow, LimitColumns, TenantRow, TokenTotal, UsageGroup, UsageQuery, UsageRow, UserRow,
 };

@@ -110,6 +110,11 @@ async fn serve(
         inference: Some(inference.clone()),
         gateway: Some(gateway.clone()),
         memory: Some(memory.clone()),
+        files: Some(hearth_memory::Files::new(
+            store.clone(),
+            &config.data_dir,
+            config.memory.max_file_bytes,
+        )),
         routing: Some(routing.clone()),
         cache: config
             .cache
@@ -443,6 +448,10 @@ fn preload(inference: &Arc<Inference>, config: &Config, readiness: &Readiness) {
 pub fn runtime_settings(config: &Config) -> RuntimeSettings {
     RuntimeSettings {
         max_body_bytes: config.server.max_body_bytes,
+        // The multipart framing around a file of the largest size.
+        max_upload_bytes: usize::try_from(config.memory.max_file_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(64 * 1024),
         request_timeout: config.server.request_timeout,
     }
 }

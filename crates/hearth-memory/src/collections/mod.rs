@@ -32,7 +32,9 @@ pub use types::{
 };
 
 use crate::{EmbedFailure, EmbedFailureKind, Embedded, Embedder, Filter, MemoryError, Metric};
-use loaded::{Entry, LoadedIndex, Progress, blocking};
+pub(crate) use loaded::blocking;
+use loaded::{Entry, LoadedIndex, Progress};
+pub(crate) use validate::within;
 
 /// The directory under the data directory that holds index snapshots.
 pub const SNAPSHOT_DIRECTORY: &str = "memory";
@@ -88,7 +90,7 @@ pub struct Memory {
 
 type Cells = HashMap<String, Arc<OnceCell<Arc<LoadedIndex>>>>;
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)

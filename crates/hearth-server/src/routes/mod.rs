@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 pub mod cache;
+pub(crate) mod files;
 mod health;
 pub(crate) mod memory;
 pub(crate) mod ollama;
@@ -84,6 +85,9 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ollama::delete))
         .routes(routes!(ollama::copy))
         .routes(routes!(ollama::version))
+        .routes(routes!(files::upload, files::list))
+        .routes(routes!(files::retrieve, files::delete))
+        .routes(routes!(files::content))
         .routes(routes!(memory::list_collections, memory::create_collection))
         .routes(routes!(
             memory::get_collection,

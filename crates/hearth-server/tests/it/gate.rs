@@ -107,6 +107,7 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
 
     let (_runtime, runtime_receiver) = watch::channel(RuntimeSettings {
         max_body_bytes: 1 << 20,
+        max_upload_bytes: 1 << 20,
         request_timeout: Duration::from_secs(30),
     });
     let (usage, _writer) = UsageRecorder::start(store.clone());
@@ -122,6 +123,11 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
             dir.path(),
             hearth_memory::MemoryOptions::default(),
         ))),
+        files: Some(hearth_memory::Files::new(
+            store.clone(),
+            dir.path(),
+            1 << 20,
+        )),
         routing: None,
         cache: None,
         gateway: Some(GatewayState {
@@ -226,7 +232,8 @@ async fn every_route_against_every_kind_of_caller() {
             .replace("{key}", &keys.acme_member_prefix)
             .replace("{user}", "nobody")
             .replace("{name}", "docs")
-            .replace("{id}", "doc-1");
+            .replace("{id}", "doc-1")
+            .replace("{file_id}", "file-0");
         let operations = [
             (Method::GET, item.get.is_some()),
             (Method::POST, item.post.is_some()),

@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+mod files;
 mod gate;
 mod memory;
 mod openapi;
@@ -39,6 +40,7 @@ async fn harness(settings: StaticSettings) -> Harness {
     .expect("store");
     let (runtime, runtime_receiver) = watch::channel(RuntimeSettings {
         max_body_bytes: 4096,
+        max_upload_bytes: 4096,
         request_timeout: Duration::from_secs(30),
     });
     let readiness = Readiness::default();
@@ -50,6 +52,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         store: Some(store),
         inference: None,
         memory: None,
+        files: None,
         routing: None,
         cache: None,
         gateway: None,

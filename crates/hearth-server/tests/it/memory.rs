@@ -50,6 +50,7 @@ async fn keyless() -> Keyless {
     );
     let (_runtime, runtime_receiver) = watch::channel(RuntimeSettings {
         max_body_bytes: 1 << 20,
+        max_upload_bytes: 1 << 20,
         request_timeout: Duration::from_secs(30),
     });
     let state = AppState::new(SharedState {
@@ -59,6 +60,7 @@ async fn keyless() -> Keyless {
         store: Some(store),
         inference: None,
         memory: Some(Arc::new(memory)),
+        files: None,
         routing: None,
         cache: None,
         gateway: None,

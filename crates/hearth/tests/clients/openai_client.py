@@ -95,6 +95,35 @@ def main(base_url):
     else:
         raise AssertionError("an unknown model did not raise openai.NotFoundError")
 
+    # Files: upload, list, retrieve, download, delete.
+    content = b"Hearth keeps its files whole.\nA second line.\n"
+    uploaded = client.files.create(file=("notes.txt", content), purpose="assistants")
+    check(uploaded.object == "file" and uploaded.id.startswith("file-"), f"upload {uploaded}")
+    check(uploaded.bytes == len(content) and uploaded.filename == "notes.txt", f"upload {uploaded}")
+    check(uploaded.purpose == "assistants" and uploaded.status == "processed", f"upload {uploaded}")
+    second = client.files.create(file=("data.jsonl", b'{"a": 1}\n'), purpose="batch")
+    listed = [file.id for file in client.files.list()]
+    check(listed == [second.id, uploaded.id], f"files.list gave {listed}, newest first expected")
+    only_batch = [file.id for file in client.files.list(purpose="batch")]
+    check(only_batch == [second.id], f"files.list(purpose=batch) gave {only_batch}")
+    check(client.files.retrieve(uploaded.id).filename == "notes.txt", "files.retrieve")
+    check(client.files.content(uploaded.id).content == content, "files.content differs")
+    deleted = client.files.delete(uploaded.id)
+    check(deleted.deleted and deleted.id == uploaded.id, f"files.delete {deleted}")
+    try:
+        client.files.retrieve(uploaded.id)
+    except openai.NotFoundError:
+        pass
+    else:
+        raise AssertionError("a deleted file is still there")
+    try:
+        client.files.create(file=("x.txt", b"x"), purpose="no-such-purpose")
+    except openai.BadRequestError as error:
+        check(error.param == "purpose", f"error param {error.param!r}")
+    else:
+        raise AssertionError("an unknown purpose was accepted")
+    print(f"files: uploaded, listed, read back and deleted {uploaded.id}")
+
     print("openai client: all checks passed")
 
 

@@ -1,0 +1,2 @@
+DROP INDEX files_by_tenant_time;
+DROP TABLE files;
