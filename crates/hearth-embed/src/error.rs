@@ -29,6 +29,10 @@ pub enum EmbedError {
     #[error("tokenization failed: {message}")]
     Tokenization { message: String },
 
+    /// A text cannot be split into chunks as asked.
+    #[error(transparent)]
+    Chunking(#[from] crate::ChunkingError),
+
     /// The forward pass failed. The message comes from the tensor library; a batch that fails
     /// fails every request in it, so the message is kept as text to hand a copy to each one.
     #[error("the embedding forward pass failed: {message}")]

@@ -11,6 +11,7 @@
 //!
 //! This crate knows nothing of HTTP or JSON wire types, and never fetches anything at run time.
 
+mod chunking;
 mod error;
 mod input_layer;
 mod model;
@@ -18,6 +19,7 @@ mod model_files;
 mod service;
 mod weights;
 
+pub use chunking::{ChunkingError, rebuild, token_windows};
 pub use error::EmbedError;
 pub use model::{Embedding, EmbeddingModel, Embeddings};
 pub use service::{EmbeddingService, ServiceConfig, ServiceStats};

@@ -27,6 +27,8 @@ pub struct EmbeddingModel {
     input: InputLayer,
     encoder: BertEncoder,
     tokenizer: Tokenizer,
+    /// The same tokenizer without truncation, for splitting long text into chunks.
+    splitter: Tokenizer,
     device: Device,
     dimensions: usize,
     max_tokens: usize,
@@ -107,6 +109,13 @@ impl EmbeddingModel {
             .map_err(|error| invalid_weights(&files.weights_path, error))?;
 
         let mut tokenizer = files.tokenizer;
+        let mut splitter = tokenizer.clone();
+        splitter
+            .with_truncation(None)
+            .map_err(|error| EmbedError::UnsupportedModel {
+                reason: format!("cannot turn truncation off: {error}"),
+            })?;
+        splitter.with_padding(None);
         // tokenizer.json ships with its own truncation (128) and fixed padding; the model's
         // max_seq_length decides truncation here and `embed` pads each batch to its longest.
         tokenizer
@@ -134,6 +143,7 @@ impl EmbeddingModel {
             input,
             encoder,
             tokenizer,
+            splitter,
             device,
             dimensions: files.bert_config.hidden_size,
             max_tokens: files.max_tokens,
@@ -151,6 +161,29 @@ impl EmbeddingModel {
     /// truncated and flagged in [`Embedding::truncated`].
     pub fn max_tokens(&self) -> usize {
         self.max_tokens
+    }
+
+    /// Splits `text` into chunks of at most `max_tokens` of this model's tokens (`[CLS]` and
+    /// `[SEP]` not counted), consecutive ones sharing `overlap` tokens: byte ranges that cover
+    /// the text whole (see [`crate::token_windows`]).
+    pub fn chunk(
+        &self,
+        text: &str,
+        max_tokens: usize,
+        overlap: usize,
+    ) -> Result<Vec<std::ops::Range<usize>>, EmbedError> {
+        let encoding =
+            self.splitter
+                .encode(text, false)
+                .map_err(|error| EmbedError::Tokenization {
+                    message: error.to_string(),
+                })?;
+        Ok(crate::token_windows(
+            encoding.get_offsets(),
+            text.len(),
+            max_tokens,
+            overlap,
+        )?)
     }
 
     /// Forward passes of the encoder run so far; one `embed` call runs one or more.

@@ -212,3 +212,30 @@ fn vectors_match_candles_bert_with_all_weights_in_memory() {
         );
     }
 }
+
+#[test]
+fn long_text_splits_into_overlapping_chunks_the_model_reads_whole() {
+    let model = shared_model();
+    let sentence = "Zürich's 3 café owners—naïve, 😀 happy—met on 2024-05-01 to talk about \
+                    aerodynamics of wings in a slipstream.\n";
+    let text = sentence.repeat(40);
+    let chunks = model.chunk(&text, 100, 20).expect("chunks");
+    assert!(chunks.len() > 5, "{} chunks", chunks.len());
+    // Each chunk fits the model: at most 100 tokens plus [CLS] and [SEP], so none is cut.
+    let pieces: Vec<&str> = chunks.iter().map(|chunk| &text[chunk.clone()]).collect();
+    let embedded = model.embed(&pieces).expect("embedding");
+    for item in &embedded.items {
+        assert!(!item.truncated);
+        assert!(item.n_tokens <= 102, "{} tokens", item.n_tokens);
+    }
+    // Consecutive chunks overlap, and together they are the text, byte for byte.
+    assert!(chunks.windows(2).all(|pair| pair[1].start < pair[0].end));
+    assert_eq!(
+        hearth_embed::rebuild(|range| text[range].to_string(), &chunks),
+        text
+    );
+    // A text within one chunk is one chunk.
+    let whole = model.chunk(sentence, 100, 20).expect("chunks");
+    assert_eq!((whole.len(), whole[0].clone()), (1, 0..sentence.len()));
+    assert!(model.chunk(sentence, 10, 10).is_err());
+}

@@ -41,7 +41,8 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "gateway",
             "budgets",
             "users",
-            "memory"
+            "memory",
+            "files"
         ]
     );
     store
@@ -51,6 +52,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(store.migrate_down(None).await.expect("down files"), [7]);
     assert_eq!(store.migrate_down(None).await.expect("down memory"), [6]);
     assert_eq!(store.migrate_down(None).await.expect("down users"), [5]);
     assert_eq!(store.migrate_down(None).await.expect("down budgets"), [4]);
@@ -64,7 +66,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6]
+        [2, 3, 4, 5, 6, 7]
     );
     assert!(
         store
