@@ -63,6 +63,7 @@ pub struct MemoryConfig {
     pub embedding_model: Option<String>,
     pub max_documents_per_request: usize,
     pub max_file_bytes: u64,
+    pub max_collections_per_tenant: usize,
 }
 
 /// What a model's tokens cost, in US dollars per million.
@@ -551,6 +552,8 @@ impl Config {
                 max_documents_per_request: values.integer("memory.max_documents_per_request")?
                     as usize,
                 max_file_bytes: values.integer("memory.max_file_bytes")? as u64,
+                max_collections_per_tenant: values.integer("memory.max_collections_per_tenant")?
+                    as usize,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

@@ -699,6 +699,17 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "largest file /v1/files accepts (the upload's body limit too)",
     },
     KeySpec {
+        key: "memory.max_collections_per_tenant",
+        kind: Kind::Integer {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: |_| Some(Value::Integer(1000)),
+        secret: false,
+        reloadable: false,
+        help: "most collections one tenant (or the instance's own scope) may have",
+    },
+    KeySpec {
         key: "memory.max_documents_per_request",
         kind: Kind::Integer {
             min: 1,

@@ -57,6 +57,9 @@ pub enum MemoryError {
         field: String,
         failure: crate::EmbedFailure,
     },
+    /// A tenant is at one of its limits (collections per tenant).
+    #[error("{0}")]
+    LimitReached(String),
     /// The name is taken, e.g. a collection name within its tenant.
     #[error("{0}")]
     Conflict(String),

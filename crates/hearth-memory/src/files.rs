@@ -235,6 +235,39 @@ impl Files {
     }
 }
 
+impl Files {
+    /// Removes what a crash can leave in the files directory: a partly written upload, or the
+    /// bytes of a file whose row was never inserted (or was deleted before its bytes were).
+    /// Returns how many were removed. Run at start, before uploads are taken.
+    pub async fn remove_orphans(&self) -> Result<usize, MemoryError> {
+        let mut entries = match tokio::fs::read_dir(&self.directory).await {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => return Err(io_error(&self.directory, source)),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|source| io_error(&self.directory, source))?
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let orphan = match name.strip_suffix(".partial") {
+                Some(id) => is_file_id(id),
+                None => is_file_id(&name) && !self.store.file_exists(&name).await?,
+            };
+            if orphan {
+                let path = entry.path();
+                tokio::fs::remove_file(&path)
+                    .await
+                    .map_err(|source| io_error(&path, source))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 /// Writes `content` to `path` through a temporary file that is synced and renamed, then syncs
 /// the directory, so the name appears only with the whole content behind it.
 fn write_durably(directory: &Path, path: &Path, content: &[u8]) -> Result<(), MemoryError> {

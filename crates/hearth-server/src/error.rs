@@ -179,6 +179,9 @@ impl From<hearth_memory::MemoryError> for ApiError {
             }
             Error::NotFound { .. } => ApiError::not_found(message),
             Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            Error::LimitReached(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message).with_param("name")
+            }
             Error::Embedding { field, failure } => match failure.kind {
                 EmbedFailureKind::UnknownModel => {
                     ApiError::new(StatusCode::BAD_REQUEST, "model_not_found", message)

@@ -102,6 +102,17 @@ impl Store {
             .await?)
     }
 
+    /// Whether any tenant has a file of this id.
+    pub async fn file_exists(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM files WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?
+                > 0,
+        )
+    }
+
     /// Deletes a tenant's file row; false when there is none.
     pub async fn delete_file(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
         Ok(

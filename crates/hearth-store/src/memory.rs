@@ -85,6 +85,8 @@ pub enum CollectionWrite {
     NotFound,
     /// The tenant already has a collection of that name.
     NameTaken,
+    /// The tenant already has as many collections as it may.
+    LimitReached,
 }
 
 macro_rules! collection_columns {
@@ -159,17 +161,21 @@ async fn remove_document(
 }
 
 impl Store {
-    /// Stores a new collection; `NameTaken` when its tenant has one of that name.
+    /// Stores a new collection; `NameTaken` when its tenant has one of that name,
+    /// `LimitReached` when it has `max_per_tenant` already. One statement counts and inserts,
+    /// so concurrent creates cannot pass the limit together.
     pub async fn insert_memory_collection(
         &self,
         row: &MemoryCollectionRow,
+        max_per_tenant: i64,
     ) -> Result<CollectionWrite, StoreError> {
         let mut transaction = self.pool.begin().await?;
         let result = sqlx::query(
             "INSERT INTO memory_collections (id, tenant_id, name, metric, dimensions, \
              embedding_model, int8, hnsw_m, hnsw_ef_construction, hnsw_ef, metadata, \
              created_at_ms, last_sequence) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             WHERE (SELECT COUNT(*) FROM memory_collections WHERE tenant_id = $2) < $14",
         )
         .bind(&row.id)
         .bind(&row.tenant_id)
@@ -184,9 +190,11 @@ impl Store {
         .bind(&row.metadata)
         .bind(row.created_at_ms)
         .bind(row.last_sequence)
+        .bind(max_per_tenant)
         .execute(&mut *transaction)
         .await;
         match result {
+            Ok(done) if done.rows_affected() == 0 => Ok(CollectionWrite::LimitReached),
             Ok(_) => {
                 crate::memory_text::create_text_index(&mut transaction, &row.id).await?;
                 transaction.commit().await?;
@@ -578,12 +586,12 @@ mod tests {
         let store = Store::open(dir.path(), options).await.expect("open");
         let row = collection("c1", "t1", "docs");
         assert_eq!(
-            store.insert_memory_collection(&row).await.unwrap(),
+            store.insert_memory_collection(&row, 10).await.unwrap(),
             CollectionWrite::Written
         );
         assert_eq!(
             store
-                .insert_memory_collection(&collection("c2", "t1", "docs"))
+                .insert_memory_collection(&collection("c2", "t1", "docs"), 10)
                 .await
                 .unwrap(),
             CollectionWrite::NameTaken
@@ -591,10 +599,25 @@ mod tests {
         // Another tenant may use the same name.
         assert_eq!(
             store
-                .insert_memory_collection(&collection("c3", "t2", "docs"))
+                .insert_memory_collection(&collection("c3", "t2", "docs"), 10)
                 .await
                 .unwrap(),
             CollectionWrite::Written
+        );
+        // A tenant at its limit makes no more.
+        assert_eq!(
+            store
+                .insert_memory_collection(&collection("c4", "t2", "more"), 1)
+                .await
+                .unwrap(),
+            CollectionWrite::LimitReached
+        );
+        assert!(
+            store
+                .memory_collection("t2", "more")
+                .await
+                .unwrap()
+                .is_none()
         );
 
         let first = store

@@ -89,6 +89,7 @@ async fn serve(
             hearth_memory::MemoryOptions {
                 max_documents_per_upsert: config.memory.max_documents_per_request,
                 default_embedding_model: config.memory.embedding_model.clone(),
+                max_collections_per_tenant: config.memory.max_collections_per_tenant,
                 ..hearth_memory::MemoryOptions::default()
             },
         )
@@ -96,6 +97,19 @@ async fn serve(
     );
 
     load_memory(&memory, &readiness);
+    let files = hearth_memory::Files::new(
+        store.clone(),
+        &config.data_dir,
+        config.memory.max_file_bytes,
+    );
+    match files.remove_orphans().await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(
+            removed,
+            "removed files an interrupted upload or delete left"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot clean the files directory"),
+    }
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
@@ -110,11 +124,7 @@ async fn serve(
         inference: Some(inference.clone()),
         gateway: Some(gateway.clone()),
         memory: Some(memory.clone()),
-        files: Some(hearth_memory::Files::new(
-            store.clone(),
-            &config.data_dir,
-            config.memory.max_file_bytes,
-        )),
+        files: Some(files),
         routing: Some(routing.clone()),
         cache: config
             .cache

@@ -61,6 +61,8 @@ pub struct MemoryOptions {
     pub index_threads: usize,
     /// The model a collection created with neither dimensions nor a model embeds with.
     pub default_embedding_model: Option<String>,
+    /// The most collections one tenant may have.
+    pub max_collections_per_tenant: usize,
 }
 
 impl Default for MemoryOptions {
@@ -71,6 +73,7 @@ impl Default for MemoryOptions {
             snapshot_after_writes: 10_000,
             index_threads: 0,
             default_embedding_model: None,
+            max_collections_per_tenant: 1000,
         }
     }
 }
@@ -335,8 +338,17 @@ impl Memory {
             created_at_ms: now_ms(),
             last_sequence: 0,
         };
-        match self.store.insert_memory_collection(&row).await? {
+        let max = self.options.max_collections_per_tenant;
+        match self
+            .store
+            .insert_memory_collection(&row, i64::try_from(max).unwrap_or(i64::MAX))
+            .await?
+        {
             CollectionWrite::Written => collection_of(row),
+            CollectionWrite::LimitReached => Err(MemoryError::LimitReached(format!(
+                "this tenant has {max} collections, the most memory.max_collections_per_tenant \
+                 allows; delete one first"
+            ))),
             CollectionWrite::NameTaken | CollectionWrite::NotFound => Err(MemoryError::Conflict(
                 format!("a collection named `{}` already exists", row.name),
             )),
@@ -442,9 +454,9 @@ impl Memory {
         {
             CollectionWrite::Written => self.collection(tenant_id, &new_name).await,
             CollectionWrite::NotFound => Err(not_found(name)),
-            CollectionWrite::NameTaken => Err(MemoryError::Conflict(format!(
-                "a collection named `{new_name}` already exists"
-            ))),
+            CollectionWrite::NameTaken | CollectionWrite::LimitReached => Err(
+                MemoryError::Conflict(format!("a collection named `{new_name}` already exists")),
+            ),
         }
     }
 

@@ -605,3 +605,29 @@ async fn top_ids_in(memory: &Memory, collection: &str, seed: u64) -> Vec<String>
         .map(|hit| hit.document.id)
         .collect()
 }
+
+#[tokio::test]
+async fn a_tenant_at_its_collection_limit_makes_no_more_and_others_are_not_held_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (memory, _store) = open_with(
+        dir.path(),
+        MemoryOptions {
+            max_collections_per_tenant: 2,
+            ..MemoryOptions::default()
+        },
+    )
+    .await;
+    create(&memory, TENANT, "one").await;
+    create(&memory, TENANT, "two").await;
+    let refused = memory
+        .create_collection(TENANT, NewCollection::new("three", DIM))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, MemoryError::LimitReached(_)),
+        "{refused:?}"
+    );
+    create(&memory, "tenant-b", "three").await;
+    memory.delete_collection(TENANT, "one").await.unwrap();
+    create(&memory, TENANT, "three").await;
+}

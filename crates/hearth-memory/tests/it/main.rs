@@ -6,6 +6,7 @@
 
 mod collections;
 mod embedded;
+mod files;
 mod filtered;
 mod mutation;
 mod quantized;
