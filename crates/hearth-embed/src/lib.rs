@@ -21,5 +21,5 @@ mod weights;
 
 pub use chunking::{ChunkingError, rebuild, token_windows};
 pub use error::EmbedError;
-pub use model::{Embedding, EmbeddingModel, Embeddings};
+pub use model::{Chunker, Embedding, EmbeddingModel, Embeddings};
 pub use service::{EmbeddingService, ServiceConfig, ServiceStats};

@@ -69,6 +69,51 @@ impl Embeddings {
     }
 }
 
+/// Splits text into chunks of a model's tokens; see [`EmbeddingModel::chunk`].
+#[derive(Clone)]
+pub struct Chunker {
+    splitter: Tokenizer,
+    max_content_tokens: usize,
+}
+
+impl std::fmt::Debug for Chunker {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Chunker")
+            .field("max_content_tokens", &self.max_content_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chunker {
+    /// The most tokens of text the model reads in one input (its limit less `[CLS]` and
+    /// `[SEP]`): the largest chunk that is embedded whole.
+    pub fn max_content_tokens(&self) -> usize {
+        self.max_content_tokens
+    }
+
+    /// See [`EmbeddingModel::chunk`].
+    pub fn chunk(
+        &self,
+        text: &str,
+        max_tokens: usize,
+        overlap: usize,
+    ) -> Result<Vec<std::ops::Range<usize>>, EmbedError> {
+        let encoding =
+            self.splitter
+                .encode(text, false)
+                .map_err(|error| EmbedError::Tokenization {
+                    message: error.to_string(),
+                })?;
+        Ok(crate::token_windows(
+            encoding.get_offsets(),
+            text.len(),
+            max_tokens,
+            overlap,
+        )?)
+    }
+}
+
 impl EmbeddingModel {
     /// Loads a sentence-transformers BERT model from `dir` (see the crate docs for the files).
     ///
@@ -172,18 +217,16 @@ impl EmbeddingModel {
         max_tokens: usize,
         overlap: usize,
     ) -> Result<Vec<std::ops::Range<usize>>, EmbedError> {
-        let encoding =
-            self.splitter
-                .encode(text, false)
-                .map_err(|error| EmbedError::Tokenization {
-                    message: error.to_string(),
-                })?;
-        Ok(crate::token_windows(
-            encoding.get_offsets(),
-            text.len(),
-            max_tokens,
-            overlap,
-        )?)
+        self.chunker().chunk(text, max_tokens, overlap)
+    }
+
+    /// What splits text as this model counts tokens, usable apart from the model (the
+    /// service's callers split on their own threads while the worker embeds).
+    pub fn chunker(&self) -> Chunker {
+        Chunker {
+            splitter: self.splitter.clone(),
+            max_content_tokens: self.max_tokens.saturating_sub(2).max(1),
+        }
     }
 
     /// Forward passes of the encoder run so far; one `embed` call runs one or more.

@@ -64,6 +64,8 @@ pub struct EmbeddingService {
     queue_capacity: usize,
     dimensions: usize,
     max_tokens: usize,
+    /// Shared: a tokenizer is large, and every clone of the handle uses the same one.
+    chunker: Arc<crate::Chunker>,
 }
 
 struct Request {
@@ -89,6 +91,7 @@ impl EmbeddingService {
         let counters = Arc::new(Counters::default());
         let dimensions = model.dimensions();
         let max_tokens = model.max_tokens();
+        let chunker = Arc::new(model.chunker());
         let worker = Worker {
             model,
             receiver,
@@ -111,7 +114,13 @@ impl EmbeddingService {
             queue_capacity,
             dimensions,
             max_tokens,
+            chunker,
         })
+    }
+
+    /// Splits text as the model counts tokens, on the caller's thread.
+    pub fn chunker(&self) -> &crate::Chunker {
+        &self.chunker
     }
 
     /// Embeds `texts`, sharing a batch with other callers' requests when they overlap.

@@ -4,6 +4,7 @@
 //! crate never loads a model itself.
 
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 
 /// A boxed future, so that [`Embedder`] can be used as a trait object.
@@ -16,6 +17,37 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
 
     /// One vector per text, in order, with the tokens the model read.
     fn embed<'a>(&'a self, model: &'a str, texts: Vec<String>) -> EmbedFuture<'a, Embedded>;
+
+    /// Splits `text` into chunks the model reads whole: byte ranges that cover it, each at
+    /// most `size.max_tokens` of the model's tokens (never more than the model reads),
+    /// consecutive ones sharing `size.overlap_tokens`.
+    fn chunk<'a>(
+        &'a self,
+        model: &'a str,
+        text: &'a str,
+        size: ChunkSize,
+    ) -> EmbedFuture<'a, Vec<Range<usize>>>;
+}
+
+/// How large chunks are, in the model's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChunkSize {
+    /// `None`: as many as the model reads in one input.
+    pub max_tokens: Option<usize>,
+    /// `None`: a quarter of the chunk.
+    pub overlap_tokens: Option<usize>,
+}
+
+impl ChunkSize {
+    /// The chunk and overlap for a model that reads `model_tokens` tokens of text at most.
+    pub fn resolve(self, model_tokens: usize) -> (usize, usize) {
+        let max = self
+            .max_tokens
+            .unwrap_or(model_tokens)
+            .clamp(1, model_tokens.max(1));
+        let overlap = self.overlap_tokens.unwrap_or(max / 4).min(max - 1);
+        (max, overlap)
+    }
 }
 
 /// The vectors of one [`Embedder::embed`] call.

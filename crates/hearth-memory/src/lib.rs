@@ -57,7 +57,7 @@ pub use collections::{
     SNAPSHOT_DIRECTORY, SearchHit, SearchMode, SearchRequest, SearchResults, Upserted,
 };
 pub use distance::{Kernels, Metric, normalize, scalar};
-pub use embedder::{EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};
+pub use embedder::{ChunkSize, EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};
 pub use error::MemoryError;
 pub use files::{
     FILE_PURPOSES, FILES_DIRECTORY, FileListRequest, FilePage, Files, MAX_FILE_PAGE, StoredFile,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hearth_embed::EmbedError;
 use hearth_inference::{Inference, InferenceError};
-use hearth_memory::{EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};
+use hearth_memory::{ChunkSize, EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};
 
 /// Embeds with the models of an [`Inference`].
 #[derive(Clone)]
@@ -55,6 +55,22 @@ impl Embedder for PoolEmbedder {
                     .collect(),
                 tokens,
             })
+        })
+    }
+
+    fn chunk<'a>(
+        &'a self,
+        model: &'a str,
+        text: &'a str,
+        size: ChunkSize,
+    ) -> EmbedFuture<'a, Vec<std::ops::Range<usize>>> {
+        Box::pin(async move {
+            let (_, service) = self.0.embedding_model(model, None).await.map_err(failure)?;
+            let chunker = service.chunker();
+            let (max, overlap) = size.resolve(chunker.max_content_tokens());
+            chunker
+                .chunk(text, max, overlap)
+                .map_err(|error| failure(InferenceError::Embed(error)))
         })
     }
 }

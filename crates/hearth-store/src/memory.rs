@@ -38,7 +38,10 @@ pub struct MemoryCollectionRow {
 pub struct MemoryChunkRow {
     pub document_id: String,
     pub chunk_index: i64,
+    /// The chunk's text.
     pub text: String,
+    /// On chunk 0 of a document split in several: the whole document's text.
+    pub document_text: Option<String>,
     /// A JSON object.
     pub metadata: String,
     /// Little-endian f32 values.
@@ -63,6 +66,8 @@ pub struct NewMemoryChunk {
     pub document_id: String,
     pub chunk_index: i64,
     pub text: String,
+    /// Set on chunk 0 of a document split in several: the whole document's text.
+    pub document_text: Option<String>,
     pub metadata: String,
     pub embedding: Vec<u8>,
 }
@@ -97,7 +102,7 @@ macro_rules! collection_columns {
 }
 macro_rules! chunk_columns {
     () => {
-        "document_id, chunk_index, text, metadata, embedding, sequence"
+        "document_id, chunk_index, text, document_text, metadata, embedding, sequence"
     };
 }
 
@@ -348,12 +353,14 @@ impl Store {
         for (offset, chunk) in chunks.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO memory_chunks (collection_id, document_id, chunk_index, text, \
-                 metadata, embedding, sequence) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 document_text, metadata, embedding, sequence) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(collection_id)
             .bind(&chunk.document_id)
             .bind(chunk.chunk_index)
             .bind(&chunk.text)
+            .bind(&chunk.document_text)
             .bind(&chunk.metadata)
             .bind(&chunk.embedding)
             .bind(first_sequence + offset as i64)
@@ -447,27 +454,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// Chunks in document id then chunk index order, of the documents after `after_document`
-    /// when given, at most `limit`.
-    pub async fn memory_chunks_page(
-        &self,
-        collection_id: &str,
-        after_document: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<MemoryChunkRow>, StoreError> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            chunk_columns!(),
-            " FROM memory_chunks WHERE collection_id = $1 AND ($2 IS NULL OR document_id > $2) \
-             ORDER BY document_id, chunk_index LIMIT $3"
-        ))
-        .bind(collection_id)
-        .bind(after_document)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     /// How many chunks the collection holds.
     pub async fn memory_chunk_count(&self, collection_id: &str) -> Result<i64, StoreError> {
         Ok(
@@ -476,6 +462,37 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    /// How many documents the collection holds (every document has a chunk 0).
+    pub async fn memory_document_count(&self, collection_id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memory_chunks WHERE collection_id = $1 AND chunk_index = 0",
+        )
+        .bind(collection_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The first chunks (index 0, which carry the whole text) of documents in id order, after
+    /// `after_document` when given, at most `limit`.
+    pub async fn memory_documents_page(
+        &self,
+        collection_id: &str,
+        after_document: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MemoryChunkRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            chunk_columns!(),
+            " FROM memory_chunks WHERE collection_id = $1 AND chunk_index = 0 \
+             AND ($2 IS NULL OR document_id > $2) ORDER BY document_id LIMIT $3"
+        ))
+        .bind(collection_id)
+        .bind(after_document)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The chunks stored by writes after `after_sequence`, by sequence (all of them for 0).
@@ -571,6 +588,7 @@ mod tests {
             document_id: document_id.to_string(),
             chunk_index: 0,
             text: text.to_string(),
+            document_text: None,
             metadata: "{}".to_string(),
             embedding: [1.0f32, 0.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
         }

@@ -134,7 +134,8 @@ fn document_of(
     Ok(Document {
         metadata: validate::stored_metadata(&row.metadata)?,
         id: row.document_id,
-        text: row.text,
+        // Chunk 0 of a document split in several carries the whole text.
+        text: row.document_text.unwrap_or(row.text),
         embedding,
     })
 }
@@ -568,54 +569,87 @@ impl Memory {
             checked.push((id, document.text, metadata, document.embedding));
         }
 
+        // Text to embed is split into chunks the model reads whole; each chunk is embedded,
+        // indexed and found on its own, and chunk 0 keeps the whole text.
+        let mut spans: Vec<Vec<std::ops::Range<usize>>> = vec![Vec::new(); checked.len()];
         let mut embedding_tokens = 0;
         let mut embedding_model = None;
+        let mut chunk_vectors: Vec<Vec<f32>> = Vec::new();
         if let Some(model) = row.embedding_model.as_deref()
             && !to_embed.is_empty()
         {
             embedding_model = Some(model.to_string());
-            let texts = to_embed
-                .iter()
-                .map(|&position| checked[position].1.clone())
-                .collect();
+            let embedder = self.embedder("documents[].text")?;
+            let mut texts = Vec::new();
+            for &position in &to_embed {
+                let text = &checked[position].1;
+                let ranges = embedder
+                    .chunk(model, text, crate::ChunkSize::default())
+                    .await
+                    .map_err(|failure| MemoryError::Embedding {
+                        field: format!("documents[{position}].text"),
+                        failure,
+                    })?;
+                texts.extend(ranges.iter().map(|range| text[range.clone()].to_string()));
+                spans[position] = ranges;
+            }
             let field = match to_embed.as_slice() {
                 [position] => format!("documents[{position}].text"),
                 _ => "documents[].text".to_string(),
             };
             let embedded = self.embed(&field, model, texts).await?;
             embedding_tokens = embedded.tokens;
-            for (position, vector) in to_embed.into_iter().zip(embedded.vectors) {
-                validate::embedding(
-                    &format!("documents[{position}].text"),
-                    &vector,
-                    params.dim,
-                    params.metric,
-                )?;
-                checked[position].3 = Some(vector);
+            for vector in &embedded.vectors {
+                validate::embedding(&field, vector, params.dim, params.metric)?;
             }
+            chunk_vectors = embedded.vectors;
         }
 
         let mut ids = Vec::with_capacity(checked.len());
         let mut chunks = Vec::with_capacity(checked.len());
         let mut entries = Vec::with_capacity(checked.len());
         let mut vectors = Vec::with_capacity(checked.len() * params.dim);
-        for (position, (id, text, metadata, embedding)) in checked.into_iter().enumerate() {
-            let field = |name: &str| format!("documents[{position}].{name}");
-            // Every document has its vector by now: given and checked, or embedded above.
-            let embedding = embedding.unwrap_or_default();
-            chunks.push(NewMemoryChunk {
-                document_id: id.clone(),
-                chunk_index: 0,
-                text,
-                metadata: serde_json::to_string(&metadata)
-                    .map_err(|error| MemoryError::invalid(field("metadata"), error.to_string()))?,
-                embedding: validate::encode_embedding(&embedding),
-            });
-            entries.push(Entry {
-                document_id: id.clone(),
-                metadata,
-            });
-            vectors.extend_from_slice(&embedding);
+        let mut embedded_chunks = chunk_vectors.into_iter();
+        for (position, ((id, text, metadata, embedding), ranges)) in
+            checked.into_iter().zip(spans).enumerate()
+        {
+            let metadata_text = serde_json::to_string(&metadata).map_err(|error| {
+                MemoryError::invalid(format!("documents[{position}].metadata"), error.to_string())
+            })?;
+            // A document that brought its vector is one chunk; one whose text was embedded is
+            // as many chunks as it was split into.
+            let pieces: Vec<(String, Vec<f32>)> = match embedding {
+                Some(embedding) => vec![(text.clone(), embedding)],
+                None => ranges
+                    .iter()
+                    .map(|range| {
+                        (
+                            text[range.clone()].to_string(),
+                            embedded_chunks.next().unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+            };
+            let whole = (pieces.len() > 1).then_some(text);
+            for (chunk_index, (chunk_text, vector)) in pieces.into_iter().enumerate() {
+                chunks.push(NewMemoryChunk {
+                    document_id: id.clone(),
+                    chunk_index: chunk_index as i64,
+                    text: chunk_text,
+                    document_text: if chunk_index == 0 {
+                        whole.clone()
+                    } else {
+                        None
+                    },
+                    metadata: metadata_text.clone(),
+                    embedding: validate::encode_embedding(&vector),
+                });
+                entries.push(Entry {
+                    document_id: id.clone(),
+                    metadata: metadata.clone(),
+                });
+                vectors.extend_from_slice(&vector);
+            }
             ids.push(id);
         }
 
@@ -719,6 +753,9 @@ impl Memory {
             .memory_chunks_of_documents(&row.id, ids)
             .await?
             .into_iter()
+            // A document's first chunk carries its whole text (and its embedding is the
+            // first chunk's).
+            .filter(|chunk| chunk.chunk_index == 0)
             .map(|chunk| document_of(chunk, dimensions, include_embedding))
             .collect()
     }
@@ -793,7 +830,7 @@ impl Memory {
         'pages: loop {
             let rows = self
                 .store
-                .memory_chunks_page(&row.id, after.as_deref(), batch)
+                .memory_documents_page(&row.id, after.as_deref(), batch)
                 .await?;
             let last_page = (rows.len() as i64) < batch;
             for chunk in rows {
@@ -824,7 +861,7 @@ impl Memory {
     ) -> Result<usize, MemoryError> {
         let row = self.row(tenant_id, collection).await?;
         match filter {
-            None => Ok(self.store.memory_chunk_count(&row.id).await? as usize),
+            None => Ok(self.store.memory_document_count(&row.id).await? as usize),
             Some(filter) => Ok(self.index_of(&row).await?.matching_documents(filter).len()),
         }
     }

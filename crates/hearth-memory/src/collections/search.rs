@@ -237,9 +237,13 @@ impl Memory {
         let dimensions = row.dimensions as usize;
         let mut hits = Vec::with_capacity(ranked.len());
         for ranked in ranked {
-            if let Some(chunk) = rows.remove(&ranked.key) {
+            if let Some(mut chunk) = rows.remove(&ranked.key) {
+                // A hit is the passage that matched: the chunk's own text.
+                chunk.document_text = None;
+                let chunk_index = chunk.chunk_index.max(0) as usize;
                 hits.push(SearchHit {
                     document: document_of(chunk, dimensions, include_embedding)?,
+                    chunk_index,
                     score: ranked.score,
                     snippet: ranked.snippet,
                 });

@@ -260,10 +260,13 @@ impl SearchRequest {
     }
 }
 
-/// One search result, closest first.
+/// One search result, best first: the passage (chunk) of a document that matched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchHit {
+    /// The document's id and metadata, with the chunk's text (and embedding, if asked).
     pub document: Document,
+    /// Which chunk of the document matched (0 for a document stored in one piece).
+    pub chunk_index: usize,
     /// Higher is better: cosine similarity, inner product or negated Euclidean distance for
     /// vector search, BM25 for keyword search, the fused score for hybrid search.
     pub score: f32,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use hearth_embed::EmbeddingModel;
 use hearth_memory::{
-    EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder, Memory, MemoryError,
-    MemoryOptions, NewCollection, NewDocument, SearchRequest,
+    ChunkSize, EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder, Memory,
+    MemoryError, MemoryOptions, NewCollection, NewDocument, PageRequest, SearchRequest,
 };
 use hearth_store::{IntegrityCheck, OpenOptions, Store};
 use serde_json::json;
@@ -75,6 +75,22 @@ impl Embedder for MiniLm {
                     .into_iter()
                     .map(|item| item.vector)
                     .collect(),
+            })
+        })
+    }
+
+    fn chunk<'a>(
+        &'a self,
+        model: &'a str,
+        text: &'a str,
+        size: ChunkSize,
+    ) -> EmbedFuture<'a, Vec<std::ops::Range<usize>>> {
+        Box::pin(async move {
+            MiniLm::check(model)?;
+            let chunker = self.0.chunker();
+            let (max, overlap) = size.resolve(chunker.max_content_tokens());
+            chunker.chunk(text, max, overlap).map_err(|error| {
+                EmbedFailure::new(EmbedFailureKind::InvalidInput, error.to_string())
             })
         })
     }
@@ -222,5 +238,119 @@ async fn what_cannot_be_embedded_is_refused_before_anything_is_written() {
     assert!(
         matches!(&blank_query, MemoryError::Invalid { field, .. } if field == "query"),
         "{blank_query:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_document_is_split_into_chunks_found_anywhere_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = open(dir.path()).await;
+    memory
+        .create_collection(TENANT, NewCollection::embedded("books", None))
+        .await
+        .unwrap();
+    // About 1,500 tokens: far past the 256 MiniLM reads, with its one mention of volcanoes
+    // at the very end.
+    let filler = "The committee reviewed the quarterly budget and approved the minutes. ";
+    let long = format!(
+        "{}Finally, the lava from the erupting volcano flowed down to the sea.",
+        filler.repeat(110)
+    );
+    let short = "A recipe for tomato soup with basil.";
+    let upserted = memory
+        .upsert_documents(
+            TENANT,
+            "books",
+            vec![
+                NewDocument {
+                    id: Some("long".to_string()),
+                    ..NewDocument::text(long.clone())
+                },
+                NewDocument {
+                    id: Some("short".to_string()),
+                    ..NewDocument::text(short)
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(upserted.embedding_tokens > 1000, "{upserted:?}");
+
+    let found = memory
+        .search(
+            TENANT,
+            "books",
+            &SearchRequest::text("volcanic eruption", 1),
+        )
+        .await
+        .unwrap();
+    let hit = &found.hits[0];
+    assert_eq!(hit.document.id, "long");
+    assert!(
+        hit.chunk_index > 0,
+        "the end of the text is its own chunk: {hit:?}"
+    );
+    assert!(hit.document.text.contains("volcano") && hit.document.text.len() < long.len());
+    let keyword = memory
+        .search(TENANT, "books", &SearchRequest::keyword("lava", 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        keyword.hits.len(),
+        1,
+        "one chunk mentions lava: {keyword:?}"
+    );
+
+    // The document reads back whole, and counts as one.
+    let read = memory
+        .get_documents(TENANT, "books", &["long".to_string()], false)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].text, long);
+    assert_eq!(
+        memory.count_documents(TENANT, "books", None).await.unwrap(),
+        2
+    );
+    let listed = memory
+        .list_documents(TENANT, "books", &PageRequest::first(10), None, false)
+        .await
+        .unwrap();
+    let texts: Vec<&str> = listed
+        .items
+        .iter()
+        .map(|document| document.text.as_str())
+        .collect();
+    assert_eq!(texts, [long.as_str(), short]);
+
+    // Replacing it replaces every chunk; deleting it deletes them all.
+    memory
+        .upsert_documents(
+            TENANT,
+            "books",
+            vec![NewDocument {
+                id: Some("long".to_string()),
+                ..NewDocument::text("Now a short note about gardening.")
+            }],
+        )
+        .await
+        .unwrap();
+    let gone = memory
+        .search(TENANT, "books", &SearchRequest::keyword("lava", 3))
+        .await
+        .unwrap();
+    assert!(gone.hits.is_empty(), "{gone:?}");
+    let deleted = memory
+        .delete_documents(
+            TENANT,
+            "books",
+            &hearth_memory::DocumentSelector::Ids(vec!["long".to_string()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(
+        memory.count_documents(TENANT, "books", None).await.unwrap(),
+        1
     );
 }

@@ -385,6 +385,9 @@ pub struct SearchHitOut {
     /// and `</mark>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snippet: Option<String>,
+    /// Which chunk of the document matched: long text is split into chunks the embedding
+    /// model reads whole, and `text` is that chunk's.
+    pub chunk_index: usize,
 }
 
 impl SearchHitOut {
@@ -397,6 +400,7 @@ impl SearchHitOut {
             embedding: hit.document.embedding,
             id: hit.document.id,
             snippet: hit.snippet,
+            chunk_index: hit.chunk_index,
         }
     }
 }

@@ -42,7 +42,8 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "budgets",
             "users",
             "memory",
-            "files"
+            "files",
+            "memory document text"
         ]
     );
     store
@@ -52,6 +53,10 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(
+        store.migrate_down(None).await.expect("down document text"),
+        [8]
+    );
     assert_eq!(store.migrate_down(None).await.expect("down files"), [7]);
     assert_eq!(store.migrate_down(None).await.expect("down memory"), [6]);
     assert_eq!(store.migrate_down(None).await.expect("down users"), [5]);
@@ -66,7 +71,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6, 7]
+        [2, 3, 4, 5, 6, 7, 8]
     );
     assert!(
         store
