@@ -117,6 +117,28 @@ pub(crate) async fn drop_text_index(
     Ok(())
 }
 
+/// The migration that made the memory tables; reverting it drops every text index too.
+pub(crate) const MEMORY_MIGRATION: i64 = 6;
+
+/// Drops every collection's text index (when the memory tables themselves are reverted).
+pub(crate) async fn drop_all_text_indexes(
+    connection: &mut sqlx::SqliteConnection,
+) -> Result<(), StoreError> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'memory_text_*' \
+         AND sql LIKE 'CREATE VIRTUAL TABLE%'",
+    )
+    .fetch_all(&mut *connection)
+    .await?;
+    for table in tables {
+        // Names come from sqlite_master and match what `text_table` makes.
+        sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Turns what a user typed into an FTS5 query: its words (letters and digits), each quoted so
 /// no word is read as FTS5 syntax, any of them matching. `None` when it has no words.
 pub fn keyword_query(text: &str) -> Option<String> {

@@ -110,6 +110,11 @@ impl Store {
                 && migration.version > target
                 && applied.contains(&migration.version)
         }) {
+            if migration.version == crate::memory_text::MEMORY_MIGRATION {
+                // The per-collection keyword tables are made at run time, so the migration's
+                // own SQL cannot name them.
+                crate::memory_text::drop_all_text_indexes(&mut connection).await?;
+            }
             connection.revert(migration).await?;
             tracing::info!(version = migration.version, description = %migration.description, "migration reverted");
             done.push(migration.version);

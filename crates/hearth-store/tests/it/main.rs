@@ -215,3 +215,45 @@ async fn a_file_that_is_not_sqlite_is_refused() {
     let error = Store::open(dir.path(), MIGRATE).await.expect_err("refused");
     assert!(error.to_string().contains("SQLite header"), "{error}");
 }
+
+#[tokio::test]
+async fn reverting_the_memory_tables_drops_the_keyword_tables_made_at_run_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path(), NO_MIGRATE).await.expect("open");
+    store.migrate_up(Some(6)).await.expect("up to memory");
+    let row = hearth_store::MemoryCollectionRow {
+        id: "c0ffee".to_string(),
+        tenant_id: "t".to_string(),
+        name: "docs".to_string(),
+        metric: "cosine".to_string(),
+        dimensions: 2,
+        embedding_model: None,
+        int8: false,
+        hnsw_m: 16,
+        hnsw_ef_construction: 200,
+        hnsw_ef: 64,
+        metadata: "{}".to_string(),
+        created_at_ms: 0,
+        last_sequence: 0,
+    };
+    store
+        .insert_memory_collection(&row, 10)
+        .await
+        .expect("insert");
+    assert!(
+        !store
+            .ensure_memory_text_index("c0ffee")
+            .await
+            .expect("ensure"),
+        "a new collection has its keyword table"
+    );
+    assert_eq!(store.migrate_down(Some(5)).await.expect("down"), [6]);
+    store.migrate_up(Some(6)).await.expect("up again");
+    assert!(
+        store
+            .ensure_memory_text_index("c0ffee")
+            .await
+            .expect("ensure"),
+        "the keyword table went with the memory tables, so it is made anew"
+    );
+}
