@@ -79,7 +79,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut total = 0.0;
         for query in &queries {
-            let mut body = json!({"query": query.text, "mode": mode, "top_k": 10, "include": []});
+            // Hits are passages: a long document may be hit by several of its chunks, so
+            // more are asked for and each document counts once, at its best rank.
+            let mut body = json!({"query": query.text, "mode": mode, "top_k": 40, "include": []});
             if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
                 body.extend(extra.clone());
             }
@@ -87,14 +89,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             if answer.status != 200 {
                 bail!("{mode} search failed: {}", answer.text());
             }
-            let ranked: Vec<String> = answer.json()?["data"]
-                .as_array()
-                .map(|hits| {
-                    hits.iter()
-                        .filter_map(|hit| hit["id"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut ranked: Vec<String> = Vec::new();
+            for hit in answer.json()?["data"].as_array().into_iter().flatten() {
+                if let Some(id) = hit["id"].as_str()
+                    && !ranked.iter().any(|seen| seen == id)
+                {
+                    ranked.push(id.to_string());
+                }
+            }
             total += ndcg_at_10(&ranked, &query.gains);
         }
         let per_query_ms = started.elapsed().as_secs_f64() * 1000.0 / queries.len() as f64;
