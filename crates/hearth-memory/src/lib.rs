@@ -45,6 +45,7 @@ mod collections;
 mod distance;
 mod embedder;
 mod error;
+mod extract;
 mod files;
 mod filter;
 mod hnsw;
@@ -59,6 +60,7 @@ pub use collections::{
 pub use distance::{Kernels, Metric, normalize, scalar};
 pub use embedder::{ChunkSize, EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};
 pub use error::MemoryError;
+pub use extract::extract_text;
 pub use files::{
     FILE_PURPOSES, FILES_DIRECTORY, FileListRequest, FilePage, Files, MAX_FILE_PAGE, StoredFile,
 };

@@ -1,0 +1,217 @@
+//! Text out of uploaded files, for vector stores to chunk and embed: plain text, Markdown,
+//! CSV and JSON as they are (UTF-8, a byte-order mark dropped), and HTML with its markup,
+//! scripts and styles removed and block elements turned into line breaks. The kind is told by
+//! the file name's extension, or for a name without a known one by the content.
+
+use crate::MemoryError;
+
+/// The text of a file named `filename` with these bytes; errors name the `file`.
+pub fn extract_text(filename: &str, bytes: &[u8]) -> Result<String, MemoryError> {
+    let extension = filename
+        .rsplit_once('.')
+        .map(|(_, extension)| extension.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "pdf" => Err(unsupported(filename, "PDF")),
+        "docx" | "doc" | "pptx" | "xlsx" => Err(unsupported(filename, "Office")),
+        "html" | "htm" => Ok(html_to_text(&utf8(filename, bytes)?)),
+        _ if bytes.starts_with(b"%PDF-") => Err(unsupported(filename, "PDF")),
+        _ => {
+            let text = utf8(filename, bytes)?;
+            let start = text
+                .trim_start()
+                .get(..15)
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if start.starts_with("<!doctype html") || start.starts_with("<html") {
+                Ok(html_to_text(&text))
+            } else {
+                Ok(text)
+            }
+        }
+    }
+}
+
+fn unsupported(filename: &str, kind: &str) -> MemoryError {
+    MemoryError::invalid(
+        "file",
+        format!(
+            "`{filename}` is a {kind} file, whose text cannot be read yet; send plain text, Markdown, JSON or HTML"
+        ),
+    )
+}
+
+fn utf8(filename: &str, bytes: &[u8]) -> Result<String, MemoryError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    String::from_utf8(bytes.to_vec()).map_err(|error| {
+        MemoryError::invalid(
+            "file",
+            format!(
+                "`{filename}` is not UTF-8 text (invalid byte at {}); send text files as UTF-8",
+                error.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Elements whose end starts a new line of text.
+const BLOCKS: [&str; 22] = [
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "blockquote",
+    "pre",
+    "title",
+    "hr",
+];
+
+/// The visible text of an HTML document.
+fn html_to_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len() / 2);
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&decode_entities(&rest[..open]));
+        rest = &rest[open..];
+        if let Some(after) = rest.strip_prefix("<!--") {
+            rest = after.find("-->").map_or("", |end| &after[end + 3..]);
+            continue;
+        }
+        let Some(close) = rest.find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = &rest[1..close];
+        rest = &rest[close + 1..];
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if (name == "script" || name == "style") && !tag.starts_with('/') {
+            // Skip to the element's end: its content is not text.
+            let end = format!("</{name}");
+            let lower = rest.to_ascii_lowercase();
+            rest = lower
+                .find(&end)
+                .and_then(|at| rest[at..].find('>').map(|close| &rest[at + close + 1..]))
+                .unwrap_or("");
+            continue;
+        }
+        if BLOCKS.contains(&name.as_str()) && !text.ends_with('\n') && !text.is_empty() {
+            text.push('\n');
+        }
+    }
+    text.push_str(&decode_entities(rest));
+    // Runs of blank space left by markup become single spaces and single line breaks.
+    text.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn decode_entities(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let entity = &rest[1..end];
+            let c = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => entity
+                    .strip_prefix("#x")
+                    .or_else(|| entity.strip_prefix("#X"))
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
+                    .and_then(char::from_u32),
+            }?;
+            Some((c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_gives_its_visible_text_in_lines() {
+        let html = "<!DOCTYPE html><html><head><title>Wings</title>\
+                    <style>p { color: red }</style><script>var x = '<p>';</script></head>\
+                    <body><h1>Lift &amp; drag</h1><!-- a <b>comment</b> -->\
+                    <p>Air   flows<br>over the <b>wing</b>.</p><ul><li>caf&eacute; &#233; &#x1F600;</li></ul>\
+                    </body></html>";
+        assert_eq!(
+            extract_text("page.html", html.as_bytes()).unwrap(),
+            "Wings\nLift & drag\nAir flows\nover the wing.\ncaf&eacute; é 😀"
+        );
+        // Told by the content when the name says nothing.
+        assert!(
+            extract_text("download", html.as_bytes())
+                .unwrap()
+                .starts_with("Wings")
+        );
+    }
+
+    #[test]
+    fn text_is_taken_as_it_is_and_what_cannot_be_read_is_named() {
+        let markdown = "\u{feff}# Title\n\nSome *text* & more.";
+        assert_eq!(
+            extract_text("notes.md", markdown.as_bytes()).unwrap(),
+            "# Title\n\nSome *text* & more."
+        );
+        let json = br#"{"a": "<b>not html</b>"}"#;
+        assert_eq!(
+            extract_text("data.json", json).unwrap(),
+            r#"{"a": "<b>not html</b>"}"#
+        );
+        let error = extract_text("paper.pdf", b"%PDF-1.7 ...").unwrap_err();
+        assert!(
+            matches!(&error, MemoryError::Invalid { field, reason } if field == "file" && reason.contains("PDF")),
+            "{error:?}"
+        );
+        let error = extract_text("blob.bin", &[0xff, 0xfe, 0x00]).unwrap_err();
+        assert!(
+            matches!(&error, MemoryError::Invalid { reason, .. } if reason.contains("UTF-8")),
+            "{error:?}"
+        );
+    }
+}
