@@ -63,6 +63,7 @@ pub struct MemoryConfig {
     pub embedding_model: Option<String>,
     pub max_documents_per_request: usize,
     pub max_file_bytes: u64,
+    pub max_file_bytes_per_tenant: u64,
     pub max_collections_per_tenant: usize,
 }
 
@@ -552,6 +553,8 @@ impl Config {
                 max_documents_per_request: values.integer("memory.max_documents_per_request")?
                     as usize,
                 max_file_bytes: values.integer("memory.max_file_bytes")? as u64,
+                max_file_bytes_per_tenant: values.integer("memory.max_file_bytes_per_tenant")?
+                    as u64,
                 max_collections_per_tenant: values.integer("memory.max_collections_per_tenant")?
                     as usize,
             },

@@ -699,6 +699,17 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "largest file /v1/files accepts (the upload's body limit too)",
     },
     KeySpec {
+        key: "memory.max_file_bytes_per_tenant",
+        kind: Kind::Integer {
+            min: 1024,
+            max: 1024 * GIB,
+        },
+        default: |_| Some(Value::Integer(10 * GIB)),
+        secret: false,
+        reloadable: false,
+        help: "most bytes all of one tenant's uploaded files may take together",
+    },
+    KeySpec {
         key: "memory.max_collections_per_tenant",
         kind: Kind::Integer {
             min: 1,

@@ -57,9 +57,10 @@ pub enum MemoryError {
         field: String,
         failure: crate::EmbedFailure,
     },
-    /// A tenant is at one of its limits (collections per tenant).
-    #[error("{0}")]
-    LimitReached(String),
+    /// A tenant is at one of its limits (collections, file bytes); `field` names what the
+    /// request would have added.
+    #[error("{reason}")]
+    LimitReached { field: String, reason: String },
     /// The name is taken, e.g. a collection name within its tenant.
     #[error("{0}")]
     Conflict(String),

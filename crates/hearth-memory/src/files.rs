@@ -75,6 +75,8 @@ pub struct Files {
     store: Store,
     directory: PathBuf,
     max_bytes: u64,
+    /// All of one tenant's files together; `u64::MAX` for no limit.
+    max_bytes_per_tenant: u64,
 }
 
 fn not_found(id: &str) -> MemoryError {
@@ -104,7 +106,15 @@ impl Files {
             store,
             directory: data_dir.join(FILES_DIRECTORY),
             max_bytes,
+            max_bytes_per_tenant: u64::MAX,
         }
+    }
+
+    /// The service keeping each tenant's files to `max_bytes_per_tenant` together. Uploads
+    /// racing each other may pass it by what they carry; it bounds disk use, not billing.
+    pub fn with_tenant_limit(mut self, max_bytes_per_tenant: u64) -> Files {
+        self.max_bytes_per_tenant = max_bytes_per_tenant;
+        self
     }
 
     /// The largest file accepted, in bytes.
@@ -149,6 +159,20 @@ impl Files {
                     self.max_bytes
                 ),
             ));
+        }
+        if self.max_bytes_per_tenant != u64::MAX {
+            let stored = self.store.file_bytes_of_tenant(tenant_id).await?.max(0) as u64;
+            if stored.saturating_add(content.len() as u64) > self.max_bytes_per_tenant {
+                return Err(MemoryError::LimitReached {
+                    field: "file".to_string(),
+                    reason: format!(
+                        "this tenant's files take {stored} bytes, and {} more would pass the {} \
+                         bytes memory.max_file_bytes_per_tenant allows; delete files first",
+                        content.len(),
+                        self.max_bytes_per_tenant
+                    ),
+                });
+            }
         }
         let id = format!("file-{}", uuid::Uuid::now_v7().simple());
         let row = FileRow {

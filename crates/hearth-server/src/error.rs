@@ -179,8 +179,8 @@ impl From<hearth_memory::MemoryError> for ApiError {
             }
             Error::NotFound { .. } => ApiError::not_found(message),
             Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            Error::LimitReached(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message).with_param("name")
+            Error::LimitReached { field, .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message).with_param(field)
             }
             Error::Embedding { field, failure } => match failure.kind {
                 EmbedFailureKind::UnknownModel => {

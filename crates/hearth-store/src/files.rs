@@ -102,6 +102,17 @@ impl Store {
             .await?)
     }
 
+    /// The bytes of all of a tenant's files together.
+    pub async fn file_bytes_of_tenant(&self, tenant_id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT SUM(bytes) FROM files WHERE tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await?
+        .unwrap_or(0))
+    }
+
     /// Whether any tenant has a file of this id.
     pub async fn file_exists(&self, id: &str) -> Result<bool, StoreError> {
         Ok(

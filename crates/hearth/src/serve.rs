@@ -101,7 +101,8 @@ async fn serve(
         store.clone(),
         &config.data_dir,
         config.memory.max_file_bytes,
-    );
+    )
+    .with_tenant_limit(config.memory.max_file_bytes_per_tenant);
     match files.remove_orphans().await {
         Ok(0) => {}
         Ok(removed) => tracing::info!(

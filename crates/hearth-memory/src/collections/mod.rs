@@ -346,10 +346,13 @@ impl Memory {
             .await?
         {
             CollectionWrite::Written => collection_of(row),
-            CollectionWrite::LimitReached => Err(MemoryError::LimitReached(format!(
-                "this tenant has {max} collections, the most memory.max_collections_per_tenant \
-                 allows; delete one first"
-            ))),
+            CollectionWrite::LimitReached => Err(MemoryError::LimitReached {
+                field: "name".to_string(),
+                reason: format!(
+                    "this tenant has {max} collections, the most \
+                     memory.max_collections_per_tenant allows; delete one first"
+                ),
+            }),
             CollectionWrite::NameTaken | CollectionWrite::NotFound => Err(MemoryError::Conflict(
                 format!("a collection named `{}` already exists", row.name),
             )),

@@ -624,7 +624,7 @@ async fn a_tenant_at_its_collection_limit_makes_no_more_and_others_are_not_held_
         .await
         .unwrap_err();
     assert!(
-        matches!(refused, MemoryError::LimitReached(_)),
+        matches!(refused, MemoryError::LimitReached { .. }),
         "{refused:?}"
     );
     create(&memory, "tenant-b", "three").await;

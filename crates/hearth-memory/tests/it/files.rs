@@ -95,3 +95,30 @@ async fn files_are_a_tenants_own_and_limits_are_checked_before_anything_is_writt
     let directory = dir.path().join(hearth_memory::FILES_DIRECTORY);
     assert_eq!(std::fs::read_dir(directory).unwrap().count(), 0);
 }
+
+#[tokio::test]
+async fn a_tenant_cannot_store_more_file_bytes_than_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = open(dir.path()).await.with_tenant_limit(1000);
+    files
+        .create("tenant-a", "a.bin", "user_data", vec![1; 600])
+        .await
+        .unwrap();
+    let refused = files
+        .create("tenant-a", "b.bin", "user_data", vec![2; 500])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, MemoryError::LimitReached { .. }),
+        "{refused:?}"
+    );
+    // Other tenants have their own room, and what fits still goes in.
+    files
+        .create("tenant-b", "b.bin", "user_data", vec![2; 500])
+        .await
+        .unwrap();
+    files
+        .create("tenant-a", "c.bin", "user_data", vec![3; 400])
+        .await
+        .unwrap();
+}
