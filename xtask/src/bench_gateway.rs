@@ -101,7 +101,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .join(".cache/hearth/litellm-venv");
         Some(peer::ensure_venv(
             &venv,
-            LITELLM,
+            &[LITELLM],
             "wheels only: a minute or two",
         )?)
     };

@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use crate::http::{Connection, SseData};
 use crate::peer;
 use crate::process::{
-    Server, local_address, settings_from_env, status_kib, target_dir, wait_until_ready,
+    Server, cpu_model_name, local_address, serve_hearth, status_kib, target_dir, wait_until_ready,
 };
 
 const CHAT_MODEL: &str = "gemma3:270m";
@@ -344,7 +344,7 @@ impl Cpu {
         let present = field("flags").unwrap_or_default();
         let present: Vec<&str> = present.split_whitespace().collect();
         Cpu {
-            model: field("model name").unwrap_or_else(|| "unknown".to_string()),
+            model: cpu_model_name(),
             flags: CPU_FLAGS
                 .into_iter()
                 .filter(|flag| present.contains(flag))
@@ -1232,64 +1232,27 @@ fn run_json(command: &mut Command) -> anyhow::Result<Value> {
 /// `hearth serve` on a fresh data directory with both sample models registered in place and
 /// preloaded, the slots and threads the comparison needs, and everything else at its default.
 fn start_hearth(binary: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<Server> {
-    let home = out_dir.join("hearth-home");
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(&home)?;
-    let data = home.join("data");
-    let hearth = |args: &[&std::ffi::OsStr]| {
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("HOME", &home)
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args);
-        command
-    };
-    for (path, name) in [
-        (models.join(CHAT_FILE), CHAT_MODEL),
-        (models.join(EMBEDDING_DIR), EMBEDDING_MODEL),
-    ] {
-        let output = hearth(&[
-            "pull".as_ref(),
-            path.as_os_str(),
-            "--name".as_ref(),
-            name.as_ref(),
-        ])
-        .output()?;
-        if !output.status.success() {
-            bail!(
-                "hearth pull {} failed: {}",
-                path.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    }
-    let address = local_address()?;
-    let log_path = out_dir.join("hearth.log");
-    let log = std::fs::File::create(&log_path)?;
-    let child = hearth(&["serve".as_ref(), "--listen".as_ref(), address.as_ref()])
-        .env("HEARTH_MODELS_THREADS", THREADS.to_string())
-        .env("HEARTH_MODELS_PARALLEL_SEQUENCES", PARALLEL.to_string())
-        .env(
-            "HEARTH_MODELS_CONTEXT_PER_SEQUENCE",
-            CONTEXT_PER_SEQUENCE.to_string(),
-        )
-        .env(
-            "HEARTH_MODELS_PRELOAD",
-            format!("{CHAT_MODEL},{EMBEDDING_MODEL}"),
-        )
-        .env("HEARTH_MODELS_KEEP_ALIVE_SECONDS", "-1")
-        // Settings from the benchmark's environment come last, so they win.
-        .envs(settings_from_env())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))?;
-    let mut server = Server { child, address };
-    wait_until_ready(&mut server, "/readyz", &log_path)?;
-    Ok(server)
+    serve_hearth(
+        binary,
+        out_dir,
+        &[
+            (models.join(CHAT_FILE), CHAT_MODEL),
+            (models.join(EMBEDDING_DIR), EMBEDDING_MODEL),
+        ],
+        &[
+            ("HEARTH_MODELS_THREADS", THREADS.to_string()),
+            ("HEARTH_MODELS_PARALLEL_SEQUENCES", PARALLEL.to_string()),
+            (
+                "HEARTH_MODELS_CONTEXT_PER_SEQUENCE",
+                CONTEXT_PER_SEQUENCE.to_string(),
+            ),
+            (
+                "HEARTH_MODELS_PRELOAD",
+                format!("{CHAT_MODEL},{EMBEDDING_MODEL}"),
+            ),
+            ("HEARTH_MODELS_KEEP_ALIVE_SECONDS", "-1".to_string()),
+        ],
+    )
 }
 
 /// The peer server as started, with its command line for the report.

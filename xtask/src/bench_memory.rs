@@ -10,14 +10,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::http::Connection;
-use crate::process::{Server, local_address, settings_from_env, wait_until_ready};
+use crate::process::{cpu_model_name, serve_hearth};
 
 const EMBEDDING_MODEL: &str = "all-minilm:l6-v2";
 /// The reference's packages, pinned so that every run compares against the same code.
@@ -37,7 +37,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         None => crate::release_binary().map_err(|error| anyhow::anyhow!(error))?,
     };
     let skip_peer = args.iter().any(|arg| arg == "--skip-peer");
-    let models = model_cache();
+    let models = crate::bench_inference::model_cache()?;
     let documents = read_documents(&data.join("cran.all.1400"))?;
     let queries = read_queries(&data.join("cran.qry"), &data.join("cranqrel"))?;
     eprintln!(
@@ -48,7 +48,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
     let out_dir = crate::process::target_dir().join("bench-memory");
     std::fs::create_dir_all(&out_dir)?;
-    let server = start_hearth(&binary, &models, &out_dir)?;
+    let server = serve_hearth(
+        &binary,
+        &out_dir,
+        &[(models.join("all-minilm-l6-v2"), EMBEDDING_MODEL)],
+        &[("HEARTH_MODELS_PRELOAD", EMBEDDING_MODEL.to_string())],
+    )?;
     let mut connection = Connection::open(&server.address)?;
     let created = connection.post_json("/v1/collections", &json!({"name": "cranfield"}))?;
     if created.status != 201 {
@@ -117,7 +122,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     println!(
         "CPU: {}; import of every document, embedded by {EMBEDDING_MODEL}: {import_seconds:.1} s\n",
-        cpu_name()
+        cpu_model_name()
     );
     println!("| search | nDCG@10 | ms per query (HTTP, one client) |");
     println!("|---|---|---|");
@@ -143,25 +148,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         rows[2].1 - best_single
     );
     Ok(())
-}
-
-fn model_cache() -> PathBuf {
-    std::env::var_os("HEARTH_MODEL_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/hearth/models")
-        })
-}
-
-fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// `.I` records of a Cranfield file, as (id, fields by letter).
@@ -252,52 +238,6 @@ fn ndcg_at_10(ranked: &[String], gains: &HashMap<String, f64>) -> f64 {
     if idcg > 0.0 { dcg / idcg } else { 0.0 }
 }
 
-fn start_hearth(binary: &Path, models: &Path, out_dir: &Path) -> anyhow::Result<Server> {
-    let home = out_dir.join("hearth-home");
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(&home)?;
-    let data = home.join("data");
-    let hearth = |args: &[&std::ffi::OsStr]| {
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("HOME", &home)
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args);
-        command
-    };
-    let model_dir = models.join("all-minilm-l6-v2");
-    let output = hearth(&[
-        "pull".as_ref(),
-        model_dir.as_os_str(),
-        "--name".as_ref(),
-        EMBEDDING_MODEL.as_ref(),
-    ])
-    .output()?;
-    if !output.status.success() {
-        bail!(
-            "hearth pull {} failed (run scripts/fetch-sample-models): {}",
-            model_dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let address = local_address()?;
-    let log_path = out_dir.join("hearth.log");
-    let log = std::fs::File::create(&log_path)?;
-    let child = hearth(&["serve".as_ref(), "--listen".as_ref(), address.as_ref()])
-        .env("HEARTH_MODELS_PRELOAD", EMBEDDING_MODEL)
-        .envs(settings_from_env())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("cannot start {}", binary.display()))?;
-    let mut server = Server { child, address };
-    wait_until_ready(&mut server, "/readyz", &log_path)?;
-    Ok(server)
-}
-
 /// The reference BM25's mean nDCG@10, computed by `rank-bm25` in a virtualenv: with FTS5's
 /// IDF floor, and with rank-bm25's default one.
 fn reference_bm25(
@@ -307,33 +247,7 @@ fn reference_bm25(
 ) -> anyhow::Result<(f64, f64)> {
     let venv = PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
         .join(".cache/hearth/bench-memory-venv");
-    let python = venv.join("bin/python");
-    let stamp = venv.join("hearth-peer.txt");
-    let wanted = REFERENCE_PACKAGES.join(" ");
-    if !python.is_file() || std::fs::read_to_string(&stamp).ok().as_deref() != Some(&wanted) {
-        eprintln!("bench: installing {wanted} into {}", venv.display());
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()?;
-        if !status.success() {
-            bail!("python3 -m venv failed");
-        }
-        let status = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(REFERENCE_PACKAGES)
-            .status()?;
-        if !status.success() {
-            bail!("pip install {wanted} failed");
-        }
-        std::fs::write(&stamp, &wanted)?;
-    }
+    let python = crate::peer::ensure_venv(&venv, &REFERENCE_PACKAGES, "pure Python: seconds")?;
     let input = out_dir.join("cranfield.json");
     let queries: Vec<Value> = queries
         .iter()

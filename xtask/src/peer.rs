@@ -203,12 +203,13 @@ pub fn shell_line(command: &Command) -> String {
         .join(" ")
 }
 
-/// Creates a virtualenv at `venv` holding `requirement` (a pinned pip requirement) unless it
-/// already holds exactly that, and returns its interpreter. A stamp file in the virtualenv
+/// Creates a virtualenv at `venv` holding `requirements` (pinned pip requirements) unless it
+/// already holds exactly those, and returns its interpreter. A stamp file in the virtualenv
 /// remembers what was installed, so a changed pin reinstalls.
-pub fn ensure_venv(venv: &Path, requirement: &str, cost: &str) -> anyhow::Result<PathBuf> {
+pub fn ensure_venv(venv: &Path, requirements: &[&str], cost: &str) -> anyhow::Result<PathBuf> {
     let python = venv.join("bin/python");
     let stamp = venv.join("hearth-peer.txt");
+    let requirement = requirements.join(" ");
     if python.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|text| text == requirement) {
         return Ok(python);
     }
@@ -221,13 +222,8 @@ pub fn ensure_venv(venv: &Path, requirement: &str, cost: &str) -> anyhow::Result
     }
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            requirement,
-        ])
+        .args(["-m", "pip", "install", "--disable-pip-version-check"])
+        .args(requirements)
         .env("CMAKE_BUILD_PARALLEL_LEVEL", cores.to_string()))?;
     std::fs::write(&stamp, requirement)?;
     Ok(python)

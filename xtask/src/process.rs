@@ -2,10 +2,10 @@
 //! waiting for readiness, and memory figures from /proc.
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 /// Where cargo puts this workspace's builds (`CARGO_TARGET_DIR` when set).
 pub fn target_dir() -> PathBuf {
@@ -84,4 +84,72 @@ pub fn settings_from_env() -> Vec<(String, String)> {
                 || name.starts_with("MALLOC_")
         })
         .collect()
+}
+
+/// The CPU's model name, as `/proc/cpuinfo` gives it.
+pub fn cpu_model_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|cpuinfo| {
+            cpuinfo.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == "model name").then(|| value.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `hearth serve` on a fresh data directory under `out_dir` with `models` (path, name)
+/// registered in place, `env` set and then the settings from the benchmark's own environment
+/// (which win); returns once `/readyz` answers 200. Its log is `out_dir/hearth.log`.
+pub fn serve_hearth(
+    binary: &Path,
+    out_dir: &Path,
+    models: &[(PathBuf, &str)],
+    env: &[(&str, String)],
+) -> anyhow::Result<Server> {
+    let home = out_dir.join("hearth-home");
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home)?;
+    let data = home.join("data");
+    let hearth = |args: &[&std::ffi::OsStr]| {
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("HOME", &home)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args);
+        command
+    };
+    for (path, name) in models {
+        let output = hearth(&[
+            "pull".as_ref(),
+            path.as_os_str(),
+            "--name".as_ref(),
+            name.as_ref(),
+        ])
+        .output()?;
+        if !output.status.success() {
+            bail!(
+                "hearth pull {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    let address = local_address()?;
+    let log_path = out_dir.join("hearth.log");
+    let log = std::fs::File::create(&log_path)?;
+    let child = hearth(&["serve".as_ref(), "--listen".as_ref(), address.as_ref()])
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .envs(settings_from_env())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let mut server = Server { child, address };
+    wait_until_ready(&mut server, "/readyz", &log_path)?;
+    Ok(server)
 }
