@@ -18,15 +18,15 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
     /// One vector per text, in order, with the tokens the model read.
     fn embed<'a>(&'a self, model: &'a str, texts: Vec<String>) -> EmbedFuture<'a, Embedded>;
 
-    /// Splits `text` into chunks the model reads whole: byte ranges that cover it, each at
+    /// Splits each text into chunks the model reads whole: byte ranges that cover it, each at
     /// most `size.max_tokens` of the model's tokens (never more than the model reads),
-    /// consecutive ones sharing `size.overlap_tokens`.
+    /// consecutive ones sharing `size.overlap_tokens`. One list of ranges per text, in order.
     fn chunk<'a>(
         &'a self,
         model: &'a str,
-        text: &'a str,
+        texts: &'a [&'a str],
         size: ChunkSize,
-    ) -> EmbedFuture<'a, Vec<Range<usize>>>;
+    ) -> EmbedFuture<'a, Vec<Vec<Range<usize>>>>;
 }
 
 /// How large chunks are, in the model's tokens.

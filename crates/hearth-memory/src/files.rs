@@ -269,6 +269,9 @@ impl Files {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(source) => return Err(io_error(&self.directory, source)),
         };
+        // One read of the rows, not one query per file on disk.
+        let stored: std::collections::HashSet<String> =
+            self.store.file_ids().await?.into_iter().collect();
         let mut removed = 0;
         while let Some(entry) = entries
             .next_entry()
@@ -278,7 +281,7 @@ impl Files {
             let name = entry.file_name().to_string_lossy().into_owned();
             let orphan = match name.strip_suffix(".partial") {
                 Some(id) => is_file_id(id),
-                None => is_file_id(&name) && !self.store.file_exists(&name).await?,
+                None => is_file_id(&name) && !stored.contains(&name),
             };
             if orphan {
                 let path = entry.path();

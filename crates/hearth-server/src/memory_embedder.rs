@@ -61,15 +61,17 @@ impl Embedder for PoolEmbedder {
     fn chunk<'a>(
         &'a self,
         model: &'a str,
-        text: &'a str,
+        texts: &'a [&'a str],
         size: ChunkSize,
-    ) -> EmbedFuture<'a, Vec<std::ops::Range<usize>>> {
+    ) -> EmbedFuture<'a, Vec<Vec<std::ops::Range<usize>>>> {
         Box::pin(async move {
             let (_, service) = self.0.embedding_model(model, None).await.map_err(failure)?;
             let chunker = service.chunker();
             let (max, overlap) = size.resolve(chunker.max_content_tokens());
-            chunker
-                .chunk(text, max, overlap)
+            texts
+                .iter()
+                .map(|text| chunker.chunk(text, max, overlap))
+                .collect::<Result<_, _>>()
                 .map_err(|error| failure(InferenceError::Embed(error)))
         })
     }

@@ -113,15 +113,11 @@ impl Store {
         .unwrap_or(0))
     }
 
-    /// Whether any tenant has a file of this id.
-    pub async fn file_exists(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM files WHERE id = $1")
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?
-                > 0,
-        )
+    /// The ids of every tenant's files.
+    pub async fn file_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM files")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Deletes a tenant's file row; false when there is none.

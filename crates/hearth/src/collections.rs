@@ -90,18 +90,13 @@ impl Api {
         Ok(value)
     }
 
-    /// Every document of a collection, a page at a time, handed to `each`.
-    async fn each_document(
+    /// Every item of a cursor-paged list at `path` (a path with a query string), a page at a
+    /// time, handed to `each`.
+    async fn each_item(
         &self,
-        name: &str,
-        include_embedding: bool,
+        path: &str,
         mut each: impl FnMut(Value) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let include = if include_embedding {
-            "&include=embedding"
-        } else {
-            ""
-        };
         let mut after: Option<String> = None;
         loop {
             let cursor = after
@@ -109,20 +104,35 @@ impl Api {
                 .map(|after| format!("&after={}", percent_encode(after)))
                 .unwrap_or_default();
             let page = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/v1/collections/{name}/documents?limit={PAGE}{include}{cursor}"),
-                    None,
-                )
+                .call(reqwest::Method::GET, &format!("{path}{cursor}"), None)
                 .await?;
-            for document in page["data"].as_array().cloned().unwrap_or_default() {
-                each(document)?;
+            for item in page["data"].as_array().cloned().unwrap_or_default() {
+                each(item)?;
             }
             match page["next_cursor"].as_str() {
                 Some(next) => after = Some(next.to_string()),
                 None => return Ok(()),
             }
         }
+    }
+
+    /// Every document of a collection, a page at a time, handed to `each`.
+    async fn each_document(
+        &self,
+        name: &str,
+        include_embedding: bool,
+        each: impl FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let include = if include_embedding {
+            "&include=embedding"
+        } else {
+            ""
+        };
+        self.each_item(
+            &format!("/v1/collections/{name}/documents?limit={PAGE}{include}"),
+            each,
+        )
+        .await
     }
 }
 
@@ -193,25 +203,11 @@ pub fn run(sources: &Sources, command: &CollectionsCommand) -> anyhow::Result<()
 
 async fn list(api: &Api, as_json: bool) -> anyhow::Result<()> {
     let mut collections = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let cursor = after
-            .as_deref()
-            .map(|after| format!("&after={}", percent_encode(after)))
-            .unwrap_or_default();
-        let page = api
-            .call(
-                reqwest::Method::GET,
-                &format!("/v1/collections?limit={PAGE}{cursor}"),
-                None,
-            )
-            .await?;
-        collections.extend(page["data"].as_array().cloned().unwrap_or_default());
-        match page["next_cursor"].as_str() {
-            Some(next) => after = Some(next.to_string()),
-            None => break,
-        }
-    }
+    api.each_item(&format!("/v1/collections?limit={PAGE}"), |collection| {
+        collections.push(collection);
+        Ok(())
+    })
+    .await?;
     let mut out = std::io::stdout().lock();
     if as_json {
         writeln!(out, "{}", Value::Array(collections))?;

@@ -140,6 +140,14 @@ fn document_of(
     })
 }
 
+/// Turns an embedder's failure into the error naming what was being embedded.
+fn embedding_failure(field: &str) -> impl FnOnce(EmbedFailure) -> MemoryError + '_ {
+    move |failure| MemoryError::Embedding {
+        field: field.to_string(),
+        failure,
+    }
+}
+
 fn not_found(name: &str) -> MemoryError {
     MemoryError::NotFound {
         what: format!("collection `{name}`"),
@@ -188,10 +196,7 @@ impl Memory {
             .embedder(field)?
             .embed(model, texts)
             .await
-            .map_err(|failure| MemoryError::Embedding {
-                field: field.to_string(),
-                failure,
-            })?;
+            .map_err(embedding_failure(field))?;
         if embedded.vectors.len() != count {
             return Err(MemoryError::Embedding {
                 field: field.to_string(),
@@ -392,10 +397,7 @@ impl Memory {
             .embedder("embedding_model")?
             .dimensions(&model)
             .await
-            .map_err(|failure| MemoryError::Embedding {
-                field: "embedding_model".to_string(),
-                failure,
-            })?;
+            .map_err(embedding_failure("embedding_model"))?;
         if let Some(dimensions) = dimensions
             && dimensions != model_dimensions
         {
@@ -582,24 +584,25 @@ impl Memory {
             && !to_embed.is_empty()
         {
             embedding_model = Some(model.to_string());
-            let embedder = self.embedder("documents[].text")?;
-            let mut texts = Vec::new();
-            for &position in &to_embed {
-                let text = &checked[position].1;
-                let ranges = embedder
-                    .chunk(model, text, crate::ChunkSize::default())
-                    .await
-                    .map_err(|failure| MemoryError::Embedding {
-                        field: format!("documents[{position}].text"),
-                        failure,
-                    })?;
-                texts.extend(ranges.iter().map(|range| text[range.clone()].to_string()));
-                spans[position] = ranges;
-            }
             let field = match to_embed.as_slice() {
                 [position] => format!("documents[{position}].text"),
                 _ => "documents[].text".to_string(),
             };
+            let to_split: Vec<&str> = to_embed
+                .iter()
+                .map(|&position| checked[position].1.as_str())
+                .collect();
+            let split = self
+                .embedder(&field)?
+                .chunk(model, &to_split, crate::ChunkSize::default())
+                .await
+                .map_err(embedding_failure(&field))?;
+            let mut texts = Vec::new();
+            for (&position, ranges) in to_embed.iter().zip(split) {
+                let text = &checked[position].1;
+                texts.extend(ranges.iter().map(|range| text[range.clone()].to_string()));
+                spans[position] = ranges;
+            }
             let embedded = self.embed(&field, model, texts).await?;
             embedding_tokens = embedded.tokens;
             for vector in &embedded.vectors {

@@ -184,6 +184,17 @@ pub enum SearchMode {
     Hybrid(HybridWeights),
 }
 
+impl SearchMode {
+    /// The API's name of the mode: `vector`, `keyword` or `hybrid`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchMode::Vector => "vector",
+            SearchMode::Keyword => "keyword",
+            SearchMode::Hybrid(_) => "hybrid",
+        }
+    }
+}
+
 /// Reciprocal rank fusion: a hit scores `weight / (k + rank)` on each side it appears on
 /// (ranks from 1), summed.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -82,16 +82,20 @@ impl Embedder for MiniLm {
     fn chunk<'a>(
         &'a self,
         model: &'a str,
-        text: &'a str,
+        texts: &'a [&'a str],
         size: ChunkSize,
-    ) -> EmbedFuture<'a, Vec<std::ops::Range<usize>>> {
+    ) -> EmbedFuture<'a, Vec<Vec<std::ops::Range<usize>>>> {
         Box::pin(async move {
             MiniLm::check(model)?;
             let chunker = self.0.chunker();
             let (max, overlap) = size.resolve(chunker.max_content_tokens());
-            chunker.chunk(text, max, overlap).map_err(|error| {
-                EmbedFailure::new(EmbedFailureKind::InvalidInput, error.to_string())
-            })
+            texts
+                .iter()
+                .map(|text| chunker.chunk(text, max, overlap))
+                .collect::<Result<_, _>>()
+                .map_err(|error| {
+                    EmbedFailure::new(EmbedFailureKind::InvalidInput, error.to_string())
+                })
         })
     }
 }

@@ -405,11 +405,7 @@ pub async fn search(
         ef: integer(request.ef),
         include_embedding: include.contains(&IncludeField::Embedding),
     };
-    let mode_label = match search.mode {
-        hearth_memory::SearchMode::Vector => "vector",
-        hearth_memory::SearchMode::Keyword => "keyword",
-        hearth_memory::SearchMode::Hybrid(_) => "hybrid",
-    };
+    let mode_label = search.mode.name();
     let started = std::time::Instant::now();
     let results = memory(&state)?.search(&tenant, &name, &search).await?;
     metrics::histogram!("hearth_memory_search_duration_seconds", "mode" => mode_label)
