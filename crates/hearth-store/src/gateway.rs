@@ -147,7 +147,7 @@ impl Store {
     }
 
     pub async fn insert_tenant(&self, tenant: &TenantRow) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO tenants (id, name, created_at_ms, requests_per_minute, \
              tokens_per_minute, max_concurrent, tokens_per_day, tokens_per_month, \
@@ -175,7 +175,7 @@ impl Store {
         tenant_id: &str,
         limits: &LimitColumns,
     ) -> Result<bool, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE tenants SET requests_per_minute = $2, tokens_per_minute = $3, \
              max_concurrent = $4, tokens_per_day = $5, tokens_per_month = $6, \
@@ -230,7 +230,7 @@ impl Store {
     }
 
     pub async fn insert_user(&self, user: &UserRow) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (id, tenant_id, name, created_at_ms, deleted_at_ms) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -292,7 +292,7 @@ impl Store {
     /// Marks a user deleted at `at_ms` and revokes its live keys, in one transaction.
     /// Returns how many keys were revoked, or None when there is no such live user.
     pub async fn delete_user(&self, id: &str, at_ms: i64) -> Result<Option<u64>, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let deleted = sqlx::query(
             "UPDATE users SET deleted_at_ms = $2 WHERE id = $1 AND deleted_at_ms IS NULL",
         )
@@ -319,7 +319,7 @@ impl Store {
     }
 
     pub async fn insert_key(&self, key: &KeyRow) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         insert_key_row(&mut transaction, key).await?;
         bump_revision(&mut transaction).await?;
         transaction.commit().await?;
@@ -366,7 +366,7 @@ impl Store {
         key_id: &str,
         limits: &LimitColumns,
     ) -> Result<bool, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE api_keys SET requests_per_minute = $2, tokens_per_minute = $3, \
              max_concurrent = $4, tokens_per_day = $5, tokens_per_month = $6, \
@@ -390,7 +390,7 @@ impl Store {
 
     /// Marks a key revoked at `at_ms`; false when it does not exist or already was.
     pub async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let revoked = sqlx::query(
             "UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
         )
@@ -413,7 +413,7 @@ impl Store {
         old_expires_at_ms: i64,
         new_key: &KeyRow,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         insert_key_row(&mut transaction, new_key).await?;
         sqlx::query(
             "UPDATE api_keys SET rotated_to = $2, \
@@ -434,7 +434,7 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         // Rows go in fixed-size multi-row statements, the rest one by one: every distinct row
         // count is a distinct SQL text, and sqlx keeps each prepared statement (up to 100 per
         // connection, each hundreds of KiB at hundreds of rows), so batches of varying sizes

@@ -174,7 +174,7 @@ impl Store {
         row: &MemoryCollectionRow,
         max_per_tenant: i64,
     ) -> Result<CollectionWrite, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let result = sqlx::query(
             "INSERT INTO memory_collections (id, tenant_id, name, metric, dimensions, \
              embedding_model, int8, hnsw_m, hnsw_ef_construction, hnsw_ef, metadata, \
@@ -292,7 +292,7 @@ impl Store {
         tenant_id: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         // Children first, so the delete does not depend on the connection's foreign-key mode.
         for statement in [
             "DELETE FROM memory_deletions WHERE collection_id = $1 AND EXISTS \
@@ -328,7 +328,7 @@ impl Store {
         collection_id: &str,
         chunks: &[NewMemoryChunk],
     ) -> Result<Option<MemoryWrite>, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let count = chunks.len() as i64;
         let Some(last_sequence) = take_sequences(&mut transaction, collection_id, count).await?
         else {
@@ -388,7 +388,7 @@ impl Store {
         collection_id: &str,
         document_ids: &[String],
     ) -> Result<Option<MemoryWrite>, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let Some(sequence) = take_sequences(&mut transaction, collection_id, 1).await? else {
             return Ok(None);
         };
@@ -706,7 +706,7 @@ mod tests {
         assert_eq!(hits.iter().map(|hit| hit.sequence).collect::<Vec<_>>(), [3]);
         assert!(hits[0].snippet.contains("<mark>again</mark>"), "{hits:?}");
         assert!(!store.ensure_memory_text_index("c1").await.unwrap());
-        let mut transaction = store.pool.begin().await.unwrap();
+        let mut transaction = store.begin_write().await.unwrap();
         crate::memory_text::drop_text_index(&mut transaction, "c1")
             .await
             .unwrap();

@@ -160,7 +160,7 @@ impl Store {
             return Ok(false);
         }
         drop(connection);
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         if table_exists(&mut transaction, &table).await? {
             return Ok(false);
         }

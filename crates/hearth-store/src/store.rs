@@ -71,6 +71,16 @@ impl Store {
         Ok(store)
     }
 
+    /// A transaction that takes the write lock at its start (`BEGIN IMMEDIATE`). Every write
+    /// goes through one: a deferred transaction that reads first and then writes cannot wait
+    /// for another writer (SQLite answers "database is locked" at once, without the busy
+    /// timeout, when a read transaction cannot be upgraded), while this one waits its turn.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
