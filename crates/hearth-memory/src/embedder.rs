@@ -39,14 +39,19 @@ pub struct ChunkSize {
 }
 
 impl ChunkSize {
-    /// The chunk and overlap for a model that reads `model_tokens` tokens of text at most.
+    /// The chunk and overlap for a model that reads `model_tokens` tokens of text at most. A
+    /// chunk asked larger than the model reads is cut to what it reads, and its overlap keeps
+    /// its share of the chunk (OpenAI's 800 with 400 overlap is 254 with 127 for a model of
+    /// 254), so the chunks still step forward.
     pub fn resolve(self, model_tokens: usize) -> (usize, usize) {
-        let max = self
-            .max_tokens
-            .unwrap_or(model_tokens)
-            .clamp(1, model_tokens.max(1));
-        let overlap = self.overlap_tokens.unwrap_or(max / 4).min(max - 1);
-        (max, overlap)
+        let model_tokens = model_tokens.max(1);
+        let asked = self.max_tokens.unwrap_or(model_tokens).max(1);
+        let max = asked.min(model_tokens);
+        let overlap = match self.overlap_tokens {
+            Some(overlap) => overlap * max / asked,
+            None => max / 4,
+        };
+        (max, overlap.min(max - 1))
     }
 }
 
@@ -91,5 +96,26 @@ impl EmbedFailure {
 impl std::fmt::Display for EmbedFailure {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChunkSize;
+
+    #[test]
+    fn chunks_larger_than_the_model_keep_their_overlap_share() {
+        let openai_auto = ChunkSize {
+            max_tokens: Some(800),
+            overlap_tokens: Some(400),
+        };
+        assert_eq!(openai_auto.resolve(254), (254, 127));
+        assert_eq!(openai_auto.resolve(8192), (800, 400));
+        assert_eq!(ChunkSize::default().resolve(254), (254, 63));
+        let no_step = ChunkSize {
+            max_tokens: Some(10),
+            overlap_tokens: Some(50),
+        };
+        assert_eq!(no_step.resolve(254), (10, 9));
     }
 }

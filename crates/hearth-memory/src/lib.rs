@@ -12,6 +12,9 @@
 //!   rescoring, and checksummed snapshots.
 //! - [`IdSet`]: a set of internal ids whose size the planner uses.
 //! - [`Int8Quantizer`]: per-dimension scalar quantization.
+//! - [`Files`] and [`VectorStores`]: OpenAI's Files API and vector stores, a vector store
+//!   being a collection whose documents are the text of attached files, read in the
+//!   background.
 //!
 //! How a collection is expected to hold an index: documents get a `u64` key (their row in the
 //! store); the index maps keys to dense internal `u32` ids and back. Searches, inserts,
@@ -51,6 +54,7 @@ mod filter;
 mod hnsw;
 mod idset;
 mod quant;
+mod vector_stores;
 
 pub use collections::{
     Collection, CollectionUpdate, Document, DocumentSelector, HybridWeights, MAX_PAGE_LIMIT,
@@ -68,3 +72,9 @@ pub use filter::{CompareOp, Filter, FilterValue, Scalar};
 pub use hnsw::{Allowed, Hit, Hnsw, HnswParams, Plan, SearchOptions};
 pub use idset::IdSet;
 pub use quant::Int8Quantizer;
+pub use vector_stores::{
+    AttachedFile, Chunking, FileBatch, FileCounts, FileStatus, FileToAttach, IngestError,
+    IngestObserver, IngestReport, ListPage, ListRequest, MAX_FILES_PER_REQUEST, MAX_LIST_LIMIT,
+    MAX_SEARCH_RESULTS, NewVectorStore, StoreHit, StoreSearch, StoreSearchResults, VectorStore,
+    VectorStoreStatus, VectorStoreUpdate, VectorStores,
+};

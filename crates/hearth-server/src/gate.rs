@@ -75,6 +75,33 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("POST", "/v1/collections") | ("PATCH" | "DELETE", "/v1/collections/{name}") => {
             Needs(Role::Admin)
         }
+        // OpenAI's vector stores: readers read and search; members make, change and delete
+        // them, as they upload the files they are made of.
+        (
+            "GET",
+            "/v1/vector_stores"
+            | "/v1/vector_stores/{vector_store_id}"
+            | "/v1/vector_stores/{vector_store_id}/files"
+            | "/v1/vector_stores/{vector_store_id}/files/{file_id}"
+            | "/v1/vector_stores/{vector_store_id}/files/{file_id}/content"
+            | "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}"
+            | "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/files",
+        )
+        | ("POST", "/v1/vector_stores/{vector_store_id}/search") => Needs(Role::Reader),
+        (
+            "POST",
+            "/v1/vector_stores"
+            | "/v1/vector_stores/{vector_store_id}"
+            | "/v1/vector_stores/{vector_store_id}/files"
+            | "/v1/vector_stores/{vector_store_id}/files/{file_id}"
+            | "/v1/vector_stores/{vector_store_id}/file_batches"
+            | "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+        )
+        | (
+            "DELETE",
+            "/v1/vector_stores/{vector_store_id}"
+            | "/v1/vector_stores/{vector_store_id}/files/{file_id}",
+        ) => Needs(Role::Member),
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")

@@ -73,6 +73,8 @@ pub struct SharedState {
     pub memory: Option<std::sync::Arc<hearth_memory::Memory>>,
     /// Uploaded files (`/v1/files`); `None` answers 503.
     pub files: Option<hearth_memory::Files>,
+    /// OpenAI's vector stores over memory and files; `None` answers 503.
+    pub vector_stores: Option<hearth_memory::VectorStores>,
     /// Response caches; `None` when `cache.enabled` is off.
     pub cache: Option<crate::routes::cache::CacheState>,
     pub metrics: PrometheusHandle,

@@ -17,6 +17,7 @@ mod memory;
 mod memory_text;
 mod migrations;
 mod store;
+mod vector_stores;
 
 pub use audit::AuditEntry;
 pub use error::StoreError;
@@ -31,3 +32,7 @@ pub use memory::{
 pub use memory_text::{KeywordRow, SNIPPET_CLOSE, SNIPPET_OPEN, keyword_query};
 pub use migrations::MigrationState;
 pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};
+pub use vector_stores::{
+    FileCounts, IngestOutcome, ListWindow, VectorStoreFileBatchRow, VectorStoreFileQuery,
+    VectorStoreFileRow, VectorStoreRow,
+};

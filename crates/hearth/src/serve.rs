@@ -111,6 +111,22 @@ async fn serve(
         ),
         Err(error) => tracing::warn!(%error, "cannot clean the files directory"),
     }
+    // Vector stores embed their files' text, so they need the embedding model.
+    let vector_stores = match config.memory.embedding_model {
+        Some(_) => Some(
+            hearth_memory::VectorStores::start(
+                store.clone(),
+                memory.clone(),
+                files.clone(),
+                Some(Arc::new(
+                    hearth_server::routes::vector_stores::record_ingestion,
+                )),
+            )
+            .await
+            .context("starting vector stores")?,
+        ),
+        None => None,
+    };
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
@@ -126,6 +142,7 @@ async fn serve(
         gateway: Some(gateway.clone()),
         memory: Some(memory.clone()),
         files: Some(files),
+        vector_stores,
         routing: Some(routing.clone()),
         cache: config
             .cache

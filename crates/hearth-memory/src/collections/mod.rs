@@ -10,8 +10,9 @@
 //!
 //! A collection either embeds text itself, with its embedding model through the service's
 //! [`Embedder`], or takes the client's vectors; a document may bring its own vector either
-//! way. Text is not yet chunked or keyword-indexed: each document is one chunk (index 0), and
-//! the tables and types already have room for those slices.
+//! way. Embedded text is split into chunks the model reads whole (each chunk its own row,
+//! vector and keyword entry; chunk 0 keeps the whole text); a document that brings its vector
+//! is one chunk.
 
 mod loaded;
 mod search;
@@ -89,6 +90,13 @@ pub struct Memory {
     embedder: Option<Arc<dyn Embedder>>,
     /// Loaded (or loading) indexes by collection id; a cell loads once however many wait.
     loaded: Mutex<Cells>,
+}
+
+/// How an upsert chunks and bounds document text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TextShape {
+    pub(crate) chunk: crate::ChunkSize,
+    pub(crate) max_text_bytes: usize,
 }
 
 type Cells = HashMap<String, Arc<OnceCell<Arc<LoadedIndex>>>>;
@@ -508,6 +516,23 @@ impl Memory {
         collection: &str,
         documents: Vec<NewDocument>,
     ) -> Result<Upserted, MemoryError> {
+        let shape = TextShape {
+            chunk: crate::ChunkSize::default(),
+            max_text_bytes: self.options.max_text_bytes,
+        };
+        self.upsert_shaped(tenant_id, collection, documents, shape)
+            .await
+    }
+
+    /// [`Memory::upsert_documents`] with text chunked and bounded as `shape` says (a vector
+    /// store's file: its chunking strategy, and the file size limit rather than a request's).
+    pub(crate) async fn upsert_shaped(
+        &self,
+        tenant_id: &str,
+        collection: &str,
+        documents: Vec<NewDocument>,
+        shape: TextShape,
+    ) -> Result<Upserted, MemoryError> {
         let max = self.options.max_documents_per_upsert;
         if documents.len() > max {
             return Err(MemoryError::too_large(
@@ -541,13 +566,13 @@ impl Memory {
                     format!("`{id}` appears more than once in the request"),
                 ));
             }
-            if document.text.len() > self.options.max_text_bytes {
+            if document.text.len() > shape.max_text_bytes {
                 return Err(MemoryError::too_large(
                     field("text"),
                     format!(
                         "{} bytes, at most {} allowed",
                         document.text.len(),
-                        self.options.max_text_bytes
+                        shape.max_text_bytes
                     ),
                 ));
             }
@@ -594,7 +619,7 @@ impl Memory {
                 .collect();
             let split = self
                 .embedder(&field)?
-                .chunk(model, &to_split, crate::ChunkSize::default())
+                .chunk(model, &to_split, shape.chunk)
                 .await
                 .map_err(embedding_failure(&field))?;
             let mut texts = Vec::new();
@@ -659,6 +684,7 @@ impl Memory {
             ids.push(id);
         }
 
+        let chunk_count = chunks.len();
         let (index, mut progress) = self.lock_for_write(&row).await?;
         let Some(write) = self.store.upsert_memory_chunks(&row.id, &chunks).await? else {
             self.discard(&row.id);
@@ -676,6 +702,7 @@ impl Memory {
             .await;
         Ok(Upserted {
             ids,
+            chunks: chunk_count,
             embedding_tokens,
             embedding_model,
         })

@@ -301,6 +301,8 @@ pub struct SearchResults {
 pub struct Upserted {
     /// The documents' ids in request order, made for those sent without one.
     pub ids: Vec<String>,
+    /// The chunks stored for them (a document embedded in several pieces is several).
+    pub chunks: usize,
     /// Tokens the embedding model read for documents sent without an embedding.
     pub embedding_tokens: u64,
     /// The model that embedded them, if one did.

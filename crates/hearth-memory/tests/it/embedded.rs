@@ -101,6 +101,12 @@ impl Embedder for MiniLm {
 }
 
 async fn open(dir: &std::path::Path) -> Memory {
+    open_with_store(dir).await.1
+}
+
+/// The store and a memory service over it that embeds with the real model under [`MODEL`]
+/// (its default model).
+pub(crate) async fn open_with_store(dir: &std::path::Path) -> (Store, Memory) {
     let store = Store::open(
         dir,
         OpenOptions {
@@ -111,8 +117,8 @@ async fn open(dir: &std::path::Path) -> Memory {
     .await
     .expect("open store");
     let model = EmbeddingModel::load(model_dir()).expect("load the model");
-    Memory::new(
-        store,
+    let memory = Memory::new(
+        store.clone(),
         dir,
         MemoryOptions {
             index_threads: 1,
@@ -120,7 +126,8 @@ async fn open(dir: &std::path::Path) -> Memory {
             ..MemoryOptions::default()
         },
     )
-    .with_embedder(Arc::new(MiniLm(model)))
+    .with_embedder(Arc::new(MiniLm(model)));
+    (store, memory)
 }
 
 const TENANT: &str = "tenant-a";

@@ -13,3 +13,4 @@ mod quantized;
 mod recall;
 mod snapshot;
 mod support;
+mod vector_stores;

@@ -9,6 +9,7 @@ pub(crate) mod memory;
 pub(crate) mod ollama;
 pub(crate) mod openai;
 pub(crate) mod proxy;
+pub mod vector_stores;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -98,4 +99,25 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(memory::get_document, memory::delete_document))
         .routes(routes!(memory::delete_documents))
         .routes(routes!(memory::search))
+        .routes(routes!(vector_stores::create, vector_stores::list))
+        .routes(routes!(
+            vector_stores::retrieve,
+            vector_stores::modify,
+            vector_stores::delete
+        ))
+        .routes(routes!(
+            vector_stores::attach_file,
+            vector_stores::list_files
+        ))
+        .routes(routes!(
+            vector_stores::retrieve_file,
+            vector_stores::update_file,
+            vector_stores::detach_file
+        ))
+        .routes(routes!(vector_stores::file_content))
+        .routes(routes!(vector_stores::create_batch))
+        .routes(routes!(vector_stores::retrieve_batch))
+        .routes(routes!(vector_stores::cancel_batch))
+        .routes(routes!(vector_stores::list_batch_files))
+        .routes(routes!(vector_stores::search))
 }

@@ -7,6 +7,7 @@ pub mod memory;
 pub mod ollama;
 pub mod openai;
 pub mod schema;
+pub mod vector_stores;
 
 use serde::{Deserialize, Deserializer};
 

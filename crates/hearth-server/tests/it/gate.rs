@@ -112,22 +112,23 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
     });
     let (usage, _writer) = UsageRecorder::start(store.clone());
     let authenticator = Authenticator::load(&store).await.expect("keys");
+    let memory = std::sync::Arc::new(hearth_memory::Memory::new(
+        store.clone(),
+        dir.path(),
+        hearth_memory::MemoryOptions::default(),
+    ));
+    let files = hearth_memory::Files::new(store.clone(), dir.path(), 1 << 20);
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),
         readiness: Readiness::default(),
         store: Some(store.clone()),
         inference: None,
-        memory: Some(std::sync::Arc::new(hearth_memory::Memory::new(
-            store.clone(),
-            dir.path(),
-            hearth_memory::MemoryOptions::default(),
-        ))),
-        files: Some(hearth_memory::Files::new(
-            store.clone(),
-            dir.path(),
-            1 << 20,
-        )),
+        memory: Some(memory),
+        files: Some(files),
+        // Vector stores need an embedding model, which this server has not: they answer 503,
+        // as the routes that need models do.
+        vector_stores: None,
         routing: None,
         cache: None,
         gateway: Some(GatewayState {

@@ -53,6 +53,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         inference: None,
         memory: None,
         files: None,
+        vector_stores: None,
         routing: None,
         cache: None,
         gateway: None,

@@ -61,6 +61,7 @@ async fn keyless() -> Keyless {
         inference: None,
         memory: Some(Arc::new(memory)),
         files: None,
+        vector_stores: None,
         routing: None,
         cache: None,
         gateway: None,

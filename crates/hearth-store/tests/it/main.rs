@@ -43,7 +43,8 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "users",
             "memory",
             "files",
-            "memory document text"
+            "memory document text",
+            "vector stores"
         ]
     );
     store
@@ -53,6 +54,10 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(
+        store.migrate_down(None).await.expect("down vector stores"),
+        [9]
+    );
     assert_eq!(
         store.migrate_down(None).await.expect("down document text"),
         [8]
@@ -71,7 +76,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6, 7, 8]
+        [2, 3, 4, 5, 6, 7, 8, 9]
     );
     assert!(
         store

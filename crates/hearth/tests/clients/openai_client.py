@@ -124,7 +124,96 @@ def main(base_url):
         raise AssertionError("an unknown purpose was accepted")
     print(f"files: uploaded, listed, read back and deleted {uploaded.id}")
 
+    vector_stores(client)
+
     print("openai client: all checks passed")
+
+
+def vector_stores(client):
+    """Vector stores: files attached, read in the background, searched, detached, deleted."""
+    cats = client.files.create(
+        file=("cats.md", b"# Cats\n\nThe cat slept all afternoon on the warm windowsill, purring."),
+        purpose="assistants",
+    )
+    soup = client.files.create(
+        file=("soup.txt", b"Simmer the tomatoes with garlic and basil, then blend into a soup."),
+        purpose="assistants",
+    )
+    match = client.files.create(
+        file=("final.html", b"<html><body><p>The football team won the final in extra time.</p></body></html>"),
+        purpose="assistants",
+    )
+    store = client.vector_stores.create(
+        name="handbook",
+        file_ids=[cats.id],
+        chunking_strategy={"type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 50}},
+        metadata={"team": "docs"},
+        expires_after={"anchor": "last_active_at", "days": 7},
+    )
+    check(store.object == "vector_store" and store.id.startswith("vs_"), f"create {store}")
+    check(store.file_counts.total == 1 and store.metadata == {"team": "docs"}, f"create {store}")
+    check(store.expires_after.days == 7 and store.expires_at is not None, f"expiry {store}")
+    first = client.vector_stores.files.poll(cats.id, vector_store_id=store.id, poll_interval_ms=100)
+    check(first.status == "completed", f"cats.md not read: {first}")
+    check(first.chunking_strategy.static.max_chunk_size_tokens == 200, f"chunking {first}")
+
+    batch = client.vector_stores.file_batches.create_and_poll(
+        vector_store_id=store.id, file_ids=[soup.id], poll_interval_ms=100
+    )
+    check(batch.object == "vector_store.files_batch" and batch.status == "completed", f"batch {batch}")
+    check(batch.file_counts.completed == 1, f"batch counts {batch.file_counts}")
+    attached = client.vector_stores.files.create_and_poll(
+        match.id, vector_store_id=store.id, attributes={"sport": True, "year": 2024}, poll_interval_ms=100
+    )
+    check(attached.status == "completed" and attached.attributes["sport"] is True, f"attach {attached}")
+    done = client.vector_stores.retrieve(store.id)
+    check(done.status == "completed" and done.file_counts.completed == 3, f"retrieve {done}")
+    check(done.usage_bytes > 0, f"usage_bytes {done.usage_bytes}")
+
+    results = list(client.vector_stores.search(store.id, query="a cat dozing in the sunshine", max_num_results=3))
+    check(results and results[0].file_id == cats.id, f"search gave {results}")
+    check(results[0].filename == "cats.md" and 0 < results[0].score <= 1, f"search hit {results[0]}")
+    check("windowsill" in results[0].content[0].text, f"search content {results[0].content}")
+    sport = list(
+        client.vector_stores.search(
+            store.id,
+            query="who won",
+            filters={"type": "and", "filters": [
+                {"key": "sport", "type": "eq", "value": True},
+                {"key": "year", "type": "gte", "value": 2020},
+            ]},
+        )
+    )
+    check([hit.file_id for hit in sport] == [match.id], f"filtered search gave {sport}")
+    check(sport[0].attributes == {"sport": True, "year": 2024}, f"attributes {sport[0].attributes}")
+
+    content = list(client.vector_stores.files.content(cats.id, vector_store_id=store.id))
+    check("purring" in "".join(part.text for part in content), f"content {content}")
+    listed = [file.id for file in client.vector_stores.files.list(store.id, filter="completed")]
+    check(sorted(listed) == sorted([cats.id, soup.id, match.id]), f"files.list gave {listed}")
+    check(store.id in [item.id for item in client.vector_stores.list()], "vector_stores.list")
+    renamed = client.vector_stores.update(store.id, name="renamed")
+    check(renamed.name == "renamed", f"update {renamed}")
+
+    detached = client.vector_stores.files.delete(soup.id, vector_store_id=store.id)
+    check(detached.deleted and detached.object == "vector_store.file.deleted", f"detach {detached}")
+    after = list(client.vector_stores.search(store.id, query="tomato soup with basil"))
+    check(all(hit.file_id != soup.id for hit in after), f"a detached file was found: {after}")
+    try:
+        client.vector_stores.create(file_ids=["file-00000000000000000000000000000000"])
+    except openai.BadRequestError as error:
+        check(error.param == "file_ids[0]", f"error param {error.param!r}")
+    else:
+        raise AssertionError("an unknown file was attached")
+    deleted = client.vector_stores.delete(store.id)
+    check(deleted.deleted and deleted.object == "vector_store.deleted", f"delete {deleted}")
+    try:
+        client.vector_stores.retrieve(store.id)
+    except openai.NotFoundError:
+        pass
+    else:
+        raise AssertionError("a deleted vector store is still there")
+    print(f"vector stores: 3 files read, searched and filtered in {store.id}")
 
 
 if __name__ == "__main__":
