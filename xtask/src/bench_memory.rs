@@ -5,8 +5,8 @@
 //! virtualenv outside the clone) on the same tokenization: Unicode words, lower-cased,
 //! Porter-stemmed as FTS5's `porter` tokenizer does (the original algorithm), k1 1.2, b 0.75.
 //!
-//! The vector index's speed against faiss and hnswlib is measured by
-//! `crates/hearth-memory/examples/ann_bench.rs` for now.
+//! Then, unless `--skip-vectors`, the vector index's speed and recall against faiss and
+//! hnswlib on real embeddings (`bench_vectors.rs`), the embeddings made by the same server.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         None => crate::release_binary().map_err(|error| anyhow::anyhow!(error))?,
     };
     let skip_peer = args.iter().any(|arg| arg == "--skip-peer");
+    let skip_vectors = args.iter().any(|arg| arg == "--skip-vectors");
     let models = crate::bench_inference::model_cache()?;
     let documents = read_documents(&data.join("cran.all.1400"))?;
     let queries = read_queries(&data.join("cran.qry"), &data.join("cranqrel"))?;
@@ -107,6 +108,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let per_query_ms = started.elapsed().as_secs_f64() * 1000.0 / queries.len() as f64;
         rows.push((mode, total / queries.len() as f64, per_query_ms));
     }
+    let vectors = if skip_vectors {
+        None
+    } else {
+        Some(crate::bench_vectors::vectors(&mut connection)?)
+    };
     drop(server);
 
     let reference = if skip_peer {
@@ -147,6 +153,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "hybrid vs the better of keyword and vector: {:+.4} (target: at least 0)",
         rows[2].1 - best_single
     );
+    if let Some(prefix) = vectors {
+        crate::bench_vectors::compare(&prefix, skip_peer)?;
+    }
     Ok(())
 }
 

@@ -10,9 +10,10 @@
 //! - `bench gateway [--quick] [--skip-peer] [--rates A,B] [--seconds N] [--soak-seconds N]`:
 //!   the release binary in front of a fake upstream against the upstream directly and against
 //!   LiteLLM's proxy; see `bench_gateway.rs`.
-//! - `bench memory [--binary PATH] [--skip-peer]`: retrieval quality (nDCG@10) of keyword,
-//!   vector and hybrid search on the Cranfield collection against a reference BM25; see
-//!   `bench_memory.rs`.
+//! - `bench memory [--binary PATH] [--skip-peer] [--skip-vectors]`: retrieval quality
+//!   (nDCG@10) of keyword, vector and hybrid search on the Cranfield collection against a
+//!   reference BM25 (`bench_memory.rs`), then the HNSW index against faiss and hnswlib on
+//!   gcide's MiniLM embeddings, one thread (`bench_vectors.rs`).
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
@@ -20,6 +21,7 @@
 mod bench_gateway;
 mod bench_inference;
 mod bench_memory;
+mod bench_vectors;
 mod dist;
 mod fake_upstream;
 mod http;

@@ -1,7 +1,8 @@
 //! Text out of uploaded files, for vector stores to chunk and embed: plain text, Markdown,
-//! CSV and JSON as they are (UTF-8, a byte-order mark dropped), and HTML with its markup,
-//! scripts and styles removed and block elements turned into line breaks. The kind is told by
-//! the file name's extension, or for a name without a known one by the content.
+//! CSV and JSON as they are (UTF-8, a byte-order mark dropped), HTML with its markup, scripts
+//! and styles removed and block elements turned into line breaks, and PDF's text page by page
+//! (`lopdf`, each page's decompressed content bounded). The kind is told by the file name's
+//! extension, or for a name without a known one by the content.
 
 use crate::MemoryError;
 
@@ -12,10 +13,10 @@ pub fn extract_text(filename: &str, bytes: &[u8]) -> Result<String, MemoryError>
         .map(|(_, extension)| extension.to_ascii_lowercase())
         .unwrap_or_default();
     match extension.as_str() {
-        "pdf" => Err(unsupported(filename, "PDF")),
+        "pdf" => pdf_text(filename, bytes),
         "docx" | "doc" | "pptx" | "xlsx" => Err(unsupported(filename, "Office")),
         "html" | "htm" => Ok(html_to_text(&utf8(filename, bytes)?)),
-        _ if bytes.starts_with(b"%PDF-") => Err(unsupported(filename, "PDF")),
+        _ if bytes.starts_with(b"%PDF-") => pdf_text(filename, bytes),
         _ => {
             let text = utf8(filename, bytes)?;
             let start = text
@@ -36,9 +37,48 @@ fn unsupported(filename: &str, kind: &str) -> MemoryError {
     MemoryError::invalid(
         "file",
         format!(
-            "`{filename}` is a {kind} file, whose text cannot be read yet; send plain text, Markdown, JSON or HTML"
+            "`{filename}` is a {kind} file, whose text cannot be read yet; send plain text, Markdown, JSON, HTML or PDF"
         ),
     )
+}
+
+/// The most bytes one PDF page's content may decompress to: text pages take kilobytes, so
+/// this stops a decompression bomb, not a real page.
+const MAX_PDF_PAGE_BYTES: usize = 64 << 20;
+
+/// A PDF's text, page by page; a page whose text cannot be read is skipped. A damaged or
+/// encrypted file is refused by name. The parser runs behind `catch_unwind`: a malformed file
+/// must fail its own read, never the worker.
+fn pdf_text(filename: &str, bytes: &[u8]) -> Result<String, MemoryError> {
+    let not_readable = |reason: String| {
+        MemoryError::invalid(
+            "file",
+            format!("`{filename}` is not a PDF whose text can be read: {reason}"),
+        )
+    };
+    let parsed = std::panic::catch_unwind(|| -> Result<String, String> {
+        let document = lopdf::Document::load_mem(bytes).map_err(|error| error.to_string())?;
+        if document.is_encrypted() {
+            return Err("it is encrypted; upload a copy without a password".to_string());
+        }
+        let mut text = String::new();
+        for page in document.get_pages().keys() {
+            if let Ok(page_text) = document.extract_text_with_limit(&[*page], MAX_PDF_PAGE_BYTES) {
+                let page_text = page_text.trim();
+                if !page_text.is_empty() {
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(page_text);
+                }
+            }
+        }
+        Ok(text)
+    });
+    match parsed {
+        Ok(result) => result.map_err(not_readable),
+        Err(_) => Err(not_readable("the parser failed on it".to_string())),
+    }
 }
 
 fn utf8(filename: &str, bytes: &[u8]) -> Result<String, MemoryError> {
@@ -208,9 +248,85 @@ mod tests {
             matches!(&error, MemoryError::Invalid { field, reason } if field == "file" && reason.contains("PDF")),
             "{error:?}"
         );
+        let error = extract_text("slides.pptx", b"PK\x03\x04").unwrap_err();
+        assert!(
+            matches!(&error, MemoryError::Invalid { reason, .. } if reason.contains("Office")),
+            "{error:?}"
+        );
         let error = extract_text("blob.bin", &[0xff, 0xfe, 0x00]).unwrap_err();
         assert!(
             matches!(&error, MemoryError::Invalid { reason, .. } if reason.contains("UTF-8")),
+            "{error:?}"
+        );
+    }
+
+    /// A PDF as a producer writes one: a catalog, a page tree of two pages in Helvetica, their
+    /// content streams and a cross-reference table with the objects' byte offsets.
+    fn two_page_pdf() -> Vec<u8> {
+        let pages = [
+            "Lift is the force that holds a wing up.",
+            "Drag (the other one) slows it.",
+        ];
+        let mut objects = vec![
+            "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+            "<< /Type /Pages /Kids [4 0 R 6 0 R] /Count 2 >>".to_string(),
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+        ];
+        for (position, text) in pages.iter().enumerate() {
+            let content_id = 5 + position * 2;
+            objects.push(format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+                 /Resources << /Font << /F1 3 0 R >> >> /Contents {content_id} 0 R >>"
+            ));
+            let escaped = text.replace('(', "\\(").replace(')', "\\)");
+            let stream = format!("BT /F1 12 Tf 72 720 Td ({escaped}) Tj ET");
+            objects.push(format!(
+                "<< /Length {} >>\nstream\n{stream}\nendstream",
+                stream.len()
+            ));
+        }
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (index, object) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", index + 1).as_bytes());
+        }
+        let xref = pdf.len();
+        pdf.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+        );
+        for offset in offsets {
+            pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+        }
+        pdf.extend_from_slice(
+            format!(
+                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                objects.len() + 1
+            )
+            .as_bytes(),
+        );
+        pdf
+    }
+
+    #[test]
+    fn a_pdf_gives_its_pages_text_and_a_broken_one_is_refused() {
+        let text = extract_text("wings.pdf", &two_page_pdf()).unwrap();
+        assert!(
+            text.contains("Lift is the force that holds a wing up."),
+            "{text:?}"
+        );
+        assert!(text.contains("Drag (the other one) slows it."), "{text:?}");
+        assert!(
+            text.find("Lift").unwrap() < text.find("Drag").unwrap(),
+            "pages out of order: {text:?}"
+        );
+        // Told by the content when the name says nothing.
+        assert_eq!(extract_text("download", &two_page_pdf()).unwrap(), text);
+        let mut truncated = two_page_pdf();
+        truncated.truncate(40);
+        let error = extract_text("cut.pdf", &truncated).unwrap_err();
+        assert!(
+            matches!(&error, MemoryError::Invalid { field, reason } if field == "file" && reason.contains("cut.pdf")),
             "{error:?}"
         );
     }
