@@ -7,8 +7,10 @@
 //! lines the queries and the first 99,000 the base. Hearth's index runs in
 //! `crates/hearth-memory/examples/ann_bench.rs` (release build), the peers in `ann_peers.py`
 //! beside it, installed from PyPI as their users get them (faiss-cpu and hnswlib wheels), all
-//! with M 16, ef_construction 200, one thread, recall@10 against exact search. The filtered
-//! runs keep ids divisible by 100 (1%) and by 10 (10%).
+//! with M 16, ef_construction 200, one thread, recall@10 against exact search; and Chroma in
+//! process with its defaults (ef_construction 100, ef 100, its own build threads), one query
+//! per call. The filtered runs keep ids divisible by 100 (1%) and by 10 (10%): Chroma's as a
+//! `where` on a `bucket` metadata field.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ const QUERIES: usize = 1000;
 const EMBED_BATCH: usize = 256;
 /// The peers' packages, pinned so that every run compares against the same code.
 const PEER_PACKAGES: [&str; 3] = ["numpy==2.4.6", "faiss-cpu==1.15.1", "hnswlib==0.8.0"];
+/// Chroma in its own environment (it pins its own hnswlib fork and numpy range).
+const CHROMA_PACKAGES: [&str; 2] = ["chromadb==1.5.9", "numpy==2.4.6"];
 
 fn cache_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/hearth/bench")
@@ -125,8 +129,8 @@ struct Engine {
     memory_mb: Option<f64>,
     /// (ef, recall@10, QPS) unfiltered.
     searches: Vec<(u32, f64, f64)>,
-    /// (share, recall@10, QPS) at ef 64.
-    filtered: Vec<(String, f64, f64)>,
+    /// (share, ef, recall@10, QPS).
+    filtered: Vec<(String, u32, f64, f64)>,
 }
 
 /// The number after `key` in `line` (up to the next space or comma).
@@ -172,11 +176,15 @@ fn parse_hearth(output: &str) -> Engine {
                 engine.searches.push((ef as u32, recall, qps));
             }
         } else if let Some(rest) = line.strip_prefix("filter ")
-            && line.contains("(set, auto) ef 64")
-            && let (Some(recall), Some(qps)) = (number_after(line, "recall@10"), qps_of(line))
+            && line.contains("(set, auto) ef")
+            && let (Some(ef), Some(recall), Some(qps)) = (
+                number_after(line, ") ef"),
+                number_after(line, "recall@10"),
+                qps_of(line),
+            )
         {
             let share = rest.split_whitespace().next().unwrap_or("").to_string();
-            engine.filtered.push((share, recall, qps));
+            engine.filtered.push((share, ef as u32, recall, qps));
         }
     }
     engine
@@ -201,11 +209,14 @@ fn parse_peer(output: &str, name: &str) -> Engine {
                 engine.searches.push((ef as u32, recall, qps));
             }
         } else if let Some(after) = rest.strip_prefix("filter ")
-            && after.contains("ef 64:")
-            && let (Some(recall), Some(qps)) = (number_after(rest, "recall@10"), qps_of(rest))
+            && let (Some(ef), Some(recall), Some(qps)) = (
+                number_after(after, " ef"),
+                number_after(rest, "recall@10"),
+                qps_of(rest),
+            )
         {
             let share = after.split_whitespace().next().unwrap_or("").to_string();
-            engine.filtered.push((share, recall, qps));
+            engine.filtered.push((share, ef as u32, recall, qps));
         }
     }
     engine
@@ -263,11 +274,19 @@ pub fn compare(prefix: &Path, skip_peer: bool) -> anyhow::Result<()> {
         let python = crate::peer::ensure_venv(&venv, &PEER_PACKAGES, "wheels: a minute")?;
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../crates/hearth-memory/examples/ann_peers.py");
-        for (name, flags) in [("faiss", vec!["--filters"]), ("hnswlib", vec![])] {
+        let chroma_venv = PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/hearth/bench-chroma-venv");
+        let chroma_python =
+            crate::peer::ensure_venv(&chroma_venv, &CHROMA_PACKAGES, "wheels: a few minutes")?;
+        for (name, python, flags) in [
+            ("faiss", &python, vec!["--filters"]),
+            ("hnswlib", &python, vec![]),
+            ("chroma", &chroma_python, vec![]),
+        ] {
             // A cached index would skip the build; each run times its own.
             let _ = std::fs::remove_file(with_suffix(prefix, &format!(".{name}")));
             let output = run_captured(
-                Command::new(&python)
+                Command::new(python)
                     .arg(&script)
                     .arg(prefix)
                     .arg(name)
@@ -303,8 +322,8 @@ pub fn compare(prefix: &Path, skip_peer: bool) -> anyhow::Result<()> {
             };
             println!("| {name} | {ef} | {recall:.4} | {qps:.0} | {build} | {memory} |");
         }
-        for (share, recall, qps) in &engine.filtered {
-            println!("| {name}, filter {share} | 64 | {recall:.4} | {qps:.0} | | |");
+        for (share, ef, recall, qps) in &engine.filtered {
+            println!("| {name}, filter {share} | {ef} | {recall:.4} | {qps:.0} | | |");
         }
     }
     for (name, peer) in &peers {
@@ -346,7 +365,7 @@ mod tests {
         assert_eq!(hearth.build_seconds, Some(70.52));
         assert_eq!(hearth.memory_mb, Some(181.2));
         assert_eq!(hearth.searches, [(64, 0.9671, 5012.0)]);
-        assert_eq!(hearth.filtered, [("1.0%".to_string(), 1.0, 21000.0)]);
+        assert_eq!(hearth.filtered, [("1.0%".to_string(), 64, 1.0, 21000.0)]);
         let faiss = parse_peer(
             "faiss build 1 thread 77.10 s, RSS +162.0 MB\n\
              faiss ef 64: recall@10 0.9670, 4672 QPS\n\
@@ -358,6 +377,13 @@ mod tests {
             (Some(77.1), Some(162.0))
         );
         assert_eq!(faiss.searches, [(64, 0.967, 4672.0)]);
-        assert_eq!(faiss.filtered, [("1%".to_string(), 0.99, 800.0)]);
+        assert_eq!(faiss.filtered, [("1%".to_string(), 64, 0.99, 800.0)]);
+        let chroma = parse_peer(
+            "chroma ef 100: recall@10 0.9740, 837 QPS\n\
+             chroma filter 1% ef 100: recall@10 0.9500, 22 QPS\n",
+            "chroma",
+        );
+        assert_eq!(chroma.searches, [(100, 0.974, 837.0)]);
+        assert_eq!(chroma.filtered, [("1%".to_string(), 100, 0.95, 22.0)]);
     }
 }

@@ -6,6 +6,7 @@ one thread, so their numbers can be set beside Hearth's.
         --latent 256 --queries 1000 --dump /tmp/c100k
     /tmp/annvenv/bin/python crates/hearth-memory/examples/ann_peers.py /tmp/c100k hnswlib
     /tmp/annvenv/bin/python crates/hearth-memory/examples/ann_peers.py /tmp/c100k faiss --filters
+    /tmp/chromavenv/bin/python crates/hearth-memory/examples/ann_peers.py /tmp/c100k chroma
 
 Reads PREFIX.base.fvecs and PREFIX.query.fvecs (cosine: both are normalized, and inner product
 is searched), caches the exact ground truth and each built index beside them (delete the files
@@ -89,6 +90,8 @@ def main():
             started = time.time()
             other.add_items(base)
             print(f"hnswlib build 2 threads {time.time() - started:.2f} s")
+    elif which == "chroma":
+        chroma(base, queries, truth, recall)
     else:
         import faiss
 
@@ -123,6 +126,48 @@ def main():
                         f"faiss filter {100 / modulus:.0f}% ef {ef}: recall@10 {recall(labels, want):.4f}, "
                         f"{len(queries) / seconds:.0f} QPS"
                     )
+
+
+def chroma(base, queries, truth, recall):
+    """Chroma in process, as its users run it: its default collection (HNSW, M 16,
+    ef_construction 100, ef_search 100, its own build threads), metadata `bucket` = id % 100,
+    one query per call. Filters are its `where` clauses on that metadata."""
+    import chromadb
+
+    n = len(base)
+    client = chromadb.EphemeralClient()
+    collection = client.create_collection("gcide")
+    before = rss()
+    started = time.time()
+    for start in range(0, n, 5000):
+        ids = range(start, min(start + 5000, n))
+        collection.add(
+            ids=[str(i) for i in ids],
+            embeddings=base[start : start + len(ids)],
+            metadatas=[{"bucket": i % 100} for i in ids],
+        )
+    print(f"chroma build {time.time() - started:.2f} s, RSS +{(rss() - before) / 1e6:.1f} MB")
+
+    def run(where, want):
+        def search():
+            found = []
+            for query in queries:
+                answer = collection.query(query_embeddings=[query], n_results=10, where=where, include=[])
+                found.append([int(i) for i in answer["ids"][0]])
+            return found
+
+        seconds, found = best_of_three(search)
+        return recall(found, want), len(queries) / seconds
+
+    found_recall, qps = run(None, truth)
+    print(f"chroma ef 100: recall@10 {found_recall:.4f}, {qps:.0f} QPS")
+    ids = np.arange(n)
+    for modulus in [100, 10]:
+        allowed = ids[ids % modulus == 0]
+        want = allowed[np.argsort(-(queries @ base[allowed].T), axis=1)[:, :10]]
+        where = {"bucket": 0} if modulus == 100 else {"bucket": {"$in": list(range(0, 100, 10))}}
+        found_recall, qps = run(where, want)
+        print(f"chroma filter {100 / modulus:.0f}% ef 100: recall@10 {found_recall:.4f}, {qps:.0f} QPS")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ const MAX_KEY_CHARS: usize = 64;
 const MAX_VALUE_CHARS: usize = 512;
 const MAX_NAME_CHARS: usize = 256;
 const DAY_MS: i64 = 86_400_000;
+/// How often a store in use is marked active.
+const TOUCH_INTERVAL_MS: i64 = 60_000;
 
 /// Called after each ingestion ends, with what it did (for metrics and usage).
 pub type IngestObserver = Arc<dyn Fn(&IngestReport) + Send + Sync>;
@@ -785,10 +787,12 @@ impl VectorStores {
             return Err(MemoryError::invalid("query", "give a non-empty query"));
         }
         let row = self.live_row(tenant_id, vector_store_id).await?;
-        self.inner
-            .store
-            .touch_vector_store(&row.id, now_ms())
-            .await?;
+        // Expiry counts in days, so a search marks the store active at most once a minute:
+        // searches do not each take the write lock.
+        let now = now_ms();
+        if now - row.last_active_at_ms > TOUCH_INTERVAL_MS {
+            self.inner.store.touch_vector_store(&row.id, now).await?;
+        }
         let weights = search.weights;
         // Words in the query give a hybrid search; a query with none (only symbols) is
         // searched by meaning alone.
