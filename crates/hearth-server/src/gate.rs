@@ -803,6 +803,28 @@ mod tests {
                 "/admin/v1/users/{user}",
                 Access::Role(Role::Admin),
             ),
+            // Vector stores: readers search, members make them and attach files.
+            (
+                Method::POST,
+                "/v1/vector_stores/{vector_store_id}/search",
+                Access::Role(Role::Reader),
+            ),
+            (
+                Method::GET,
+                "/v1/vector_stores/{vector_store_id}/files/{file_id}/content",
+                Access::Role(Role::Reader),
+            ),
+            (Method::POST, "/v1/vector_stores", Access::Role(Role::Member)),
+            (
+                Method::POST,
+                "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+                Access::Role(Role::Member),
+            ),
+            (
+                Method::DELETE,
+                "/v1/vector_stores/{vector_store_id}",
+                Access::Role(Role::Member),
+            ),
         ];
         for (method, path, expected) in cases {
             assert_eq!(access(&method, path), Some(expected), "{method} {path}");
