@@ -814,7 +814,11 @@ mod tests {
                 "/v1/vector_stores/{vector_store_id}/files/{file_id}/content",
                 Access::Role(Role::Reader),
             ),
-            (Method::POST, "/v1/vector_stores", Access::Role(Role::Member)),
+            (
+                Method::POST,
+                "/v1/vector_stores",
+                Access::Role(Role::Member),
+            ),
             (
                 Method::POST,
                 "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",

@@ -38,6 +38,8 @@ pub const MAX_LIST_LIMIT: usize = 100;
 pub const MAX_SEARCH_RESULTS: usize = 50;
 /// The most files one request attaches.
 pub const MAX_FILES_PER_REQUEST: usize = 500;
+/// The most files one store holds (OpenAI's limit).
+pub const MAX_FILES_PER_STORE: usize = 10_000;
 /// OpenAI's limits on metadata and attributes: keys, key length, string value length.
 const MAX_PAIRS: usize = 16;
 const MAX_KEY_CHARS: usize = 64;
@@ -511,6 +513,23 @@ impl VectorStores {
         batch: Option<&VectorStoreFileBatchRow>,
         mut rows: Vec<VectorStoreFileRow>,
     ) -> Result<(), MemoryError> {
+        // OpenAI's cap on a store's files. Attaches racing each other may pass it by what
+        // they carry; it bounds a store, not billing.
+        let attached = self
+            .inner
+            .store
+            .vector_store_file_counts(vector_store_id)
+            .await?
+            .total();
+        if attached as usize + rows.len() > MAX_FILES_PER_STORE {
+            return Err(MemoryError::LimitReached {
+                field: "file_ids".to_string(),
+                reason: format!(
+                    "a vector store holds at most {MAX_FILES_PER_STORE} files and this one has \
+                     {attached}; detach some or use another store"
+                ),
+            });
+        }
         for row in &mut rows {
             row.vector_store_id = vector_store_id.to_string();
             row.batch_id = batch.map(|batch| batch.id.clone());
