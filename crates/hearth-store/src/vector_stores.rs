@@ -17,6 +17,8 @@ pub struct VectorStoreRow {
     pub expires_after_days: Option<i64>,
     pub created_at_ms: i64,
     pub last_active_at_ms: i64,
+    /// When it was found expired and its passages deleted.
+    pub expired_at_ms: Option<i64>,
 }
 
 /// One file attached to a vector store.
@@ -98,7 +100,7 @@ pub struct VectorStoreFileQuery<'a> {
 macro_rules! store_columns {
     () => {
         "id, tenant_id, name, collection_id, metadata, expires_after_days, created_at_ms, \
-         last_active_at_ms"
+         last_active_at_ms, expired_at_ms"
     };
 }
 
@@ -153,7 +155,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO vector_stores (",
             store_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&row.id)
         .bind(&row.tenant_id)
@@ -163,8 +165,35 @@ impl Store {
         .bind(row.expires_after_days)
         .bind(row.created_at_ms)
         .bind(row.last_active_at_ms)
+        .bind(row.expired_at_ms)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Stores past their expiry whose passages are not yet deleted, as of `now_ms`.
+    pub async fn newly_expired_vector_stores(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<VectorStoreRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            store_columns!(),
+            " FROM vector_stores WHERE expires_after_days IS NOT NULL AND expired_at_ms IS NULL \
+             AND last_active_at_ms + expires_after_days * 86400000 <= $1"
+        ))
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records that an expired store's passages are deleted.
+    pub async fn mark_vector_store_expired(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE vector_stores SET expired_at_ms = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

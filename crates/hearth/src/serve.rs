@@ -118,8 +118,8 @@ async fn serve(
                 store.clone(),
                 memory.clone(),
                 files.clone(),
-                Some(Arc::new(
-                    hearth_server::routes::vector_stores::record_ingestion,
+                Some(hearth_server::routes::vector_stores::ingestion_observer(
+                    Some(gateway.usage.clone()),
                 )),
             )
             .await

@@ -242,6 +242,7 @@ impl VectorStores {
             observer,
         });
         tokio::spawn(ingest::run(Arc::downgrade(&inner), jobs));
+        tokio::spawn(sweep_periodically(Arc::downgrade(&inner)));
         let service = VectorStores { inner };
         let pending = service.inner.store.pending_vector_store_files().await?;
         if !pending.is_empty() {
@@ -254,6 +255,30 @@ impl VectorStores {
             service.enqueue(vector_store_id, file_id, attempt);
         }
         Ok(service)
+    }
+
+    /// Deletes the passages (the collection) of stores past their expiry, keeping their rows
+    /// so they still answer as `expired`. Returns how many it expired.
+    pub async fn sweep_expired(&self) -> Result<usize, MemoryError> {
+        let now = now_ms();
+        let expired = self.inner.store.newly_expired_vector_stores(now).await?;
+        for row in &expired {
+            match self
+                .inner
+                .memory
+                .delete_collection(&row.tenant_id, &row.id)
+                .await
+            {
+                Ok(()) | Err(MemoryError::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+            self.inner
+                .store
+                .mark_vector_store_expired(&row.id, now)
+                .await?;
+            tracing::info!(vector_store = %row.id, "vector store expired; its passages are deleted");
+        }
+        Ok(expired.len())
     }
 
     fn enqueue(&self, vector_store_id: String, file_id: String, attempt: String) {
@@ -276,7 +301,7 @@ impl VectorStores {
     /// A live (not expired) store, for operations that use or change it.
     async fn live_row(&self, tenant_id: &str, id: &str) -> Result<VectorStoreRow, MemoryError> {
         let row = self.row(tenant_id, id).await?;
-        if expires_at(&row).is_some_and(|at| at <= now_ms()) {
+        if row.expired_at_ms.is_some() || expires_at(&row).is_some_and(|at| at <= now_ms()) {
             return Err(MemoryError::invalid(
                 "vector_store_id",
                 format!(
@@ -291,7 +316,8 @@ impl VectorStores {
     async fn describe(&self, row: VectorStoreRow) -> Result<VectorStore, MemoryError> {
         let file_counts = self.inner.store.vector_store_file_counts(&row.id).await?;
         let expires_at_ms = expires_at(&row);
-        let status = if expires_at_ms.is_some_and(|at| at <= now_ms()) {
+        let expired = row.expired_at_ms.is_some() || expires_at_ms.is_some_and(|at| at <= now_ms());
+        let status = if expired {
             VectorStoreStatus::Expired
         } else if file_counts.in_progress > 0 {
             VectorStoreStatus::InProgress
@@ -357,6 +383,7 @@ impl VectorStores {
             expires_after_days: new.expires_after_days.map(i64::from),
             created_at_ms: now,
             last_active_at_ms: now,
+            expired_at_ms: None,
         };
         if let Err(error) = self.inner.store.insert_vector_store(&row).await {
             let _ = self.inner.memory.delete_collection(tenant_id, &id).await;
@@ -868,6 +895,23 @@ impl VectorStores {
             embedding_tokens: results.embedding_tokens,
             embedding_model: results.embedding_model,
         })
+    }
+}
+
+/// How often stores past their expiry are looked for.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Sweeps expired stores at start and every [`SWEEP_INTERVAL`], while the service lives.
+async fn sweep_periodically(inner: std::sync::Weak<Inner>) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if let Err(error) = (VectorStores { inner }).sweep_expired().await {
+            tracing::warn!(%error, "sweeping expired vector stores failed; tried again later");
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Vector stores over real files, a real store and the real local embedding model: attached
 //! files are read in the background into passages found by meaning and keywords, filtered by
 //! their attributes; detached, cancelled and unreadable files leave nothing searchable; a
-//! restart resumes files left in progress; and one tenant never sees another's stores.
+//! restart resumes files left in progress; expired stores refuse use and lose their passages;
+//! and one tenant never sees another's stores.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -357,4 +358,54 @@ async fn a_restart_reads_the_files_left_in_progress() {
         .await
         .unwrap();
     assert_eq!(results.hits[0].file_id, cats.id);
+}
+
+#[tokio::test]
+async fn an_expired_store_refuses_use_and_its_passages_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, service, _files) = open(dir.path()).await;
+    let created = service
+        .create(
+            TENANT,
+            NewVectorStore {
+                expires_after_days: Some(1),
+                ..NewVectorStore::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(service.sweep_expired().await.unwrap(), 0);
+    // Unused for two days.
+    let mut row = store
+        .vector_store(TENANT, &created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    row.last_active_at_ms -= 2 * 86_400_000;
+    assert!(store.update_vector_store(&row).await.unwrap());
+
+    let expired = service.get(TENANT, &created.id).await.unwrap();
+    assert_eq!(expired.status, VectorStoreStatus::Expired);
+    assert!(matches!(
+        service
+            .search(TENANT, &created.id, &search("anything"))
+            .await,
+        Err(MemoryError::Invalid { .. })
+    ));
+    assert_eq!(service.sweep_expired().await.unwrap(), 1);
+    assert!(
+        store
+            .memory_collection(TENANT, &created.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the expired store's collection is deleted"
+    );
+    assert_eq!(service.sweep_expired().await.unwrap(), 0);
+    assert_eq!(
+        service.get(TENANT, &created.id).await.unwrap().status,
+        VectorStoreStatus::Expired
+    );
+    // Deleting it still works.
+    service.delete(TENANT, &created.id).await.unwrap();
 }

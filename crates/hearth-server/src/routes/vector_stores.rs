@@ -521,16 +521,107 @@ pub async fn search(
     }))
 }
 
-/// Counts what a vector store's background read of a file did (the service's ingestion
-/// observer): the file's outcome, and the embedding tokens it took.
-pub fn record_ingestion(report: &hearth_memory::IngestReport) {
-    metrics::counter!(
-        "hearth_vector_store_files_read_total",
-        "status" => report.status.name()
-    )
-    .increment(1);
-    if report.status == FileStatus::Completed {
-        metrics::counter!("hearth_memory_documents_written_total").increment(1);
+/// The service's ingestion observer: counts what a background read of a file did (its
+/// outcome, the embedding tokens it took) and records those tokens as the tenant's usage, on
+/// the route that attached the file (no key: the read happens after the request).
+pub fn ingestion_observer(
+    usage: Option<hearth_gateway::UsageRecorder>,
+) -> hearth_memory::IngestObserver {
+    std::sync::Arc::new(move |report: &hearth_memory::IngestReport| {
+        metrics::counter!(
+            "hearth_vector_store_files_read_total",
+            "status" => report.status.name()
+        )
+        .increment(1);
+        if report.status == FileStatus::Completed {
+            metrics::counter!("hearth_memory_documents_written_total").increment(1);
+        }
+        metrics::counter!("hearth_memory_embedding_tokens_total")
+            .increment(report.embedding_tokens);
+        if let (Some(usage), Some(model)) = (&usage, &report.embedding_model)
+            && report.embedding_tokens > 0
+        {
+            usage.record(hearth_gateway::UsageEvent {
+                at_ms: hearth_gateway::now_ms(),
+                tenant_id: (report.tenant_id != crate::gate::INSTANCE_SCOPE)
+                    .then(|| report.tenant_id.clone()),
+                key_id: None,
+                user_id: None,
+                model: model.clone(),
+                target: format!("local/{model}"),
+                route: "/v1/vector_stores/{vector_store_id}/files".to_string(),
+                status: 200,
+                prompt_tokens: report.embedding_tokens,
+                completion_tokens: 0,
+                latency_ms: 0,
+                time_to_first_token_ms: None,
+                cache_hit: false,
+                cost_micro_usd: 0,
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use hearth_memory::IngestReport;
+    use hearth_store::{IntegrityCheck, OpenOptions, Store, UsageQuery};
+
+    use super::*;
+
+    fn report(tenant_id: &str, tokens: u64) -> IngestReport {
+        IngestReport {
+            tenant_id: tenant_id.to_string(),
+            vector_store_id: "vs_1".to_string(),
+            file_id: "file-1".to_string(),
+            status: FileStatus::Completed,
+            chunks: 3,
+            embedding_tokens: tokens,
+            embedding_model: Some("all-minilm:l6-v2".to_string()),
+        }
     }
-    metrics::counter!("hearth_memory_embedding_tokens_total").increment(report.embedding_tokens);
+
+    #[tokio::test]
+    async fn background_embedding_tokens_become_the_tenants_usage() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = OpenOptions {
+            integrity_check: IntegrityCheck::Quick,
+            run_migrations: true,
+        };
+        let store = Store::open(dir.path(), options).await.unwrap();
+        let (usage, writer) = hearth_gateway::UsageRecorder::start(store.clone());
+        let observe = ingestion_observer(Some(usage));
+        observe(&report("tenant-1", 42));
+        observe(&report(crate::gate::INSTANCE_SCOPE, 7));
+        observe(&report("tenant-1", 0));
+        // The writer stores what is queued once every recorder is gone.
+        drop(observe);
+        writer.await.unwrap();
+
+        // Grouped by key (none here) and so by tenant.
+        let query = UsageQuery {
+            by_model: true,
+            by_key: true,
+            ..UsageQuery::default()
+        };
+        let mut groups = store.usage_groups(&query).await.unwrap();
+        groups.sort_by_key(|group| group.prompt_tokens);
+        let seen: Vec<(Option<&str>, i64, i64)> = groups
+            .iter()
+            .map(|group| {
+                (
+                    group.tenant_id.as_deref(),
+                    group.requests,
+                    group.prompt_tokens,
+                )
+            })
+            .collect();
+        // A read that embedded nothing records nothing; the instance's scope is no tenant.
+        assert_eq!(seen, [(None, 1, 7), (Some("tenant-1"), 1, 42)]);
+        assert!(
+            groups
+                .iter()
+                .all(|group| group.model.as_deref() == Some("all-minilm:l6-v2"))
+        );
+    }
 }

@@ -13,7 +13,9 @@ CREATE TABLE vector_stores (
     -- Days after the last activity when the store expires; NULL: never.
     expires_after_days BIGINT,
     created_at_ms BIGINT NOT NULL,
-    last_active_at_ms BIGINT NOT NULL
+    last_active_at_ms BIGINT NOT NULL,
+    -- When the store was found expired and its collection deleted; NULL while it is not.
+    expired_at_ms BIGINT
 );
 CREATE INDEX vector_stores_by_tenant_time ON vector_stores (tenant_id, created_at_ms, id);
 

@@ -1,0 +1,34 @@
+//! Hearth's events (product.md C5): topics, and the index that finds who listens to one.
+//!
+//! This first slice is the topic language and its matcher, NATS's rules exactly so that a
+//! topic maps one to one onto a JetStream subject when the bus scales out:
+//!
+//! - [`Topic`]: what is published to, `.`-separated tokens (`agent.task.done`), none empty,
+//!   no wildcards, no whitespace.
+//! - [`Pattern`]: what is subscribed to; a token may be `*` (exactly one token) and the last
+//!   may be `>` (one or more tokens).
+//! - [`Sublist`]: patterns and their subscribers in a trie of tokens, so finding the
+//!   subscribers of a topic walks the topic's tokens (with the `*` and `>` branches), never a
+//!   scan of every subscription.
+//!
+//! Knows nothing of HTTP, the store or tenants; a tenant's topics are kept apart by the caller
+//! (one sublist per tenant, or a tenant prefix token).
+//!
+//! ```
+//! use hearth_events::{Pattern, Sublist, Topic};
+//!
+//! let mut subscriptions = Sublist::new();
+//! subscriptions.insert(&Pattern::parse("agent.*.done")?, "done-watcher");
+//! subscriptions.insert(&Pattern::parse("agent.>")?, "auditor");
+//! let topic = Topic::parse("agent.task.done")?;
+//! let mut found = subscriptions.matches(&topic);
+//! found.sort();
+//! assert_eq!(found, ["auditor", "done-watcher"]);
+//! # Ok::<(), hearth_events::TopicError>(())
+//! ```
+
+mod sublist;
+mod topic;
+
+pub use sublist::Sublist;
+pub use topic::{MAX_TOPIC_BYTES, Pattern, Topic, TopicError};
