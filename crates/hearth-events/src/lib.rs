@@ -10,6 +10,8 @@
 //! - [`Sublist`]: patterns and their subscribers in a trie of tokens, so finding the
 //!   subscribers of a topic walks the topic's tokens (with the `*` and `>` branches), never a
 //!   scan of every subscription.
+//! - [`Bus`]: live fan-out over a sublist, each subscription a bounded queue; a subscriber a
+//!   whole queue behind is closed as a slow consumer, never buffered without bound.
 //!
 //! Knows nothing of HTTP, the store or tenants; a tenant's topics are kept apart by the caller
 //! (one sublist per tenant, or a tenant prefix token).
@@ -27,8 +29,10 @@
 //! # Ok::<(), hearth_events::TopicError>(())
 //! ```
 
+mod bus;
 mod sublist;
 mod topic;
 
+pub use bus::{Bus, CloseReason, Published, Subscription};
 pub use sublist::Sublist;
 pub use topic::{MAX_TOPIC_BYTES, Pattern, Topic, TopicError};
