@@ -10,6 +10,8 @@
 //! - [`Sublist`]: patterns and their subscribers in a trie of tokens, so finding the
 //!   subscribers of a topic walks the topic's tokens (with the `*` and `>` branches), never a
 //!   scan of every subscription.
+//! - [`TopicRules`]: per-pattern settings (a JSON Schema checked on publish, retention,
+//!   durability); a topic takes those of its most specific matching pattern.
 //! - [`Bus`]: live fan-out over a sublist, each subscription a bounded queue; a subscriber a
 //!   whole queue behind is closed as a slow consumer, never buffered without bound.
 //!
@@ -30,9 +32,11 @@
 //! ```
 
 mod bus;
+mod rules;
 mod sublist;
 mod topic;
 
 pub use bus::{Bus, CloseReason, Published, Subscription};
+pub use rules::{EventSchema, Retention, SchemaError, TopicRules, TopicSettings, Violation};
 pub use sublist::Sublist;
 pub use topic::{MAX_TOPIC_BYTES, Pattern, Topic, TopicError};
