@@ -262,7 +262,7 @@ pub fn compare(prefix: &Path, skip_peer: bool) -> anyhow::Result<()> {
             .arg(with_suffix(prefix, ".base.fvecs"))
             .arg("--query-fvecs")
             .arg(with_suffix(prefix, ".query.fvecs"))
-            .args(["--threads", "1", "--efs", "16,64,256", "--filter-efs", "64"]),
+            .args(["--threads", "1", "--efs", "16,32,64,128,256", "--filter-efs", "64"]),
         "Hearth's index (ann_bench)",
     )?;
     let hearth = parse_hearth(&hearth);
@@ -335,10 +335,45 @@ pub fn compare(prefix: &Path, skip_peer: bool) -> anyhow::Result<()> {
                 Some(format!("ef {ef} {:.2}x", qps / theirs))
             })
             .collect();
+        if !ratios.is_empty() {
+            println!(
+                "\nhearth QPS / {name} QPS at equal ef: {}",
+                ratios.join(", ")
+            );
+        }
+        // Efforts differ between engines (Chroma's is its default): compare each of the
+        // peer's results with Hearth's fastest at least as accurate.
+        let matched: Vec<String> = peer
+            .searches
+            .iter()
+            .filter_map(|(_, recall, theirs)| {
+                let ours = hearth
+                    .searches
+                    .iter()
+                    .filter(|(_, our_recall, _)| our_recall >= recall)
+                    .map(|(_, _, qps)| *qps)
+                    .reduce(f64::max)?;
+                Some(format!("recall {recall:.3}: {:.2}x", ours / theirs))
+            })
+            .collect();
         println!(
-            "\nhearth QPS / {name} QPS at equal ef: {}",
-            ratios.join(", ")
+            "hearth QPS / {name} QPS at equal or better recall: {}",
+            matched.join(", ")
         );
+        for (share, ef, recall, theirs) in &peer.filtered {
+            let share_value = first_number(share);
+            if let Some((_, _, our_recall, ours)) = hearth
+                .filtered
+                .iter()
+                .find(|(our_share, ..)| first_number(our_share) == share_value)
+            {
+                println!(
+                    "filter {share}: hearth recall {our_recall:.4} at {ours:.0} QPS, {name} (ef {ef}) \
+                     {recall:.4} at {theirs:.0} QPS: {:.2}x",
+                    ours / theirs
+                );
+            }
+        }
         if let (Some(ours), Some(theirs)) = (hearth.build_seconds, peer.build_seconds) {
             println!(
                 "{name} build time / hearth build time: {:.2}x",
