@@ -262,7 +262,14 @@ pub fn compare(prefix: &Path, skip_peer: bool) -> anyhow::Result<()> {
             .arg(with_suffix(prefix, ".base.fvecs"))
             .arg("--query-fvecs")
             .arg(with_suffix(prefix, ".query.fvecs"))
-            .args(["--threads", "1", "--efs", "16,32,64,128,256", "--filter-efs", "64"]),
+            .args([
+                "--threads",
+                "1",
+                "--efs",
+                "16,32,64,128,256",
+                "--filter-efs",
+                "64",
+            ]),
         "Hearth's index (ann_bench)",
     )?;
     let hearth = parse_hearth(&hearth);

@@ -12,11 +12,13 @@
 //!   scan of every subscription.
 //! - [`TopicRules`]: per-pattern settings (a JSON Schema checked on publish, retention,
 //!   durability); a topic takes those of its most specific matching pattern.
+//! - [`EventLog`]: the durable log in its own SQLite file, one gapless sequence per tenant,
+//!   appends acknowledged after a group commit's fsync, idempotency keys within a window.
 //! - [`Bus`]: live fan-out over a sublist, each subscription a bounded queue; a subscriber a
 //!   whole queue behind is closed as a slow consumer, never buffered without bound.
 //!
-//! Knows nothing of HTTP, the store or tenants; a tenant's topics are kept apart by the caller
-//! (one sublist per tenant, or a tenant prefix token).
+//! Knows nothing of HTTP or the main store; the log keeps tenants' streams apart, and the bus
+//! and sublist leave that to the caller (one per tenant, or a tenant prefix token).
 //!
 //! ```
 //! use hearth_events::{Pattern, Sublist, Topic};
@@ -32,11 +34,15 @@
 //! ```
 
 mod bus;
+mod log;
 mod rules;
 mod sublist;
 mod topic;
 
 pub use bus::{Bus, CloseReason, Published, Subscription};
+pub use log::{
+    Appended, EVENTS_FILE, EventLog, GROUP_MAX, IDEMPOTENCY_WINDOW, LogError, NewEvent, StoredEvent,
+};
 pub use rules::{EventSchema, Retention, SchemaError, TopicRules, TopicSettings, Violation};
 pub use sublist::Sublist;
 pub use topic::{MAX_TOPIC_BYTES, Pattern, Topic, TopicError};

@@ -1,0 +1,495 @@
+//! The durable event log: its own SQLite file (`events.db` in the data directory), apart
+//! from the main store so that a stream of publishes and retention deletes never slows the
+//! gateway's writes, with `synchronous=FULL` so that a commit is an fsync.
+//!
+//! One writer task owns every write. It takes whatever appends are waiting (up to
+//! [`GROUP_MAX`]) and commits them in one transaction, then answers each: an append is
+//! acknowledged only once it is on disk, and concurrent publishers share the fsync (group
+//! commit). Each tenant's events form one stream with its own gapless sequence. An idempotency
+//! key seen within [`IDEMPOTENCY_WINDOW`] returns the first append's answer instead of a new
+//! event. Readers read through their own connections, never waiting on the writer.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Pattern, Topic};
+
+/// The log's file in the data directory.
+pub const EVENTS_FILE: &str = "events.db";
+/// The most appends one commit takes.
+pub const GROUP_MAX: usize = 512;
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(120);
+/// Appends waiting for the writer before publishers wait for room.
+const QUEUE: usize = 4096;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS streams (
+    tenant_id TEXT PRIMARY KEY NOT NULL,
+    last_sequence BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    tenant_id TEXT NOT NULL,
+    sequence BIGINT NOT NULL,
+    id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    time_ms BIGINT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    tenant_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    sequence BIGINT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, key)
+);
+";
+
+/// Why the log failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("the event log's database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The group commit this append was in failed; nothing of it was stored.
+    #[error("writing events failed: {0}")]
+    Write(String),
+    #[error("the event log is closed")]
+    Closed,
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub tenant_id: String,
+    pub topic: Topic,
+    /// The event's data, as JSON text.
+    pub data: String,
+    /// Publishes with the same key (per tenant) within the window are one event.
+    pub idempotency_key: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub tenant_id: String,
+    /// Its place in the tenant's stream, from 1, gapless.
+    pub sequence: u64,
+    /// A time-ordered UUID.
+    pub id: String,
+    pub topic: String,
+    pub time_ms: i64,
+    pub data: Arc<str>,
+}
+
+/// What an append answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub event: StoredEvent,
+    /// True when an earlier publish with the same idempotency key is the answer.
+    pub duplicate: bool,
+}
+
+struct Append {
+    events: Vec<NewEvent>,
+    answer: oneshot::Sender<Result<Vec<Appended>, String>>,
+}
+
+/// The durable log. Cheap to clone; the writer stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct EventLog {
+    pool: SqlitePool,
+    appends: mpsc::Sender<Append>,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("EventLog").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl EventLog {
+    /// Opens (creating) the log in `data_dir` and starts its writer on the current runtime.
+    pub async fn open(data_dir: &Path) -> Result<EventLog, LogError> {
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(EVENTS_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Every commit is an fsync: an acknowledged event survives a power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        let (appends, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(write(pool.clone(), queue));
+        Ok(EventLog { pool, appends })
+    }
+
+    /// Appends events, in order, and answers once they are durable.
+    pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, LogError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (answer, answered) = oneshot::channel();
+        self.appends
+            .send(Append { events, answer })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        match answered.await {
+            Ok(Ok(appended)) => Ok(appended),
+            Ok(Err(message)) => Err(LogError::Write(message)),
+            Err(_) => Err(LogError::Closed),
+        }
+    }
+
+    /// Up to `limit` of a tenant's events from `from_sequence` on, in order, optionally
+    /// only those whose topic matches `filter`.
+    pub async fn read(
+        &self,
+        tenant_id: &str,
+        from_sequence: u64,
+        limit: usize,
+        filter: Option<&Pattern>,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        let mut found = Vec::with_capacity(limit.min(1024));
+        let mut from = i64::try_from(from_sequence).unwrap_or(i64::MAX);
+        // Filtered reads page through the stream until enough match.
+        let page = if filter.is_some() { 1024 } else { limit as i64 };
+        while found.len() < limit {
+            let rows = sqlx::query(
+                "SELECT sequence, id, topic, time_ms, data FROM events \
+                 WHERE tenant_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3",
+            )
+            .bind(tenant_id)
+            .bind(from)
+            .bind(page)
+            .fetch_all(&self.pool)
+            .await?;
+            let last_page = (rows.len() as i64) < page;
+            for row in rows {
+                let sequence: i64 = row.get(0);
+                from = sequence + 1;
+                let topic: String = row.get(2);
+                let keep = match filter {
+                    None => true,
+                    Some(filter) => Topic::parse(&topic).is_ok_and(|topic| filter.matches(&topic)),
+                };
+                if keep {
+                    let data: String = row.get(4);
+                    found.push(StoredEvent {
+                        tenant_id: tenant_id.to_string(),
+                        sequence: sequence as u64,
+                        id: row.get(1),
+                        topic,
+                        time_ms: row.get(3),
+                        data: Arc::from(data),
+                    });
+                    if found.len() == limit {
+                        break;
+                    }
+                }
+            }
+            if last_page {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// The sequence of a tenant's newest event (0 for none).
+    pub async fn last_sequence(&self, tenant_id: &str) -> Result<u64, LogError> {
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT last_sequence FROM streams WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(last.unwrap_or(0).max(0) as u64)
+    }
+}
+
+/// The writer: group commits until every handle is gone.
+async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        let mut count = group[0].events.len();
+        while count < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(append) => {
+                    count += append.events.len();
+                    group.push(append);
+                }
+                Err(_) => break,
+            }
+        }
+        match commit(&pool, &group).await {
+            Ok(answers) => {
+                for (append, answer) in group.into_iter().zip(answers) {
+                    let _ = append.answer.send(Ok(answer));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "an event group commit failed; its publishers are told");
+                let message = error.to_string();
+                for append in group {
+                    let _ = append.answer.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for a group of appends: sequences handed out per tenant, idempotency keys
+/// honoured, every row written, then one commit (one fsync).
+async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>>, sqlx::Error> {
+    let now = now_ms();
+    let window_start = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
+    let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut next: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut answers = Vec::with_capacity(group.len());
+    for append in group {
+        let mut answer = Vec::with_capacity(append.events.len());
+        for event in &append.events {
+            if let Some(key) = &event.idempotency_key {
+                let earlier: Option<(i64,)> = sqlx::query_as(
+                    "SELECT sequence FROM idempotency \
+                     WHERE tenant_id = $1 AND key = $2 AND at_ms >= $3",
+                )
+                .bind(&event.tenant_id)
+                .bind(key)
+                .bind(window_start)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                if let Some((sequence,)) = earlier {
+                    let row = sqlx::query(
+                        "SELECT id, topic, time_ms, data FROM events \
+                         WHERE tenant_id = $1 AND sequence = $2",
+                    )
+                    .bind(&event.tenant_id)
+                    .bind(sequence)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                    if let Some(row) = row {
+                        let data: String = row.get(3);
+                        answer.push(Appended {
+                            event: StoredEvent {
+                                tenant_id: event.tenant_id.clone(),
+                                sequence: sequence as u64,
+                                id: row.get(0),
+                                topic: row.get(1),
+                                time_ms: row.get(2),
+                                data: Arc::from(data),
+                            },
+                            duplicate: true,
+                        });
+                        continue;
+                    }
+                }
+            }
+            let sequence = match next.get_mut(&event.tenant_id) {
+                Some(sequence) => {
+                    *sequence += 1;
+                    *sequence
+                }
+                None => {
+                    let last: Option<i64> = sqlx::query_scalar(
+                        "SELECT last_sequence FROM streams WHERE tenant_id = $1",
+                    )
+                    .bind(&event.tenant_id)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                    let sequence = last.unwrap_or(0) + 1;
+                    next.insert(event.tenant_id.clone(), sequence);
+                    sequence
+                }
+            };
+            let id = uuid::Uuid::now_v7().to_string();
+            sqlx::query(
+                "INSERT INTO events (tenant_id, sequence, id, topic, time_ms, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&event.tenant_id)
+            .bind(sequence)
+            .bind(&id)
+            .bind(event.topic.as_str())
+            .bind(now)
+            .bind(&event.data)
+            .execute(&mut *transaction)
+            .await?;
+            if let Some(key) = &event.idempotency_key {
+                sqlx::query(
+                    "INSERT INTO idempotency (tenant_id, key, sequence, at_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, key) \
+                     DO UPDATE SET sequence = $3, at_ms = $4",
+                )
+                .bind(&event.tenant_id)
+                .bind(key)
+                .bind(sequence)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            answer.push(Appended {
+                event: StoredEvent {
+                    tenant_id: event.tenant_id.clone(),
+                    sequence: sequence as u64,
+                    id,
+                    topic: event.topic.as_str().to_string(),
+                    time_ms: now,
+                    data: Arc::from(event.data.as_str()),
+                },
+                duplicate: false,
+            });
+        }
+        answers.push(answer);
+    }
+    for (tenant_id, last) in &next {
+        sqlx::query(
+            "INSERT INTO streams (tenant_id, last_sequence) VALUES ($1, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = $2",
+        )
+        .bind(tenant_id)
+        .bind(last)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    // Keys past the window are forgotten as the log goes.
+    sqlx::query("DELETE FROM idempotency WHERE at_ms < $1")
+        .bind(window_start)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(tenant: &str, topic: &str, data: &str, key: Option<&str>) -> NewEvent {
+        NewEvent {
+            tenant_id: tenant.to_string(),
+            topic: Topic::parse(topic).unwrap(),
+            data: data.to_string(),
+            idempotency_key: key.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn appends_get_gapless_sequences_per_tenant_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).await.unwrap();
+        let first = log
+            .append(vec![
+                event("t1", "agent.task.done", r#"{"n": 1}"#, None),
+                event("t1", "emotion.joy", r#"{"n": 2}"#, None),
+                event("t2", "agent.task.done", r#"{"n": 3}"#, None),
+            ])
+            .await
+            .unwrap();
+        let sequences: Vec<(String, u64)> = first
+            .iter()
+            .map(|appended| (appended.event.tenant_id.clone(), appended.event.sequence))
+            .collect();
+        assert_eq!(
+            sequences,
+            [("t1".into(), 1), ("t1".into(), 2), ("t2".into(), 1)]
+        );
+        drop(log);
+
+        let log = EventLog::open(dir.path()).await.unwrap();
+        assert_eq!(log.last_sequence("t1").await.unwrap(), 2);
+        let next = log
+            .append(vec![event("t1", "agent.job.done", "{}", None)])
+            .await
+            .unwrap();
+        assert_eq!(next[0].event.sequence, 3);
+        let all = log.read("t1", 1, 10, None).await.unwrap();
+        assert_eq!(
+            all.iter().map(|event| event.sequence).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(&*all[0].data, r#"{"n": 1}"#);
+        let done = Pattern::parse("agent.*.done").unwrap();
+        let filtered = log.read("t1", 1, 10, Some(&done)).await.unwrap();
+        assert_eq!(
+            filtered
+                .iter()
+                .map(|event| event.sequence)
+                .collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(log.read("t1", 3, 10, None).await.unwrap().len(), 1);
+        assert!(log.read("t3", 1, 10, None).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_publishes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).await.unwrap();
+        let first = log
+            .append(vec![event("t1", "a.b", "1", Some("order-7"))])
+            .await
+            .unwrap();
+        let again = log
+            .append(vec![event("t1", "a.b", "2", Some("order-7"))])
+            .await
+            .unwrap();
+        assert!(!first[0].duplicate);
+        assert!(again[0].duplicate);
+        assert_eq!(again[0].event, first[0].event);
+        // Keys are per tenant.
+        let other = log
+            .append(vec![event("t2", "a.b", "3", Some("order-7"))])
+            .await
+            .unwrap();
+        assert!(!other[0].duplicate);
+        assert_eq!(log.last_sequence("t1").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_publishers_share_commits_and_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).await.unwrap();
+        let mut tasks = Vec::new();
+        for publisher in 0..64 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut sequences = Vec::new();
+                for n in 0..20 {
+                    let data = format!(r#"{{"publisher": {publisher}, "n": {n}}}"#);
+                    let appended = log
+                        .append(vec![event("t1", "load.test", &data, None)])
+                        .await
+                        .unwrap();
+                    sequences.push(appended[0].event.sequence);
+                }
+                sequences
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            let sequences = task.await.unwrap();
+            // One publisher's events keep their order.
+            assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]));
+            all.extend(sequences);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (1..=1280).collect::<Vec<u64>>());
+        assert_eq!(log.read("t1", 1, 2000, None).await.unwrap().len(), 1280);
+    }
+}
