@@ -14,6 +14,10 @@
 //!   durability); a topic takes those of its most specific matching pattern.
 //! - [`EventLog`]: the durable log in its own SQLite file, one gapless sequence per tenant,
 //!   appends acknowledged after a group commit's fsync, idempotency keys within a window.
+//! - [`Events`]: the service: publish (checked against the topic's rules, durable, then live
+//!   in sequence order), subscribe, and follow from a sequence (replay, then live, no gap).
+//! - [`Events`]: the service: publish (checked against the topic's rules, durable, then live
+//!   in sequence order), subscribe, and follow from a sequence (replay, then live, no gap).
 //! - [`Bus`]: live fan-out over a sublist, each subscription a bounded queue; a subscriber a
 //!   whole queue behind is closed as a slow consumer, never buffered without bound.
 //!
@@ -36,13 +40,16 @@
 mod bus;
 mod log;
 mod rules;
+mod service;
 mod sublist;
 mod topic;
 
 pub use bus::{Bus, CloseReason, Published, Subscription};
 pub use log::{
-    Appended, EVENTS_FILE, EventLog, GROUP_MAX, IDEMPOTENCY_WINDOW, LogError, NewEvent, StoredEvent,
+    Appended, CommitHook, EVENTS_FILE, EventLog, GROUP_MAX, IDEMPOTENCY_WINDOW, LogError, NewEvent,
+    StoredEvent,
 };
 pub use rules::{EventSchema, Retention, SchemaError, TopicRules, TopicSettings, Violation};
+pub use service::{Events, EventsError, EventsOptions, Follow, Publish};
 pub use sublist::Sublist;
 pub use topic::{MAX_TOPIC_BYTES, Pattern, Topic, TopicError};

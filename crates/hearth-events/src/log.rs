@@ -95,6 +95,10 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// Called by the writer with each new event right after its commit, in sequence order (a
+/// duplicate is not new). It runs on the writer, so it must not block: the bus's publish.
+pub type CommitHook = Arc<dyn Fn(&StoredEvent) + Send + Sync>;
+
 struct Append {
     events: Vec<NewEvent>,
     answer: oneshot::Sender<Result<Vec<Appended>, String>>,
@@ -113,7 +117,7 @@ impl std::fmt::Debug for EventLog {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)
@@ -123,6 +127,14 @@ fn now_ms() -> i64 {
 impl EventLog {
     /// Opens (creating) the log in `data_dir` and starts its writer on the current runtime.
     pub async fn open(data_dir: &Path) -> Result<EventLog, LogError> {
+        EventLog::open_with_hook(data_dir, None).await
+    }
+
+    /// [`EventLog::open`], with `hook` told of every new event after its commit.
+    pub async fn open_with_hook(
+        data_dir: &Path,
+        hook: Option<CommitHook>,
+    ) -> Result<EventLog, LogError> {
         let options = SqliteConnectOptions::new()
             .filename(data_dir.join(EVENTS_FILE))
             .create_if_missing(true)
@@ -136,7 +148,7 @@ impl EventLog {
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         let (appends, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write(pool.clone(), queue));
+        tokio::spawn(write(pool.clone(), queue, hook));
         Ok(EventLog { pool, appends })
     }
 
@@ -223,7 +235,7 @@ impl EventLog {
 }
 
 /// The writer: group commits until every handle is gone.
-async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>) {
+async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, hook: Option<CommitHook>) {
     while let Some(first) = queue.recv().await {
         let mut group = vec![first];
         let mut count = group[0].events.len();
@@ -238,6 +250,13 @@ async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>) {
         }
         match commit(&pool, &group).await {
             Ok(answers) => {
+                if let Some(hook) = &hook {
+                    for appended in answers.iter().flatten() {
+                        if !appended.duplicate {
+                            hook(&appended.event);
+                        }
+                    }
+                }
                 for (append, answer) in group.into_iter().zip(answers) {
                     let _ = append.answer.send(Ok(answer));
                 }

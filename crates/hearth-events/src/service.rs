@@ -1,0 +1,419 @@
+//! The events service: publishing (checked against the topic's rules, made durable, then
+//! fanned out live), subscribing, and following a stream from a sequence without a gap
+//! between what the log replays and what arrives live.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::Value;
+
+use crate::{
+    Appended, Bus, CloseReason, EventLog, LogError, NewEvent, Pattern, StoredEvent, Subscription,
+    Topic, TopicError, TopicRules, Violation,
+};
+
+/// Why a publish or subscription was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    /// A topic or pattern is malformed; `field` names it (`events[2].topic`).
+    #[error("invalid `{field}`: {source}")]
+    Topic {
+        field: String,
+        #[source]
+        source: TopicError,
+    },
+    /// The data does not satisfy the topic's schema.
+    #[error("`{field}` does not match the schema of `{pattern}`: {violation}")]
+    Schema {
+        field: String,
+        pattern: String,
+        violation: Violation,
+    },
+    /// An event's data is larger than the limit.
+    #[error("`{field}` is {bytes} bytes; events carry at most {max} bytes of data")]
+    TooLarge {
+        field: String,
+        bytes: usize,
+        max: usize,
+    },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Limits of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsOptions {
+    /// The largest event data, as JSON text.
+    pub max_event_bytes: usize,
+    /// Messages a live subscription may fall behind before it is closed.
+    pub subscription_queue: usize,
+}
+
+impl Default for EventsOptions {
+    fn default() -> EventsOptions {
+        EventsOptions {
+            max_event_bytes: 1 << 20,
+            subscription_queue: 1024,
+        }
+    }
+}
+
+/// An event to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publish {
+    pub topic: String,
+    pub data: Value,
+    pub idempotency_key: Option<String>,
+}
+
+type Buses = Arc<Mutex<HashMap<String, Bus<Arc<StoredEvent>>>>>;
+
+/// The events service over the durable log, one live bus and one rule set per tenant.
+/// Durable events reach the bus from the log's writer, right after their commit, so live
+/// subscribers see each tenant's events in sequence order.
+#[derive(Debug)]
+pub struct Events {
+    log: EventLog,
+    options: EventsOptions,
+    buses: Buses,
+    rules: Mutex<HashMap<String, Arc<TopicRules>>>,
+}
+
+/// A live subscription that first replays the log from a sequence: events in sequence order,
+/// none missed and none twice across the switch from replay to live.
+#[derive(Debug)]
+pub struct Follow {
+    live: Subscription<Arc<StoredEvent>>,
+    /// Replayed events not yet handed out.
+    backlog: std::collections::VecDeque<StoredEvent>,
+    /// The highest sequence handed out (live events at or below it were replayed).
+    handed_out: u64,
+}
+
+impl Follow {
+    /// The next event, or why the subscription ended.
+    pub async fn next(&mut self) -> Result<StoredEvent, CloseReason> {
+        if let Some(event) = self.backlog.pop_front() {
+            self.handed_out = event.sequence;
+            return Ok(event);
+        }
+        loop {
+            let event = self.live.next().await?;
+            if event.sequence > self.handed_out {
+                self.handed_out = event.sequence;
+                return Ok((*event).clone());
+            }
+        }
+    }
+}
+
+impl Events {
+    /// The service over the log in `data_dir`.
+    pub async fn open(
+        data_dir: &std::path::Path,
+        options: EventsOptions,
+    ) -> Result<Events, EventsError> {
+        let buses: Buses = Arc::default();
+        let deliver = Arc::clone(&buses);
+        let hook: crate::log::CommitHook = Arc::new(move |event: &StoredEvent| {
+            let bus = deliver
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&event.tenant_id)
+                .cloned();
+            if let (Some(bus), Ok(topic)) = (bus, Topic::parse(&event.topic)) {
+                bus.publish(&topic, Arc::new(event.clone()));
+            }
+        });
+        let log = EventLog::open_with_hook(data_dir, Some(hook)).await?;
+        Ok(Events {
+            log,
+            options,
+            buses,
+            rules: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn bus(&self, tenant_id: &str) -> Bus<Arc<StoredEvent>> {
+        self.buses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(tenant_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn rules(&self, tenant_id: &str) -> Option<Arc<TopicRules>> {
+        self.rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant_id)
+            .cloned()
+    }
+
+    /// Replaces a tenant's topic rules.
+    pub fn set_rules(&self, tenant_id: &str, rules: TopicRules) {
+        self.rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant_id.to_string(), Arc::new(rules));
+    }
+
+    /// Publishes events in order, all or none: each is checked (topic, size, schema) before
+    /// anything is written, made durable, and then delivered to live subscriptions. A
+    /// duplicate (same idempotency key within the window) answers with the first event and is
+    /// not delivered again. Events of a topic whose rules say not durable are delivered live
+    /// only, with sequence 0.
+    pub async fn publish(
+        &self,
+        tenant_id: &str,
+        events: Vec<Publish>,
+        field: &str,
+    ) -> Result<Vec<Appended>, EventsError> {
+        let rules = self.rules(tenant_id);
+        let single = events.len() == 1;
+        let mut checked = Vec::with_capacity(events.len());
+        for (position, event) in events.into_iter().enumerate() {
+            let at = |name: &str| {
+                if single {
+                    format!("{field}{name}")
+                } else {
+                    format!("{field}[{position}]{name}")
+                }
+            };
+            let topic = Topic::parse(&event.topic).map_err(|source| EventsError::Topic {
+                field: at(".topic"),
+                source,
+            })?;
+            let data = event.data.to_string();
+            if data.len() > self.options.max_event_bytes {
+                return Err(EventsError::TooLarge {
+                    field: at(".data"),
+                    bytes: data.len(),
+                    max: self.options.max_event_bytes,
+                });
+            }
+            let mut durable = true;
+            if let Some((pattern, settings)) =
+                rules.as_ref().and_then(|rules| rules.for_topic(&topic))
+            {
+                durable = settings.durable;
+                if let Some(schema) = &settings.schema {
+                    schema
+                        .check(&event.data)
+                        .map_err(|violation| EventsError::Schema {
+                            field: at(".data"),
+                            pattern: pattern.to_string(),
+                            violation,
+                        })?;
+                }
+            }
+            checked.push((
+                NewEvent {
+                    tenant_id: tenant_id.to_string(),
+                    topic,
+                    data,
+                    idempotency_key: event.idempotency_key,
+                },
+                durable,
+            ));
+        }
+        let durable: Vec<NewEvent> = checked
+            .iter()
+            .filter(|(_, durable)| *durable)
+            .map(|(event, _)| event.clone())
+            .collect();
+        // The log's writer delivers the durable ones live after their commit.
+        let mut stored = self.log.append(durable).await?.into_iter();
+        let bus = self.bus(tenant_id);
+        let mut answers = Vec::with_capacity(checked.len());
+        for (event, durable) in checked {
+            if durable {
+                answers.push(stored.next().ok_or(LogError::Closed)?);
+            } else {
+                let appended = Appended {
+                    event: StoredEvent {
+                        tenant_id: tenant_id.to_string(),
+                        sequence: 0,
+                        id: uuid::Uuid::now_v7().to_string(),
+                        topic: event.topic.as_str().to_string(),
+                        time_ms: crate::log::now_ms(),
+                        data: Arc::from(event.data.as_str()),
+                    },
+                    duplicate: false,
+                };
+                bus.publish(&event.topic, Arc::new(appended.event.clone()));
+                answers.push(appended);
+            }
+        }
+        Ok(answers)
+    }
+
+    /// A live subscription to a tenant's events matching `pattern`.
+    pub fn subscribe(
+        &self,
+        tenant_id: &str,
+        pattern: &str,
+    ) -> Result<Subscription<Arc<StoredEvent>>, EventsError> {
+        let pattern = Pattern::parse(pattern).map_err(|source| EventsError::Topic {
+            field: "topics".to_string(),
+            source,
+        })?;
+        Ok(self
+            .bus(tenant_id)
+            .subscribe(pattern, self.options.subscription_queue))
+    }
+
+    /// Events matching `pattern` from `from_sequence` on: first those in the log, then live
+    /// ones, with nothing missed or repeated in between (it subscribes before it reads).
+    pub async fn follow(
+        &self,
+        tenant_id: &str,
+        pattern: &str,
+        from_sequence: u64,
+    ) -> Result<Follow, EventsError> {
+        let live = self.subscribe(tenant_id, pattern)?;
+        let filter = live.pattern().clone();
+        let mut backlog = std::collections::VecDeque::new();
+        let mut from = from_sequence.max(1);
+        loop {
+            let page = self.log.read(tenant_id, from, 1024, Some(&filter)).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            from = last.sequence + 1;
+            let full = page.len() == 1024;
+            backlog.extend(page);
+            if !full {
+                break;
+            }
+        }
+        Ok(Follow {
+            live,
+            backlog,
+            handed_out: from_sequence.saturating_sub(1),
+        })
+    }
+
+    /// A tenant's newest sequence.
+    pub async fn last_sequence(&self, tenant_id: &str) -> Result<u64, EventsError> {
+        Ok(self.log.last_sequence(tenant_id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{EventSchema, Retention, TopicSettings};
+
+    async fn events(dir: &std::path::Path) -> Events {
+        Events::open(dir, EventsOptions::default()).await.unwrap()
+    }
+
+    fn publish(topic: &str, data: Value) -> Publish {
+        Publish {
+            topic: topic.to_string(),
+            data,
+            idempotency_key: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn published_events_are_durable_then_live_and_tenants_stay_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(dir.path()).await;
+        let mut mine = events.subscribe("t1", "agent.>").unwrap();
+        let mut theirs = events.subscribe("t2", ">").unwrap();
+        let answer = events
+            .publish(
+                "t1",
+                vec![publish("agent.task.done", json!({"ok": true}))],
+                "",
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer[0].event.sequence, 1);
+        let live = mine.next().await.unwrap();
+        assert_eq!((live.sequence, &*live.data), (1, r#"{"ok":true}"#));
+        assert!(theirs.try_next().is_none(), "another tenant saw the event");
+    }
+
+    #[tokio::test]
+    async fn bad_events_are_refused_whole_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(dir.path()).await;
+        let mut rules = TopicRules::new();
+        rules.set(
+            Pattern::parse("emotion.*").unwrap(),
+            TopicSettings {
+                schema: Some(
+                    EventSchema::compile(json!({
+                        "type": "object", "required": ["level"],
+                        "properties": {"level": {"type": "number"}}
+                    }))
+                    .unwrap(),
+                ),
+                retention: Retention::default(),
+                durable: true,
+            },
+        );
+        events.set_rules("t1", rules);
+        let error = events
+            .publish(
+                "t1",
+                vec![
+                    publish("emotion.joy", json!({"level": 1})),
+                    publish("emotion.fear", json!({"level": "high"})),
+                ],
+                "events",
+            )
+            .await
+            .unwrap_err();
+        match &error {
+            EventsError::Schema {
+                field, violation, ..
+            } => {
+                assert_eq!(field, "events[1].data");
+                assert_eq!(violation.path, "/level");
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = events
+            .publish("t1", vec![publish("a..b", json!(1))], "topic")
+            .await
+            .unwrap_err();
+        assert!(matches!(&error, EventsError::Topic { field, .. } if field == "topic.topic"));
+        // Nothing of the refused batches was stored.
+        assert_eq!(events.last_sequence("t1").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn following_from_a_sequence_replays_then_goes_live_without_gaps_or_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(dir.path()).await;
+        for n in 1..=5 {
+            events
+                .publish("t1", vec![publish("a.b", json!(n))], "")
+                .await
+                .unwrap();
+        }
+        events
+            .publish("t1", vec![publish("other", json!(0))], "")
+            .await
+            .unwrap();
+        let mut follow = events.follow("t1", "a.>", 3).await.unwrap();
+        for n in 7..=8 {
+            events
+                .publish("t1", vec![publish("a.b", json!(n))], "")
+                .await
+                .unwrap();
+        }
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            seen.push(follow.next().await.unwrap().sequence);
+        }
+        assert_eq!(seen, [3, 4, 5, 7, 8]);
+    }
+}
