@@ -43,7 +43,7 @@ pub struct Published {
 }
 
 struct Subscriber<M> {
-    pattern: Pattern,
+    patterns: Vec<Pattern>,
     sender: mpsc::Sender<M>,
     closed: Arc<OnceLock<CloseReason>>,
 }
@@ -87,7 +87,7 @@ impl<M: Clone> Default for Bus<M> {
 /// or closed by the bus.
 pub struct Subscription<M> {
     id: u64,
-    pattern: Pattern,
+    patterns: Vec<Pattern>,
     receiver: mpsc::Receiver<M>,
     closed: Arc<OnceLock<CloseReason>>,
     bus: Weak<Shared<M>>,
@@ -98,14 +98,15 @@ impl<M> std::fmt::Debug for Subscription<M> {
         formatter
             .debug_struct("Subscription")
             .field("id", &self.id)
-            .field("pattern", &self.pattern)
+            .field("patterns", &self.patterns)
             .finish_non_exhaustive()
     }
 }
 
 impl<M> Subscription<M> {
-    pub fn pattern(&self) -> &Pattern {
-        &self.pattern
+    /// What it subscribed to: a message matching any of them arrives once.
+    pub fn patterns(&self) -> &[Pattern] {
+        &self.patterns
     }
 
     /// The next message; `Err` with the reason once the subscription is closed and its queue
@@ -136,7 +137,9 @@ impl<M> Drop for Subscription<M> {
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if state.subscribers.remove(&self.id).is_some() {
-                state.index.remove(&self.pattern, &self.id);
+                for pattern in &self.patterns {
+                    state.index.remove(pattern, &self.id);
+                }
             }
         }
     }
@@ -157,22 +160,30 @@ impl<M: Clone> Bus<M> {
 
     /// Subscribes to `pattern` with a queue of `capacity` messages (at least 1).
     pub fn subscribe(&self, pattern: Pattern, capacity: usize) -> Subscription<M> {
+        self.subscribe_any(vec![pattern], capacity)
+    }
+
+    /// Subscribes to every one of `patterns` through one queue: a message matching several
+    /// arrives once, and messages keep their publish order.
+    pub fn subscribe_any(&self, patterns: Vec<Pattern>, capacity: usize) -> Subscription<M> {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let closed = Arc::new(OnceLock::new());
         let mut state = self.write();
-        state.index.insert(&pattern, id);
+        for pattern in &patterns {
+            state.index.insert(pattern, id);
+        }
         state.subscribers.insert(
             id,
             Subscriber {
-                pattern: pattern.clone(),
+                patterns: patterns.clone(),
                 sender,
                 closed: Arc::clone(&closed),
             },
         );
         Subscription {
             id,
-            pattern,
+            patterns,
             receiver,
             closed,
             bus: Arc::downgrade(&self.shared),
@@ -191,7 +202,11 @@ impl<M: Clone> Bus<M> {
         let mut slow = Vec::new();
         {
             let state = self.read();
-            for id in state.index.matches(topic) {
+            let mut ids = state.index.matches(topic);
+            // A subscription under several matching patterns gets the message once.
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
                 let Some(subscriber) = state.subscribers.get(&id) else {
                     continue;
                 };
@@ -208,7 +223,9 @@ impl<M: Clone> Bus<M> {
             for id in slow {
                 if let Some(subscriber) = state.subscribers.remove(&id) {
                     let _ = subscriber.closed.set(CloseReason::SlowConsumer);
-                    state.index.remove(&subscriber.pattern, &id);
+                    for pattern in &subscriber.patterns {
+                        state.index.remove(pattern, &id);
+                    }
                     published.closed_slow += 1;
                 }
             }
@@ -281,6 +298,23 @@ mod tests {
         assert_eq!(slow.next().await, Ok(1));
         assert_eq!(slow.next().await, Err(CloseReason::SlowConsumer));
         assert!(CloseReason::SlowConsumer.describe().contains("resume"));
+    }
+
+    #[tokio::test]
+    async fn a_subscription_to_several_patterns_gets_each_message_once() {
+        let bus = Bus::new();
+        let mut both = bus.subscribe_any(vec![pattern("a.*"), pattern("a.>"), pattern("b")], 8);
+        assert_eq!(bus.publish(&topic("a.x"), 1).delivered, 1);
+        assert_eq!(bus.publish(&topic("b"), 2).delivered, 1);
+        assert_eq!(bus.publish(&topic("a.x.y"), 3).delivered, 1);
+        assert_eq!(bus.publish(&topic("c"), 4).delivered, 0);
+        for expected in [1, 2, 3] {
+            assert_eq!(both.next().await, Ok(expected));
+        }
+        assert_eq!(both.try_next(), None);
+        drop(both);
+        assert_eq!(bus.subscriptions(), 0);
+        assert_eq!(bus.publish(&topic("a.x"), 5), Published::default());
     }
 
     #[tokio::test]

@@ -169,14 +169,14 @@ impl EventLog {
         }
     }
 
-    /// Up to `limit` of a tenant's events from `from_sequence` on, in order, optionally
-    /// only those whose topic matches `filter`.
+    /// Up to `limit` of a tenant's events from `from_sequence` on, in order; with a filter,
+    /// only those whose topic matches one of its patterns.
     pub async fn read(
         &self,
         tenant_id: &str,
         from_sequence: u64,
         limit: usize,
-        filter: Option<&Pattern>,
+        filter: Option<&[Pattern]>,
     ) -> Result<Vec<StoredEvent>, LogError> {
         let mut found = Vec::with_capacity(limit.min(1024));
         let mut from = i64::try_from(from_sequence).unwrap_or(i64::MAX);
@@ -199,7 +199,8 @@ impl EventLog {
                 let topic: String = row.get(2);
                 let keep = match filter {
                     None => true,
-                    Some(filter) => Topic::parse(&topic).is_ok_and(|topic| filter.matches(&topic)),
+                    Some(filter) => Topic::parse(&topic)
+                        .is_ok_and(|topic| filter.iter().any(|pattern| pattern.matches(&topic))),
                 };
                 if keep {
                     let data: String = row.get(4);
@@ -444,7 +445,10 @@ mod tests {
         );
         assert_eq!(&*all[0].data, r#"{"n": 1}"#);
         let done = Pattern::parse("agent.*.done").unwrap();
-        let filtered = log.read("t1", 1, 10, Some(&done)).await.unwrap();
+        let filtered = log
+            .read("t1", 1, 10, Some(std::slice::from_ref(&done)))
+            .await
+            .unwrap();
         assert_eq!(
             filtered
                 .iter()

@@ -249,31 +249,43 @@ impl Events {
         Ok(answers)
     }
 
-    /// A live subscription to a tenant's events matching `pattern`.
+    /// A live subscription to a tenant's events matching any of `patterns`.
     pub fn subscribe(
         &self,
         tenant_id: &str,
-        pattern: &str,
+        patterns: &[&str],
     ) -> Result<Subscription<Arc<StoredEvent>>, EventsError> {
-        let pattern = Pattern::parse(pattern).map_err(|source| EventsError::Topic {
-            field: "topics".to_string(),
-            source,
-        })?;
+        if patterns.is_empty() {
+            return Err(EventsError::Topic {
+                field: "topics".to_string(),
+                source: TopicError::Empty,
+            });
+        }
+        let patterns = patterns
+            .iter()
+            .map(|pattern| {
+                Pattern::parse(pattern).map_err(|source| EventsError::Topic {
+                    field: "topics".to_string(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(self
             .bus(tenant_id)
-            .subscribe(pattern, self.options.subscription_queue))
+            .subscribe_any(patterns, self.options.subscription_queue))
     }
 
-    /// Events matching `pattern` from `from_sequence` on: first those in the log, then live
-    /// ones, with nothing missed or repeated in between (it subscribes before it reads).
+    /// Events matching any of `patterns` from `from_sequence` on: first those in the log,
+    /// then live ones, with nothing missed or repeated in between (it subscribes before it
+    /// reads).
     pub async fn follow(
         &self,
         tenant_id: &str,
-        pattern: &str,
+        patterns: &[&str],
         from_sequence: u64,
     ) -> Result<Follow, EventsError> {
-        let live = self.subscribe(tenant_id, pattern)?;
-        let filter = live.pattern().clone();
+        let live = self.subscribe(tenant_id, patterns)?;
+        let filter = live.patterns().to_vec();
         let mut backlog = std::collections::VecDeque::new();
         let mut from = from_sequence.max(1);
         loop {
@@ -324,8 +336,8 @@ mod tests {
     async fn published_events_are_durable_then_live_and_tenants_stay_apart() {
         let dir = tempfile::tempdir().unwrap();
         let events = events(dir.path()).await;
-        let mut mine = events.subscribe("t1", "agent.>").unwrap();
-        let mut theirs = events.subscribe("t2", ">").unwrap();
+        let mut mine = events.subscribe("t1", &["agent.>"]).unwrap();
+        let mut theirs = events.subscribe("t2", &[">"]).unwrap();
         let answer = events
             .publish(
                 "t1",
@@ -403,7 +415,7 @@ mod tests {
             .publish("t1", vec![publish("other", json!(0))], "")
             .await
             .unwrap();
-        let mut follow = events.follow("t1", "a.>", 3).await.unwrap();
+        let mut follow = events.follow("t1", &["a.>", "a.b"], 3).await.unwrap();
         for n in 7..=8 {
             events
                 .publish("t1", vec![publish("a.b", json!(n))], "")
