@@ -99,6 +99,10 @@ impl Follow {
         }
         loop {
             let event = self.live.next().await?;
+            // Events that are not durable have no sequence, and are never replayed.
+            if event.sequence == 0 {
+                return Ok((*event).clone());
+            }
             if event.sequence > self.handed_out {
                 self.handed_out = event.sequence;
                 return Ok((*event).clone());
@@ -175,11 +179,13 @@ impl Events {
         let mut checked = Vec::with_capacity(events.len());
         for (position, event) in events.into_iter().enumerate() {
             let at = |name: &str| {
-                if single {
+                let path = if single {
                     format!("{field}{name}")
                 } else {
                     format!("{field}[{position}]{name}")
-                }
+                };
+                // A single event's fields are the request's own: `topic`, `data`.
+                path.trim_start_matches('.').to_string()
             };
             let topic = Topic::parse(&event.topic).map_err(|source| EventsError::Topic {
                 field: at(".topic"),

@@ -102,6 +102,9 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             "/v1/vector_stores/{vector_store_id}"
             | "/v1/vector_stores/{vector_store_id}/files/{file_id}",
         ) => Needs(Role::Member),
+        // Events, in the caller's tenant: members publish, readers follow.
+        ("POST", "/v1/events" | "/v1/events/{topic}") => Needs(Role::Member),
+        ("GET", "/v1/events/stream") => Needs(Role::Reader),
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")

@@ -75,6 +75,8 @@ pub struct SharedState {
     pub files: Option<hearth_memory::Files>,
     /// OpenAI's vector stores over memory and files; `None` answers 503.
     pub vector_stores: Option<hearth_memory::VectorStores>,
+    /// Topics, the durable event log and live subscriptions; `None` answers 503.
+    pub events: Option<std::sync::Arc<hearth_events::Events>>,
     /// Response caches; `None` when `cache.enabled` is off.
     pub cache: Option<crate::routes::cache::CacheState>,
     pub metrics: PrometheusHandle,

@@ -128,6 +128,11 @@ async fn serve(
         None => None,
     };
 
+    let events =
+        hearth_events::Events::open(&config.data_dir, hearth_events::EventsOptions::default())
+            .await
+            .context("opening the event log")?;
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
@@ -143,6 +148,7 @@ async fn serve(
         memory: Some(memory.clone()),
         files: Some(files),
         vector_stores,
+        events: Some(Arc::new(events)),
         routing: Some(routing.clone()),
         cache: config
             .cache

@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 pub mod cache;
+pub(crate) mod events;
 pub(crate) mod files;
 mod health;
 pub(crate) mod memory;
@@ -30,6 +31,7 @@ use crate::state::AppState;
         (name = "openai", description = "OpenAI-compatible API"),
         (name = "ollama", description = "Ollama-compatible API"),
         (name = "memory", description = "Collections of documents, vector search and filters"),
+        (name = "events", description = "Topics, durable events and live subscriptions"),
         (name = "admin", description = "Tenants, API keys, usage and the audit trail")
     )
 )]
@@ -120,4 +122,7 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(vector_stores::cancel_batch))
         .routes(routes!(vector_stores::list_batch_files))
         .routes(routes!(vector_stores::search))
+        .routes(routes!(events::publish))
+        .routes(routes!(events::publish_batch))
+        .routes(routes!(events::stream))
 }

@@ -129,6 +129,11 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
         // Vector stores need an embedding model, which this server has not: they answer 503,
         // as the routes that need models do.
         vector_stores: None,
+        events: Some(std::sync::Arc::new(
+            hearth_events::Events::open(dir.path(), hearth_events::EventsOptions::default())
+                .await
+                .expect("events"),
+        )),
         routing: None,
         cache: None,
         gateway: Some(GatewayState {

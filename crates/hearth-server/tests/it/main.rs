@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+mod events;
 mod files;
 mod gate;
 mod memory;
@@ -54,6 +55,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         memory: None,
         files: None,
         vector_stores: None,
+        events: None,
         routing: None,
         cache: None,
         gateway: None,

@@ -62,6 +62,7 @@ async fn keyless() -> Keyless {
         memory: Some(Arc::new(memory)),
         files: None,
         vector_stores: None,
+        events: None,
         routing: None,
         cache: None,
         gateway: None,

@@ -1,0 +1,190 @@
+//! The events API over the real router, gate and a real event log: publishing answers after
+//! the event is stored, an idempotency key publishes once, a bad batch stores nothing and
+//! names the field, roles decide who publishes, and the SSE stream replays from a sequence
+//! and stays inside the caller's tenant.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use hearth_gateway::LimitDefaults;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use crate::gate::gated;
+use crate::{json_body, send};
+
+fn post(path: &str, key: &str, body: &Value, idempotency_key: Option<&str>) -> Request<Body> {
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json");
+    if let Some(idempotency_key) = idempotency_key {
+        builder = builder.header("idempotency-key", idempotency_key);
+    }
+    builder.body(Body::from(body.to_string())).expect("request")
+}
+
+/// Reads an SSE body until it holds `count` events (blank-line separated), or fails after a
+/// few seconds; returns the events' text.
+async fn read_events(response: axum::response::Response, count: usize) -> Vec<String> {
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let events: Vec<String> = text
+            .split("\n\n")
+            .filter(|event| event.contains("data:"))
+            .map(str::to_string)
+            .collect();
+        if events.len() >= count {
+            return events;
+        }
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("only {} events came: {text:?}", events.len()))
+            .expect("the stream ended")
+            .expect("a frame");
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_are_stored_once_replayed_in_order_and_kept_per_tenant() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+
+    let first = send(
+        &gated.router,
+        post(
+            "/v1/events/agent.task.done",
+            &keys.acme_member,
+            &json!({"task": 7}),
+            Some("once"),
+        ),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first = json_body(first).await;
+    assert_eq!(
+        (first["seq"].as_u64(), first["duplicate"].as_bool()),
+        (Some(1), Some(false))
+    );
+    let again = json_body(
+        send(
+            &gated.router,
+            post(
+                "/v1/events/agent.task.done",
+                &keys.acme_member,
+                &json!({"task": 8}),
+                Some("once"),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(again["id"], first["id"], "{again}");
+    assert_eq!(again["duplicate"], true);
+
+    // A bad batch is refused whole, naming the event at fault.
+    let refused = send(
+        &gated.router,
+        post(
+            "/v1/events",
+            &keys.acme_member,
+            &json!({"events": [{"topic": "ok.topic", "data": 1}, {"topic": "bad..topic", "data": 2}]}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json_body(refused).await["error"]["param"],
+        "events[1].topic"
+    );
+    let batch = json_body(
+        send(
+            &gated.router,
+            post(
+                "/v1/events",
+                &keys.acme_member,
+                &json!({"events": [{"topic": "agent.job.done", "data": {"job": 1}},
+                                   {"topic": "emotion.joy", "data": {"level": 0.8}}]}),
+                None,
+            ),
+        )
+        .await,
+    )
+    .await;
+    let sequences: Vec<u64> = batch["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|event| event["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(sequences, [2, 3], "nothing of the refused batch was stored");
+
+    // Readers follow but do not publish.
+    let forbidden = send(
+        &gated.router,
+        post("/v1/events/agent.x", &keys.acme_reader, &json!({}), None),
+    )
+    .await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+
+    let stream = send(
+        &gated.router,
+        Request::get("/v1/events/stream?topics=agent.*.done,nothing.here&from_seq=1")
+            .header("authorization", format!("Bearer {}", keys.acme_reader))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    let events = read_events(stream, 2).await;
+    assert!(
+        events[0].contains("id: 1") && events[0].contains("event: agent.task.done"),
+        "{events:?}"
+    );
+    assert!(events[0].contains(r#"data: {"task":7}"#), "{events:?}");
+    assert!(
+        events[1].contains("id: 2") && events[1].contains("agent.job.done"),
+        "{events:?}"
+    );
+
+    // Another tenant's stream starts at its own first event, never at acme's.
+    let theirs = send(
+        &gated.router,
+        post(
+            "/v1/events/agent.task.done",
+            &keys.globex_admin,
+            &json!({"globex": true}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(json_body(theirs).await["seq"], 1);
+    let stream = send(
+        &gated.router,
+        Request::get("/v1/events/stream?topics=%3E&from_seq=1")
+            .header("authorization", format!("Bearer {}", keys.globex_admin))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let events = read_events(stream, 1).await;
+    assert!(events[0].contains(r#"{"globex":true}"#), "{events:?}");
+
+    let malformed = send(
+        &gated.router,
+        Request::get("/v1/events/stream?topics=a.%3E.b")
+            .header("authorization", format!("Bearer {}", keys.acme_reader))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+}
