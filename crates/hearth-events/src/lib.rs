@@ -43,6 +43,7 @@ mod rules;
 mod service;
 mod sublist;
 mod topic;
+mod topics;
 
 pub use bus::{Bus, CloseReason, Published, Subscription};
 pub use log::{
@@ -53,3 +54,4 @@ pub use rules::{EventSchema, Retention, SchemaError, TopicRules, TopicSettings, 
 pub use service::{Events, EventsError, EventsOptions, Follow, Publish};
 pub use sublist::Sublist;
 pub use topic::{MAX_TOPIC_BYTES, Pattern, Topic, TopicError};
+pub use topics::TopicConfig;

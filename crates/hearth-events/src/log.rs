@@ -42,6 +42,18 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     PRIMARY KEY (tenant_id, sequence)
 );
+CREATE TABLE IF NOT EXISTS topic_settings (
+    tenant_id TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    -- A JSON Schema, or NULL.
+    schema TEXT,
+    max_age_ms BIGINT,
+    max_bytes BIGINT,
+    max_events BIGINT,
+    durable BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, pattern)
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -107,7 +119,7 @@ struct Append {
 /// The durable log. Cheap to clone; the writer stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct EventLog {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     appends: mpsc::Sender<Append>,
 }
 

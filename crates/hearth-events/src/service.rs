@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
+use crate::topics::TopicConfig;
 use crate::{
     Appended, Bus, CloseReason, EventLog, LogError, NewEvent, Pattern, StoredEvent, Subscription,
     Topic, TopicError, TopicRules, Violation,
@@ -36,6 +37,9 @@ pub enum EventsError {
         bytes: usize,
         max: usize,
     },
+    /// A topic's schema is not a valid JSON Schema.
+    #[error("invalid `schema`: {0}")]
+    BadSchema(String),
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -130,12 +134,68 @@ impl Events {
             }
         });
         let log = EventLog::open_with_hook(data_dir, Some(hook)).await?;
+        let mut rules = HashMap::new();
+        for tenant_id in log.tenants_with_topics().await? {
+            let configs = log.topics(&tenant_id).await?;
+            rules.insert(tenant_id, Arc::new(crate::topics::rules_of(configs)));
+        }
         Ok(Events {
             log,
             options,
             buses,
-            rules: Mutex::new(HashMap::new()),
+            rules: Mutex::new(rules),
         })
+    }
+
+    /// Sets a tenant's settings for a topic pattern (replacing earlier ones): the schema is
+    /// checked, the settings stored, and publishes from then on follow them.
+    pub async fn put_topic(
+        &self,
+        tenant_id: &str,
+        config: TopicConfig,
+    ) -> Result<TopicConfig, EventsError> {
+        Pattern::parse(&config.pattern).map_err(|source| EventsError::Topic {
+            field: "pattern".to_string(),
+            source,
+        })?;
+        if let Some(schema) = &config.schema {
+            crate::EventSchema::compile(schema.clone())
+                .map_err(|error| EventsError::BadSchema(error.0))?;
+        }
+        self.log
+            .save_topic(tenant_id, &config, crate::log::now_ms())
+            .await?;
+        self.reload_rules(tenant_id).await?;
+        Ok(config)
+    }
+
+    /// A tenant's settings for exactly `pattern`.
+    pub async fn topic(
+        &self,
+        tenant_id: &str,
+        pattern: &str,
+    ) -> Result<Option<TopicConfig>, EventsError> {
+        Ok(self
+            .log
+            .topics(tenant_id)
+            .await?
+            .into_iter()
+            .find(|config| config.pattern == pattern))
+    }
+
+    /// Removes a tenant's settings for `pattern`; false when there were none.
+    pub async fn delete_topic(&self, tenant_id: &str, pattern: &str) -> Result<bool, EventsError> {
+        let deleted = self.log.delete_topic(tenant_id, pattern).await?;
+        if deleted {
+            self.reload_rules(tenant_id).await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn reload_rules(&self, tenant_id: &str) -> Result<(), EventsError> {
+        let configs = self.log.topics(tenant_id).await?;
+        self.set_rules(tenant_id, crate::topics::rules_of(configs));
+        Ok(())
     }
 
     fn bus(&self, tenant_id: &str) -> Bus<Arc<StoredEvent>> {
@@ -405,6 +465,62 @@ mod tests {
         assert!(matches!(&error, EventsError::Topic { field, .. } if field == "topic.topic"));
         // Nothing of the refused batches was stored.
         assert_eq!(events.last_sequence("t1").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn topic_settings_are_stored_applied_and_back_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(dir.path()).await;
+        let config = TopicConfig {
+            pattern: "emotion.*".to_string(),
+            schema: Some(json!({"type": "object", "required": ["level"]})),
+            retention: Retention::default(),
+            durable: true,
+        };
+        events.put_topic("t1", config.clone()).await.unwrap();
+        assert!(matches!(
+            events
+                .put_topic(
+                    "t1",
+                    TopicConfig {
+                        schema: Some(json!({"type": 7})),
+                        ..config.clone()
+                    }
+                )
+                .await,
+            Err(EventsError::BadSchema(_))
+        ));
+        let refused = events
+            .publish("t1", vec![publish("emotion.joy", json!({}))], "")
+            .await;
+        assert!(
+            matches!(refused, Err(EventsError::Schema { .. })),
+            "{refused:?}"
+        );
+        // Another tenant has no such rule.
+        events
+            .publish("t2", vec![publish("emotion.joy", json!({}))], "")
+            .await
+            .unwrap();
+        drop(events);
+
+        let events = Events::open(dir.path(), EventsOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(events.topic("t1", "emotion.*").await.unwrap(), Some(config));
+        assert!(
+            events
+                .publish("t1", vec![publish("emotion.joy", json!({}))], "")
+                .await
+                .is_err(),
+            "the rule came back with the restart"
+        );
+        assert!(events.delete_topic("t1", "emotion.*").await.unwrap());
+        assert!(!events.delete_topic("t1", "emotion.*").await.unwrap());
+        events
+            .publish("t1", vec![publish("emotion.joy", json!({}))], "")
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

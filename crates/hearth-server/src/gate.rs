@@ -102,9 +102,10 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             "/v1/vector_stores/{vector_store_id}"
             | "/v1/vector_stores/{vector_store_id}/files/{file_id}",
         ) => Needs(Role::Member),
-        // Events, in the caller's tenant: members publish, readers follow.
+        // Events, in the caller's tenant: members publish, readers follow, admins set topics.
         ("POST", "/v1/events" | "/v1/events/{topic}") => Needs(Role::Member),
-        ("GET", "/v1/events/stream") => Needs(Role::Reader),
+        ("GET", "/v1/events/stream" | "/v1/topics/{pattern}") => Needs(Role::Reader),
+        ("PUT" | "DELETE", "/v1/topics/{pattern}") => Needs(Role::Admin),
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")

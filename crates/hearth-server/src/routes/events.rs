@@ -41,6 +41,7 @@ impl From<EventsError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", message)
                     .with_param(field)
             }
+            EventsError::BadSchema(_) => ApiError::bad_request(message).with_param("schema"),
             EventsError::Log(_) => {
                 tracing::error!(%message, "the event log failed");
                 ApiError::new(
@@ -190,4 +191,79 @@ pub async fn stream(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// Sets the settings of a topic pattern in the caller's tenant: a JSON Schema checked on
+/// every publish to a matching topic (the most specific pattern applies), retention, and
+/// whether events are kept.
+#[utoipa::path(put, path = "/v1/topics/{pattern}", tag = "events",
+    params(("pattern" = String, Path, description = "A topic pattern: `emotion.*`, `agent.>`")),
+    request_body = TopicIn,
+    responses(
+        (status = 200, description = "The stored settings", body = TopicOut),
+        (status = 400, description = "A bad pattern or schema", body = ErrorBody),
+        (status = 503, description = "Events are not configured", body = ErrorBody)))]
+pub async fn put_topic(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path(pattern): Path<String>,
+    ApiJson(request): ApiJson<TopicIn>,
+) -> Result<Json<TopicOut>, ApiError> {
+    let retention = request.retention.unwrap_or_default();
+    let config = hearth_events::TopicConfig {
+        pattern,
+        schema: request.schema,
+        retention: hearth_events::Retention {
+            max_age: retention.max_age_s.map(std::time::Duration::from_secs),
+            max_bytes: retention.max_bytes,
+            max_events: retention.max_events,
+        },
+        durable: request.durable.unwrap_or(true),
+    };
+    Ok(Json(
+        events(&state)?.put_topic(&tenant, config).await?.into(),
+    ))
+}
+
+/// The settings of exactly this pattern.
+#[utoipa::path(get, path = "/v1/topics/{pattern}", tag = "events",
+    params(("pattern" = String, Path, description = "A topic pattern")),
+    responses(
+        (status = 200, description = "The settings", body = TopicOut),
+        (status = 404, description = "No settings for this pattern", body = ErrorBody),
+        (status = 503, description = "Events are not configured", body = ErrorBody)))]
+pub async fn get_topic(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path(pattern): Path<String>,
+) -> Result<Json<TopicOut>, ApiError> {
+    events(&state)?
+        .topic(&tenant, &pattern)
+        .await?
+        .map(|config| Json(config.into()))
+        .ok_or_else(|| ApiError::not_found(format!("no settings for topic pattern `{pattern}`")))
+}
+
+/// Removes the settings of this pattern; its topics fall back to a less specific pattern's.
+#[utoipa::path(delete, path = "/v1/topics/{pattern}", tag = "events",
+    params(("pattern" = String, Path, description = "A topic pattern")),
+    responses(
+        (status = 200, description = "Removed", body = TopicDeleted),
+        (status = 404, description = "No settings for this pattern", body = ErrorBody),
+        (status = 503, description = "Events are not configured", body = ErrorBody)))]
+pub async fn delete_topic(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path(pattern): Path<String>,
+) -> Result<Json<TopicDeleted>, ApiError> {
+    if !events(&state)?.delete_topic(&tenant, &pattern).await? {
+        return Err(ApiError::not_found(format!(
+            "no settings for topic pattern `{pattern}`"
+        )));
+    }
+    Ok(Json(TopicDeleted {
+        pattern,
+        object: "topic.deleted",
+        deleted: true,
+    }))
 }

@@ -125,4 +125,9 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::publish))
         .routes(routes!(events::publish_batch))
         .routes(routes!(events::stream))
+        .routes(routes!(
+            events::put_topic,
+            events::get_topic,
+            events::delete_topic
+        ))
 }

@@ -70,3 +70,61 @@ pub struct StreamQuery {
     /// `Last-Event-ID` header) only new events come.
     pub from_seq: Option<u64>,
 }
+
+/// How long and how much of a topic's events are kept.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionIo {
+    pub max_age_s: Option<u64>,
+    pub max_bytes: Option<u64>,
+    pub max_events: Option<u64>,
+}
+
+/// `PUT /v1/topics/{pattern}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicIn {
+    /// A JSON Schema every published event's data must satisfy.
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<Value>,
+    pub retention: Option<RetentionIo>,
+    /// Kept in the log (replay, resume); default true. Not durable: delivered live only.
+    pub durable: Option<bool>,
+}
+
+/// A topic pattern's settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopicOut {
+    /// Always `topic`.
+    pub object: &'static str,
+    pub pattern: String,
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<Value>,
+    pub retention: RetentionIo,
+    pub durable: bool,
+}
+
+impl From<hearth_events::TopicConfig> for TopicOut {
+    fn from(config: hearth_events::TopicConfig) -> TopicOut {
+        TopicOut {
+            object: "topic",
+            pattern: config.pattern,
+            schema: config.schema,
+            retention: RetentionIo {
+                max_age_s: config.retention.max_age.map(|age| age.as_secs()),
+                max_bytes: config.retention.max_bytes,
+                max_events: config.retention.max_events,
+            },
+            durable: config.durable,
+        }
+    }
+}
+
+/// What a delete answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopicDeleted {
+    pub pattern: String,
+    /// Always `topic.deleted`.
+    pub object: &'static str,
+    pub deleted: bool,
+}

@@ -188,3 +188,75 @@ async fn events_are_stored_once_replayed_in_order_and_kept_per_tenant() {
     .await;
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_topic_schema_set_by_an_admin_refuses_bad_data_naming_the_place() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let put = |key: &str| {
+        Request::builder()
+            .method(Method::PUT)
+            .uri("/v1/topics/emotion.*")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(
+                json!({"schema": {"type": "object", "required": ["level"],
+                       "properties": {"level": {"type": "number"}}}})
+                .to_string(),
+            ))
+            .expect("request")
+    };
+    assert_eq!(
+        send(&gated.router, put(&keys.acme_member)).await.status(),
+        StatusCode::FORBIDDEN,
+        "members publish; admins set topics"
+    );
+    let stored = send(&gated.router, put(&keys.acme_admin)).await;
+    assert_eq!(stored.status(), StatusCode::OK);
+    assert_eq!(json_body(stored).await["pattern"], "emotion.*");
+
+    let refused = send(
+        &gated.router,
+        post(
+            "/v1/events/emotion.joy",
+            &keys.acme_member,
+            &json!({"level": "high"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let error = json_body(refused).await;
+    assert_eq!(error["error"]["code"], "schema_violation", "{error}");
+    assert_eq!(error["error"]["param"], "data");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/level"),
+        "{error}"
+    );
+    let accepted = send(
+        &gated.router,
+        post(
+            "/v1/events/emotion.joy",
+            &keys.acme_member,
+            &json!({"level": 0.7}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    // Another tenant's topics have no such rule.
+    let theirs = send(
+        &gated.router,
+        post(
+            "/v1/events/emotion.joy",
+            &keys.globex_admin,
+            &json!({"level": "high"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(theirs.status(), StatusCode::OK);
+}

@@ -868,6 +868,23 @@ fn cases() -> Vec<Case> {
             ),
         ],
     ));
+    cases.extend(requests(
+        Method::PUT,
+        "/v1/topics/{pattern}",
+        vec![
+            ok(
+                "a schema and retention",
+                json!({
+                    "schema": {"type": "object", "required": ["level"]},
+                    "retention": {"max_age_s": 86400, "max_events": 1000},
+                    "durable": true
+                }),
+            ),
+            ok("nothing: the defaults", json!({})),
+            bad("retention that is text", json!({"retention": "a day"})),
+            bad("an unknown field", json!({"durable": true, "replicas": 3})),
+        ],
+    ));
     // Last: the key is rotated, and a rotated key cannot be rotated again.
     cases.push(Case {
         method: Method::POST,
@@ -891,6 +908,7 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{file_id}", "file-0")
         .replace("{vector_store_id}", "vs_0")
         .replace("{batch_id}", "vsfb_0")
+        .replace("{pattern}", "emotion.*")
 }
 
 fn operation<'a>(document: &'a Value, method: &Method, route: &str) -> &'a Value {
