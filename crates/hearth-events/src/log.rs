@@ -31,7 +31,10 @@ const QUEUE: usize = 4096;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS streams (
     tenant_id TEXT PRIMARY KEY NOT NULL,
-    last_sequence BIGINT NOT NULL
+    last_sequence BIGINT NOT NULL,
+    -- The highest sequence retention has deleted: a reader asking for one at or below it
+    -- may have missed events, and is told so.
+    evicted_through BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
     tenant_id TEXT NOT NULL,
@@ -40,8 +43,12 @@ CREATE TABLE IF NOT EXISTS events (
     topic TEXT NOT NULL,
     time_ms BIGINT NOT NULL,
     data TEXT NOT NULL,
+    -- The topic pattern whose settings applied when it was published (its retention), or
+    -- NULL for none.
+    rule TEXT,
     PRIMARY KEY (tenant_id, sequence)
 );
+CREATE INDEX IF NOT EXISTS events_by_rule ON events (tenant_id, rule, sequence);
 CREATE TABLE IF NOT EXISTS topic_settings (
     tenant_id TEXT NOT NULL,
     pattern TEXT NOT NULL,
@@ -84,6 +91,8 @@ pub struct NewEvent {
     pub data: String,
     /// Publishes with the same key (per tenant) within the window are one event.
     pub idempotency_key: Option<String>,
+    /// The pattern whose settings apply (its retention will trim this event).
+    pub rule: Option<String>,
 }
 
 /// A stored event.
@@ -236,6 +245,90 @@ impl EventLog {
         Ok(found)
     }
 
+    /// Deletes what `retention` no longer keeps of a tenant's events published under `rule`
+    /// (older than `max_age`, beyond the newest `max_events`, or beyond `max_bytes` of data
+    /// counted from the newest), in one transaction, and records the highest sequence deleted.
+    /// Returns how many it deleted.
+    pub async fn trim(
+        &self,
+        tenant_id: &str,
+        rule: &str,
+        retention: &crate::Retention,
+        now_ms: i64,
+    ) -> Result<u64, LogError> {
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // The newest sequence each bound lets go of; everything at or below it goes.
+        let mut cut: Option<i64> = None;
+        if let Some(max_age) = retention.max_age {
+            let oldest_kept = now_ms - i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(sequence) FROM events WHERE tenant_id = $1 AND rule = $2 \
+                 AND time_ms < $3",
+            )
+            .bind(tenant_id)
+            .bind(rule)
+            .bind(oldest_kept)
+            .fetch_one(&mut *transaction)
+            .await?;
+            cut = cut.max(found);
+        }
+        if let Some(max_events) = retention.max_events {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT sequence FROM events WHERE tenant_id = $1 AND rule = $2 \
+                 ORDER BY sequence DESC LIMIT 1 OFFSET $3",
+            )
+            .bind(tenant_id)
+            .bind(rule)
+            .bind(i64::try_from(max_events).unwrap_or(i64::MAX))
+            .fetch_optional(&mut *transaction)
+            .await?;
+            cut = cut.max(found);
+        }
+        if let Some(max_bytes) = retention.max_bytes {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT sequence FROM (SELECT sequence, SUM(length(data)) OVER \
+                 (ORDER BY sequence DESC) AS total FROM events WHERE tenant_id = $1 AND rule = $2) \
+                 WHERE total > $3 ORDER BY sequence DESC LIMIT 1",
+            )
+            .bind(tenant_id)
+            .bind(rule)
+            .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
+            .fetch_optional(&mut *transaction)
+            .await?;
+            cut = cut.max(found);
+        }
+        let Some(cut) = cut else {
+            return Ok(0);
+        };
+        let deleted =
+            sqlx::query("DELETE FROM events WHERE tenant_id = $1 AND rule = $2 AND sequence <= $3")
+                .bind(tenant_id)
+                .bind(rule)
+                .bind(cut)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+        sqlx::query(
+            "UPDATE streams SET evicted_through = MAX(evicted_through, $2) WHERE tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .bind(cut)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(deleted)
+    }
+
+    /// The highest sequence retention has deleted from a tenant's stream (0 for none).
+    pub async fn evicted_through(&self, tenant_id: &str) -> Result<u64, LogError> {
+        let evicted: Option<i64> =
+            sqlx::query_scalar("SELECT evicted_through FROM streams WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(evicted.unwrap_or(0).max(0) as u64)
+    }
+
     /// The sequence of a tenant's newest event (0 for none).
     pub async fn last_sequence(&self, tenant_id: &str) -> Result<u64, LogError> {
         let last: Option<i64> =
@@ -351,8 +444,8 @@ async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>
             };
             let id = uuid::Uuid::now_v7().to_string();
             sqlx::query(
-                "INSERT INTO events (tenant_id, sequence, id, topic, time_ms, data) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO events (tenant_id, sequence, id, topic, time_ms, data, rule) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&event.tenant_id)
             .bind(sequence)
@@ -360,6 +453,7 @@ async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>
             .bind(event.topic.as_str())
             .bind(now)
             .bind(&event.data)
+            .bind(&event.rule)
             .execute(&mut *transaction)
             .await?;
             if let Some(key) = &event.idempotency_key {
@@ -418,6 +512,7 @@ mod tests {
             topic: Topic::parse(topic).unwrap(),
             data: data.to_string(),
             idempotency_key: key.map(str::to_string),
+            rule: None,
         }
     }
 
@@ -470,6 +565,53 @@ mod tests {
         );
         assert_eq!(log.read("t1", 3, 10, None).await.unwrap().len(), 1);
         assert!(log.read("t3", 1, 10, None).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn retention_trims_by_count_bytes_and_age_and_records_the_eviction() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).await.unwrap();
+        let ruled = |data: &str| NewEvent {
+            rule: Some("a.>".to_string()),
+            ..event("t1", "a.b", data, None)
+        };
+        let mut batch: Vec<NewEvent> = (0..5).map(|n| ruled(&format!("\"{n}\""))).collect();
+        // An event under no rule is never trimmed by it.
+        batch.insert(2, event("t1", "other", "\"kept\"", None));
+        log.append(batch).await.unwrap();
+        let keep_two = crate::Retention {
+            max_events: Some(2),
+            ..crate::Retention::default()
+        };
+        assert_eq!(log.trim("t1", "a.>", &keep_two, now_ms()).await.unwrap(), 3);
+        let left: Vec<u64> = log
+            .read("t1", 1, 10, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|event| event.sequence)
+            .collect();
+        assert_eq!(left, [3, 5, 6]);
+        assert_eq!(log.evicted_through("t1").await.unwrap(), 4);
+        // Each kept event's data is 3 bytes ("4"): 4 bytes keep one.
+        let four_bytes = crate::Retention {
+            max_bytes: Some(4),
+            ..crate::Retention::default()
+        };
+        assert_eq!(
+            log.trim("t1", "a.>", &four_bytes, now_ms()).await.unwrap(),
+            1
+        );
+        let day = crate::Retention {
+            max_age: Some(Duration::from_secs(86_400)),
+            ..crate::Retention::default()
+        };
+        assert_eq!(log.trim("t1", "a.>", &day, now_ms()).await.unwrap(), 0);
+        let tomorrow = now_ms() + 86_400_000 + 1;
+        assert_eq!(log.trim("t1", "a.>", &day, tomorrow).await.unwrap(), 1);
+        assert_eq!(log.evicted_through("t1").await.unwrap(), 6);
+        assert_eq!(log.read("t1", 1, 10, None).await.unwrap().len(), 1);
+        assert_eq!(log.trim("t2", "a.>", &day, tomorrow).await.unwrap(), 0);
     }
 
     #[tokio::test]

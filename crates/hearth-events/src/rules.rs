@@ -141,6 +141,13 @@ impl TopicRules {
         true
     }
 
+    /// Every pattern and its settings.
+    pub fn iter(&self) -> impl Iterator<Item = (&Pattern, &TopicSettings)> {
+        self.patterns
+            .iter()
+            .map(|(pattern, settings)| (pattern, settings))
+    }
+
     /// The settings of exactly `pattern`.
     pub fn get(&self, pattern: &Pattern) -> Option<&TopicSettings> {
         self.patterns

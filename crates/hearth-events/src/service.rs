@@ -88,6 +88,9 @@ pub struct Events {
 #[derive(Debug)]
 pub struct Follow {
     live: Subscription<Arc<StoredEvent>>,
+    /// Set when retention deleted events at or after the asked-for sequence: the highest
+    /// sequence deleted.
+    gap: Option<u64>,
     /// Replayed events not yet handed out.
     backlog: std::collections::VecDeque<StoredEvent>,
     /// The highest sequence handed out (live events at or below it were replayed).
@@ -95,6 +98,13 @@ pub struct Follow {
 }
 
 impl Follow {
+    /// When retention has deleted events at or after the sequence asked for, the highest
+    /// sequence it deleted: some events the follower wanted may be gone (those deleted may
+    /// also have been on other topics). Readers must be told, never left to skip silently.
+    pub fn gap(&self) -> Option<u64> {
+        self.gap
+    }
+
     /// The next event, or why the subscription ended.
     pub async fn next(&mut self) -> Result<StoredEvent, CloseReason> {
         if let Some(event) = self.backlog.pop_front() {
@@ -260,10 +270,12 @@ impl Events {
                 });
             }
             let mut durable = true;
+            let mut rule = None;
             if let Some((pattern, settings)) =
                 rules.as_ref().and_then(|rules| rules.for_topic(&topic))
             {
                 durable = settings.durable;
+                rule = Some(pattern.to_string());
                 if let Some(schema) = &settings.schema {
                     schema
                         .check(&event.data)
@@ -280,6 +292,7 @@ impl Events {
                     topic,
                     data,
                     idempotency_key: event.idempotency_key,
+                    rule,
                 },
                 durable,
             ));
@@ -352,6 +365,8 @@ impl Events {
     ) -> Result<Follow, EventsError> {
         let live = self.subscribe(tenant_id, patterns)?;
         let filter = live.patterns().to_vec();
+        let evicted = self.log.evicted_through(tenant_id).await?;
+        let gap = (from_sequence.max(1) <= evicted).then_some(evicted);
         let mut backlog = std::collections::VecDeque::new();
         let mut from = from_sequence.max(1);
         loop {
@@ -368,9 +383,53 @@ impl Events {
         }
         Ok(Follow {
             live,
+            gap,
             backlog,
             handed_out: from_sequence.saturating_sub(1),
         })
+    }
+
+    /// Applies every tenant's retention settings to the log; returns how many events went.
+    pub async fn enforce_retention(&self) -> Result<u64, EventsError> {
+        let rules: Vec<(String, Arc<TopicRules>)> = self
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(tenant, rules)| (tenant.clone(), Arc::clone(rules)))
+            .collect();
+        let now = crate::log::now_ms();
+        let mut deleted = 0;
+        for (tenant_id, rules) in rules {
+            for (pattern, settings) in rules.iter() {
+                if settings.retention != crate::Retention::default() {
+                    deleted += self
+                        .log
+                        .trim(&tenant_id, pattern.as_str(), &settings.retention, now)
+                        .await?;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Enforces retention every `every` while the service lives.
+    pub fn spawn_retention(self: &Arc<Self>, every: std::time::Duration) {
+        let events = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let Some(events) = events.upgrade() else {
+                    return;
+                };
+                match events.enforce_retention().await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::debug!(deleted, "retention removed events"),
+                    Err(error) => tracing::warn!(%error, "enforcing event retention failed"),
+                }
+            }
+        });
     }
 
     /// A tenant's newest sequence.
@@ -521,6 +580,40 @@ mod tests {
             .publish("t1", vec![publish("emotion.joy", json!({}))], "")
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn retention_trims_the_log_and_a_follower_from_before_it_is_told_of_the_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(dir.path()).await;
+        events
+            .put_topic(
+                "t1",
+                TopicConfig {
+                    pattern: "metrics.>".to_string(),
+                    schema: None,
+                    retention: Retention {
+                        max_events: Some(1),
+                        ..Retention::default()
+                    },
+                    durable: true,
+                },
+            )
+            .await
+            .unwrap();
+        for n in 1..=3 {
+            events
+                .publish("t1", vec![publish("metrics.cpu", json!(n))], "")
+                .await
+                .unwrap();
+        }
+        assert_eq!(events.enforce_retention().await.unwrap(), 2);
+        let mut follow = events.follow("t1", &["metrics.>"], 1).await.unwrap();
+        assert_eq!(follow.gap(), Some(2));
+        assert_eq!(follow.next().await.unwrap().sequence, 3);
+        // From after the gap, nothing is missing.
+        let after = events.follow("t1", &["metrics.>"], 3).await.unwrap();
+        assert_eq!(after.gap(), None);
     }
 
     #[tokio::test]

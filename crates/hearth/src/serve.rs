@@ -132,6 +132,8 @@ async fn serve(
         hearth_events::Events::open(&config.data_dir, hearth_events::EventsOptions::default())
             .await
             .context("opening the event log")?;
+    let events = Arc::new(events);
+    events.spawn_retention(std::time::Duration::from_secs(5));
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
@@ -148,7 +150,7 @@ async fn serve(
         memory: Some(memory.clone()),
         files: Some(files),
         vector_stores,
-        events: Some(Arc::new(events)),
+        events: Some(events),
         routing: Some(routing.clone()),
         cache: config
             .cache

@@ -131,7 +131,8 @@ pub async fn publish_batch(
 /// `event:` the topic, `data:` the event's JSON. With `from_seq` (or a `Last-Event-ID` header
 /// on reconnect) kept events are replayed first, with nothing missed or repeated before the
 /// live ones. A client that falls a whole queue behind gets an `error` event and the end of
-/// the stream; it resumes with `Last-Event-ID`.
+/// the stream; it resumes with `Last-Event-ID`. When retention has removed events at or after
+/// the sequence asked for, a `gap` event comes first (`from_seq`, `evicted_through`).
 #[utoipa::path(get, path = "/v1/events/stream", tag = "events",
     params(("topics" = String, Query, description = "Comma-separated patterns: `a.*,b.>`"),
            ("from_seq" = Option<u64>, Query, description = "Replay kept events from this sequence first"),
@@ -163,6 +164,18 @@ pub async fn stream(
         (None, None) => events.last_sequence(&tenant).await?.saturating_add(1),
     };
     let follow = events.follow(&tenant, &patterns, from).await?;
+    // Retention removed events the client asked for: say so first, never skip silently.
+    let gap = follow.gap().map(|evicted_through| {
+        let body = serde_json::json!({
+            "from_seq": from,
+            "evicted_through": evicted_through,
+            "message": format!(
+                "events up to sequence {evicted_through} were removed by retention; \
+                 some you asked for may be missing"
+            ),
+        });
+        Ok::<_, Infallible>(Event::default().event("gap").data(body.to_string()))
+    });
     let stream = futures_util::stream::unfold(Some(follow), |state| async move {
         let mut follow = state?;
         match follow.next().await {
@@ -188,6 +201,7 @@ pub async fn stream(
             }
         }
     });
+    let stream = futures_util::StreamExt::chain(futures_util::stream::iter(gap), stream);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())

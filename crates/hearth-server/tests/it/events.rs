@@ -260,3 +260,54 @@ async fn a_topic_schema_set_by_an_admin_refuses_bad_data_naming_the_place() {
     .await;
     assert_eq!(theirs.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_stream_from_before_what_retention_removed_starts_with_a_gap_event() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let topic = Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/topics/metrics.%3E")
+        .header("authorization", format!("Bearer {}", keys.acme_admin))
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"retention": {"max_events": 1}}).to_string(),
+        ))
+        .expect("request");
+    assert_eq!(send(&gated.router, topic).await.status(), StatusCode::OK);
+    for n in 1..=3 {
+        let published = send(
+            &gated.router,
+            post(
+                "/v1/events/metrics.cpu",
+                &keys.acme_member,
+                &json!({"n": n}),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(published.status(), StatusCode::OK);
+    }
+    // Retention runs every 50 ms in this harness.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stream = send(
+            &gated.router,
+            Request::get("/v1/events/stream?topics=metrics.%3E&from_seq=1")
+                .header("authorization", format!("Bearer {}", keys.acme_reader))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        let events = read_events(stream, 1).await;
+        if events[0].contains("event: gap") {
+            assert!(events[0].contains(r#""evicted_through":2"#), "{events:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no gap event after retention: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -118,6 +118,13 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
         hearth_memory::MemoryOptions::default(),
     ));
     let files = hearth_memory::Files::new(store.clone(), dir.path(), 1 << 20);
+    let events = std::sync::Arc::new(
+        hearth_events::Events::open(dir.path(), hearth_events::EventsOptions::default())
+            .await
+            .expect("events"),
+    );
+    // Retention runs often here, so its tests need not wait.
+    events.spawn_retention(Duration::from_millis(50));
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),
@@ -129,11 +136,7 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
         // Vector stores need an embedding model, which this server has not: they answer 503,
         // as the routes that need models do.
         vector_stores: None,
-        events: Some(std::sync::Arc::new(
-            hearth_events::Events::open(dir.path(), hearth_events::EventsOptions::default())
-                .await
-                .expect("events"),
-        )),
+        events: Some(events),
         routing: None,
         cache: None,
         gateway: Some(GatewayState {
