@@ -62,6 +62,9 @@ pub enum Command {
     /// A running server's collections: list, make, delete, import JSON Lines, export.
     #[command(subcommand)]
     Collections(CollectionsCommand),
+    /// A running server's events: publish one, or print those of topics live.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script, e.g. `hearth completions bash > /etc/bash_completion.d/hearth`.
@@ -233,6 +236,35 @@ pub enum CollectionsCommand {
         #[command(flatten)]
         server: ServerArgs,
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Publish an event; prints what the server stored (its sequence and id).
+    Pub {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// `.`-separated tokens, e.g. agent.task.done.
+        topic: String,
+        /// The event's data, as JSON: '{"task": 7}'.
+        data: String,
+        /// Publishes with the same key within two minutes are one event.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
+    },
+    /// Print events of topics matching the patterns as JSON Lines until interrupted.
+    Sub {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Comma-separated patterns: 'agent.*,emotion.>'.
+        patterns: String,
+        /// Replay kept events from this sequence first.
+        #[arg(long, value_name = "SEQ")]
+        from_seq: Option<u64>,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
     },
 }
 

@@ -11,85 +11,13 @@ use hearth_config::Sources;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::cli::{CollectionCreateArgs, CollectionsCommand, ServerArgs};
+use crate::api_client::{Api, percent_encode};
+use crate::cli::{CollectionCreateArgs, CollectionsCommand};
 
 /// Documents per page when the CLI reads a collection.
 const PAGE: usize = 1000;
 
-/// The server the commands talk to, with the caller's key.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    key: Option<String>,
-}
-
 impl Api {
-    fn new(sources: &Sources, server: &ServerArgs) -> anyhow::Result<Api> {
-        let base = match &server.url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => {
-                let loaded = crate::config::load_quietly(sources)?;
-                let mut address = loaded.config.server.listen;
-                if address.ip().is_unspecified() {
-                    address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                }
-                format!("http://{address}")
-            }
-        };
-        let key = server
-            .api_key
-            .clone()
-            .or_else(|| std::env::var("HEARTH_API_KEY").ok())
-            .filter(|key| !key.is_empty());
-        Ok(Api {
-            http: reqwest::Client::new(),
-            base,
-            key,
-        })
-    }
-
-    /// Sends a request and returns the JSON answer, or the server's error message.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url);
-        if let Some(key) = &self.key {
-            request = request.bearer_auth(key);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.with_context(|| {
-            format!(
-                "cannot reach the server at {}; start it with `hearth serve`, or pass --url",
-                self.base
-            )
-        })?;
-        let status = response.status();
-        let text = response.text().await.context("cannot read the answer")?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if !status.is_success() {
-            let message = value["error"]["message"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| value.to_string());
-            let param = value["error"]["param"].as_str().unwrap_or("");
-            bail!(
-                "{status}: {message}{}",
-                if param.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({param})")
-                }
-            );
-        }
-        Ok(value)
-    }
-
     /// Every item of a cursor-paged list at `path` (a path with a query string), a page at a
     /// time, handed to `each`.
     async fn each_item(
@@ -134,17 +62,6 @@ impl Api {
         )
         .await
     }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 pub fn run(sources: &Sources, command: &CollectionsCommand) -> anyhow::Result<()> {

@@ -1,10 +1,12 @@
 //! The `hearth` binary: parses the command line and runs a subcommand. All logic lives in the
 //! library crates; this is glue.
 
+mod api_client;
 mod cli;
 mod collections;
 mod commands;
 mod config;
+mod events;
 mod keys;
 mod log_writer;
 mod models;
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Collections(command) => {
             collections::run(&config::sources(&cli.global, None), command)
         }
+        Command::Events(command) => events::run(&config::sources(&cli.global, None), command),
         Command::Version => {
             commands::version();
             Ok(())

@@ -4,6 +4,7 @@
 mod cli;
 mod concurrency;
 mod config;
+mod events;
 mod gateway;
 mod inference;
 mod memory;
