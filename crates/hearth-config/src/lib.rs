@@ -22,10 +22,10 @@ pub use load::{
     ConfigWarning, LoadedConfig, Origin, RESERVED_ENV_VARS, Sources, env_var_name, load,
 };
 pub use model::{
-    AuthConfig, AuthMode, CacheConfig, Config, IntegrityCheck, LimitsConfig, LogConfig, LogFormat,
-    MemoryConfig, ModelsConfig, OidcConfig, PriceConfig, Profile, ReloadConfig, RouteConfig,
-    RouteStrategy, RouteTarget, RoutingConfig, ServerConfig, StorageConfig, TelemetryConfig,
-    UpstreamConfig, validate_log_filter,
+    AuthConfig, AuthMode, CacheConfig, Config, EventsConfig, IntegrityCheck, LimitsConfig,
+    LogConfig, LogFormat, MemoryConfig, ModelsConfig, OidcConfig, PriceConfig, Profile,
+    ReloadConfig, RouteConfig, RouteStrategy, RouteTarget, RoutingConfig, ServerConfig,
+    StorageConfig, TelemetryConfig, UpstreamConfig, validate_log_filter,
 };
 pub use render::ReloadDiff;
 

@@ -53,7 +53,15 @@ pub struct Config {
     pub prices: Vec<PriceConfig>,
     pub cache: CacheConfig,
     pub memory: MemoryConfig,
+    pub events: EventsConfig,
     pub reload: ReloadConfig,
+}
+
+/// The event log and its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsConfig {
+    pub max_event_bytes: u64,
+    pub max_bytes_per_tenant: u64,
 }
 
 /// Collections and documents.
@@ -557,6 +565,10 @@ impl Config {
                     as u64,
                 max_collections_per_tenant: values.integer("memory.max_collections_per_tenant")?
                     as usize,
+            },
+            events: EventsConfig {
+                max_event_bytes: values.integer("events.max_event_bytes")? as u64,
+                max_bytes_per_tenant: values.integer("events.max_bytes_per_tenant")? as u64,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

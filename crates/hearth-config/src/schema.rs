@@ -732,6 +732,28 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "most documents one upsert or delete by ids may hold",
     },
     KeySpec {
+        key: "events.max_event_bytes",
+        kind: Kind::Integer {
+            min: 1,
+            max: 64 * 1024 * 1024,
+        },
+        default: |_| Some(Value::Integer(1024 * 1024)),
+        secret: false,
+        reloadable: false,
+        help: "largest data of one published event, in bytes of JSON",
+    },
+    KeySpec {
+        key: "events.max_bytes_per_tenant",
+        kind: Kind::Integer {
+            min: 1024,
+            max: 1024 * GIB,
+        },
+        default: |_| Some(Value::Integer(GIB)),
+        secret: false,
+        reloadable: false,
+        help: "most bytes of event data one tenant's log may hold (retention makes room)",
+    },
+    KeySpec {
         key: "reload.watch",
         kind: Kind::Bool,
         default: |_| Some(Value::Boolean(true)),

@@ -32,6 +32,9 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS streams (
     tenant_id TEXT PRIMARY KEY NOT NULL,
     last_sequence BIGINT NOT NULL,
+    -- Bytes of event data the stream holds now (inserts add, retention subtracts), for the
+    -- per-tenant cap.
+    bytes BIGINT NOT NULL DEFAULT 0,
     -- The highest sequence retention has deleted: a reader asking for one at or below it
     -- may have missed events, and is told so.
     evicted_through BIGINT NOT NULL DEFAULT 0
@@ -300,6 +303,15 @@ impl EventLog {
         let Some(cut) = cut else {
             return Ok(0);
         };
+        let freed: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(length(data)), 0) FROM events WHERE tenant_id = $1 \
+             AND rule = $2 AND sequence <= $3",
+        )
+        .bind(tenant_id)
+        .bind(rule)
+        .bind(cut)
+        .fetch_one(&mut *transaction)
+        .await?;
         let deleted =
             sqlx::query("DELETE FROM events WHERE tenant_id = $1 AND rule = $2 AND sequence <= $3")
                 .bind(tenant_id)
@@ -309,14 +321,26 @@ impl EventLog {
                 .await?
                 .rows_affected();
         sqlx::query(
-            "UPDATE streams SET evicted_through = MAX(evicted_through, $2) WHERE tenant_id = $1",
+            "UPDATE streams SET evicted_through = MAX(evicted_through, $2), \
+             bytes = MAX(0, bytes - $3) WHERE tenant_id = $1",
         )
         .bind(tenant_id)
         .bind(cut)
+        .bind(freed)
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
         Ok(deleted)
+    }
+
+    /// Bytes of event data a tenant's stream holds.
+    pub async fn stream_bytes(&self, tenant_id: &str) -> Result<u64, LogError> {
+        let bytes: Option<i64> =
+            sqlx::query_scalar("SELECT bytes FROM streams WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(bytes.unwrap_or(0).max(0) as u64)
     }
 
     /// The highest sequence retention has deleted from a tenant's stream (0 for none).
@@ -385,6 +409,7 @@ async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>
     let window_start = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
     let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut next: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut added_bytes: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     let mut answers = Vec::with_capacity(group.len());
     for append in group {
         let mut answer = Vec::with_capacity(append.events.len());
@@ -443,6 +468,7 @@ async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>
                 }
             };
             let id = uuid::Uuid::now_v7().to_string();
+            *added_bytes.entry(event.tenant_id.clone()).or_default() += event.data.len() as i64;
             sqlx::query(
                 "INSERT INTO events (tenant_id, sequence, id, topic, time_ms, data, rule) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -485,11 +511,13 @@ async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>
     }
     for (tenant_id, last) in &next {
         sqlx::query(
-            "INSERT INTO streams (tenant_id, last_sequence) VALUES ($1, $2) \
-             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = $2",
+            "INSERT INTO streams (tenant_id, last_sequence, bytes) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = $2, \
+             bytes = streams.bytes + $3",
         )
         .bind(tenant_id)
         .bind(last)
+        .bind(added_bytes.get(tenant_id).copied().unwrap_or(0))
         .execute(&mut *transaction)
         .await?;
     }
@@ -583,7 +611,10 @@ mod tests {
             max_events: Some(2),
             ..crate::Retention::default()
         };
+        // Five 3-byte events and one of 6 bytes.
+        assert_eq!(log.stream_bytes("t1").await.unwrap(), 21);
         assert_eq!(log.trim("t1", "a.>", &keep_two, now_ms()).await.unwrap(), 3);
+        assert_eq!(log.stream_bytes("t1").await.unwrap(), 12);
         let left: Vec<u64> = log
             .read("t1", 1, 10, None)
             .await

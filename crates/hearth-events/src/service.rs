@@ -30,6 +30,13 @@ pub enum EventsError {
         pattern: String,
         violation: Violation,
     },
+    /// The tenant's log holds as many bytes as it may.
+    #[error(
+        "this tenant's event log holds {held} bytes, and {adding} more would pass its cap of \
+         {max} (events.max_bytes_per_tenant); set retention on its topics \
+         (PUT /v1/topics/{{pattern}}) so old events make room"
+    )]
+    LogFull { held: u64, adding: u64, max: u64 },
     /// An event's data is larger than the limit.
     #[error("`{field}` is {bytes} bytes; events carry at most {max} bytes of data")]
     TooLarge {
@@ -51,6 +58,9 @@ pub struct EventsOptions {
     pub max_event_bytes: usize,
     /// Messages a live subscription may fall behind before it is closed.
     pub subscription_queue: usize,
+    /// The most bytes of event data one tenant's log may hold. Publishes racing each other
+    /// may pass it by what they carry; it bounds the disk, not billing.
+    pub max_bytes_per_tenant: u64,
 }
 
 impl Default for EventsOptions {
@@ -58,6 +68,7 @@ impl Default for EventsOptions {
         EventsOptions {
             max_event_bytes: 1 << 20,
             subscription_queue: 1024,
+            max_bytes_per_tenant: 1 << 30,
         }
     }
 }
@@ -302,6 +313,14 @@ impl Events {
             .filter(|(_, durable)| *durable)
             .map(|(event, _)| event.clone())
             .collect();
+        let adding: u64 = durable.iter().map(|event| event.data.len() as u64).sum();
+        if adding > 0 {
+            let held = self.log.stream_bytes(tenant_id).await?;
+            let max = self.options.max_bytes_per_tenant;
+            if held.saturating_add(adding) > max {
+                return Err(EventsError::LogFull { held, adding, max });
+            }
+        }
         // The log's writer delivers the durable ones live after their commit.
         let mut stored = self.log.append(durable).await?.into_iter();
         let bus = self.bus(tenant_id);
@@ -614,6 +633,55 @@ mod tests {
         // From after the gap, nothing is missing.
         let after = events.follow("t1", &["metrics.>"], 3).await.unwrap();
         assert_eq!(after.gap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_at_its_log_cap_is_refused_until_retention_makes_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EventsOptions {
+            max_bytes_per_tenant: 8,
+            ..EventsOptions::default()
+        };
+        let events = Events::open(dir.path(), options).await.unwrap();
+        events
+            .put_topic(
+                "t1",
+                TopicConfig {
+                    pattern: "a.>".to_string(),
+                    schema: None,
+                    retention: Retention {
+                        max_events: Some(1),
+                        ..Retention::default()
+                    },
+                    durable: true,
+                },
+            )
+            .await
+            .unwrap();
+        // "1234" is 4 bytes of JSON.
+        for _ in 0..2 {
+            events
+                .publish("t1", vec![publish("a.b", json!(1234))], "")
+                .await
+                .unwrap();
+        }
+        let full = events
+            .publish("t1", vec![publish("a.b", json!(1234))], "")
+            .await;
+        assert!(
+            matches!(full, Err(EventsError::LogFull { held: 8, .. })),
+            "{full:?}"
+        );
+        // Another tenant has its own cap.
+        events
+            .publish("t2", vec![publish("a.b", json!(1234))], "")
+            .await
+            .unwrap();
+        events.enforce_retention().await.unwrap();
+        events
+            .publish("t1", vec![publish("a.b", json!(1234))], "")
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

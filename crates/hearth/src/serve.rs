@@ -128,10 +128,16 @@ async fn serve(
         None => None,
     };
 
-    let events =
-        hearth_events::Events::open(&config.data_dir, hearth_events::EventsOptions::default())
-            .await
-            .context("opening the event log")?;
+    let events = hearth_events::Events::open(
+        &config.data_dir,
+        hearth_events::EventsOptions {
+            max_event_bytes: usize::try_from(config.events.max_event_bytes).unwrap_or(usize::MAX),
+            max_bytes_per_tenant: config.events.max_bytes_per_tenant,
+            ..hearth_events::EventsOptions::default()
+        },
+    )
+    .await
+    .context("opening the event log")?;
     let events = Arc::new(events);
     events.spawn_retention(std::time::Duration::from_secs(5));
 

@@ -42,6 +42,9 @@ impl From<EventsError> for ApiError {
                     .with_param(field)
             }
             EventsError::BadSchema(_) => ApiError::bad_request(message).with_param("schema"),
+            EventsError::LogFull { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message)
+            }
             EventsError::Log(_) => {
                 tracing::error!(%message, "the event log failed");
                 ApiError::new(
