@@ -19,6 +19,7 @@ mod readiness;
 pub mod routes;
 mod serve;
 mod state;
+mod system_events;
 mod wire;
 
 pub use error::ApiError;

@@ -264,6 +264,18 @@ pub async fn create_key(
             now,
         )
         .await?;
+    crate::system_events::emit(
+        &state,
+        created
+            .key
+            .tenant_id
+            .as_deref()
+            .unwrap_or(crate::gate::INSTANCE_SCOPE),
+        "hearth.key.created",
+        serde_json::json!({"id": created.key.id, "prefix": created.key.prefix,
+                           "name": created.key.name, "role": created.key.role.as_str()}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(CreatedKeyOut::of(&created, now))))
 }
 
@@ -286,6 +298,15 @@ pub async fn revoke_key(
     let key = gateway(&state)?
         .revoke_key(&caller.actor(ip), &key, now)
         .await?;
+    crate::system_events::emit(
+        &state,
+        key.tenant_id
+            .as_deref()
+            .unwrap_or(crate::gate::INSTANCE_SCOPE),
+        "hearth.key.revoked",
+        serde_json::json!({"id": key.id, "prefix": key.prefix}),
+    )
+    .await;
     Ok(Json(KeyOut::of(&key, now)))
 }
 
@@ -357,6 +378,18 @@ pub async fn rotate_key(
             now,
         )
         .await?;
+    crate::system_events::emit(
+        &state,
+        created
+            .key
+            .tenant_id
+            .as_deref()
+            .unwrap_or(crate::gate::INSTANCE_SCOPE),
+        "hearth.key.created",
+        serde_json::json!({"id": created.key.id, "prefix": created.key.prefix,
+                           "name": created.key.name, "role": created.key.role.as_str()}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(CreatedKeyOut::of(&created, now))))
 }
 

@@ -113,6 +113,13 @@ pub async fn create_collection(
         new.metadata = metadata;
     }
     let collection = memory(&state)?.create_collection(&tenant, new).await?;
+    crate::system_events::emit(
+        &state,
+        &tenant,
+        "hearth.collection.created",
+        serde_json::json!({"id": collection.id, "name": collection.name}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(collection.into())))
 }
 
@@ -173,6 +180,13 @@ pub async fn delete_collection(
     Path(name): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     memory(&state)?.delete_collection(&tenant, &name).await?;
+    crate::system_events::emit(
+        &state,
+        &tenant,
+        "hearth.collection.deleted",
+        serde_json::json!({"name": name}),
+    )
+    .await;
     Ok(Json(Deleted {
         id: name,
         object: "collection.deleted",

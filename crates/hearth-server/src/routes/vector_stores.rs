@@ -94,7 +94,15 @@ pub async fn create(
         metadata: request.metadata.map(serde_json::Value::Object),
         expires_after_days,
     };
-    Ok(Json(service(&state)?.create(&tenant, new).await?.into()))
+    let store = service(&state)?.create(&tenant, new).await?;
+    crate::system_events::emit(
+        &state,
+        &tenant,
+        "hearth.vector_store.created",
+        serde_json::json!({"id": store.id, "name": store.name}),
+    )
+    .await;
+    Ok(Json(store.into()))
 }
 
 /// The caller's vector stores, newest first unless `order=asc`.
@@ -186,6 +194,13 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Json<DeletedOut>, ApiError> {
     service(&state)?.delete(&tenant, &id).await?;
+    crate::system_events::emit(
+        &state,
+        &tenant,
+        "hearth.vector_store.deleted",
+        serde_json::json!({"id": id}),
+    )
+    .await;
     Ok(Json(DeletedOut {
         id,
         object: "vector_store.deleted",

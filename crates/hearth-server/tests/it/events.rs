@@ -311,3 +311,72 @@ async fn a_stream_from_before_what_retention_removed_starts_with_a_gap_event() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn hearth_publishes_its_own_changes_under_hearth_into_the_tenant_they_concern() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let stream = send(
+        &gated.router,
+        Request::get("/v1/events/stream?topics=hearth.%3E")
+            .header("authorization", format!("Bearer {}", keys.acme_reader))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    let created = send(
+        &gated.router,
+        post(
+            "/v1/collections",
+            &keys.acme_admin,
+            &json!({"name": "docs", "dimensions": 4}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // Another tenant's change is not in acme's stream.
+    let theirs = send(
+        &gated.router,
+        post(
+            "/v1/collections",
+            &keys.globex_admin,
+            &json!({"name": "theirs", "dimensions": 4}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(theirs.status(), StatusCode::CREATED);
+    let key = send(
+        &gated.router,
+        post(
+            "/admin/v1/keys",
+            &keys.acme_admin,
+            &json!({"name": "ci", "role": "reader"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(key.status(), StatusCode::CREATED);
+    let secret = json_body(key).await["key"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(secret.starts_with("hk_"), "{secret}");
+
+    let events = read_events(stream, 2).await;
+    assert!(
+        events[0].contains("event: hearth.collection.created") && events[0].contains("docs"),
+        "{events:?}"
+    );
+    assert!(
+        events[1].contains("event: hearth.key.created"),
+        "{events:?}"
+    );
+    assert!(
+        !events[1].contains(&secret),
+        "a key's secret is never in an event"
+    );
+    assert!(!events.concat().contains("theirs"), "{events:?}");
+}
