@@ -160,6 +160,11 @@ impl Caller {
 /// that requires no keys, reach. Tenant ids are UUIDs, so it names no tenant.
 pub const INSTANCE_SCOPE: &str = "(instance)";
 
+/// The scope of a tenant's data, or of the instance's own when there is no tenant.
+pub fn scope_of(tenant_id: Option<&str>) -> &str {
+    tenant_id.unwrap_or(INSTANCE_SCOPE)
+}
+
 /// Whose data a request reaches (collections, files, topics): its key's tenant, or the
 /// instance's own scope. Never another tenant's, whatever the role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,12 +175,10 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantScope {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let tenant = match parts.extensions.get::<Caller>() {
-            Some(Caller::Key(principal)) => principal.tenant_id.clone(),
+            Some(Caller::Key(principal)) => principal.tenant_id.as_deref(),
             _ => None,
         };
-        Ok(TenantScope(
-            tenant.unwrap_or_else(|| INSTANCE_SCOPE.to_string()),
-        ))
+        Ok(TenantScope(scope_of(tenant).to_string()))
     }
 }
 

@@ -264,18 +264,7 @@ pub async fn create_key(
             now,
         )
         .await?;
-    crate::system_events::emit(
-        &state,
-        created
-            .key
-            .tenant_id
-            .as_deref()
-            .unwrap_or(crate::gate::INSTANCE_SCOPE),
-        "hearth.key.created",
-        serde_json::json!({"id": created.key.id, "prefix": created.key.prefix,
-                           "name": created.key.name, "role": created.key.role.as_str()}),
-    )
-    .await;
+    key_event(&state, "hearth.key.created", &created.key).await;
     Ok((StatusCode::CREATED, Json(CreatedKeyOut::of(&created, now))))
 }
 
@@ -298,15 +287,7 @@ pub async fn revoke_key(
     let key = gateway(&state)?
         .revoke_key(&caller.actor(ip), &key, now)
         .await?;
-    crate::system_events::emit(
-        &state,
-        key.tenant_id
-            .as_deref()
-            .unwrap_or(crate::gate::INSTANCE_SCOPE),
-        "hearth.key.revoked",
-        serde_json::json!({"id": key.id, "prefix": key.prefix}),
-    )
-    .await;
+    key_event(&state, "hearth.key.revoked", &key).await;
     Ok(Json(KeyOut::of(&key, now)))
 }
 
@@ -378,18 +359,7 @@ pub async fn rotate_key(
             now,
         )
         .await?;
-    crate::system_events::emit(
-        &state,
-        created
-            .key
-            .tenant_id
-            .as_deref()
-            .unwrap_or(crate::gate::INSTANCE_SCOPE),
-        "hearth.key.created",
-        serde_json::json!({"id": created.key.id, "prefix": created.key.prefix,
-                           "name": created.key.name, "role": created.key.role.as_str()}),
-    )
-    .await;
+    key_event(&state, "hearth.key.created", &created.key).await;
     Ok((StatusCode::CREATED, Json(CreatedKeyOut::of(&created, now))))
 }
 
@@ -545,4 +515,17 @@ pub async fn upstreams(
             })
             .collect(),
     }))
+}
+
+/// Tells the key's tenant that a key was made (`hearth.key.created`, also by a rotation) or
+/// revoked: its id, prefix, name and role, never its secret.
+async fn key_event(state: &AppState, topic: &str, key: &hearth_gateway::KeyView) {
+    crate::system_events::emit(
+        state,
+        crate::gate::scope_of(key.tenant_id.as_deref()),
+        topic,
+        serde_json::json!({"id": key.id, "prefix": key.prefix, "name": key.name,
+                           "role": key.role.as_str()}),
+    )
+    .await;
 }
