@@ -50,7 +50,7 @@ impl Api {
     }
 
     /// What to tell a user who cannot reach the server.
-    pub(crate) fn unreachable(&self) -> String {
+    fn unreachable(&self) -> String {
         format!(
             "cannot reach the server at {}; start it with `hearth serve`, or pass --url",
             self.base
@@ -68,26 +68,37 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
+        let response = self.send(request).await?;
+        let text = response.text().await.context("cannot read the answer")?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Sends a built request; an answer that is not a success becomes the server's error
+    /// message (with the field at fault), so the caller reads only successes.
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
         let response = request.send().await.with_context(|| self.unreachable())?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
         let text = response.text().await.context("cannot read the answer")?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if !status.is_success() {
-            let message = value["error"]["message"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| value.to_string());
-            let param = value["error"]["param"].as_str().unwrap_or("");
-            bail!(
-                "{status}: {message}{}",
-                if param.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({param})")
-                }
-            );
-        }
-        Ok(value)
+        let message = value["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
+        let param = value["error"]["param"].as_str().unwrap_or("");
+        bail!(
+            "{status}: {message}{}",
+            if param.is_empty() {
+                String::new()
+            } else {
+                format!(" ({param})")
+            }
+        );
     }
 }
 

@@ -36,15 +36,12 @@ pub fn run(sources: &Sources, command: &EventsCommand) -> anyhow::Result<()> {
                 if let Some(key) = idempotency_key {
                     request = request.header("idempotency-key", key);
                 }
-                let response = request.send().await.with_context(|| api.unreachable())?;
-                let status = response.status();
-                let answer: Value = response.json().await.context("cannot read the answer")?;
-                if !status.is_success() {
-                    bail!(
-                        "{status}: {}",
-                        answer["error"]["message"].as_str().unwrap_or("no message")
-                    );
-                }
+                let answer: Value = api
+                    .send(request)
+                    .await?
+                    .json()
+                    .await
+                    .context("cannot read the answer")?;
                 println!("{answer}");
                 Ok(())
             }
@@ -108,19 +105,7 @@ async fn subscribe(
     if let Some(from) = from_seq {
         path.push_str(&format!("&from_seq={from}"));
     }
-    let mut response = api
-        .request(reqwest::Method::GET, &path)
-        .send()
-        .await
-        .with_context(|| api.unreachable())?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        bail!(
-            "{status}: {}",
-            answer["error"]["message"].as_str().unwrap_or("no message")
-        );
-    }
+    let mut response = api.send(api.request(reqwest::Method::GET, &path)).await?;
     let mut buffer = String::new();
     let mut printed = 0;
     let mut stdout = std::io::stdout();
