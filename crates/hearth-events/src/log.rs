@@ -227,15 +227,7 @@ impl EventLog {
                         .is_ok_and(|topic| filter.iter().any(|pattern| pattern.matches(&topic))),
                 };
                 if keep {
-                    let data: String = row.get(4);
-                    found.push(StoredEvent {
-                        tenant_id: tenant_id.to_string(),
-                        sequence: sequence as u64,
-                        id: row.get(1),
-                        topic,
-                        time_ms: row.get(3),
-                        data: Arc::from(data),
-                    });
+                    found.push(stored_event(tenant_id, &row));
                     if found.len() == limit {
                         break;
                     }
@@ -364,6 +356,20 @@ impl EventLog {
     }
 }
 
+/// An event from a row of `sequence, id, topic, time_ms, data`.
+fn stored_event(tenant_id: &str, row: &sqlx::sqlite::SqliteRow) -> StoredEvent {
+    let sequence: i64 = row.get(0);
+    let data: String = row.get(4);
+    StoredEvent {
+        tenant_id: tenant_id.to_string(),
+        sequence: sequence.max(0) as u64,
+        id: row.get(1),
+        topic: row.get(2),
+        time_ms: row.get(3),
+        data: Arc::from(data),
+    }
+}
+
 /// The writer: group commits until every handle is gone.
 async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, hook: Option<CommitHook>) {
     while let Some(first) = queue.recv().await {
@@ -415,39 +421,26 @@ async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>
         let mut answer = Vec::with_capacity(append.events.len());
         for event in &append.events {
             if let Some(key) = &event.idempotency_key {
-                let earlier: Option<(i64,)> = sqlx::query_as(
-                    "SELECT sequence FROM idempotency \
-                     WHERE tenant_id = $1 AND key = $2 AND at_ms >= $3",
+                // The event an earlier publish with this key stored, if within the window.
+                let earlier = sqlx::query(
+                    "SELECT events.sequence, events.id, events.topic, events.time_ms, \
+                     events.data FROM idempotency JOIN events \
+                     ON events.tenant_id = idempotency.tenant_id \
+                     AND events.sequence = idempotency.sequence \
+                     WHERE idempotency.tenant_id = $1 AND idempotency.key = $2 \
+                     AND idempotency.at_ms >= $3",
                 )
                 .bind(&event.tenant_id)
                 .bind(key)
                 .bind(window_start)
                 .fetch_optional(&mut *transaction)
                 .await?;
-                if let Some((sequence,)) = earlier {
-                    let row = sqlx::query(
-                        "SELECT id, topic, time_ms, data FROM events \
-                         WHERE tenant_id = $1 AND sequence = $2",
-                    )
-                    .bind(&event.tenant_id)
-                    .bind(sequence)
-                    .fetch_optional(&mut *transaction)
-                    .await?;
-                    if let Some(row) = row {
-                        let data: String = row.get(3);
-                        answer.push(Appended {
-                            event: StoredEvent {
-                                tenant_id: event.tenant_id.clone(),
-                                sequence: sequence as u64,
-                                id: row.get(0),
-                                topic: row.get(1),
-                                time_ms: row.get(2),
-                                data: Arc::from(data),
-                            },
-                            duplicate: true,
-                        });
-                        continue;
-                    }
+                if let Some(row) = earlier {
+                    answer.push(Appended {
+                        event: stored_event(&event.tenant_id, &row),
+                        duplicate: true,
+                    });
+                    continue;
                 }
             }
             let sequence = match next.get_mut(&event.tenant_id) {

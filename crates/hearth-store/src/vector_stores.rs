@@ -112,23 +112,25 @@ macro_rules! file_columns {
     };
 }
 
-/// The SQL that keeps rows after (or before) a cursor row `(time, id)` in a list's order, with
-/// the time and id bound at `$t` and `$i`, and how the rows are ordered. `before` pages are
-/// read in the opposite order (nearest the cursor first) and turned around by the caller.
-fn window_sql(window: &ListWindow<'_>, time: &str, id: &str) -> (String, &'static str, bool) {
+/// The SQL that keeps rows after (or before) a cursor row in a list's order, the cursor's
+/// time and id bound at `time` and `id` and the table's id column named `id_column`, with the
+/// ORDER BY that reads them; and whether the rows come back reversed. `before` pages are read
+/// in the opposite order (nearest the cursor first) and turned around by the caller.
+fn window_sql(
+    window: &ListWindow<'_>,
+    time: &str,
+    id: &str,
+    id_column: &str,
+) -> (String, String, bool) {
     let forward = window.before.is_none();
     // Reading forward in descending order, or backward in ascending order, goes down.
     let down = window.descending == forward;
-    let comparison = if down { "<" } else { ">" };
+    let (comparison, direction) = if down { ("<", "DESC") } else { (">", "ASC") };
     let condition = format!(
         "({time} IS NULL OR created_at_ms {comparison} {time} \
-         OR (created_at_ms = {time} AND {{id}} {comparison} {id}))"
+         OR (created_at_ms = {time} AND {id_column} {comparison} {id}))"
     );
-    let order_by = if down {
-        "ORDER BY created_at_ms DESC, {id} DESC"
-    } else {
-        "ORDER BY created_at_ms ASC, {id} ASC"
-    };
+    let order_by = format!("ORDER BY created_at_ms {direction}, {id_column} {direction}");
     (condition, order_by, !forward)
 }
 
@@ -240,15 +242,14 @@ impl Store {
         let (time, id) = cursor
             .map(|row| (Some(row.created_at_ms), Some(row.id)))
             .unwrap_or((None, None));
-        let (condition, order_by, reversed) = window_sql(window, "$2", "$3");
+        let (condition, order_by, reversed) = window_sql(window, "$2", "$3", "id");
         let statement = format!(
             concat!(
                 "SELECT ",
                 store_columns!(),
                 " FROM vector_stores WHERE tenant_id = $1 AND {} {} LIMIT $4"
             ),
-            condition.replace("{id}", "id"),
-            order_by.replace("{id}", "id")
+            condition, order_by
         );
         let mut rows: Vec<VectorStoreRow> = sqlx::query_as(&statement)
             .bind(tenant_id)
@@ -309,11 +310,21 @@ impl Store {
         &self,
         vector_store_id: &str,
     ) -> Result<FileCounts, StoreError> {
-        let rows = sqlx::query_as(
+        self.file_counts_where("vector_store_id", vector_store_id)
+            .await
+    }
+
+    /// The files whose `column` (a store or a batch) is `value`, in each state.
+    async fn file_counts_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<FileCounts, StoreError> {
+        let rows = sqlx::query_as(&format!(
             "SELECT status, COUNT(*), SUM(usage_bytes) FROM vector_store_files \
-             WHERE vector_store_id = $1 GROUP BY status",
-        )
-        .bind(vector_store_id)
+             WHERE {column} = $1 GROUP BY status"
+        ))
+        .bind(value)
         .fetch_all(&self.pool)
         .await?;
         Ok(counts_of(rows))
@@ -424,7 +435,7 @@ impl Store {
         let (time, id) = cursor
             .map(|row| (Some(row.created_at_ms), Some(row.file_id)))
             .unwrap_or((None, None));
-        let (condition, order_by, reversed) = window_sql(window, "$4", "$5");
+        let (condition, order_by, reversed) = window_sql(window, "$4", "$5", "file_id");
         let statement = format!(
             concat!(
                 "SELECT ",
@@ -433,8 +444,7 @@ impl Store {
                  AND ($2 IS NULL OR batch_id = $2) AND ($3 IS NULL OR status = $3) \
                  AND {} {} LIMIT $6"
             ),
-            condition.replace("{id}", "file_id"),
-            order_by.replace("{id}", "file_id")
+            condition, order_by
         );
         let mut rows: Vec<VectorStoreFileRow> = sqlx::query_as(&statement)
             .bind(query.vector_store_id)
@@ -560,14 +570,7 @@ impl Store {
         &self,
         batch_id: &str,
     ) -> Result<FileCounts, StoreError> {
-        let rows = sqlx::query_as(
-            "SELECT status, COUNT(*), SUM(usage_bytes) FROM vector_store_files \
-             WHERE batch_id = $1 GROUP BY status",
-        )
-        .bind(batch_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(counts_of(rows))
+        self.file_counts_where("batch_id", batch_id).await
     }
 
     /// Cancels a batch: its files still in progress become cancelled, in one transaction.
