@@ -248,7 +248,8 @@ impl Events {
     /// anything is written, made durable, and then delivered to live subscriptions. A
     /// duplicate (same idempotency key within the window) answers with the first event and is
     /// not delivered again. Events of a topic whose rules say not durable are delivered live
-    /// only, with sequence 0.
+    /// only, with sequence 0. Errors name `field[i].topic` (`field.topic` for one event, and
+    /// plain `topic` with an empty `field`, when the request is the event itself).
     pub async fn publish(
         &self,
         tenant_id: &str,
@@ -259,23 +260,20 @@ impl Events {
         let single = events.len() == 1;
         let mut checked = Vec::with_capacity(events.len());
         for (position, event) in events.into_iter().enumerate() {
-            let at = |name: &str| {
-                let path = if single {
-                    format!("{field}{name}")
-                } else {
-                    format!("{field}[{position}]{name}")
-                };
-                // A single event's fields are the request's own: `topic`, `data`.
-                path.trim_start_matches('.').to_string()
+            // Without a field, the request is the event: its fields are `topic` and `data`.
+            let at = |name: &str| match (field.is_empty(), single) {
+                (true, _) => name.to_string(),
+                (false, true) => format!("{field}.{name}"),
+                (false, false) => format!("{field}[{position}].{name}"),
             };
             let topic = Topic::parse(&event.topic).map_err(|source| EventsError::Topic {
-                field: at(".topic"),
+                field: at("topic"),
                 source,
             })?;
             let data = event.data.to_string();
             if data.len() > self.options.max_event_bytes {
                 return Err(EventsError::TooLarge {
-                    field: at(".data"),
+                    field: at("data"),
                     bytes: data.len(),
                     max: self.options.max_event_bytes,
                 });
@@ -291,7 +289,7 @@ impl Events {
                     schema
                         .check(&event.data)
                         .map_err(|violation| EventsError::Schema {
-                            field: at(".data"),
+                            field: at("data"),
                             pattern: pattern.to_string(),
                             violation,
                         })?;

@@ -362,7 +362,7 @@ impl VectorStores {
         check_chunking("chunking_strategy.static", chunking)?;
         // Files are checked before anything is made, so a bad id makes nothing.
         let files = self
-            .resolve_files(tenant_id, new.files, chunking, "file_ids")
+            .resolve_files(tenant_id, new.files, chunking, Some("file_ids"))
             .await?;
 
         let id = new_id("vs_");
@@ -468,17 +468,18 @@ impl VectorStores {
     // ----- Files. -----
 
     /// The rows for files to attach: each must be one of the tenant's files; attributes and
-    /// chunking are checked. `field` names the list in errors.
+    /// chunking are checked. `field` names the list in errors (`None`: one file, the request
+    /// itself).
     async fn resolve_files(
         &self,
         tenant_id: &str,
         files: Vec<FileToAttach>,
         default_chunking: Chunking,
-        field: &str,
+        field: Option<&str>,
     ) -> Result<Vec<VectorStoreFileRow>, MemoryError> {
         if files.len() > MAX_FILES_PER_REQUEST {
             return Err(MemoryError::too_large(
-                field,
+                field.unwrap_or("file_id"),
                 format!(
                     "at most {MAX_FILES_PER_REQUEST} files per request, got {}",
                     files.len()
@@ -489,7 +490,13 @@ impl VectorStores {
         let mut rows = Vec::with_capacity(files.len());
         let mut seen = std::collections::HashSet::new();
         for (position, file) in files.into_iter().enumerate() {
-            let at = |name: &str| format!("{field}[{position}]{name}");
+            // A list names its items (`file_ids[2].attributes.x`); a request that is one file
+            // names its own fields (`file_id`, `attributes.x`).
+            let at = |name: &str| match field {
+                Some(field) => format!("{field}[{position}]{name}"),
+                None if name.is_empty() => "file_id".to_string(),
+                None => name.trim_start_matches('.').to_string(),
+            };
             if !seen.insert(file.file_id.clone()) {
                 return Err(MemoryError::invalid(
                     at(""),
@@ -586,20 +593,8 @@ impl VectorStores {
         self.live_row(tenant_id, vector_store_id).await?;
         let file_id = file.file_id.clone();
         let rows = self
-            .resolve_files(tenant_id, vec![file], Chunking::Auto, "file_ids")
-            .await
-            .map_err(|error| match error {
-                // One file, so its fields are the request's own: `file_id`, `attributes.x`.
-                MemoryError::Invalid { field, reason } => {
-                    let field = match field.strip_prefix("file_ids[0]") {
-                        Some("") => "file_id".to_string(),
-                        Some(rest) => rest.trim_start_matches('.').to_string(),
-                        None => field,
-                    };
-                    MemoryError::Invalid { field, reason }
-                }
-                other => other,
-            })?;
+            .resolve_files(tenant_id, vec![file], Chunking::Auto, None)
+            .await?;
         self.attach_resolved(vector_store_id, None, rows).await?;
         self.file(tenant_id, vector_store_id, &file_id).await
     }
@@ -756,7 +751,7 @@ impl VectorStores {
         let chunking = chunking.unwrap_or(Chunking::Auto);
         check_chunking("chunking_strategy.static", chunking)?;
         let rows = self
-            .resolve_files(tenant_id, files, chunking, "file_ids")
+            .resolve_files(tenant_id, files, chunking, Some("file_ids"))
             .await?;
         let batch = VectorStoreFileBatchRow {
             id: new_id("vsfb_"),
