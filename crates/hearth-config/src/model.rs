@@ -62,6 +62,7 @@ pub struct Config {
 pub struct EventsConfig {
     pub max_event_bytes: u64,
     pub max_bytes_per_tenant: u64,
+    pub max_consumers_per_tenant: u32,
 }
 
 /// Collections and documents.
@@ -569,6 +570,7 @@ impl Config {
             events: EventsConfig {
                 max_event_bytes: values.integer("events.max_event_bytes")? as u64,
                 max_bytes_per_tenant: values.integer("events.max_bytes_per_tenant")? as u64,
+                max_consumers_per_tenant: values.integer("events.max_consumers_per_tenant")? as u32,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

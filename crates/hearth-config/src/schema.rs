@@ -754,6 +754,17 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "most bytes of event data one tenant's log may hold (retention makes room)",
     },
     KeySpec {
+        key: "events.max_consumers_per_tenant",
+        kind: Kind::Integer {
+            min: 1,
+            max: 100_000,
+        },
+        default: |_| Some(Value::Integer(256)),
+        secret: false,
+        reloadable: false,
+        help: "most durable consumers one tenant may have",
+    },
+    KeySpec {
         key: "reload.watch",
         kind: Kind::Bool,
         default: |_| Some(Value::Boolean(true)),

@@ -16,8 +16,9 @@
 //!   appends acknowledged after a group commit's fsync, idempotency keys within a window.
 //! - [`Events`]: the service: publish (checked against the topic's rules, durable, then live
 //!   in sequence order), subscribe, and follow from a sequence (replay, then live, no gap).
-//! - [`Events`]: the service: publish (checked against the topic's rules, durable, then live
-//!   in sequence order), subscribe, and follow from a sequence (replay, then live, no gap).
+//! - Durable consumers ([`ConsumerConfig`]): stored positions with a filter, fetched in
+//!   batches, acknowledged, redelivered after a backoff (timeouts and `nak` alike) and
+//!   dead-lettered after `max_deliver` deliveries.
 //! - [`Bus`]: live fan-out over a sublist, each subscription a bounded queue; a subscriber a
 //!   whole queue behind is closed as a slow consumer, never buffered without bound.
 //!
@@ -38,6 +39,7 @@
 //! ```
 
 mod bus;
+mod consumers;
 mod log;
 mod rules;
 mod service;
@@ -46,6 +48,10 @@ mod topic;
 mod topics;
 
 pub use bus::{Bus, CloseReason, Published, Subscription};
+pub use consumers::{
+    ConsumerConfig, ConsumerInfo, DEAD_LETTER_TICK, DeliverPolicy, Delivery, MAX_FETCH_BATCH,
+    MAX_FETCH_WAIT,
+};
 pub use log::{
     Appended, CommitHook, EVENTS_FILE, EventLog, GROUP_MAX, IDEMPOTENCY_WINDOW, LogError, NewEvent,
     StoredEvent,

@@ -171,6 +171,9 @@ impl EventLog {
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        sqlx::raw_sql(crate::consumers::SCHEMA)
+            .execute(&pool)
+            .await?;
         let (appends, queue) = mpsc::channel(QUEUE);
         tokio::spawn(write(pool.clone(), queue, hook));
         Ok(EventLog { pool, appends })

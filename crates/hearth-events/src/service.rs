@@ -47,6 +47,18 @@ pub enum EventsError {
     /// A topic's schema is not a valid JSON Schema.
     #[error("invalid `schema`: {0}")]
     BadSchema(String),
+    /// A field of a request is out of its range; the message says what it takes.
+    #[error("invalid `{field}`: {message}")]
+    Invalid { field: String, message: String },
+    #[error("no consumer named `{0}` in this tenant")]
+    NoConsumer(String),
+    #[error(
+        "a consumer named `{0}` exists with other settings; delete it first (DELETE \
+         /v1/consumers/{0}) or pick another name"
+    )]
+    ConsumerExists(String),
+    #[error("this tenant has {max} consumers, the most it may (events.max_consumers_per_tenant)")]
+    TooManyConsumers { max: u32 },
     #[error(transparent)]
     Log(#[from] LogError),
 }
@@ -61,6 +73,8 @@ pub struct EventsOptions {
     /// The most bytes of event data one tenant's log may hold. Publishes racing each other
     /// may pass it by what they carry; it bounds the disk, not billing.
     pub max_bytes_per_tenant: u64,
+    /// The most durable consumers one tenant may have.
+    pub max_consumers_per_tenant: u32,
 }
 
 impl Default for EventsOptions {
@@ -69,6 +83,7 @@ impl Default for EventsOptions {
             max_event_bytes: 1 << 20,
             subscription_queue: 1024,
             max_bytes_per_tenant: 1 << 30,
+            max_consumers_per_tenant: 256,
         }
     }
 }
@@ -88,8 +103,8 @@ type Buses = Arc<Mutex<HashMap<String, Bus<Arc<StoredEvent>>>>>;
 /// subscribers see each tenant's events in sequence order.
 #[derive(Debug)]
 pub struct Events {
-    log: EventLog,
-    options: EventsOptions,
+    pub(crate) log: EventLog,
+    pub(crate) options: EventsOptions,
     buses: Buses,
     rules: Mutex<HashMap<String, Arc<TopicRules>>>,
 }
@@ -219,7 +234,7 @@ impl Events {
         Ok(())
     }
 
-    fn bus(&self, tenant_id: &str) -> Bus<Arc<StoredEvent>> {
+    pub(crate) fn bus(&self, tenant_id: &str) -> Bus<Arc<StoredEvent>> {
         self.buses
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -228,7 +243,7 @@ impl Events {
             .clone()
     }
 
-    fn rules(&self, tenant_id: &str) -> Option<Arc<TopicRules>> {
+    pub(crate) fn rules(&self, tenant_id: &str) -> Option<Arc<TopicRules>> {
         self.rules
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

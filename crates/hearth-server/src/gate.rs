@@ -106,6 +106,17 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("POST", "/v1/events" | "/v1/events/{topic}") => Needs(Role::Member),
         ("GET", "/v1/events/stream" | "/v1/topics/{pattern}") => Needs(Role::Reader),
         ("PUT" | "DELETE", "/v1/topics/{pattern}") => Needs(Role::Admin),
+        // Durable consumers: readers consume (fetch and settle), admins create and delete.
+        ("GET", "/v1/consumers" | "/v1/consumers/{name}")
+        | (
+            "POST",
+            "/v1/consumers/{name}/fetch"
+            | "/v1/consumers/{name}/ack"
+            | "/v1/consumers/{name}/nak"
+            | "/v1/consumers/{name}/term"
+            | "/v1/consumers/{name}/in_progress",
+        ) => Needs(Role::Reader),
+        ("POST", "/v1/consumers") | ("DELETE", "/v1/consumers/{name}") => Needs(Role::Admin),
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")

@@ -133,6 +133,7 @@ async fn serve(
         hearth_events::EventsOptions {
             max_event_bytes: usize::try_from(config.events.max_event_bytes).unwrap_or(usize::MAX),
             max_bytes_per_tenant: config.events.max_bytes_per_tenant,
+            max_consumers_per_tenant: config.events.max_consumers_per_tenant,
             ..hearth_events::EventsOptions::default()
         },
     )
@@ -140,6 +141,7 @@ async fn serve(
     .context("opening the event log")?;
     let events = Arc::new(events);
     events.spawn_retention(std::time::Duration::from_secs(5));
+    events.spawn_dead_letters();
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {

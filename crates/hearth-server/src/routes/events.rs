@@ -21,7 +21,7 @@ use crate::gate::TenantScope;
 use crate::state::AppState;
 use crate::wire::events::*;
 
-fn events(state: &AppState) -> Result<Arc<Events>, ApiError> {
+pub(crate) fn events(state: &AppState) -> Result<Arc<Events>, ApiError> {
     state
         .events
         .clone()
@@ -42,6 +42,14 @@ impl From<EventsError> for ApiError {
                     .with_param(field)
             }
             EventsError::BadSchema(_) => ApiError::bad_request(message).with_param("schema"),
+            EventsError::Invalid { field, .. } => ApiError::bad_request(message).with_param(field),
+            EventsError::NoConsumer(_) => ApiError::not_found(message),
+            EventsError::ConsumerExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message).with_param("name")
+            }
+            EventsError::TooManyConsumers { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message)
+            }
             EventsError::LogFull { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message)
             }

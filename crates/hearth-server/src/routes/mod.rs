@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 pub mod cache;
+pub(crate) mod consumers;
 pub(crate) mod events;
 pub(crate) mod files;
 mod health;
@@ -130,4 +131,11 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
             events::get_topic,
             events::delete_topic
         ))
+        .routes(routes!(consumers::create, consumers::list))
+        .routes(routes!(consumers::retrieve, consumers::delete))
+        .routes(routes!(consumers::fetch))
+        .routes(routes!(consumers::ack))
+        .routes(routes!(consumers::nak))
+        .routes(routes!(consumers::term))
+        .routes(routes!(consumers::in_progress))
 }

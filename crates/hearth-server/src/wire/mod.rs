@@ -2,6 +2,7 @@
 //! engine's domain types. Only this crate knows them.
 
 pub mod admin;
+pub mod consumers;
 pub mod events;
 pub mod files;
 pub mod memory;

@@ -380,3 +380,189 @@ async fn hearth_publishes_its_own_changes_under_hearth_into_the_tenant_they_conc
     );
     assert!(!events.concat().contains("theirs"), "{events:?}");
 }
+
+#[tokio::test]
+async fn durable_consumers_deliver_redeliver_and_dead_letter_within_their_tenant() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let consumer = json!({
+        "name": "billing", "filter": "orders.>", "ack_wait_ms": 100,
+        "max_deliver": 2, "dead_letter_topic": "dead.orders"
+    });
+    let refused = send(
+        &gated.router,
+        post("/v1/consumers", &keys.acme_member, &consumer, None),
+    )
+    .await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "admins create consumers"
+    );
+    let created = send(
+        &gated.router,
+        post("/v1/consumers", &keys.acme_admin, &consumer, None),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let created = json_body(created).await;
+    assert_eq!(created["deliver"], "all", "{created}");
+    assert_eq!(created["state"]["next_seq"], 1, "{created}");
+    let conflict = send(
+        &gated.router,
+        post(
+            "/v1/consumers",
+            &keys.acme_admin,
+            &json!({"name": "billing", "filter": ">"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    let bad = send(
+        &gated.router,
+        post(
+            "/v1/consumers",
+            &keys.acme_admin,
+            &json!({"name": "x", "filter": "a.*", "deliver": "sometimes"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_body(bad).await["error"]["param"], "deliver");
+
+    for order in 1..=2 {
+        let published = send(
+            &gated.router,
+            post(
+                "/v1/events/orders.created",
+                &keys.acme_member,
+                &json!({"order": order}),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(published.status(), StatusCode::OK);
+    }
+    let fetch = |key: &str, wait_ms: u64| {
+        post(
+            "/v1/consumers/billing/fetch",
+            key,
+            &json!({"batch": 10, "wait_ms": wait_ms}),
+            None,
+        )
+    };
+    let fetched = json_body(send(&gated.router, fetch(&keys.acme_reader, 0)).await).await;
+    let deliveries = fetched["data"].as_array().expect("data").clone();
+    assert_eq!(deliveries.len(), 2, "{fetched}");
+    assert_eq!(deliveries[0]["data"], json!({"order": 1}));
+    assert_eq!(deliveries[0]["delivery_count"], 1);
+    let acked = json_body(
+        send(
+            &gated.router,
+            post(
+                "/v1/consumers/billing/ack",
+                &keys.acme_reader,
+                &json!({"delivery_ids": [deliveries[0]["delivery_id"]]}),
+                None,
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(acked["count"], 1, "{acked}");
+
+    // Another tenant reaches none of it: not the consumer, not its deliveries.
+    let theirs = send(&gated.router, fetch(&keys.globex_admin, 0)).await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    let their_ack = send(
+        &gated.router,
+        post(
+            "/v1/consumers/billing/ack",
+            &keys.globex_admin,
+            &json!({"delivery_ids": [deliveries[1]["delivery_id"]]}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(their_ack.status(), StatusCode::NOT_FOUND);
+    let their_list = json_body(
+        send(
+            &gated.router,
+            Request::get("/v1/consumers")
+                .header("authorization", format!("Bearer {}", keys.globex_admin))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(their_list["data"], json!([]));
+
+    // The second order is redelivered after its ack wait, nak'd on its last delivery, and
+    // dead-lettered with the reason.
+    let again = json_body(send(&gated.router, fetch(&keys.acme_reader, 5000)).await).await;
+    assert_eq!(again["data"][0]["delivery_count"], 2, "{again}");
+    let naked = send(
+        &gated.router,
+        post(
+            "/v1/consumers/billing/nak",
+            &keys.acme_reader,
+            &json!({"delivery_ids": [again["data"][0]["delivery_id"]]}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(json_body(naked).await["count"], 1);
+    let stream = send(
+        &gated.router,
+        Request::get("/v1/events/stream?topics=dead.%3E&from_seq=1")
+            .header("authorization", format!("Bearer {}", keys.acme_reader))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let letters = read_events(stream, 1).await;
+    assert!(letters[0].contains("event: dead.orders"), "{letters:?}");
+    assert!(
+        letters[0].contains(r#""reason":"max_deliver_nak""#)
+            && letters[0].contains(r#""data":{"order":2}"#),
+        "{letters:?}"
+    );
+    let info = json_body(
+        send(
+            &gated.router,
+            Request::get("/v1/consumers/billing")
+                .header("authorization", format!("Bearer {}", keys.acme_reader))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(info["state"]["dead_lettered"], 1, "{info}");
+    assert_eq!(info["state"]["ack_pending"], 0, "{info}");
+
+    let bad_id = send(
+        &gated.router,
+        post(
+            "/v1/consumers/billing/ack",
+            &keys.acme_reader,
+            &json!({"delivery_ids": ["nope"]}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(bad_id.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_body(bad_id).await["error"]["param"], "delivery_ids[0]");
+    let deleted = send(
+        &gated.router,
+        Request::delete("/v1/consumers/billing")
+            .header("authorization", format!("Bearer {}", keys.acme_admin))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+}

@@ -125,6 +125,7 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
     );
     // Retention runs often here, so its tests need not wait.
     events.spawn_retention(Duration::from_millis(50));
+    events.spawn_dead_letters();
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),

@@ -885,6 +885,58 @@ fn cases() -> Vec<Case> {
             bad("an unknown field", json!({"durable": true, "replicas": 3})),
         ],
     ));
+    // A consumer named like the other `{name}` routes, then its fetch and settle actions.
+    let consumer = json!({
+        "name": "docs", "filter": ["orders.>", "emotion.*"], "deliver": {"from_seq": 1},
+        "ack_wait_ms": 5000, "max_deliver": 5, "backoff_ms": [100, 1000],
+        "dead_letter_topic": "dead.docs", "max_ack_pending": 100
+    });
+    cases.extend(requests(
+        Method::POST,
+        "/v1/consumers",
+        vec![
+            ok("every setting", consumer.clone()),
+            ok("the same again: answered with it", consumer),
+            bad("no filter", json!({"name": "other"})),
+            bad(
+                "an ack wait that is text",
+                json!({"name": "other", "filter": ">", "ack_wait_ms": "soon"}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/consumers/{name}/fetch",
+        vec![
+            ok(
+                "a batch with a short wait",
+                json!({"batch": 5, "wait_ms": 10}),
+            ),
+            ok("nothing: one event, no wait", json!({})),
+            bad("a batch that is text", json!({"batch": "many"})),
+        ],
+    ));
+    for action in ["ack", "nak", "term", "in_progress"] {
+        let route: &'static str = match action {
+            "ack" => "/v1/consumers/{name}/ack",
+            "nak" => "/v1/consumers/{name}/nak",
+            "term" => "/v1/consumers/{name}/term",
+            _ => "/v1/consumers/{name}/in_progress",
+        };
+        let mut good = vec![ok("no deliveries", json!({"delivery_ids": []}))];
+        if action == "nak" {
+            good.push(ok(
+                "a delay",
+                json!({"delivery_ids": ["1.1"], "delay_ms": 500}),
+            ));
+        }
+        good.push(bad(
+            "ids that are not a list",
+            json!({"delivery_ids": "1.1"}),
+        ));
+        good.push(bad("an unknown field", json!({"ids": ["1.1"]})));
+        cases.extend(requests(Method::POST, route, good));
+    }
     // Last: the key is rotated, and a rotated key cannot be rotated again.
     cases.push(Case {
         method: Method::POST,

@@ -1,5 +1,8 @@
 //! Events through the built binary: `hearth events pub` stores an event on a running server
-//! and `hearth events sub` prints it back, replayed from its sequence, as a JSON line.
+//! and `hearth events sub` prints it back, replayed from its sequence, as a JSON line; a
+//! kill -9 in the middle of publishing and consuming loses nothing that was answered.
+
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -37,4 +40,131 @@ fn the_cli_publishes_an_event_and_prints_it_back_from_the_log() {
     assert_eq!(line["seq"], 1);
     assert_eq!(line["topic"], "agent.task.done");
     assert_eq!(line["data"]["task"], 7);
+}
+
+/// kill -9 while publishers publish and a consumer holds un-acknowledged deliveries: after
+/// the restart every publish that was answered is delivered to the consumer, and the
+/// consumer's acknowledged events are not delivered again.
+#[test]
+fn a_kill_9_loses_no_acknowledged_publish_and_no_consumer_progress() {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+
+    let mut server = Server::start(|_, _| {});
+    let client = crate::client();
+    let post = |server: &Server, path: &str, body: Value| {
+        let response = client
+            .post(server.url(path))
+            .json(&body)
+            .send()
+            .expect("request");
+        let status = response.status();
+        let body: Value = response.json().expect("JSON answer");
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    };
+    post(
+        &server,
+        "/v1/consumers",
+        serde_json::json!({"name": "worker", "filter": "jobs.>", "ack_wait_ms": 300}),
+    );
+    // Publishers that record each sequence the server answered, until the server is gone.
+    let answered = Arc::new(Mutex::new(BTreeSet::new()));
+    let publishers: Vec<_> = (0..4)
+        .map(|publisher| {
+            let url = server.url("/v1/events/jobs.run");
+            let answered = Arc::clone(&answered);
+            std::thread::spawn(move || {
+                let client = crate::client();
+                for n in 0.. {
+                    let Ok(response) = client
+                        .post(&url)
+                        .json(&serde_json::json!({"publisher": publisher, "n": n}))
+                        .send()
+                    else {
+                        return;
+                    };
+                    let Ok(body) = response.json::<Value>() else {
+                        return;
+                    };
+                    let Some(seq) = body["seq"].as_u64() else {
+                        return;
+                    };
+                    answered.lock().expect("lock").insert(seq);
+                }
+            })
+        })
+        .collect();
+    while answered.lock().expect("lock").len() < 100 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The consumer takes a batch and acknowledges half of it; the rest is in flight.
+    let fetched = post(
+        &server,
+        "/v1/consumers/worker/fetch",
+        serde_json::json!({"batch": 40}),
+    );
+    let deliveries = fetched["data"].as_array().expect("data").clone();
+    assert_eq!(deliveries.len(), 40, "{fetched}");
+    let acked: Vec<Value> = deliveries[..20]
+        .iter()
+        .map(|delivery| delivery["delivery_id"].clone())
+        .collect();
+    let answer = post(
+        &server,
+        "/v1/consumers/worker/ack",
+        serde_json::json!({"delivery_ids": acked}),
+    );
+    assert_eq!(answer["count"], 20);
+    let acked_seqs: BTreeSet<u64> = deliveries[..20]
+        .iter()
+        .map(|delivery| delivery["seq"].as_u64().expect("seq"))
+        .collect();
+
+    // kill -9 mid-publish, and start again on the same data.
+    server.restart(|_, _| {});
+    for publisher in publishers {
+        publisher.join().expect("publisher");
+    }
+    let answered = answered.lock().expect("lock").clone();
+    let mut delivered = BTreeSet::new();
+    let mut empty_fetches = 0;
+    while empty_fetches < 2 {
+        let fetched = post(
+            &server,
+            "/v1/consumers/worker/fetch",
+            serde_json::json!({"batch": 500, "wait_ms": 700}),
+        );
+        let deliveries = fetched["data"].as_array().expect("data").clone();
+        if deliveries.is_empty() {
+            empty_fetches += 1;
+            continue;
+        }
+        let ids: Vec<Value> = deliveries
+            .iter()
+            .map(|delivery| delivery["delivery_id"].clone())
+            .collect();
+        post(
+            &server,
+            "/v1/consumers/worker/ack",
+            serde_json::json!({"delivery_ids": ids}),
+        );
+        for delivery in deliveries {
+            let seq = delivery["seq"].as_u64().expect("seq");
+            assert!(!acked_seqs.contains(&seq), "acknowledged {seq} came again");
+            delivered.insert(seq);
+        }
+    }
+    let missing: Vec<&u64> = answered
+        .iter()
+        .filter(|seq| !acked_seqs.contains(seq) && !delivered.contains(seq))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} answered publishes were lost: {missing:?}",
+        missing.len()
+    );
+    // The stream has no holes: what was stored is 1..=last, gapless.
+    let last = *delivered.iter().chain(&acked_seqs).max().expect("some");
+    assert_eq!(delivered.len() + acked_seqs.len(), last as usize);
 }
