@@ -266,6 +266,24 @@ pub enum EventsCommand {
         #[arg(long, value_name = "N")]
         count: Option<u64>,
     },
+    /// Durable consumers of the key's tenant.
+    Consumers {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
+}
+
+/// A listing, as a table or as JSON.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// List them.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! `hearth events pub|sub`: publish to a running server, or print its events live as JSON
+//! `hearth events pub|sub|consumers list`: publish to a running server, or print its events live as JSON
 //! Lines, over its HTTP API (`/v1/events`, the SSE stream). Parsing and printing only; the
 //! rules live in `hearth-events` behind the server.
 
@@ -9,7 +9,7 @@ use hearth_config::Sources;
 use serde_json::{Value, json};
 
 use crate::api_client::{Api, percent_encode};
-use crate::cli::EventsCommand;
+use crate::cli::{EventsCommand, ListCommand};
 
 pub fn run(sources: &Sources, command: &EventsCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -54,8 +54,50 @@ pub fn run(sources: &Sources, command: &EventsCommand) -> anyhow::Result<()> {
                 let api = Api::new(sources, server)?;
                 subscribe(&api, patterns, *from_seq, *count).await
             }
+            EventsCommand::Consumers {
+                command: ListCommand::List { server, json },
+            } => {
+                let api = Api::new(sources, server)?;
+                list_consumers(&api, *json).await
+            }
         }
     })
+}
+
+async fn list_consumers(api: &Api, as_json: bool) -> anyhow::Result<()> {
+    let answer = api
+        .call(reqwest::Method::GET, "/v1/consumers", None)
+        .await?;
+    let consumers = answer["data"].as_array().cloned().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        writeln!(out, "{}", Value::Array(consumers))?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<24} {:<24} {:>9} {:>11} {:>9} {:>9} {:>6}",
+        "NAME", "FILTER", "NEXT_SEQ", "ACK_PENDING", "DELIVERED", "ACKED", "DEAD"
+    )?;
+    for consumer in consumers {
+        let state = &consumer["state"];
+        let filter: Vec<&str> = consumer["filter"]
+            .as_array()
+            .map(|patterns| patterns.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<24} {:<24} {:>9} {:>11} {:>9} {:>9} {:>6}",
+            consumer["name"].as_str().unwrap_or(""),
+            filter.join(","),
+            state["next_seq"],
+            state["ack_pending"],
+            state["delivered"],
+            state["acked"],
+            state["dead_lettered"],
+        )?;
+    }
+    Ok(())
 }
 
 /// One server-sent event: its `id`, `event` and `data` fields.

@@ -40,6 +40,24 @@ fn the_cli_publishes_an_event_and_prints_it_back_from_the_log() {
     assert_eq!(line["seq"], 1);
     assert_eq!(line["topic"], "agent.task.done");
     assert_eq!(line["data"]["task"], 7);
+
+    let created = crate::client()
+        .post(server.url("/v1/consumers"))
+        .json(&serde_json::json!({"name": "auditor", "filter": ["agent.>", "other.*"]}))
+        .send()
+        .expect("create a consumer");
+    assert!(created.status().is_success());
+    let (ok, out, err) = events(&["consumers", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("NAME"), "{out}");
+    assert!(
+        out.contains("auditor") && out.contains("agent.>,other.*"),
+        "{out}"
+    );
+    let (ok, out, err) = events(&["consumers", "list", "--json"]);
+    assert!(ok, "{err}");
+    let listed: Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(listed[0]["state"]["next_seq"], 1, "{out}");
 }
 
 /// kill -9 while publishers publish and a consumer holds un-acknowledged deliveries: after
