@@ -54,6 +54,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub memory: MemoryConfig,
     pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
     pub reload: ReloadConfig,
 }
 
@@ -63,6 +64,16 @@ pub struct EventsConfig {
     pub max_event_bytes: u64,
     pub max_bytes_per_tenant: u64,
     pub max_consumers_per_tenant: u32,
+}
+
+/// Webhook delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhooksConfig {
+    pub allow_internal_targets: bool,
+    pub retry_scale: f64,
+    pub timeout_s: u64,
+    pub disable_after_s: u64,
+    pub max_per_tenant: u32,
 }
 
 /// Collections and documents.
@@ -571,6 +582,13 @@ impl Config {
                 max_event_bytes: values.integer("events.max_event_bytes")? as u64,
                 max_bytes_per_tenant: values.integer("events.max_bytes_per_tenant")? as u64,
                 max_consumers_per_tenant: values.integer("events.max_consumers_per_tenant")? as u32,
+            },
+            webhooks: WebhooksConfig {
+                allow_internal_targets: values.boolean("webhooks.allow_internal_targets")?,
+                retry_scale: values.float("webhooks.retry_scale")?,
+                timeout_s: values.integer("webhooks.timeout_s")? as u64,
+                disable_after_s: values.integer("webhooks.disable_after_s")? as u64,
+                max_per_tenant: values.integer("webhooks.max_per_tenant")? as u32,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

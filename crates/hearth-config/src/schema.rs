@@ -765,6 +765,56 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "most durable consumers one tenant may have",
     },
     KeySpec {
+        key: "webhooks.allow_internal_targets",
+        kind: Kind::Bool,
+        default: |_| Some(Value::Boolean(false)),
+        secret: false,
+        reloadable: false,
+        help: "let webhooks reach loopback and private addresses (off: no SSRF into your network)",
+    },
+    KeySpec {
+        key: "webhooks.retry_scale",
+        kind: Kind::Float {
+            min: 0.0001,
+            max: 1.0,
+        },
+        default: |_| Some(Value::Float(1.0)),
+        secret: false,
+        reloadable: false,
+        help: "factor on Svix's retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); \
+               below 1 only to test receivers",
+    },
+    KeySpec {
+        key: "webhooks.timeout_s",
+        kind: Kind::Integer { min: 1, max: 300 },
+        default: |_| Some(Value::Integer(15)),
+        secret: false,
+        reloadable: false,
+        help: "seconds one webhook request may take",
+    },
+    KeySpec {
+        key: "webhooks.disable_after_s",
+        kind: Kind::Integer {
+            min: 60,
+            max: 365 * 86_400,
+        },
+        default: |_| Some(Value::Integer(5 * 86_400)),
+        secret: false,
+        reloadable: false,
+        help: "an endpoint failing this long without a success is disabled (and reported)",
+    },
+    KeySpec {
+        key: "webhooks.max_per_tenant",
+        kind: Kind::Integer {
+            min: 1,
+            max: 10_000,
+        },
+        default: |_| Some(Value::Integer(64)),
+        secret: false,
+        reloadable: false,
+        help: "most webhook endpoints one tenant may have",
+    },
+    KeySpec {
         key: "reload.watch",
         kind: Kind::Bool,
         default: |_| Some(Value::Boolean(true)),

@@ -154,6 +154,19 @@ impl ConsumerConfig {
         }
     }
 
+    /// The filter's patterns.
+    fn patterns(&self) -> Result<Vec<Pattern>, EventsError> {
+        self.filter
+            .iter()
+            .map(|pattern| {
+                Pattern::parse(pattern).map_err(|source| EventsError::Topic {
+                    field: "filter".to_string(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
     /// The wait before redelivering after the `deliveries`-th delivery failed.
     fn backoff_after(&self, deliveries: u32) -> Duration {
         let index = (deliveries.max(1) - 1) as usize;
@@ -176,10 +189,12 @@ impl ConsumerConfig {
                 .name
                 .bytes()
                 .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
-        if !name_ok {
+        if !name_ok || is_system_consumer(&self.name) {
             return Err(invalid(
                 "name",
-                "a consumer's name is 1 to 64 letters, digits, `-` or `_`".to_string(),
+                "a consumer's name is 1 to 64 letters, digits, `-` or `_`, not starting with \
+                 `_` (Hearth's own)"
+                    .to_string(),
             ));
         }
         if self.filter.is_empty() {
@@ -242,6 +257,12 @@ impl ConsumerConfig {
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(86_400);
+
+/// Whether a consumer is Hearth's own (a webhook's): named with a leading `_`. Apps cannot
+/// create, list, fetch from or settle them; only the service that made them can.
+pub fn is_system_consumer(name: &str) -> bool {
+    name.starts_with('_')
+}
 
 /// A consumer's settings and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,6 +356,33 @@ impl Events {
         config: ConsumerConfig,
     ) -> Result<ConsumerInfo, EventsError> {
         config.check()?;
+        self.insert_consumer(tenant_id, config).await
+    }
+
+    /// Creates one of Hearth's own consumers (`_name`, see [`is_system_consumer`]); it does
+    /// not count against the tenant's cap and apps never see it.
+    pub async fn create_system_consumer(
+        &self,
+        tenant_id: &str,
+        config: ConsumerConfig,
+    ) -> Result<ConsumerInfo, EventsError> {
+        if !is_system_consumer(&config.name) {
+            return Err(EventsError::Invalid {
+                field: "name".to_string(),
+                message: "Hearth's own consumers are named with a leading `_`".to_string(),
+            });
+        }
+        let mut app_named = config.clone();
+        app_named.name = "system".to_string();
+        app_named.check()?;
+        self.insert_consumer(tenant_id, config).await
+    }
+
+    async fn insert_consumer(
+        &self,
+        tenant_id: &str,
+        config: ConsumerConfig,
+    ) -> Result<ConsumerInfo, EventsError> {
         if let Some(existing) = self.consumer(tenant_id, &config.name).await? {
             if existing.config == config {
                 return Ok(existing);
@@ -342,13 +390,15 @@ impl Events {
             return Err(EventsError::ConsumerExists(config.name));
         }
         let pool = &self.log.pool;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consumers WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_one(pool)
-            .await
-            .map_err(LogError::from)?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM consumers WHERE tenant_id = $1 AND substr(name, 1, 1) != '_'",
+        )
+        .bind(tenant_id)
+        .fetch_one(pool)
+        .await
+        .map_err(LogError::from)?;
         let max = self.options.max_consumers_per_tenant;
-        if count as u64 >= max as u64 {
+        if !is_system_consumer(&config.name) && count as u64 >= max as u64 {
             return Err(EventsError::TooManyConsumers { max });
         }
         let start = match config.deliver {
@@ -418,10 +468,11 @@ impl Events {
         Ok(row.as_ref().map(info_of))
     }
 
-    /// A tenant's consumers, by name.
+    /// A tenant's consumers, by name (not Hearth's own).
     pub async fn consumers(&self, tenant_id: &str) -> Result<Vec<ConsumerInfo>, EventsError> {
         let rows = sqlx::query(&format!(
-            "SELECT {INFO_COLUMNS} FROM consumers WHERE tenant_id = $1 ORDER BY name"
+            "SELECT {INFO_COLUMNS} FROM consumers WHERE tenant_id = $1 \
+             AND substr(name, 1, 1) != '_' ORDER BY name"
         ))
         .bind(tenant_id)
         .fetch_all(&self.log.pool)
@@ -470,7 +521,7 @@ impl Events {
         let Some(info) = self.consumer(tenant_id, name).await? else {
             return Err(EventsError::NoConsumer(name.to_string()));
         };
-        let patterns = info.config.check()?;
+        let patterns = info.config.patterns()?;
         // Subscribed before claiming, so a publish between the claim and the wait wakes it.
         let mut live = if wait.is_zero() {
             None

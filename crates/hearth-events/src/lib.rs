@@ -50,7 +50,7 @@ mod topics;
 pub use bus::{Bus, CloseReason, Published, Subscription};
 pub use consumers::{
     ConsumerConfig, ConsumerInfo, DEAD_LETTER_TICK, DeliverPolicy, Delivery, MAX_FETCH_BATCH,
-    MAX_FETCH_WAIT,
+    MAX_FETCH_WAIT, is_system_consumer,
 };
 pub use log::{
     Appended, CommitHook, EVENTS_FILE, EventLog, GROUP_MAX, IDEMPOTENCY_WINDOW, LogError, NewEvent,

@@ -464,6 +464,16 @@ impl Events {
         });
     }
 
+    /// A tenant's stored event with this sequence, if it is still kept.
+    pub async fn event(
+        &self,
+        tenant_id: &str,
+        sequence: u64,
+    ) -> Result<Option<StoredEvent>, EventsError> {
+        let found = self.log.read(tenant_id, sequence, 1, None).await?;
+        Ok(found.into_iter().find(|event| event.sequence == sequence))
+    }
+
     /// A tenant's newest sequence.
     pub async fn last_sequence(&self, tenant_id: &str) -> Result<u64, EventsError> {
         Ok(self.log.last_sequence(tenant_id).await?)

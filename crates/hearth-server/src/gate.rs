@@ -117,6 +117,15 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             | "/v1/consumers/{name}/in_progress",
         ) => Needs(Role::Reader),
         ("POST", "/v1/consumers") | ("DELETE", "/v1/consumers/{name}") => Needs(Role::Admin),
+        // Webhooks carry a tenant's events out of Hearth: admins only, reading included (an
+        // endpoint's delivery log shows what was sent where).
+        ("GET" | "POST", "/v1/webhooks")
+        | ("GET" | "PATCH" | "DELETE", "/v1/webhooks/{id}")
+        | ("GET", "/v1/webhooks/{id}/deliveries")
+        | (
+            "POST",
+            "/v1/webhooks/{id}/rotate_secret" | "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+        ) => Needs(Role::Admin),
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")

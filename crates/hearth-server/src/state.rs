@@ -77,6 +77,8 @@ pub struct SharedState {
     pub vector_stores: Option<hearth_memory::VectorStores>,
     /// Topics, the durable event log and live subscriptions; `None` answers 503.
     pub events: Option<std::sync::Arc<hearth_events::Events>>,
+    /// Webhook endpoints fed by the events; `None` answers 503.
+    pub webhooks: Option<std::sync::Arc<hearth_webhooks::Webhooks>>,
     /// Response caches; `None` when `cache.enabled` is off.
     pub cache: Option<crate::routes::cache::CacheState>,
     pub metrics: PrometheusHandle,

@@ -271,6 +271,11 @@ pub enum EventsCommand {
         #[command(subcommand)]
         command: ListCommand,
     },
+    /// Webhook endpoints of the key's tenant.
+    Webhooks {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
 }
 
 /// A listing, as a table or as JSON.

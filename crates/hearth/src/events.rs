@@ -1,4 +1,4 @@
-//! `hearth events pub|sub|consumers list`: publish to a running server, or print its events live as JSON
+//! `hearth events pub|sub|consumers list|webhooks list`: publish to a running server, or print its events live as JSON
 //! Lines, over its HTTP API (`/v1/events`, the SSE stream). Parsing and printing only; the
 //! rules live in `hearth-events` behind the server.
 
@@ -60,6 +60,12 @@ pub fn run(sources: &Sources, command: &EventsCommand) -> anyhow::Result<()> {
                 let api = Api::new(sources, server)?;
                 list_consumers(&api, *json).await
             }
+            EventsCommand::Webhooks {
+                command: ListCommand::List { server, json },
+            } => {
+                let api = Api::new(sources, server)?;
+                list_webhooks(&api, *json).await
+            }
         }
     })
 }
@@ -95,6 +101,35 @@ async fn list_consumers(api: &Api, as_json: bool) -> anyhow::Result<()> {
             state["delivered"],
             state["acked"],
             state["dead_lettered"],
+        )?;
+    }
+    Ok(())
+}
+
+async fn list_webhooks(api: &Api, as_json: bool) -> anyhow::Result<()> {
+    let answer = api.call(reqwest::Method::GET, "/v1/webhooks", None).await?;
+    let webhooks = answer["data"].as_array().cloned().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        writeln!(out, "{}", Value::Array(webhooks))?;
+        return Ok(());
+    }
+    writeln!(out, "{:<35} {:<8} {:<24} URL", "ID", "ENABLED", "TOPICS")?;
+    for webhook in webhooks {
+        let topics: Vec<&str> = webhook["topics"]
+            .as_array()
+            .map(|patterns| patterns.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut url = webhook["url"].as_str().unwrap_or("").to_string();
+        if let Some(reason) = webhook["disabled_reason"].as_str() {
+            url.push_str(&format!("  (disabled: {reason})"));
+        }
+        writeln!(
+            out,
+            "{:<35} {:<8} {:<24} {url}",
+            webhook["id"].as_str().unwrap_or(""),
+            webhook["enabled"],
+            topics.join(","),
         )?;
     }
     Ok(())

@@ -142,6 +142,23 @@ async fn serve(
     let events = Arc::new(events);
     events.spawn_retention(std::time::Duration::from_secs(5));
     events.spawn_dead_letters();
+    let webhooks = hearth_webhooks::Webhooks::start(
+        &config.data_dir,
+        events.clone(),
+        hearth_webhooks::WebhooksOptions {
+            allow_internal_targets: config.webhooks.allow_internal_targets,
+            retry_schedule: hearth_webhooks::SVIX_SCHEDULE
+                .iter()
+                .map(|wait| wait.mul_f64(config.webhooks.retry_scale))
+                .collect(),
+            timeout: std::time::Duration::from_secs(config.webhooks.timeout_s),
+            disable_after: std::time::Duration::from_secs(config.webhooks.disable_after_s),
+            max_per_tenant: config.webhooks.max_per_tenant,
+            ..hearth_webhooks::WebhooksOptions::default()
+        },
+    )
+    .await
+    .context("starting webhooks")?;
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
@@ -159,6 +176,7 @@ async fn serve(
         files: Some(files),
         vector_stores,
         events: Some(events),
+        webhooks: Some(webhooks),
         routing: Some(routing.clone()),
         cache: config
             .cache

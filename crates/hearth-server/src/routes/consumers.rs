@@ -56,6 +56,15 @@ fn no_consumer(name: &str) -> ApiError {
     ApiError::not_found(format!("no consumer named `{name}` in this tenant"))
 }
 
+/// Hearth's own consumers (a webhook's, `_`-named) are out of the API's reach: they answer as
+/// if they did not exist.
+fn app_consumer(name: &str) -> Result<(), ApiError> {
+    if hearth_events::is_system_consumer(name) {
+        return Err(no_consumer(name));
+    }
+    Ok(())
+}
+
 /// A consumer's settings and counters.
 #[utoipa::path(get, path = "/v1/consumers/{name}", tag = "events",
     params(("name" = String, Path, description = "The consumer's name")),
@@ -68,6 +77,7 @@ pub async fn retrieve(
     TenantScope(tenant): TenantScope,
     Path(name): Path<String>,
 ) -> Result<Json<ConsumerOut>, ApiError> {
+    app_consumer(&name)?;
     events(&state)?
         .consumer(&tenant, &name)
         .await?
@@ -87,6 +97,7 @@ pub async fn delete(
     TenantScope(tenant): TenantScope,
     Path(name): Path<String>,
 ) -> Result<Json<ConsumerDeleted>, ApiError> {
+    app_consumer(&name)?;
     if !events(&state)?.delete_consumer(&tenant, &name).await? {
         return Err(no_consumer(&name));
     }
@@ -114,6 +125,7 @@ pub async fn fetch(
     Path(name): Path<String>,
     ApiJson(request): ApiJson<FetchIn>,
 ) -> Result<Json<DeliveryList>, ApiError> {
+    app_consumer(&name)?;
     let batch = request.batch.unwrap_or(1);
     if batch == 0 || batch > hearth_events::MAX_FETCH_BATCH {
         return Err(ApiError::bad_request(format!(
@@ -164,6 +176,7 @@ async fn settle(
     request: SettleIn,
     action: Action,
 ) -> Result<Json<SettledOut>, ApiError> {
+    app_consumer(name)?;
     if request.delay_ms.is_some() && !matches!(action, Action::Nak) {
         return Err(ApiError::bad_request("delay_ms applies to nak only").with_param("delay_ms"));
     }

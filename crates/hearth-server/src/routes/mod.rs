@@ -12,6 +12,7 @@ pub(crate) mod ollama;
 pub(crate) mod openai;
 pub(crate) mod proxy;
 pub mod vector_stores;
+pub(crate) mod webhooks;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -138,4 +139,13 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(consumers::nak))
         .routes(routes!(consumers::term))
         .routes(routes!(consumers::in_progress))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(
+            webhooks::retrieve,
+            webhooks::modify,
+            webhooks::delete
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry))
 }

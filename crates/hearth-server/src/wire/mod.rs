@@ -10,6 +10,7 @@ pub mod ollama;
 pub mod openai;
 pub mod schema;
 pub mod vector_stores;
+pub mod webhooks;
 
 use serde::{Deserialize, Deserializer};
 

@@ -566,3 +566,272 @@ async fn durable_consumers_deliver_redeliver_and_dead_letter_within_their_tenant
     .await;
     assert_eq!(deleted.status(), StatusCode::OK);
 }
+
+/// What a test receiver was sent.
+#[derive(Clone, Default)]
+struct Received(std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, String)>>>);
+
+/// A webhook receiver on loopback: `/flaky` answers 500 to its first request and 200 after,
+/// `/gone` answers 410, `/ok` 200.
+async fn receiver() -> (String, Received) {
+    use axum::extract::State;
+    let received = Received::default();
+    let app = axum::Router::new()
+        .route(
+            "/{kind}",
+            axum::routing::post(
+                |State(received): State<Received>,
+                 axum::extract::Path(kind): axum::extract::Path<String>,
+                 headers: axum::http::HeaderMap,
+                 body: String| async move {
+                    let seen = {
+                        let mut all = received.0.lock().expect("lock");
+                        all.push((kind.clone(), headers, body));
+                        all.iter().filter(|(path, ..)| *path == kind).count()
+                    };
+                    match (kind.as_str(), seen) {
+                        ("flaky", 1) => (StatusCode::INTERNAL_SERVER_ERROR, "not yet"),
+                        ("gone", _) => (StatusCode::GONE, "gone"),
+                        _ => (StatusCode::OK, "thanks"),
+                    }
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), received)
+}
+
+async fn get_json(gated: &crate::gate::Gated, path: &str, key: &str) -> (StatusCode, Value) {
+    let response = send(
+        &gated.router,
+        Request::get(path)
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let status = response.status();
+    (status, json_body(response).await)
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_logged_disabled_on_410_and_kept_per_tenant() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let (base, received) = receiver().await;
+    let flaky = json!({"url": format!("{base}/flaky"), "topics": ["orders.*"]});
+    let refused = send(
+        &gated.router,
+        post("/v1/webhooks", &keys.acme_member, &flaky, None),
+    )
+    .await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "admins manage webhooks"
+    );
+    let created = send(
+        &gated.router,
+        post("/v1/webhooks", &keys.acme_admin, &flaky, None),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let created = json_body(created).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    assert!(
+        created["secret"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("whsec_"),
+        "{created}"
+    );
+    let gone = json_body(
+        send(
+            &gated.router,
+            post(
+                "/v1/webhooks",
+                &keys.acme_admin,
+                &json!({"url": format!("{base}/gone"), "topics": "orders.>"}),
+                None,
+            ),
+        )
+        .await,
+    )
+    .await;
+    let gone_id = gone["id"].as_str().expect("id").to_string();
+
+    let published = send(
+        &gated.router,
+        post(
+            "/v1/events/orders.created",
+            &keys.acme_member,
+            &json!({"order": 7}),
+            None,
+        ),
+    )
+    .await;
+    let event_id = json_body(published).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // The flaky endpoint fails once and gets the retry after the (compressed) first wait.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deliveries = loop {
+        let (_, log) = get_json(
+            &gated,
+            &format!("/v1/webhooks/{id}/deliveries"),
+            &keys.acme_admin,
+        )
+        .await;
+        if log["data"][0]["status"] == "succeeded" {
+            break log;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no success: {log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let attempts = deliveries["data"][0]["attempts"]
+        .as_array()
+        .expect("attempts");
+    let statuses: Vec<&Value> = attempts
+        .iter()
+        .map(|attempt| &attempt["status_code"])
+        .collect();
+    assert_eq!(statuses, [&json!(500), &json!(200)], "{deliveries}");
+    assert_eq!(attempts[0]["response"], "not yet");
+    assert_eq!(deliveries["data"][0]["event_id"], event_id.as_str());
+    {
+        let all = received.0.lock().expect("lock");
+        let flaky: Vec<_> = all.iter().filter(|(kind, ..)| kind == "flaky").collect();
+        assert_eq!(flaky.len(), 2);
+        let (_, headers, body) = flaky[1];
+        // The same webhook-id on every attempt; a Standard Webhooks signature.
+        assert_eq!(headers["webhook-id"], event_id.as_str());
+        assert_eq!(flaky[0].1["webhook-id"], event_id.as_str());
+        let signature = headers["webhook-signature"].to_str().expect("text");
+        assert!(signature.starts_with("v1,"), "{signature}");
+        let body: Value = serde_json::from_str(body).expect("JSON body");
+        assert_eq!(body["type"], "orders.created");
+        assert_eq!(body["data"], json!({"order": 7}));
+    }
+
+    // 410 disables at once and says so with a system event.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, endpoint) =
+            get_json(&gated, &format!("/v1/webhooks/{gone_id}"), &keys.acme_admin).await;
+        if endpoint["enabled"] == false {
+            assert!(
+                endpoint["disabled_reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("410"),
+                "{endpoint}"
+            );
+            assert!(
+                endpoint.get("secret").is_none(),
+                "the secret shows only once"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not disabled: {endpoint}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stream = send(
+        &gated.router,
+        Request::get("/v1/events/stream?topics=hearth.webhook.%3E&from_seq=1")
+            .header("authorization", format!("Bearer {}", keys.acme_reader))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let disabled = read_events(stream, 1).await;
+    assert!(
+        disabled[0].contains("event: hearth.webhook.disabled") && disabled[0].contains(&gone_id),
+        "{disabled:?}"
+    );
+
+    // A manual retry sends it again and logs a manual attempt.
+    let delivery_id = deliveries["data"][0]["id"].as_str().expect("id");
+    let retried = json_body(
+        send(
+            &gated.router,
+            Request::post(format!("/v1/webhooks/{id}/deliveries/{delivery_id}/retry"))
+                .header("authorization", format!("Bearer {}", keys.acme_admin))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(retried["attempts"][2]["trigger"], "manual", "{retried}");
+    assert_eq!(retried["attempts"][2]["status_code"], 200, "{retried}");
+
+    // Another tenant sees none of it.
+    let (_, theirs) = get_json(&gated, "/v1/webhooks", &keys.globex_admin).await;
+    assert_eq!(theirs["data"], json!([]));
+    let (status, _) = get_json(&gated, &format!("/v1/webhooks/{id}"), &keys.globex_admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get_json(
+        &gated,
+        &format!("/v1/webhooks/{id}/deliveries"),
+        &keys.globex_admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Its webhook's consumer is Hearth's own: not listed, not fetchable.
+    let (_, consumers) = get_json(&gated, "/v1/consumers", &keys.acme_admin).await;
+    assert_eq!(consumers["data"], json!([]), "{consumers}");
+    let stolen = send(
+        &gated.router,
+        post(
+            &format!("/v1/consumers/_webhook_{id}/fetch"),
+            &keys.acme_admin,
+            &json!({}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(stolen.status(), StatusCode::NOT_FOUND);
+
+    let deleted = send(
+        &gated.router,
+        Request::delete(format!("/v1/webhooks/{id}"))
+            .header("authorization", format!("Bearer {}", keys.acme_admin))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn webhooks_with_a_bad_url_or_topics_are_refused_naming_the_field() {
+    let gated = gated(LimitDefaults::default()).await;
+    // This harness allows loopback (its receivers live there); the refusal of a bad scheme
+    // and of bad topics holds everywhere.
+    for (body, param) in [
+        (json!({"url": "ftp://example.com/hook"}), "url"),
+        (
+            json!({"url": "https://example.com/hook", "topics": ["a..b"]}),
+            "topics",
+        ),
+        (json!({"topics": [">"]}), "url"),
+    ] {
+        let refused = send(
+            &gated.router,
+            post("/v1/webhooks", &gated.keys.acme_admin, &body, None),
+        )
+        .await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(json_body(refused).await["error"]["param"], param, "{body}");
+    }
+}

@@ -126,6 +126,21 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
     // Retention runs often here, so its tests need not wait.
     events.spawn_retention(Duration::from_millis(50));
     events.spawn_dead_letters();
+    // Test receivers listen on loopback; retries are a thousand times faster.
+    let webhooks = hearth_webhooks::Webhooks::start(
+        dir.path(),
+        events.clone(),
+        hearth_webhooks::WebhooksOptions {
+            allow_internal_targets: true,
+            retry_schedule: hearth_webhooks::SVIX_SCHEDULE
+                .iter()
+                .map(|wait| *wait / 1000)
+                .collect(),
+            ..hearth_webhooks::WebhooksOptions::default()
+        },
+    )
+    .await
+    .expect("webhooks");
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),
@@ -138,6 +153,7 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
         // as the routes that need models do.
         vector_stores: None,
         events: Some(events),
+        webhooks: Some(webhooks),
         routing: None,
         cache: None,
         gateway: Some(GatewayState {

@@ -56,6 +56,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         files: None,
         vector_stores: None,
         events: None,
+        webhooks: None,
         routing: None,
         cache: None,
         gateway: None,

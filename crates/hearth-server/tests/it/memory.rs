@@ -63,6 +63,7 @@ async fn keyless() -> Keyless {
         files: None,
         vector_stores: None,
         events: None,
+        webhooks: None,
         routing: None,
         cache: None,
         gateway: None,

@@ -23,7 +23,8 @@ use crate::send;
 /// Every status some part of the server answers with: handlers through `ApiError`, the gate
 /// (401, 403, 429), the body limit (413), the request timeout (504), readiness (503).
 const KNOWN_STATUSES: &[&str] = &[
-    "200", "201", "400", "401", "403", "404", "409", "413", "429", "500", "502", "503", "504",
+    "200", "201", "400", "401", "403", "404", "409", "410", "413", "429", "500", "502", "503",
+    "504",
 ];
 
 /// Added to every route behind the gate, from the gate's own table.
@@ -79,8 +80,11 @@ fn bad(what: &'static str, body: Value) -> (Verdict, &'static str, Value) {
 const ANY_JSON_BODIES: [&str; 1] = ["/v1/events/{topic}"];
 
 /// POST routes that take no body, as OpenAI defines them (an action on a resource).
-const BODYLESS_POSTS: [&str; 1] =
-    ["/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel"];
+const BODYLESS_POSTS: [&str; 3] = [
+    "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+    "/v1/webhooks/{id}/rotate_secret",
+    "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+];
 
 const SHA256: &str = "sha256:3f786850e387550fdab836ed7e6dc881de23001b2f5c1fd8a8f6d0b5e0a8f3f5";
 
@@ -937,6 +941,37 @@ fn cases() -> Vec<Case> {
         good.push(bad("an unknown field", json!({"ids": ["1.1"]})));
         cases.extend(requests(Method::POST, route, good));
     }
+    // A webhook (to a loopback receiver this harness allows), then a change to it.
+    cases.extend(requests(
+        Method::POST,
+        "/v1/webhooks",
+        vec![
+            ok(
+                "every field",
+                json!({"url": "http://127.0.0.1:9/hook", "topics": ["orders.*"],
+                       "description": "billing", "enabled": false}),
+            ),
+            bad(
+                "topics that are a number",
+                json!({"url": "http://127.0.0.1:9/", "topics": 5}),
+            ),
+            bad(
+                "an unknown field",
+                json!({"url": "http://127.0.0.1:9/", "secret": "x"}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PATCH,
+        "/v1/webhooks/{id}",
+        vec![
+            ok(
+                "new topics and a description",
+                json!({"topics": ">", "description": "all"}),
+            ),
+            bad("enabled that is text", json!({"enabled": "yes"})),
+        ],
+    ));
     // Last: the key is rotated, and a rotated key cannot be rotated again.
     cases.push(Case {
         method: Method::POST,
@@ -960,6 +995,7 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{file_id}", "file-0")
         .replace("{vector_store_id}", "vs_0")
         .replace("{batch_id}", "vsfb_0")
+        .replace("{delivery}", "whd_0")
         .replace("{pattern}", "emotion.*")
 }
 
@@ -1060,9 +1096,29 @@ async fn answer_as_documented(
     route: &str,
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
+    let mut uri = uri(route, gated);
+    if route.starts_with("/v1/webhooks/{id}") {
+        // A webhook's id is made by the server: the one the cases created.
+        let listed = send(
+            &gated.router,
+            authorized(
+                &Method::GET,
+                "/v1/webhooks",
+                &gated.keys.instance_admin,
+                None,
+            ),
+        )
+        .await;
+        let listed = crate::json_body(listed).await;
+        let id = listed["data"][0]["id"]
+            .as_str()
+            .unwrap_or("wh_0")
+            .to_string();
+        uri = uri.replace("doc-1", &id);
+    }
     let response = send(
         &gated.router,
-        authorized(method, &uri(route, gated), &gated.keys.instance_admin, body),
+        authorized(method, &uri, &gated.keys.instance_admin, body),
     )
     .await;
     let status = response.status();

@@ -58,6 +58,10 @@ fn the_cli_publishes_an_event_and_prints_it_back_from_the_log() {
     assert!(ok, "{err}");
     let listed: Value = serde_json::from_str(out.trim()).expect("JSON");
     assert_eq!(listed[0]["state"]["next_seq"], 1, "{out}");
+
+    let (ok, out, err) = events(&["webhooks", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ID"), "{out}");
 }
 
 /// kill -9 while publishers publish and a consumer holds un-acknowledged deliveries: after
@@ -185,4 +189,43 @@ fn a_kill_9_loses_no_acknowledged_publish_and_no_consumer_progress() {
     // The stream has no holes: what was stored is 1..=last, gapless.
     let last = *delivered.iter().chain(&acked_seqs).max().expect("some");
     assert_eq!(delivered.len() + acked_seqs.len(), last as usize);
+}
+
+/// Webhooks from the binary, verified by the `standardwebhooks` package (an independent
+/// implementation of the specification) in a receiver on loopback: signatures, the retry
+/// after a failure, rotation, 410. Loopback is refused by default (SSRF) and allowed here by
+/// configuration, with Svix's schedule compressed a thousandfold.
+#[test]
+fn webhooks_verify_with_the_standard_webhooks_library_and_retry_and_disable() {
+    let mut server = Server::start(|_, _| {});
+    let refused = crate::client()
+        .post(server.url("/v1/webhooks"))
+        .json(&serde_json::json!({"url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .expect("request");
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+    let error: Value = refused.json().expect("JSON");
+    assert_eq!(error["error"]["param"], "url", "{error}");
+
+    server.restart(|command, _| {
+        command
+            .env("HEARTH_WEBHOOKS_ALLOW_INTERNAL_TARGETS", "true")
+            .env("HEARTH_WEBHOOKS_RETRY_SCALE", "0.001");
+    });
+    let python = crate::python_clients::venv_python();
+    let output = std::process::Command::new(&python)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg(crate::python_clients::client_script("webhooks_receiver.py"))
+        .arg(server.url(""))
+        .output()
+        .expect("run the receiver script");
+    assert!(
+        output.status.success(),
+        "webhooks_receiver.py failed:\n{}\n{}\n--- server log\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        server.log()
+    );
 }

@@ -12,7 +12,7 @@ const SERVER_LOG_LINES: usize = 40;
 
 /// The virtualenv's interpreter. A missing venv fails the test, naming the command that makes
 /// it: these tests are the proof that real clients work, so they are never skipped.
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let venv = std::env::var_os("HEARTH_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -28,7 +28,7 @@ fn venv_python() -> PathBuf {
     python
 }
 
-fn client_script(name: &str) -> PathBuf {
+pub(crate) fn client_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(name)
