@@ -19,6 +19,8 @@ pub enum CloseReason {
     SlowConsumer,
     /// The bus is gone.
     BusClosed,
+    /// Replaying the durable log failed (a follow's read).
+    ReplayFailed,
 }
 
 impl CloseReason {
@@ -29,6 +31,9 @@ impl CloseReason {
                  resume from the last sequence you received"
             }
             CloseReason::BusClosed => "the server is shutting down",
+            CloseReason::ReplayFailed => {
+                "reading the event log failed; reconnect with the last sequence you received"
+            }
         }
     }
 }

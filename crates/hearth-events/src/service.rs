@@ -110,18 +110,29 @@ pub struct Events {
 }
 
 /// A live subscription that first replays the log from a sequence: events in sequence order,
-/// none missed and none twice across the switch from replay to live.
+/// none missed and none twice across the switch from replay to live. The log is read a page
+/// at a time as the follower takes events, so a replay of millions holds one page in memory.
 #[derive(Debug)]
 pub struct Follow {
     live: Subscription<Arc<StoredEvent>>,
+    /// To subscribe again when the live queue overflowed during a long replay.
+    bus: Bus<Arc<StoredEvent>>,
+    capacity: usize,
+    log: EventLog,
+    tenant_id: String,
     /// Set when retention deleted events at or after the asked-for sequence: the highest
     /// sequence deleted.
     gap: Option<u64>,
-    /// Replayed events not yet handed out.
+    /// The next sequence to read from the log, while replaying.
+    replay_from: Option<u64>,
+    /// The page of replayed events not yet handed out.
     backlog: std::collections::VecDeque<StoredEvent>,
     /// The highest sequence handed out (live events at or below it were replayed).
     handed_out: u64,
 }
+
+/// Events read from the log per page of a replay.
+const REPLAY_PAGE: usize = 1024;
 
 impl Follow {
     /// When retention has deleted events at or after the sequence asked for, the highest
@@ -133,9 +144,42 @@ impl Follow {
 
     /// The next event, or why the subscription ended.
     pub async fn next(&mut self) -> Result<StoredEvent, CloseReason> {
-        if let Some(event) = self.backlog.pop_front() {
-            self.handed_out = event.sequence;
-            return Ok(event);
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                self.handed_out = event.sequence;
+                return Ok(event);
+            }
+            let Some(from) = self.replay_from else {
+                break;
+            };
+            // Durable events that arrived live are in the log too (the bus hears of an event
+            // after its commit): drop them before the read, so the live queue never fills up
+            // during a long replay. Events that are not durable are handed out as they come.
+            while let Some(event) = self.live.try_next() {
+                if event.sequence == 0 {
+                    return Ok((*event).clone());
+                }
+            }
+            let filter = self.live.patterns().to_vec();
+            // Overflowed while the follower was busy with the replay: what it missed live is
+            // in the log, which is read after the new subscription starts.
+            if self.live.close_reason() == Some(CloseReason::SlowConsumer) {
+                self.live = self.bus.subscribe_any(filter.clone(), self.capacity);
+            }
+            let page = self
+                .log
+                .read(&self.tenant_id, from, REPLAY_PAGE, Some(&filter))
+                .await
+                .map_err(|error| {
+                    tracing::warn!(%error, "replaying the event log failed");
+                    CloseReason::ReplayFailed
+                })?;
+            match page.last() {
+                Some(last) => self.replay_from = Some(last.sequence + 1),
+                // Caught up: from here on, live events (those replayed are skipped).
+                None => self.replay_from = None,
+            }
+            self.backlog.extend(page);
         }
         loop {
             let event = self.live.next().await?;
@@ -396,27 +440,17 @@ impl Events {
         from_sequence: u64,
     ) -> Result<Follow, EventsError> {
         let live = self.subscribe(tenant_id, patterns)?;
-        let filter = live.patterns().to_vec();
         let evicted = self.log.evicted_through(tenant_id).await?;
         let gap = (from_sequence.max(1) <= evicted).then_some(evicted);
-        let mut backlog = std::collections::VecDeque::new();
-        let mut from = from_sequence.max(1);
-        loop {
-            let page = self.log.read(tenant_id, from, 1024, Some(&filter)).await?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            from = last.sequence + 1;
-            let full = page.len() == 1024;
-            backlog.extend(page);
-            if !full {
-                break;
-            }
-        }
         Ok(Follow {
             live,
+            bus: self.bus(tenant_id),
+            capacity: self.options.subscription_queue,
+            log: self.log.clone(),
+            tenant_id: tenant_id.to_string(),
             gap,
-            backlog,
+            replay_from: Some(from_sequence.max(1)),
+            backlog: std::collections::VecDeque::new(),
             handed_out: from_sequence.saturating_sub(1),
         })
     }
@@ -705,6 +739,38 @@ mod tests {
             .publish("t1", vec![publish("a.b", json!(1234))], "")
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_long_replay_holds_one_page_and_survives_live_events_overflowing_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = events(dir.path()).await;
+        let batch = |from: u64, count: u64| {
+            (from..from + count)
+                .map(|n| publish("a.b", json!(n)))
+                .collect::<Vec<_>>()
+        };
+        events
+            .publish("t1", batch(0, 3000), "events")
+            .await
+            .unwrap();
+        let mut follow = events.follow("t1", &["a.>"], 1).await.unwrap();
+        // More arrive live than the subscription's queue holds, before the follower reads.
+        for start in (3000..5000).step_by(500) {
+            events
+                .publish("t1", batch(start, 500), "events")
+                .await
+                .unwrap();
+        }
+        for expected in 1..=5000 {
+            let event = follow.next().await.unwrap();
+            assert_eq!(event.sequence, expected);
+        }
+        events
+            .publish("t1", batch(5000, 1), "events")
+            .await
+            .unwrap();
+        assert_eq!(follow.next().await.unwrap().sequence, 5001);
     }
 
     #[tokio::test]

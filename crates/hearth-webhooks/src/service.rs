@@ -700,6 +700,18 @@ async fn work(webhooks: std::sync::Weak<Webhooks>, webhook_id: String) {
                 continue;
             }
         };
+        if deliveries.is_empty() {
+            continue;
+        }
+        // Read again after the wait: a rotation, a new url or a disable during it applies.
+        let signing = match service.store.get(None, &webhook_id).await {
+            Ok(Some(signing)) if signing.endpoint.enabled => signing,
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%error, webhook = %webhook_id, "reading a webhook failed; retrying");
+                continue;
+            }
+        };
         let results = futures_util::future::join_all(
             deliveries
                 .iter()

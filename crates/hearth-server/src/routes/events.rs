@@ -203,6 +203,7 @@ pub async fn stream(
                     "code": match reason {
                         hearth_events::CloseReason::SlowConsumer => "slow_consumer",
                         hearth_events::CloseReason::BusClosed => "shutting_down",
+                        hearth_events::CloseReason::ReplayFailed => "replay_failed",
                     }
                 }});
                 Some((
