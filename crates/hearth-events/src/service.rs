@@ -498,6 +498,11 @@ impl Events {
         });
     }
 
+    /// The service's limits.
+    pub fn options(&self) -> EventsOptions {
+        self.options
+    }
+
     /// A tenant's stored event with this sequence, if it is still kept.
     pub async fn event(
         &self,

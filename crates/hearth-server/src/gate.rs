@@ -104,7 +104,10 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ) => Needs(Role::Member),
         // Events, in the caller's tenant: members publish, readers follow, admins set topics.
         ("POST", "/v1/events" | "/v1/events/{topic}") => Needs(Role::Member),
-        ("GET", "/v1/events/stream" | "/v1/topics/{pattern}") => Needs(Role::Reader),
+        // The WebSocket subscribes as a reader; its publish frames check for a member.
+        ("GET", "/v1/events/stream" | "/v1/events/ws" | "/v1/topics/{pattern}") => {
+            Needs(Role::Reader)
+        }
         ("PUT" | "DELETE", "/v1/topics/{pattern}") => Needs(Role::Admin),
         // Durable consumers: readers consume (fetch and settle), admins create and delete.
         ("GET", "/v1/consumers" | "/v1/consumers/{name}")

@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub mod cache;
 pub(crate) mod consumers;
 pub(crate) mod events;
+pub(crate) mod events_ws;
 pub(crate) mod files;
 mod health;
 pub(crate) mod memory;
@@ -127,6 +128,7 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::publish))
         .routes(routes!(events::publish_batch))
         .routes(routes!(events::stream))
+        .routes(routes!(events_ws::socket))
         .routes(routes!(
             events::put_topic,
             events::get_topic,

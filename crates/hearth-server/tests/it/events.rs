@@ -835,3 +835,228 @@ async fn webhooks_with_a_bad_url_or_topics_are_refused_naming_the_field() {
         assert_eq!(json_body(refused).await["error"]["param"], param, "{body}");
     }
 }
+
+/// The gated router on a real loopback listener, for WebSocket clients.
+async fn listening(gated: &crate::gate::Gated) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let app = gated
+        .router
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("ws://{address}/v1/events/ws")
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str, key: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    socket
+}
+
+async fn say(socket: &mut Socket, frame: Value) {
+    use futures_util::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            frame.to_string().into(),
+        ))
+        .await
+        .expect("send");
+}
+
+/// The next text frame, as JSON; fails after a few seconds.
+async fn hear(socket: &mut Socket) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("JSON frame");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_websocket_subscribes_with_resume_and_gap_publishes_by_role_and_pushes_a_consumer() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let url = listening(&gated).await;
+
+    // Retention that keeps one event, so a resume from 1 has a gap to report.
+    let topic = Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/topics/metrics.%3E")
+        .header("authorization", format!("Bearer {}", keys.acme_admin))
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"retention": {"max_events": 1}}).to_string(),
+        ))
+        .expect("request");
+    assert_eq!(send(&gated.router, topic).await.status(), StatusCode::OK);
+
+    let mut member = connect(&url, &keys.acme_member).await;
+    for n in 1..=3 {
+        say(
+            &mut member,
+            json!({"type": "publish", "topic": "metrics.cpu", "data": {"n": n}, "ref": n}),
+        )
+        .await;
+        let published = hear(&mut member).await;
+        assert_eq!(published["type"], "published", "{published}");
+        assert_eq!(
+            (published["seq"].as_u64(), &published["ref"]),
+            (Some(n), &json!(n))
+        );
+    }
+    say(
+        &mut member,
+        json!({"type": "publish", "topic": "bad..topic", "data": 1}),
+    )
+    .await;
+    let refused = hear(&mut member).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["param"].as_str()),
+        (Some("error"), Some("topic")),
+        "{refused}"
+    );
+
+    let mut reader = connect(&url, &keys.acme_reader).await;
+    say(
+        &mut reader,
+        json!({"type": "publish", "topic": "metrics.cpu", "data": 0}),
+    )
+    .await;
+    assert_eq!(
+        hear(&mut reader).await["code"],
+        "forbidden",
+        "readers do not publish"
+    );
+    // Retention runs every 50 ms here: wait until it has trimmed to the newest.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let id = format!("m{attempt}");
+        say(
+            &mut reader,
+            json!({"type": "subscribe", "id": id, "topics": "metrics.>", "from_seq": 1}),
+        )
+        .await;
+        assert_eq!(hear(&mut reader).await["type"], "subscribed");
+        let first = hear(&mut reader).await;
+        if first["type"] == "gap" && first["evicted_through"] == 2 {
+            assert_eq!(first["subscription"], id.as_str());
+            let event = hear(&mut reader).await;
+            assert_eq!(
+                (event["type"].as_str(), event["seq"].as_u64()),
+                (Some("event"), Some(3))
+            );
+            break;
+        }
+        say(&mut reader, json!({"type": "unsubscribe", "id": id})).await;
+        loop {
+            if hear(&mut reader).await["type"] == "unsubscribed" {
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no gap: {first}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Live: a REST publish reaches the socket's subscription.
+    let published = send(
+        &gated.router,
+        post(
+            "/v1/events/metrics.mem",
+            &keys.acme_member,
+            &json!({"n": 4}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(published.status(), StatusCode::OK);
+    let live = hear(&mut reader).await;
+    assert_eq!(
+        (live["seq"].as_u64(), &live["data"]),
+        (Some(4), &json!({"n": 4})),
+        "{live}"
+    );
+
+    // Another tenant's socket sees none of it and reaches none of acme's consumers.
+    let consumer = json!({"name": "jobs", "filter": "jobs.>", "ack_wait_ms": 60000});
+    let created = send(
+        &gated.router,
+        post("/v1/consumers", &keys.acme_admin, &consumer, None),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let mut theirs = connect(&url, &keys.globex_admin).await;
+    say(
+        &mut theirs,
+        json!({"type": "subscribe", "id": "all", "topics": ">", "from_seq": 1}),
+    )
+    .await;
+    assert_eq!(hear(&mut theirs).await["type"], "subscribed");
+    say(&mut theirs, json!({"type": "consume", "consumer": "jobs"})).await;
+    assert_eq!(hear(&mut theirs).await["code"], "not_found");
+
+    // A consumer pushed over the socket; acknowledged deliveries do not come again.
+    say(&mut reader, json!({"type": "consume", "consumer": "jobs"})).await;
+    assert_eq!(hear(&mut reader).await["type"], "consuming");
+    for job in 1..=2 {
+        let published = send(
+            &gated.router,
+            post(
+                "/v1/events/jobs.run",
+                &keys.acme_member,
+                &json!({"job": job}),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(published.status(), StatusCode::OK);
+    }
+    let mut delivered = Vec::new();
+    while delivered.len() < 2 {
+        let frame = hear(&mut reader).await;
+        if frame["type"] == "delivery" {
+            assert_eq!(frame["consumer"], "jobs");
+            delivered.push(frame["delivery_id"].clone());
+        }
+    }
+    say(
+        &mut reader,
+        json!({"type": "ack", "consumer": "jobs", "delivery_ids": delivered, "ref": "a1"}),
+    )
+    .await;
+    loop {
+        let frame = hear(&mut reader).await;
+        if frame["type"] == "settled" {
+            assert_eq!(
+                (frame["count"].as_u64(), &frame["ref"]),
+                (Some(2), &json!("a1"))
+            );
+            break;
+        }
+    }
+    let (_, info) = get_json(&gated, "/v1/consumers/jobs", &keys.acme_reader).await;
+    assert_eq!(info["state"]["acked"], 2, "{info}");
+    // Nothing of acme's reached globex's socket.
+    use futures_util::StreamExt;
+    let quiet = tokio::time::timeout(Duration::from_millis(200), theirs.next()).await;
+    assert!(quiet.is_err(), "globex heard {quiet:?}");
+}
