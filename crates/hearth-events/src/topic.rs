@@ -126,6 +126,29 @@ impl Pattern {
         }
         topic_tokens.next().is_none()
     }
+
+    /// Whether every topic `other` matches, this pattern matches too: a key allowed
+    /// `orders.>` may subscribe to `orders.*.paid`, not to `>`.
+    pub fn covers(&self, other: &Pattern) -> bool {
+        let mut theirs = other.tokens();
+        for token in self.tokens() {
+            let Some(their) = theirs.next() else {
+                return false;
+            };
+            match (token, their) {
+                // `>` takes one or more tokens, and `other` has at least this one.
+                (">", _) => return true,
+                (_, ">") => return false,
+                ("*", _) => {}
+                (literal, their) => {
+                    if literal != their {
+                        return false;
+                    }
+                }
+            }
+        }
+        theirs.next().is_none()
+    }
 }
 
 impl std::fmt::Display for Pattern {
@@ -136,6 +159,42 @@ impl std::fmt::Display for Pattern {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pattern_covers_the_patterns_whose_topics_it_all_matches() {
+        let covers = |wide: &str, narrow: &str| {
+            super::Pattern::parse(wide)
+                .unwrap()
+                .covers(&super::Pattern::parse(narrow).unwrap())
+        };
+        for (wide, narrow) in [
+            (">", ">"),
+            (">", "a"),
+            (">", "a.*.c"),
+            ("a.>", "a.b"),
+            ("a.>", "a.*.>"),
+            ("a.>", "a.>"),
+            ("a.*", "a.b"),
+            ("a.*", "a.*"),
+            ("a.*.c", "a.b.c"),
+            ("a.b", "a.b"),
+        ] {
+            assert!(covers(wide, narrow), "{wide} covers {narrow}");
+        }
+        for (wide, narrow) in [
+            ("a.>", "a"),
+            ("a.>", ">"),
+            ("a.*", "a.>"),
+            ("a.*", "a.b.c"),
+            ("a.b", "a.*"),
+            ("a.b", "a.b.c"),
+            ("a.b.c", "a.b"),
+            ("*", "a.b"),
+            ("a.*.c", "a.b.d"),
+        ] {
+            assert!(!covers(wide, narrow), "{wide} does not cover {narrow}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -20,6 +20,7 @@ pub mod routes;
 mod serve;
 mod state;
 mod system_events;
+mod topic_access;
 mod wire;
 
 pub use error::ApiError;

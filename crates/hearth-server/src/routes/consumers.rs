@@ -12,6 +12,7 @@ use crate::extract::ApiJson;
 use crate::gate::TenantScope;
 use crate::routes::events::events;
 use crate::state::AppState;
+use crate::topic_access::TopicAccess;
 use crate::wire::consumers::*;
 
 /// Creates a durable consumer: a stored position in the tenant's events with a filter, from
@@ -27,11 +28,13 @@ use crate::wire::consumers::*;
 pub async fn create(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     ApiJson(request): ApiJson<ConsumerIn>,
 ) -> Result<Json<ConsumerOut>, ApiError> {
     let config = request
         .into_config()
         .map_err(|(field, message)| ApiError::bad_request(message).with_param(field))?;
+    access.check_subscribe(config.filter.iter().map(String::as_str), "filter")?;
     let created = events(&state)?.create_consumer(&tenant, config).await?;
     Ok(Json(created.into()))
 }
@@ -54,6 +57,24 @@ pub async fn list(
 
 fn no_consumer(name: &str) -> ApiError {
     ApiError::not_found(format!("no consumer named `{name}` in this tenant"))
+}
+
+/// Whether the key's subscribe scopes cover the consumer's filter (fetching is
+/// subscribing).
+pub(crate) async fn may_consume(
+    events: &hearth_events::Events,
+    access: &TopicAccess,
+    tenant: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if *access == TopicAccess::default() {
+        return Ok(());
+    }
+    let info = events
+        .consumer(tenant, name)
+        .await?
+        .ok_or_else(|| no_consumer(name))?;
+    access.check_subscribe(info.config.filter.iter().map(String::as_str), "name")
 }
 
 /// Hearth's own consumers (a webhook's, `_`-named) are out of the API's reach: they answer as
@@ -122,6 +143,7 @@ pub async fn delete(
 pub async fn fetch(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<FetchIn>,
 ) -> Result<Json<DeliveryList>, ApiError> {
@@ -142,7 +164,9 @@ pub async fn fetch(
         ))
         .with_param("wait_ms"));
     }
-    let deliveries = events(&state)?.fetch(&tenant, &name, batch, wait).await?;
+    let events = events(&state)?;
+    may_consume(&events, &access, &tenant, &name).await?;
+    let deliveries = events.fetch(&tenant, &name, batch, wait).await?;
     metrics::counter!("hearth_events_consumer_deliveries_total").increment(deliveries.len() as u64);
     Ok(Json(DeliveryList {
         object: "list",
@@ -172,6 +196,7 @@ impl Action {
 async fn settle(
     state: &AppState,
     tenant: &str,
+    access: &TopicAccess,
     name: &str,
     request: SettleIn,
     action: Action,
@@ -188,6 +213,7 @@ async fn settle(
         .with_param("delivery_ids"));
     }
     let events = events(state)?;
+    may_consume(&events, access, tenant, name).await?;
     let ids = &request.delivery_ids;
     let count = match action {
         Action::Ack => events.ack(tenant, name, ids).await?,
@@ -219,10 +245,11 @@ async fn settle(
 pub async fn ack(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<SettleIn>,
 ) -> Result<Json<SettledOut>, ApiError> {
-    settle(&state, &tenant, &name, request, Action::Ack).await
+    settle(&state, &tenant, &access, &name, request, Action::Ack).await
 }
 
 /// Refuses deliveries: each comes again after `delay_ms`, or the consumer's backoff, or is
@@ -237,10 +264,11 @@ pub async fn ack(
 pub async fn nak(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<SettleIn>,
 ) -> Result<Json<SettledOut>, ApiError> {
-    settle(&state, &tenant, &name, request, Action::Nak).await
+    settle(&state, &tenant, &access, &name, request, Action::Nak).await
 }
 
 /// Gives up on deliveries: never redelivered; dead-lettered with reason `terminated` when
@@ -255,10 +283,11 @@ pub async fn nak(
 pub async fn term(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<SettleIn>,
 ) -> Result<Json<SettledOut>, ApiError> {
-    settle(&state, &tenant, &name, request, Action::Term).await
+    settle(&state, &tenant, &access, &name, request, Action::Term).await
 }
 
 /// Asks for more time: each delivery's deadline moves to `ack_wait_ms` from now.
@@ -272,8 +301,9 @@ pub async fn term(
 pub async fn in_progress(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<SettleIn>,
 ) -> Result<Json<SettledOut>, ApiError> {
-    settle(&state, &tenant, &name, request, Action::InProgress).await
+    settle(&state, &tenant, &access, &name, request, Action::InProgress).await
 }

@@ -19,6 +19,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::gate::TenantScope;
 use crate::state::AppState;
+use crate::topic_access::TopicAccess;
 use crate::wire::events::*;
 
 pub(crate) fn events(state: &AppState) -> Result<Arc<Events>, ApiError> {
@@ -88,10 +89,12 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
 pub async fn publish(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     Path(topic): Path<String>,
     headers: HeaderMap,
     ApiJson(data): ApiJson<Value>,
 ) -> Result<Json<PublishedOut>, ApiError> {
+    access.check_publish(&topic, "topic")?;
     let event = Publish {
         topic,
         data,
@@ -116,8 +119,12 @@ pub async fn publish(
 pub async fn publish_batch(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     ApiJson(batch): ApiJson<PublishBatch>,
 ) -> Result<Json<PublishedList>, ApiError> {
+    for (position, event) in batch.events.iter().enumerate() {
+        access.check_publish(&event.topic, &format!("events[{position}].topic"))?;
+    }
     let count = batch.events.len() as u64;
     let events_in = batch
         .events
@@ -155,6 +162,7 @@ pub async fn publish_batch(
 pub async fn stream(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Response, ApiError> {
@@ -165,6 +173,7 @@ pub async fn stream(
         .map(str::trim)
         .filter(|pattern| !pattern.is_empty())
         .collect();
+    access.check_subscribe(patterns.iter().copied(), "topics")?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())

@@ -34,6 +34,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::gate::{Caller, TenantScope};
 use crate::routes::events::events;
 use crate::state::AppState;
+use crate::topic_access::TopicAccess;
 
 /// Subscriptions and consumers one connection may hold at once.
 const MAX_STREAMS_PER_CONNECTION: usize = 64;
@@ -65,6 +66,7 @@ pub async fn socket(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     may_publish: MayPublish,
+    access: TopicAccess,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let events = events(&state)?;
@@ -78,7 +80,7 @@ pub async fn socket(
         .max_message_size(max_message)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("hearth_events_websockets").increment(1.0);
-            Connection::new(events, tenant, may_publish.0)
+            Connection::new(events, tenant, may_publish.0, access)
                 .run(socket)
                 .await;
             metrics::gauge!("hearth_events_websockets").decrement(1.0);
@@ -129,7 +131,10 @@ fn event_fields(event: &StoredEvent) -> Value {
 }
 
 fn events_error_frame(error: EventsError, reference: Option<&Value>) -> Value {
-    let api: ApiError = error.into();
+    api_error_frame(error.into(), reference)
+}
+
+fn api_error_frame(api: ApiError, reference: Option<&Value>) -> Value {
     let mut frame = error_frame(api.code, api.message, reference);
     if let Some(param) = api.param {
         frame["param"] = json!(param);
@@ -141,6 +146,7 @@ struct Connection {
     events: Arc<Events>,
     tenant: String,
     may_publish: bool,
+    access: TopicAccess,
     outbound: Outbound,
     frames: mpsc::Receiver<String>,
     tasks: JoinSet<()>,
@@ -149,13 +155,19 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(events: Arc<Events>, tenant: String, may_publish: bool) -> Connection {
+    fn new(
+        events: Arc<Events>,
+        tenant: String,
+        may_publish: bool,
+        access: TopicAccess,
+    ) -> Connection {
         let capacity = events.options().subscription_queue;
         let (sender, frames) = mpsc::channel(capacity);
         Connection {
             events,
             tenant,
             may_publish,
+            access,
             outbound: Outbound {
                 frames: sender,
                 slow: Arc::new(AtomicBool::new(false)),
@@ -322,6 +334,12 @@ impl Connection {
             _ => Vec::new(),
         };
         let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+        if let Err(refused) = self
+            .access
+            .check_subscribe(patterns.iter().copied(), "topics")
+        {
+            return api_error_frame(refused, reference);
+        }
         let from = match frame["from_seq"].as_u64() {
             Some(from) => from,
             None => match self.events.last_sequence(&self.tenant).await {
@@ -384,6 +402,9 @@ impl Connection {
         let Some(topic) = frame["topic"].as_str() else {
             return error_frame("invalid_request", "publish needs a `topic`", reference);
         };
+        if let Err(refused) = self.access.check_publish(topic, "topic") {
+            return api_error_frame(refused, reference);
+        }
         let event = Publish {
             topic: topic.to_string(),
             data: frame.get("data").cloned().unwrap_or(Value::Null),
@@ -431,7 +452,12 @@ impl Connection {
             return error;
         }
         match self.events.consumer(&self.tenant, &name).await {
-            Ok(Some(_)) => {}
+            Ok(Some(info)) => {
+                let filter = info.config.filter.iter().map(String::as_str);
+                if let Err(refused) = self.access.check_subscribe(filter, "consumer") {
+                    return api_error_frame(refused, reference);
+                }
+            }
             Ok(None) => {
                 return error_frame(
                     "not_found",
@@ -499,6 +525,12 @@ impl Connection {
                     .collect()
             })
             .unwrap_or_default();
+        if let Err(refused) =
+            crate::routes::consumers::may_consume(&self.events, &self.access, &self.tenant, name)
+                .await
+        {
+            return api_error_frame(refused, reference);
+        }
         let delay = frame["delay_ms"].as_u64().map(Duration::from_millis);
         let settled = match action {
             "ack" => self.events.ack(&self.tenant, name, &ids).await,

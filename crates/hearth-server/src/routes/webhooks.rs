@@ -13,6 +13,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::gate::TenantScope;
 use crate::state::AppState;
+use crate::topic_access::TopicAccess;
 use crate::wire::webhooks::*;
 
 fn webhooks(state: &AppState) -> Result<Arc<Webhooks>, ApiError> {
@@ -57,8 +58,13 @@ impl From<WebhooksError> for ApiError {
 pub async fn create(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     ApiJson(request): ApiJson<WebhookIn>,
 ) -> Result<Json<WebhookOut>, ApiError> {
+    let topics = request.topics.as_ref().map_or(vec![">"], |topics| {
+        topics.0.iter().map(String::as_str).collect()
+    });
+    access.check_subscribe(topics, "topics")?;
     let (endpoint, secret) = webhooks(&state)?.create(&tenant, request.into()).await?;
     Ok(Json(WebhookOut::with_secret(endpoint, Some(secret))))
 }
@@ -105,9 +111,13 @@ pub async fn retrieve(
 pub async fn modify(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: TopicAccess,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<WebhookIn>,
 ) -> Result<Json<WebhookOut>, ApiError> {
+    if let Some(topics) = &request.topics {
+        access.check_subscribe(topics.0.iter().map(String::as_str), "topics")?;
+    }
     let updated = webhooks(&state)?
         .update(&tenant, &id, request.into())
         .await?;

@@ -1060,3 +1060,117 @@ async fn the_websocket_subscribes_with_resume_and_gap_publishes_by_role_and_push
     let quiet = tokio::time::timeout(Duration::from_millis(200), theirs.next()).await;
     assert!(quiet.is_err(), "globex heard {quiet:?}");
 }
+
+#[tokio::test]
+async fn a_keys_topic_scopes_restrict_what_it_publishes_and_subscribes_to() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let created = send(
+        &gated.router,
+        post(
+            "/admin/v1/keys",
+            &keys.acme_admin,
+            &json!({"name": "orders-only", "role": "member",
+                    "scopes": ["publish:orders.*", "subscribe:orders.>"]}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let scoped = json_body(created).await["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    gated
+        .authenticator
+        .refresh(&gated.store)
+        .await
+        .expect("refresh");
+
+    let allowed = send(
+        &gated.router,
+        post(
+            "/v1/events/orders.created",
+            &scoped,
+            &json!({"order": 1}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let refused = send(
+        &gated.router,
+        post("/v1/events/users.created", &scoped, &json!({}), None),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json_body(refused).await["error"]["param"], "topic");
+    let batch = send(
+        &gated.router,
+        post(
+            "/v1/events",
+            &scoped,
+            &json!({"events": [{"topic": "orders.paid", "data": 1}, {"topic": "users.x", "data": 2}]}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(batch.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json_body(batch).await["error"]["param"], "events[1].topic");
+
+    let stream = |topics: &str| {
+        Request::get(format!("/v1/events/stream?topics={topics}"))
+            .header("authorization", format!("Bearer {scoped}"))
+            .body(Body::empty())
+            .expect("request")
+    };
+    assert_eq!(
+        send(&gated.router, stream("%3E")).await.status(),
+        StatusCode::FORBIDDEN,
+        "`>` is wider than orders.>"
+    );
+    assert_eq!(
+        send(&gated.router, stream("orders.*.eu")).await.status(),
+        StatusCode::OK
+    );
+
+    // A consumer whose filter is wider than the key's scopes cannot be fetched from by it.
+    let wide = send(
+        &gated.router,
+        post(
+            "/v1/consumers",
+            &keys.acme_admin,
+            &json!({"name": "everything", "filter": ">"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(wide.status(), StatusCode::OK);
+    let fetched = send(
+        &gated.router,
+        post("/v1/consumers/everything/fetch", &scoped, &json!({}), None),
+    )
+    .await;
+    assert_eq!(fetched.status(), StatusCode::FORBIDDEN);
+    // The same restrictions hold over the WebSocket.
+    let url = listening(&gated).await;
+    let mut socket = connect(&url, &scoped).await;
+    say(
+        &mut socket,
+        json!({"type": "publish", "topic": "users.x", "data": 1}),
+    )
+    .await;
+    assert_eq!(hear(&mut socket).await["code"], "forbidden");
+    say(
+        &mut socket,
+        json!({"type": "subscribe", "id": "s", "topics": ">"}),
+    )
+    .await;
+    assert_eq!(hear(&mut socket).await["code"], "forbidden");
+    say(
+        &mut socket,
+        json!({"type": "consume", "consumer": "everything"}),
+    )
+    .await;
+    assert_eq!(hear(&mut socket).await["code"], "forbidden");
+}

@@ -33,9 +33,9 @@ pub(crate) struct Keys {
 pub(crate) struct Gated {
     pub(crate) router: axum::Router,
     pub(crate) keys: Keys,
-    store: Store,
+    pub(crate) store: Store,
     /// The gate's key table, refreshed by hand here (a running server polls it).
-    authenticator: std::sync::Arc<Authenticator>,
+    pub(crate) authenticator: std::sync::Arc<Authenticator>,
     _dir: tempfile::TempDir,
 }
 
