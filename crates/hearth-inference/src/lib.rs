@@ -18,6 +18,6 @@ pub use error::InferenceError;
 pub use hearth_engine::{KvCacheType, cpu_features};
 pub use inference::Inference;
 pub use pool::{
-    EngineSettings, KeepAlive, LoadedModel, ModelKind, ModelPool, ModelSpec, PoolConfig,
-    RunningModel, kind_name,
+    EngineSettings, KeepAlive, LoadedModel, ModelChange, ModelKind, ModelObserver, ModelPool,
+    ModelSpec, PoolConfig, RunningModel, kind_name,
 };

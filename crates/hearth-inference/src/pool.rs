@@ -141,9 +141,29 @@ impl Entry {
     }
 }
 
+/// A change in what the pool holds, told to its observer (the server publishes them as
+/// `hearth.model.*` events).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelChange {
+    Loaded {
+        name: String,
+        kind: ModelKind,
+        load_ms: f64,
+    },
+    /// `reason`: `request` (asked to), `keep_alive` (idle), `memory_budget` (to make room).
+    Unloaded { name: String, reason: &'static str },
+    /// A load failed, or a loaded model's engine failed (it is dropped and reloaded on the
+    /// next request).
+    Failed { name: String, reason: String },
+}
+
+/// Told of each [`ModelChange`]; must not block.
+pub type ModelObserver = Arc<dyn Fn(ModelChange) + Send + Sync>;
+
 /// The loaded models. Share it as `Arc<ModelPool>`.
 pub struct ModelPool {
     config: PoolConfig,
+    observer: std::sync::RwLock<Option<ModelObserver>>,
     entries: Mutex<HashMap<String, Entry>>,
     /// One lock per model name, held while that model loads, so concurrent first requests
     /// wait for one load instead of starting several.
@@ -154,6 +174,7 @@ impl ModelPool {
     pub fn new(config: PoolConfig) -> Arc<ModelPool> {
         Arc::new(ModelPool {
             config,
+            observer: std::sync::RwLock::new(None),
             entries: Mutex::new(HashMap::new()),
             load_locks: Mutex::new(HashMap::new()),
         })
@@ -161,6 +182,25 @@ impl ModelPool {
 
     pub fn config(&self) -> &PoolConfig {
         &self.config
+    }
+
+    /// Tells `observer` of every load, unload and failure from now on.
+    pub fn observe(&self, observer: ModelObserver) {
+        *self
+            .observer
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(observer);
+    }
+
+    fn tell(&self, change: ModelChange) {
+        let observer = self
+            .observer
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone();
+        if let Some(observer) = observer {
+            observer(change);
+        }
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -193,13 +233,28 @@ impl ModelPool {
         }
         self.make_room_for(spec)?;
         let started = Instant::now();
-        let model = load(spec.clone(), self.config).await?;
+        let model = match load(spec.clone(), self.config).await {
+            Ok(model) => model,
+            Err(error) => {
+                self.tell(ModelChange::Failed {
+                    name: spec.name.clone(),
+                    reason: error.to_string(),
+                });
+                return Err(error);
+            }
+        };
+        let load_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             model = %spec.name,
             kind = kind_name(spec.kind),
-            load_ms = started.elapsed().as_secs_f64() * 1000.0,
+            load_ms,
             "model loaded"
         );
+        self.tell(ModelChange::Loaded {
+            name: spec.name.clone(),
+            kind: spec.kind,
+            load_ms,
+        });
         let now = Instant::now();
         self.entries().insert(
             spec.name.clone(),
@@ -253,6 +308,10 @@ impl ModelPool {
             };
             tracing::info!(model = %oldest, for_model = %spec.name, "model unloaded to stay within the memory budget");
             entries.remove(&oldest);
+            self.tell(ModelChange::Unloaded {
+                name: oldest,
+                reason: "memory_budget",
+            });
         }
     }
 
@@ -261,6 +320,10 @@ impl ModelPool {
         let removed = self.entries().remove(name).is_some();
         if removed {
             tracing::info!(model = %name, "model unloaded");
+            self.tell(ModelChange::Unloaded {
+                name: name.to_string(),
+                reason: "request",
+            });
         }
         removed
     }
@@ -269,6 +332,10 @@ impl ModelPool {
     pub fn report_failure(&self, name: &str, reason: &str) {
         if self.entries().remove(name).is_some() {
             tracing::warn!(model = %name, reason, "model failed; it will be reloaded on the next request");
+            self.tell(ModelChange::Failed {
+                name: name.to_string(),
+                reason: reason.to_string(),
+            });
         }
     }
 
@@ -283,6 +350,13 @@ impl ModelPool {
         for name in &expired {
             entries.remove(name);
             tracing::info!(model = %name, "model unloaded after its keep-alive");
+        }
+        drop(entries);
+        for name in &expired {
+            self.tell(ModelChange::Unloaded {
+                name: name.clone(),
+                reason: "keep_alive",
+            });
         }
         expired
     }

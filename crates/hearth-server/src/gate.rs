@@ -443,7 +443,10 @@ pub(crate) async fn gatekeeper(
         .admit(principal, ip, hearth_gateway::now_ms())
     {
         Ok(admission) => admission,
-        Err(refusal) => return refuse_limit(&refusal),
+        Err(refusal) => {
+            report_exceeded(&state, &caller, &refusal);
+            return refuse_limit(&refusal);
+        }
     };
     let status = admission.status;
     let meter = Meter::new(admission, gateway.limiter.clone());
@@ -460,6 +463,7 @@ pub(crate) async fn gatekeeper(
         started,
         usage: gateway.usage.clone(),
         prices: gateway.prices.clone(),
+        events: state.events.clone(),
     };
     response.map(|body| {
         Body::new(MeteredBody {
@@ -680,6 +684,41 @@ struct Finish {
     started: Instant,
     usage: UsageRecorder,
     prices: Arc<std::sync::RwLock<hearth_gateway::Prices>>,
+    /// Where `hearth.completion.finished` goes.
+    events: Option<Arc<hearth_events::Events>>,
+}
+
+/// Publishes `hearth.quota.exceeded` or `hearth.budget.exceeded` in the key's tenant when a
+/// daily or monthly token quota or the budget refused a request (at most once a minute per
+/// key and limit; per-minute rate limits are not reported).
+fn report_exceeded(state: &AppState, caller: &Caller, refusal: &LimitExceeded) {
+    let topic = match refusal.kind {
+        hearth_gateway::LimitKind::TokensPerDay | hearth_gateway::LimitKind::TokensPerMonth => {
+            "hearth.quota.exceeded"
+        }
+        hearth_gateway::LimitKind::Budget => "hearth.budget.exceeded",
+        _ => return,
+    };
+    let Caller::Key(principal) = caller else {
+        return;
+    };
+    let holder = format!("{}/{}", principal.key_id, refusal.kind.code());
+    if !crate::system_events::limit_event_due(holder) {
+        return;
+    }
+    crate::system_events::spawn_emit(
+        state.events.clone(),
+        scope_of(principal.tenant_id.as_deref()).to_string(),
+        topic,
+        serde_json::json!({
+            "key_prefix": principal.key_prefix,
+            "user_id": principal.user_id,
+            "holder": refusal.holder,
+            "limit": refusal.limit,
+            "unit": refusal.kind.describe(),
+            "retry_after_ms": refusal.retry_after_ms,
+        }),
+    );
 }
 
 impl Drop for Finish {
@@ -716,6 +755,28 @@ impl Drop for Finish {
             ),
             Caller::Local => (None, None, None),
         };
+        let latency_ms = self.started.elapsed().as_millis() as u64;
+        let time_to_first_token_ms =
+            first_token_at.map(|at| at.saturating_duration_since(self.started).as_millis() as u64);
+        if crate::system_events::is_completion(&self.route) {
+            let key_prefix = match &self.caller {
+                Caller::Key(principal) => Some(principal.key_prefix.clone()),
+                Caller::Local => None,
+            };
+            crate::system_events::spawn_emit(
+                self.events.clone(),
+                scope_of(tenant_id.as_deref()).to_string(),
+                "hearth.completion.finished",
+                serde_json::json!({
+                    "model": model, "target": target, "route": self.route,
+                    "status": self.status, "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens, "latency_ms": latency_ms,
+                    "time_to_first_token_ms": time_to_first_token_ms, "cache_hit": cache_hit,
+                    "cost_micro_usd": cost_micro_usd, "key_prefix": key_prefix,
+                    "user_id": user_id,
+                }),
+            );
+        }
         self.usage.record(UsageEvent {
             at_ms: hearth_gateway::now_ms(),
             tenant_id,
@@ -727,9 +788,8 @@ impl Drop for Finish {
             status: self.status,
             prompt_tokens,
             completion_tokens,
-            latency_ms: self.started.elapsed().as_millis() as u64,
-            time_to_first_token_ms: first_token_at
-                .map(|at| at.saturating_duration_since(self.started).as_millis() as u64),
+            latency_ms,
+            time_to_first_token_ms,
             cache_hit,
             cost_micro_usd,
         });

@@ -142,6 +142,9 @@ async fn serve(
     let events = Arc::new(events);
     events.spawn_retention(std::time::Duration::from_secs(5));
     events.spawn_dead_letters();
+    inference
+        .pool()
+        .observe(hearth_server::system_events_model_observer(events.clone()));
     let webhooks = hearth_webhooks::Webhooks::start(
         &config.data_dir,
         events.clone(),

@@ -235,6 +235,39 @@ fn openai_and_ollama_apis_serve_the_sample_models() {
     assert_eq!(bad.status(), 400);
     let bad: serde_json::Value = bad.json().expect("json");
     assert_eq!(bad["error"]["param"], "temperature");
+
+    // Hearth told of its own work: the model's load and each completion's usage (never the
+    // prompt), replayed from the event log.
+    let mut stream = http
+        .get(server.url("/v1/events/stream?topics=hearth.model.*,hearth.completion.*&from_seq=1"))
+        .send()
+        .expect("event stream");
+    let mut text = String::new();
+    let mut chunk = [0u8; 4096];
+    while !(text.contains("event: hearth.model.loaded")
+        && text.contains("event: hearth.completion.finished"))
+    {
+        let read = std::io::Read::read(&mut stream, &mut chunk).expect("read the stream");
+        assert!(read > 0, "the stream ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&chunk[..read]));
+    }
+    let finished = text
+        .split("\n\n")
+        .find(|event| event.contains("event: hearth.completion.finished"))
+        .and_then(|event| event.lines().find_map(|line| line.strip_prefix("data: ")))
+        .expect("a completion event");
+    let finished: serde_json::Value = serde_json::from_str(finished).expect("JSON");
+    assert_eq!(finished["model"], "gemma3:270m", "{finished}");
+    assert!(
+        finished["completion_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{finished}"
+    );
+    assert!(
+        !text.contains("Count from 1 to 5"),
+        "a prompt leaked into events: {text}"
+    );
 }
 
 /// The value of one sample in Prometheus text, by its series as written:

@@ -535,6 +535,35 @@ completion_per_million = 2000000
     assert_eq!(refused.status(), 429);
     let refused: serde_json::Value = refused.json().expect("JSON");
     assert_eq!(refused["error"]["code"], "budget_exceeded", "{refused}");
+    // The tenant's apps hear of both: the completion's usage and the spent budget.
+    let watcher = keys(&["create", "--tenant", "acme", "--role", "reader"]);
+    let started = Instant::now();
+    let mut stream = loop {
+        let response = client()
+            .get(
+                server
+                    .url("/v1/events/stream?topics=hearth.completion.*,hearth.budget.*&from_seq=1"),
+            )
+            .bearer_auth(&watcher)
+            .send()
+            .expect("event stream");
+        if response.status() != 401 || started.elapsed() > Duration::from_secs(3) {
+            break response;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(stream.status(), 200);
+    let mut text = String::new();
+    let mut chunk = [0u8; 4096];
+    while !(text.contains("event: hearth.completion.finished")
+        && text.contains("event: hearth.budget.exceeded"))
+    {
+        let read = std::io::Read::read(&mut stream, &mut chunk).expect("read the stream");
+        assert!(read > 0, "the stream ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&chunk[..read]));
+    }
+    assert!(text.contains(r#""target":"primary/gpt-4o-mini""#), "{text}");
+    assert!(text.contains(r#""cost_micro_usd":13000000"#), "{text}");
     let started = Instant::now();
     loop {
         let usage: serde_json::Value = client()
