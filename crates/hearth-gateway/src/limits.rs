@@ -541,6 +541,60 @@ impl Limiter {
         })
     }
 
+    /// Takes `count` more requests from an admitted request's per-minute request windows: a
+    /// request that is many (a batch of events) counts as many. All or none: when a holder's
+    /// window has no room for them, nothing is taken and the refusal says which limit.
+    pub fn take_more(
+        &self,
+        admission: &Admission,
+        count: u64,
+        now_ms: i64,
+    ) -> Result<(), LimitExceeded> {
+        if count == 0 {
+            return Ok(());
+        }
+        let mut taken: Vec<(&Holder, f64)> = Vec::new();
+        for (holder, limits) in &admission.holders {
+            let Some(rate) = limits.requests_per_minute else {
+                continue;
+            };
+            let interval = MINUTE_MS / rate.max(1) as f64;
+            let tolerance = MINUTE_MS - interval;
+            let now = now_ms as f64;
+            let took = self.arrivals.with(holder, |arrivals| {
+                let arrival = arrivals.entry(holder.clone()).or_insert(now);
+                let theoretical = arrival.max(now);
+                let last = theoretical + (count - 1) as f64 * interval;
+                if last - now > tolerance {
+                    return Err((last - now - tolerance).ceil() as u64);
+                }
+                let added = theoretical + count as f64 * interval - *arrival;
+                *arrival += added;
+                Ok(added)
+            });
+            match took {
+                Ok(added) => taken.push((holder, added)),
+                Err(retry_after_ms) => {
+                    for (holder, added) in taken {
+                        self.arrivals.with(holder, |arrivals| {
+                            if let Some(arrival) = arrivals.get_mut(holder) {
+                                *arrival -= added;
+                            }
+                        });
+                    }
+                    return Err(LimitExceeded {
+                        kind: LimitKind::RequestsPerMinute,
+                        holder: holder.name(),
+                        limit: rate,
+                        retry_after_ms,
+                        status: admission.status,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Charges `tokens` produced for an admitted request to its buckets and quotas.
     pub fn charge(&self, admission: &Admission, tokens: u64, now_ms: i64) {
         if tokens == 0 {

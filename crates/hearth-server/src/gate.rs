@@ -545,6 +545,24 @@ impl Meter {
         }
     }
 
+    /// Counts `count` more requests against the caller's per-minute request limits (a batch
+    /// that is many requests in one); all or none.
+    pub fn take_more_requests(&self, count: u64) -> Result<(), ApiError> {
+        if let (Some(limiter), Some(admission)) = (&self.inner.limiter, &self.inner.admission) {
+            limiter
+                .take_more(admission, count, hearth_gateway::now_ms())
+                .map_err(|refusal| {
+                    ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        refusal.kind.code(),
+                        format!("{refusal} (each event of a batch counts as a request)"),
+                    )
+                    .with_retry_after(refusal.retry_after_ms.div_ceil(1000).max(1))
+                })?;
+        }
+        Ok(())
+    }
+
     /// The request was answered from a cache: it used no tokens.
     pub fn cache_hit(&self, model: &str) {
         let mut state = self.state();

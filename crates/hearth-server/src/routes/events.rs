@@ -120,11 +120,14 @@ pub async fn publish_batch(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     access: TopicAccess,
+    meter: crate::gate::Meter,
     ApiJson(batch): ApiJson<PublishBatch>,
 ) -> Result<Json<PublishedList>, ApiError> {
     for (position, event) in batch.events.iter().enumerate() {
         access.check_publish(&event.topic, &format!("events[{position}].topic"))?;
     }
+    // The gate counted the request once; each further event counts as one more.
+    meter.take_more_requests((batch.events.len() as u64).saturating_sub(1))?;
     let count = batch.events.len() as u64;
     let events_in = batch
         .events

@@ -67,6 +67,7 @@ pub async fn socket(
     TenantScope(tenant): TenantScope,
     may_publish: MayPublish,
     access: TopicAccess,
+    meter: crate::gate::Meter,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let events = events(&state)?;
@@ -80,7 +81,7 @@ pub async fn socket(
         .max_message_size(max_message)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("hearth_events_websockets").increment(1.0);
-            Connection::new(events, tenant, may_publish.0, access)
+            Connection::new(events, tenant, may_publish.0, access, meter)
                 .run(socket)
                 .await;
             metrics::gauge!("hearth_events_websockets").decrement(1.0);
@@ -147,6 +148,8 @@ struct Connection {
     tenant: String,
     may_publish: bool,
     access: TopicAccess,
+    /// The connection's admission: each publish frame counts as a request.
+    meter: crate::gate::Meter,
     outbound: Outbound,
     frames: mpsc::Receiver<String>,
     tasks: JoinSet<()>,
@@ -160,6 +163,7 @@ impl Connection {
         tenant: String,
         may_publish: bool,
         access: TopicAccess,
+        meter: crate::gate::Meter,
     ) -> Connection {
         let capacity = events.options().subscription_queue;
         let (sender, frames) = mpsc::channel(capacity);
@@ -168,6 +172,7 @@ impl Connection {
             tenant,
             may_publish,
             access,
+            meter,
             outbound: Outbound {
                 frames: sender,
                 slow: Arc::new(AtomicBool::new(false)),
@@ -403,6 +408,9 @@ impl Connection {
             return error_frame("invalid_request", "publish needs a `topic`", reference);
         };
         if let Err(refused) = self.access.check_publish(topic, "topic") {
+            return api_error_frame(refused, reference);
+        }
+        if let Err(refused) = self.meter.take_more_requests(1) {
             return api_error_frame(refused, reference);
         }
         let event = Publish {

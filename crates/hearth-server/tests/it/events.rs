@@ -1174,3 +1174,62 @@ async fn a_keys_topic_scopes_restrict_what_it_publishes_and_subscribes_to() {
     .await;
     assert_eq!(hear(&mut socket).await["code"], "forbidden");
 }
+
+#[tokio::test]
+async fn each_event_of_a_batch_counts_against_the_request_rate() {
+    let gated = gated(LimitDefaults {
+        key: hearth_gateway::Limits {
+            requests_per_minute: Some(5),
+            ..hearth_gateway::Limits::default()
+        },
+        ip: hearth_gateway::Limits::default(),
+    })
+    .await;
+    let key = &gated.keys.acme_member;
+    let batch = |count: usize| {
+        let events: Vec<Value> = (0..count)
+            .map(|n| json!({"topic": "load.test", "data": n}))
+            .collect();
+        post("/v1/events", key, &json!({"events": events}), None)
+    };
+    let too_many = send(&gated.router, batch(10)).await;
+    assert_eq!(too_many.status(), StatusCode::TOO_MANY_REQUESTS);
+    let error = json_body(too_many).await;
+    assert_eq!(error["error"]["code"], "rate_limit_requests", "{error}");
+    // The refused batch took only its one request: three more events fit in the five.
+    let fits = send(&gated.router, batch(3)).await;
+    assert_eq!(fits.status(), StatusCode::OK);
+    let over = send(&gated.router, batch(2)).await;
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Nothing of the refused batches was stored: a consumer of everything finds the three.
+    let admin = &gated.keys.acme_admin;
+    let created = send(
+        &gated.router,
+        post(
+            "/v1/consumers",
+            admin,
+            &json!({"name": "count", "filter": ">"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let fetched = json_body(
+        send(
+            &gated.router,
+            post(
+                "/v1/consumers/count/fetch",
+                admin,
+                &json!({"batch": 100}),
+                None,
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        fetched["data"].as_array().map(Vec::len),
+        Some(3),
+        "{fetched}"
+    );
+}
