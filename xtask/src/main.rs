@@ -14,10 +14,14 @@
 //!   (nDCG@10) of keyword, vector and hybrid search on the Cranfield collection against a
 //!   reference BM25 (`bench_memory.rs`), then the HNSW index against faiss and hnswlib on
 //!   gcide's MiniLM embeddings, one thread (`bench_vectors.rs`).
+//! - `bench events [--quick] [--skip-peer] [--binary PATH]`: the bus, the durable log,
+//!   consumers and HTTP publishing against the local nats-server through async-nats; see
+//!   `bench_events.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
 
+mod bench_events;
 mod bench_gateway;
 mod bench_inference;
 mod bench_memory;
@@ -45,6 +49,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("gateway") => {
             bench_gateway::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("events") => {
+            bench_events::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("memory") => {
             bench_memory::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
@@ -68,6 +75,7 @@ const USAGE: &str = "usage:
   cargo xtask bench inference [--quick] [--skip-peer | --peer-only] [--rounds N]
   cargo xtask bench gateway [--quick] [--skip-peer] [--rates A,B,...] [--seconds N] [--soak-seconds N] [--soak-rate N] [--connections N]
   cargo xtask bench memory [--binary PATH] [--skip-peer]
+  cargo xtask bench events [--quick] [--skip-peer] [--binary PATH]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 

@@ -66,9 +66,12 @@ CREATE TABLE IF NOT EXISTS pending (
     -- How the last delivery ended, for the dead-letter reason: 0 still open or timed out,
     -- 1 nak'd, 2 terminated.
     outcome BIGINT NOT NULL DEFAULT 0,
+    -- 1 when this delivery is the last there will be (max_deliver reached, or terminated):
+    -- past its deadline it is dead-lettered. The timer reads only these rows.
+    exhausted BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, consumer, sequence)
 );
-CREATE INDEX IF NOT EXISTS pending_by_deadline ON pending (deadline_ms);
+CREATE INDEX IF NOT EXISTS pending_exhausted ON pending (exhausted, deadline_ms);
 ";
 
 /// The longest a fetch waits for events.
@@ -634,7 +637,8 @@ impl Events {
             let redeliver_at = deadline + millis(config.backoff_after(count as u32));
             sqlx::query(
                 "UPDATE pending SET deliveries = $4, deadline_ms = $5, redeliver_at_ms = $6, \
-                 outcome = 0 WHERE tenant_id = $1 AND consumer = $2 AND sequence = $3",
+                 outcome = 0, exhausted = $7 WHERE tenant_id = $1 AND consumer = $2 \
+                 AND sequence = $3",
             )
             .bind(tenant_id)
             .bind(&config.name)
@@ -642,6 +646,7 @@ impl Events {
             .bind(count)
             .bind(deadline)
             .bind(redeliver_at)
+            .bind(i64::from(count >= max_deliver))
             .execute(&mut *transaction)
             .await
             .map_err(LogError::from)?;
@@ -693,14 +698,15 @@ impl Events {
                     let deadline = now + ack_wait;
                     sqlx::query(
                         "INSERT INTO pending (tenant_id, consumer, sequence, deliveries, \
-                         deadline_ms, redeliver_at_ms) VALUES ($1, $2, $3, 1, $4, $5) \
-                         ON CONFLICT DO NOTHING",
+                         deadline_ms, redeliver_at_ms, exhausted) VALUES ($1, $2, $3, 1, $4, $5, \
+                         $6) ON CONFLICT DO NOTHING",
                     )
                     .bind(tenant_id)
                     .bind(&config.name)
                     .bind(sequence)
                     .bind(deadline)
                     .bind(deadline + millis(config.backoff_after(1)))
+                    .bind(i64::from(max_deliver <= 1))
                     .execute(&mut *transaction)
                     .await
                     .map_err(LogError::from)?;
@@ -874,7 +880,7 @@ impl Events {
                     .bind(OUTCOME_NAK)
                 }
                 Settle::Term => sqlx::query(
-                    "UPDATE pending SET deadline_ms = $5, outcome = $6 \
+                    "UPDATE pending SET deadline_ms = $5, outcome = $6, exhausted = 1 \
                      WHERE tenant_id = $1 AND consumer = $2 AND sequence = $3 \
                      AND deliveries = $4 AND outcome = 0",
                 )
@@ -935,12 +941,9 @@ impl Events {
              ON consumers.tenant_id = pending.tenant_id AND consumers.name = pending.consumer \
              LEFT JOIN events ON events.tenant_id = pending.tenant_id \
              AND events.sequence = pending.sequence \
-             WHERE pending.deadline_ms <= $1 AND (pending.outcome = $2 OR \
-             (consumers.max_deliver IS NOT NULL AND pending.deliveries >= consumers.max_deliver)) \
-             LIMIT 512",
+             WHERE pending.exhausted = 1 AND pending.deadline_ms <= $1 LIMIT 512",
         )
         .bind(now)
-        .bind(OUTCOME_TERM)
         .fetch_all(&self.log.pool)
         .await
         .map_err(LogError::from)?;

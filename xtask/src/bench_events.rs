@@ -1,0 +1,238 @@
+//! `cargo xtask bench events [--quick] [--skip-peer] [--binary PATH]`: Hearth's events
+//! against the local nats-server (127.0.0.1:4222, JetStream on) in one run, as ratios.
+//!
+//! - In process (`crates/hearth-events/examples/events_bench.rs`, release): the bus
+//!   (publish to a `>` subscriber among 10,000 other subscriptions; its latency at 10k msg/s),
+//!   the durable log (64 concurrent publishers, each append answered after its fsynced
+//!   commit), a replay of 1M stored events from the start, and redelivery timing against the
+//!   backoff.
+//! - Over HTTP: the release binary (`hearth serve`), 64 keep-alive connections publishing
+//!   256-byte events with `POST /v1/events/{topic}` as fast as answers come, for 10 s.
+//! - NATS (`xtask/peers/nats`, async-nats with its defaults, built outside the workspace):
+//!   core publish to subscribe among the same 10,000 subscriptions, its latency at 10k msg/s,
+//!   JetStream publishes with 64 concurrent publishers awaiting acks (file storage; the
+//!   server's default is to fsync every 2 minutes, not per write), and a replay of 1M messages
+//!   through a pull consumer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::loadgen::{Target, closed_loop};
+use crate::process::{cpu_model_name, serve_hearth};
+
+const NATS_URL: &str = "nats://127.0.0.1:4222";
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs a command and returns its stdout's JSON lines by their `bench` name.
+fn measurements(command: &mut Command) -> anyhow::Result<HashMap<String, Value>> {
+    let output = command.output().context("cannot run a benchmark")?;
+    if !output.status.success() {
+        bail!(
+            "{:?} failed: {}",
+            command,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut found = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if let Ok(value) = serde_json::from_str::<Value>(line)
+            && let Some(name) = value["bench"].as_str()
+        {
+            eprintln!("  {line}");
+            found.insert(name.to_string(), value);
+        }
+    }
+    Ok(found)
+}
+
+fn hearth_in_process(quick: bool) -> anyhow::Result<HashMap<String, Value>> {
+    let target = crate::process::target_dir();
+    let status = cargo()
+        .current_dir(repo_root())
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "hearth-events",
+            "--example",
+            "events_bench",
+        ])
+        .status()?;
+    if !status.success() {
+        bail!("building the events_bench example failed");
+    }
+    let dir = target.join("bench-events");
+    std::fs::create_dir_all(&dir)?;
+    let mut command = Command::new(target.join("release/examples/events_bench"));
+    command.arg(&dir);
+    if quick {
+        command.arg("--quick");
+    }
+    eprintln!("bench: Hearth in process");
+    measurements(&mut command)
+}
+
+fn nats_peer(quick: bool) -> anyhow::Result<HashMap<String, Value>> {
+    let peer_target = PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+        .join(".cache/hearth-nats-peer-target");
+    let status = cargo()
+        .current_dir(repo_root().join("xtask/peers/nats"))
+        .env("CARGO_TARGET_DIR", &peer_target)
+        .args(["build", "--release", "--quiet"])
+        .status()?;
+    if !status.success() {
+        bail!("building the NATS peer failed");
+    }
+    let mut command = Command::new(peer_target.join("release/hearth-bench-nats-peer"));
+    command.arg(NATS_URL);
+    if quick {
+        command.arg("--quick");
+    }
+    eprintln!("bench: NATS at {NATS_URL}");
+    measurements(&mut command)
+}
+
+/// 64 connections publishing durable events over HTTP as fast as they are answered.
+fn hearth_http(binary: &Path, seconds: u64) -> anyhow::Result<Value> {
+    let out_dir = crate::process::target_dir().join("bench-events-http");
+    std::fs::create_dir_all(&out_dir)?;
+    let server = serve_hearth(binary, &out_dir, &[], &[])?;
+    let body = serde_json::to_vec(&"x".repeat(254))?;
+    let target = Target {
+        address: server.address.clone(),
+        path: "/v1/events/bench.http".to_string(),
+        body,
+        authorization: None,
+    };
+    eprintln!("bench: Hearth over HTTP, 64 connections, {seconds} s");
+    let outcome = closed_loop(&target, Duration::from_secs(seconds), 64);
+    let measured = serde_json::json!({
+        "bench": "durable_publish_http", "publishers": 64, "events": outcome.ok,
+        "errors": outcome.errors, "msg_per_s": outcome.achieved_rps(),
+        "p50_ms": outcome.latency_ms(0.5), "p99_ms": outcome.latency_ms(0.99),
+    });
+    eprintln!("  {measured}");
+    drop(server);
+    Ok(measured)
+}
+
+fn number(found: &HashMap<String, Value>, bench: &str, field: &str) -> Option<f64> {
+    found.get(bench)?.get(field)?.as_f64()
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let skip_peer = args.iter().any(|arg| arg == "--skip-peer");
+    let binary = match crate::flag(args, "--binary") {
+        Some(path) => PathBuf::from(path),
+        None => crate::release_binary().map_err(|error| anyhow::anyhow!(error))?,
+    };
+    let hearth = hearth_in_process(quick)?;
+    let http = hearth_http(&binary, if quick { 3 } else { 10 })?;
+    let nats = if skip_peer {
+        HashMap::new()
+    } else {
+        nats_peer(quick)?
+    };
+
+    println!(
+        "\nevents benchmark on {} ({} cores)",
+        cpu_model_name(),
+        num_cores()
+    );
+    println!(
+        "{:<44} {:>14} {:>14} {:>8}",
+        "measure", "Hearth", "NATS", "ratio"
+    );
+    let row = |label: &str, ours: Option<f64>, theirs: Option<f64>, higher_is_better: bool| {
+        let ratio = match (ours, theirs) {
+            (Some(ours), Some(theirs)) if ours > 0.0 && theirs > 0.0 => {
+                let ratio = if higher_is_better {
+                    ours / theirs
+                } else {
+                    theirs / ours
+                };
+                format!("{ratio:.2}x")
+            }
+            _ => "-".to_string(),
+        };
+        let show =
+            |value: Option<f64>| value.map_or("-".to_string(), |value| format!("{value:.1}"));
+        println!(
+            "{label:<44} {:>14} {:>14} {ratio:>8}",
+            show(ours),
+            show(theirs)
+        );
+    };
+    row(
+        "publish->deliver msg/s (`>` among 10k subs)",
+        number(&hearth, "bus_throughput", "msg_per_s"),
+        number(&nats, "bus_throughput", "msg_per_s"),
+        true,
+    );
+    row(
+        "p99 latency us at 10k msg/s",
+        number(&hearth, "bus_latency", "p99_us"),
+        number(&nats, "bus_latency", "p99_us"),
+        false,
+    );
+    row(
+        "durable publish msg/s, 64 publishers (log)",
+        number(&hearth, "durable_publish", "msg_per_s"),
+        number(&nats, "durable_publish", "msg_per_s"),
+        true,
+    );
+    row(
+        "durable publish p99 ms (log)",
+        number(&hearth, "durable_publish", "p99_ms"),
+        number(&nats, "durable_publish", "p99_ms"),
+        false,
+    );
+    let http_map: HashMap<String, Value> =
+        HashMap::from([("durable_publish_http".to_string(), http)]);
+    row(
+        "durable publish msg/s, 64 publishers (HTTP)",
+        number(&http_map, "durable_publish_http", "msg_per_s"),
+        number(&nats, "durable_publish", "msg_per_s"),
+        true,
+    );
+    row(
+        "durable publish p99 ms (HTTP)",
+        number(&http_map, "durable_publish_http", "p99_ms"),
+        number(&nats, "durable_publish", "p99_ms"),
+        false,
+    );
+    row(
+        "replay from the start msg/s",
+        number(&hearth, "replay", "msg_per_s"),
+        number(&nats, "replay", "msg_per_s"),
+        true,
+    );
+    if let Some(redelivery) = hearth.get("redelivery") {
+        println!(
+            "redelivery vs backoff: {} redeliveries, {} early, p99 error {:.1} ms, max {:.1} ms",
+            redelivery["redeliveries"],
+            redelivery["early"],
+            redelivery["p99_error_ms"].as_f64().unwrap_or(0.0),
+            redelivery["max_error_ms"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get())
+}
