@@ -53,8 +53,8 @@ pub use consumers::{
     MAX_FETCH_WAIT, is_system_consumer,
 };
 pub use log::{
-    Appended, CommitHook, EVENTS_FILE, EventLog, GROUP_MAX, IDEMPOTENCY_WINDOW, LogError, NewEvent,
-    StoredEvent,
+    Appended, CommitHook, CommitStats, EVENTS_FILE, EventLog, GROUP_MAX, IDEMPOTENCY_WINDOW,
+    LogError, NewEvent, StoredEvent,
 };
 pub use rules::{EventSchema, Retention, SchemaError, TopicRules, TopicSettings, Violation};
 pub use service::{Events, EventsError, EventsOptions, Follow, Publish};

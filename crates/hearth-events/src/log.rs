@@ -133,6 +133,16 @@ struct Append {
 pub struct EventLog {
     pub(crate) pool: SqlitePool,
     appends: mpsc::Sender<Append>,
+    stats: Arc<CommitStats>,
+}
+
+/// Counters of the writer's group commits.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Transactions committed (each one fsync).
+    pub commits: std::sync::atomic::AtomicU64,
+    /// Events they stored.
+    pub events: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -175,8 +185,22 @@ impl EventLog {
             .execute(&pool)
             .await?;
         let (appends, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write(pool.clone(), queue, hook));
-        Ok(EventLog { pool, appends })
+        let stats = Arc::new(CommitStats::default());
+        tokio::spawn(write(pool.clone(), queue, hook, Arc::clone(&stats)));
+        Ok(EventLog {
+            pool,
+            appends,
+            stats,
+        })
+    }
+
+    /// How many group commits the writer made, and how many events they stored.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.stats.commits.load(Ordering::Relaxed),
+            self.stats.events.load(Ordering::Relaxed),
+        )
     }
 
     /// Appends events, in order, and answers once they are durable.
@@ -374,21 +398,52 @@ fn stored_event(tenant_id: &str, row: &sqlx::sqlite::SqliteRow) -> StoredEvent {
 }
 
 /// The writer: group commits until every handle is gone.
-async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, hook: Option<CommitHook>) {
+async fn write(
+    pool: SqlitePool,
+    mut queue: mpsc::Receiver<Append>,
+    hook: Option<CommitHook>,
+    stats: Arc<CommitStats>,
+) {
+    // Each tenant's last sequence as committed: the writer is the only one to move it, so
+    // it is read from the database once, not in every commit.
+    let mut last_sequences: std::collections::HashMap<String, i64> = Default::default();
+    // Expired idempotency keys are deleted at most once a second, not in every commit.
+    let mut forgotten_at = std::time::Instant::now() - Duration::from_secs(2);
     while let Some(first) = queue.recv().await {
         let mut group = vec![first];
         let mut count = group[0].events.len();
-        while count < GROUP_MAX {
-            match queue.try_recv() {
-                Ok(append) => {
-                    count += append.events.len();
-                    group.push(append);
+        // Take what waits; while more keeps arriving (publishers just answered by the last
+        // commit are sending their next), yield so they can join this commit's fsync.
+        loop {
+            let before = count;
+            while count < GROUP_MAX {
+                match queue.try_recv() {
+                    Ok(append) => {
+                        count += append.events.len();
+                        group.push(append);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
+            if count >= GROUP_MAX || count == before {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
-        match commit(&pool, &group).await {
-            Ok(answers) => {
+        let forget_keys = forgotten_at.elapsed() >= Duration::from_secs(1);
+        if forget_keys {
+            forgotten_at = std::time::Instant::now();
+        }
+        match commit(&pool, &group, forget_keys, &last_sequences).await {
+            Ok((answers, lasts)) => {
+                last_sequences.extend(lasts);
+                let stored = answers.iter().flatten().filter(|a| !a.duplicate).count();
+                stats
+                    .commits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats
+                    .events
+                    .fetch_add(stored as u64, std::sync::atomic::Ordering::Relaxed);
                 if let Some(hook) = &hook {
                     for appended in answers.iter().flatten() {
                         if !appended.duplicate {
@@ -401,6 +456,8 @@ async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, hook: Option
                 }
             }
             Err(error) => {
+                // What the database holds now is read again.
+                last_sequences.clear();
                 tracing::warn!(%error, "an event group commit failed; its publishers are told");
                 let message = error.to_string();
                 for append in group {
@@ -411,19 +468,43 @@ async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, hook: Option
     }
 }
 
+/// Rows per multi-row INSERT: 7 bound values each, well under SQLite's limit of variables.
+const INSERT_CHUNK: usize = 256;
+
 /// One transaction for a group of appends: sequences handed out per tenant, idempotency keys
-/// honoured, every row written, then one commit (one fsync).
-async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>>, sqlx::Error> {
+/// honoured, every row written in a few multi-row statements (each statement is a round trip
+/// to SQLite's thread: per-row statements, not the fsync, bounded the rate), then one commit
+/// (one fsync).
+type Committed = (Vec<Vec<Appended>>, Vec<(String, i64)>);
+
+async fn commit(
+    pool: &SqlitePool,
+    group: &[Append],
+    forget_keys: bool,
+    last_sequences: &std::collections::HashMap<String, i64>,
+) -> Result<Committed, sqlx::Error> {
+    use std::collections::HashMap;
     let now = now_ms();
     let window_start = now - IDEMPOTENCY_WINDOW.as_millis() as i64;
     let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut next: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    let mut added_bytes: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut next: HashMap<&str, i64> = HashMap::new();
+    let mut added_bytes: HashMap<&str, i64> = HashMap::new();
+    // Keys given a new event in this group: a second publish with one is its duplicate.
+    let mut keyed: HashMap<(&str, &str), StoredEvent> = HashMap::new();
+    // Events to insert: the new event, its rule, its idempotency key.
+    let mut rows: Vec<(StoredEvent, Option<&str>, Option<&str>)> = Vec::new();
     let mut answers = Vec::with_capacity(group.len());
     for append in group {
         let mut answer = Vec::with_capacity(append.events.len());
         for event in &append.events {
             if let Some(key) = &event.idempotency_key {
+                if let Some(first) = keyed.get(&(event.tenant_id.as_str(), key.as_str())) {
+                    answer.push(Appended {
+                        event: first.clone(),
+                        duplicate: true,
+                    });
+                    continue;
+                }
                 // The event an earlier publish with this key stored, if within the window.
                 let earlier = sqlx::query(
                     "SELECT events.sequence, events.id, events.topic, events.time_ms, \
@@ -446,64 +527,88 @@ async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>
                     continue;
                 }
             }
-            let sequence = match next.get_mut(&event.tenant_id) {
+            let sequence = match next.get_mut(event.tenant_id.as_str()) {
                 Some(sequence) => {
                     *sequence += 1;
                     *sequence
                 }
                 None => {
-                    let last: Option<i64> = sqlx::query_scalar(
-                        "SELECT last_sequence FROM streams WHERE tenant_id = $1",
-                    )
-                    .bind(&event.tenant_id)
-                    .fetch_optional(&mut *transaction)
-                    .await?;
+                    let last = match last_sequences.get(&event.tenant_id) {
+                        Some(last) => Some(*last),
+                        None => {
+                            sqlx::query_scalar(
+                                "SELECT last_sequence FROM streams WHERE tenant_id = $1",
+                            )
+                            .bind(&event.tenant_id)
+                            .fetch_optional(&mut *transaction)
+                            .await?
+                        }
+                    };
                     let sequence = last.unwrap_or(0) + 1;
-                    next.insert(event.tenant_id.clone(), sequence);
+                    next.insert(&event.tenant_id, sequence);
                     sequence
                 }
             };
-            let id = uuid::Uuid::now_v7().to_string();
-            *added_bytes.entry(event.tenant_id.clone()).or_default() += event.data.len() as i64;
-            sqlx::query(
-                "INSERT INTO events (tenant_id, sequence, id, topic, time_ms, data, rule) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&event.tenant_id)
-            .bind(sequence)
-            .bind(&id)
-            .bind(event.topic.as_str())
-            .bind(now)
-            .bind(&event.data)
-            .bind(&event.rule)
-            .execute(&mut *transaction)
-            .await?;
+            *added_bytes.entry(&event.tenant_id).or_default() += event.data.len() as i64;
+            let stored = StoredEvent {
+                tenant_id: event.tenant_id.clone(),
+                sequence: sequence as u64,
+                id: uuid::Uuid::now_v7().to_string(),
+                topic: event.topic.as_str().to_string(),
+                time_ms: now,
+                data: Arc::from(event.data.as_str()),
+            };
             if let Some(key) = &event.idempotency_key {
-                sqlx::query(
-                    "INSERT INTO idempotency (tenant_id, key, sequence, at_ms) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, key) \
-                     DO UPDATE SET sequence = $3, at_ms = $4",
-                )
-                .bind(&event.tenant_id)
-                .bind(key)
-                .bind(sequence)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await?;
+                keyed.insert((&event.tenant_id, key), stored.clone());
             }
+            rows.push((
+                stored.clone(),
+                event.rule.as_deref(),
+                event.idempotency_key.as_deref(),
+            ));
             answer.push(Appended {
-                event: StoredEvent {
-                    tenant_id: event.tenant_id.clone(),
-                    sequence: sequence as u64,
-                    id,
-                    topic: event.topic.as_str().to_string(),
-                    time_ms: now,
-                    data: Arc::from(event.data.as_str()),
-                },
+                event: stored,
                 duplicate: false,
             });
         }
         answers.push(answer);
+    }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO events (tenant_id, sequence, id, topic, time_ms, data, rule) ",
+        );
+        insert.push_values(chunk, |mut values, (event, rule, _)| {
+            values
+                .push_bind(&event.tenant_id)
+                .push_bind(event.sequence as i64)
+                .push_bind(&event.id)
+                .push_bind(&event.topic)
+                .push_bind(event.time_ms)
+                .push_bind(&*event.data)
+                .push_bind(*rule);
+        });
+        insert.build().execute(&mut *transaction).await?;
+    }
+    let keys: Vec<(&StoredEvent, &str)> = rows
+        .iter()
+        .filter_map(|(event, _, key)| key.map(|key| (event, key)))
+        .collect();
+    for chunk in keys.chunks(INSERT_CHUNK) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO idempotency (tenant_id, key, sequence, at_ms) ",
+        );
+        insert.push_values(chunk, |mut values, (event, key)| {
+            values
+                .push_bind(&event.tenant_id)
+                .push_bind(*key)
+                .push_bind(event.sequence as i64)
+                .push_bind(now);
+        });
+        insert.push(
+            " ON CONFLICT (tenant_id, key) DO UPDATE SET sequence = excluded.sequence, \
+             at_ms = excluded.at_ms",
+        );
+        insert.build().execute(&mut *transaction).await?;
     }
     for (tenant_id, last) in &next {
         sqlx::query(
@@ -517,13 +622,19 @@ async fn commit(pool: &SqlitePool, group: &[Append]) -> Result<Vec<Vec<Appended>
         .execute(&mut *transaction)
         .await?;
     }
-    // Keys past the window are forgotten as the log goes.
-    sqlx::query("DELETE FROM idempotency WHERE at_ms < $1")
-        .bind(window_start)
-        .execute(&mut *transaction)
-        .await?;
+    if forget_keys {
+        // Keys past the window are forgotten as the log goes.
+        sqlx::query("DELETE FROM idempotency WHERE at_ms < $1")
+            .bind(window_start)
+            .execute(&mut *transaction)
+            .await?;
+    }
     transaction.commit().await?;
-    Ok(answers)
+    let lasts = next
+        .into_iter()
+        .map(|(tenant_id, last)| (tenant_id.to_string(), last))
+        .collect();
+    Ok((answers, lasts))
 }
 
 #[cfg(test)]
@@ -663,6 +774,17 @@ mod tests {
             .unwrap();
         assert!(!other[0].duplicate);
         assert_eq!(log.last_sequence("t1").await.unwrap(), 1);
+        // Twice in one group: the second is the first's duplicate.
+        let twice = log
+            .append(vec![
+                event("t1", "a.b", "4", Some("order-8")),
+                event("t1", "a.b", "5", Some("order-8")),
+            ])
+            .await
+            .unwrap();
+        assert!(!twice[0].duplicate && twice[1].duplicate);
+        assert_eq!(twice[1].event, twice[0].event);
+        assert_eq!(log.last_sequence("t1").await.unwrap(), 2);
     }
 
     #[tokio::test]
