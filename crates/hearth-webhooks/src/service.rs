@@ -752,3 +752,113 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod delivery_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hearth_events::{EventsOptions, Publish};
+
+    use super::*;
+
+    /// A receiver on loopback that answers every request with `status`; returns its URL
+    /// and how many requests it has had.
+    async fn receiver(status: u16) -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let counted = Arc::clone(&counted);
+                async move {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    axum::http::StatusCode::from_u16(status).expect("status")
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{address}/hook"), hits)
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_failing_past_disable_after_is_disabled_and_reported() {
+        let dir = tempfile::tempdir().expect("dir");
+        let events = Arc::new(
+            Events::open(dir.path(), EventsOptions::default())
+                .await
+                .expect("events"),
+        );
+        let webhooks = Webhooks::start(
+            dir.path(),
+            Arc::clone(&events),
+            WebhooksOptions {
+                allow_internal_targets: true,
+                retry_schedule: vec![Duration::from_millis(20); 7],
+                disable_after: Duration::from_millis(150),
+                ..WebhooksOptions::default()
+            },
+        )
+        .await
+        .expect("webhooks");
+        let (url, hits) = receiver(503).await;
+        let (endpoint, _) = webhooks
+            .create(
+                "t1",
+                EndpointChange {
+                    url: Some(url),
+                    topics: Some(vec!["jobs.>".to_string()]),
+                    ..EndpointChange::default()
+                },
+            )
+            .await
+            .expect("create");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut n = 0;
+        loop {
+            let current = webhooks.get("t1", &endpoint.id).await.expect("endpoint");
+            if !current.enabled {
+                let reason = current.disabled_reason.unwrap_or_default();
+                assert!(reason.contains("failed"), "{reason}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "never disabled");
+            n += 1;
+            events
+                .publish(
+                    "t1",
+                    vec![Publish {
+                        topic: "jobs.run".to_string(),
+                        data: json!(n),
+                        idempotency_key: None,
+                    }],
+                    "",
+                )
+                .await
+                .expect("publish");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert!(hits.load(Ordering::Relaxed) >= 2);
+        let disabled = events
+            .follow("t1", &["hearth.webhook.disabled"], 1)
+            .await
+            .expect("follow")
+            .next()
+            .await
+            .expect("the system event");
+        assert!(disabled.data.contains(&endpoint.id), "{}", disabled.data);
+        // Its log shows the failed attempts.
+        let log = webhooks
+            .deliveries("t1", &endpoint.id, 100)
+            .await
+            .expect("log");
+        assert!(
+            log.iter()
+                .flat_map(|delivery| &delivery.attempts)
+                .all(|attempt| attempt.status_code == Some(503))
+        );
+    }
+}
