@@ -13,6 +13,10 @@
 //!   JetStream publishes with 64 concurrent publishers awaiting acks (file storage; the
 //!   server's default is to fsync every 2 minutes, not per write), and a replay of 1M messages
 //!   through a pull consumer.
+//! - WebSockets, one client (tokio-tungstenite, in the peer) against both: one topic fanned
+//!   out to 1,000 subscribers at rising publish rates (deliveries/s, p99, loss) against
+//!   Hearth's `/v1/events/ws` and a nats-server started with its WebSocket listener; and
+//!   10,000 idle subscribed sockets on Hearth, its resident memory before and with them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -85,7 +89,7 @@ fn hearth_in_process(quick: bool) -> anyhow::Result<HashMap<String, Value>> {
     measurements(&mut command)
 }
 
-fn nats_peer(quick: bool) -> anyhow::Result<HashMap<String, Value>> {
+fn peer_binary() -> anyhow::Result<PathBuf> {
     let peer_target = PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
         .join(".cache/hearth-nats-peer-target");
     let status = cargo()
@@ -96,13 +100,106 @@ fn nats_peer(quick: bool) -> anyhow::Result<HashMap<String, Value>> {
     if !status.success() {
         bail!("building the NATS peer failed");
     }
-    let mut command = Command::new(peer_target.join("release/hearth-bench-nats-peer"));
+    Ok(peer_target.join("release/hearth-bench-nats-peer"))
+}
+
+/// A nats-server of the benchmark's own with a WebSocket listener (the system's has none).
+struct NatsWithWebSocket {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for NatsWithWebSocket {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nats_with_websocket(dir: &Path) -> anyhow::Result<NatsWithWebSocket> {
+    let (port, ws_port) = (
+        crate::free_port().map_err(|error| anyhow::anyhow!(error))?,
+        crate::free_port().map_err(|error| anyhow::anyhow!(error))?,
+    );
+    let config = dir.join("nats-ws.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{port}\nwebsocket {{\n  listen: \"127.0.0.1:{ws_port}\"\n  no_tls: true\n}}\n"
+        ),
+    )?;
+    let child = Command::new("nats-server")
+        .arg("-c")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start nats-server")?;
+    let url = format!("ws://127.0.0.1:{ws_port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(format!("127.0.0.1:{ws_port}")).is_ok() {
+            return Ok(NatsWithWebSocket { child, url });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nats-server's WebSocket listener did not come up")
+}
+
+fn nats_peer(quick: bool) -> anyhow::Result<HashMap<String, Value>> {
+    let mut command = Command::new(peer_binary()?);
     command.arg(NATS_URL);
     if quick {
         command.arg("--quick");
     }
     eprintln!("bench: NATS at {NATS_URL}");
     measurements(&mut command)
+}
+
+/// The WebSocket fan-out at rising rates, against `url` (Hearth's or nats-server's).
+fn ws_fanout(
+    peer: &Path,
+    server: &str,
+    url: &str,
+    rates: &[u64],
+    seconds: u64,
+) -> anyhow::Result<Vec<Value>> {
+    let mut found = Vec::new();
+    for rate in rates {
+        let measured = measurements(Command::new(peer).args([
+            "ws-fanout",
+            server,
+            url,
+            "1000",
+            &rate.to_string(),
+            &seconds.to_string(),
+        ]))?;
+        if let Some(value) = measured.get("ws_fanout") {
+            found.push(value.clone());
+        }
+    }
+    Ok(found)
+}
+
+/// 10,000 idle subscribed sockets on Hearth: its resident memory before and with them.
+fn ws_idle(peer: &Path, pid: u32, url: &str, sockets: usize) -> anyhow::Result<Value> {
+    let before = crate::process::status_kib(pid, "VmRSS").unwrap_or(0);
+    let mut child = Command::new(peer)
+        .args(["ws-idle", "hearth", url, &sockets.to_string(), "5"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdout = std::io::BufReader::new(child.stdout.take().context("peer stdout")?);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let with = crate::process::status_kib(pid, "VmRSS").unwrap_or(0);
+    let _ = child.wait();
+    let measured = serde_json::json!({
+        "bench": "ws_idle", "sockets": sockets, "ready": serde_json::from_str::<Value>(line.trim()).ok(),
+        "rss_before_mib": before as f64 / 1024.0, "rss_with_mib": with as f64 / 1024.0,
+        "added_kib_per_socket": (with.saturating_sub(before)) as f64 / sockets as f64,
+    });
+    eprintln!("  {measured}");
+    Ok(measured)
 }
 
 /// 64 connections publishing durable events over HTTP as fast as they are answered.
@@ -129,6 +226,34 @@ fn hearth_http(binary: &Path, seconds: u64) -> anyhow::Result<Value> {
     Ok(measured)
 }
 
+/// Hearth's and nats-server's WebSockets: fan-out at each rate, and idle sockets on Hearth.
+fn websockets(binary: &Path, quick: bool) -> anyhow::Result<(Vec<Value>, Vec<Value>, Value)> {
+    let peer = peer_binary()?;
+    let out_dir = crate::process::target_dir().join("bench-events-ws");
+    std::fs::create_dir_all(&out_dir)?;
+    let rates: &[u64] = if quick { &[50] } else { &[50, 100, 200, 400] };
+    let seconds = if quick { 2 } else { 5 };
+    let server = serve_hearth(binary, &out_dir, &[], &[])?;
+    let url = format!("ws://{}/v1/events/ws", server.address);
+    eprintln!("bench: WebSocket fan-out to 1,000 subscribers, Hearth");
+    let hearth = ws_fanout(&peer, "hearth", &url, rates, seconds)?;
+    drop(server);
+    let server = serve_hearth(binary, &out_dir, &[], &[])?;
+    let url = format!("ws://{}/v1/events/ws", server.address);
+    eprintln!("bench: 10,000 idle sockets on Hearth");
+    let idle = ws_idle(
+        &peer,
+        server.child.id(),
+        &url,
+        if quick { 1000 } else { 10_000 },
+    )?;
+    drop(server);
+    let nats = nats_with_websocket(&out_dir)?;
+    eprintln!("bench: WebSocket fan-out to 1,000 subscribers, nats-server");
+    let theirs = ws_fanout(&peer, "nats", &nats.url, rates, seconds)?;
+    Ok((hearth, theirs, idle))
+}
+
 fn number(found: &HashMap<String, Value>, bench: &str, field: &str) -> Option<f64> {
     found.get(bench)?.get(field)?.as_f64()
 }
@@ -147,6 +272,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     } else {
         nats_peer(quick)?
     };
+    let (ws_hearth, ws_nats, ws_idle) = websockets(&binary, quick)?;
 
     println!(
         "\nevents benchmark on {} ({} cores)",
@@ -220,6 +346,35 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         number(&hearth, "replay", "msg_per_s"),
         number(&nats, "replay", "msg_per_s"),
         true,
+    );
+    for (ours, theirs) in ws_hearth
+        .iter()
+        .zip(ws_nats.iter().map(Some).chain(std::iter::repeat(None)))
+    {
+        let rate = ours["rate"].as_u64().unwrap_or(0);
+        row(
+            &format!("WS fan-out deliveries/s, 1000 subs, {rate}/s"),
+            ours["deliveries_per_s"].as_f64(),
+            theirs.and_then(|theirs| theirs["deliveries_per_s"].as_f64()),
+            true,
+        );
+        row(
+            &format!(
+                "WS fan-out p99 ms ({} / {} lost)",
+                ours["lost"],
+                theirs.map_or(Value::Null, |t| t["lost"].clone())
+            ),
+            ours["p99_ms"].as_f64(),
+            theirs.and_then(|theirs| theirs["p99_ms"].as_f64()),
+            false,
+        );
+    }
+    println!(
+        "{} idle WebSockets on Hearth: RSS {:.1} -> {:.1} MiB ({:.1} KiB each)",
+        ws_idle["sockets"],
+        ws_idle["rss_before_mib"].as_f64().unwrap_or(0.0),
+        ws_idle["rss_with_mib"].as_f64().unwrap_or(0.0),
+        ws_idle["added_kib_per_socket"].as_f64().unwrap_or(0.0)
     );
     if let Some(redelivery) = hearth.get("redelivery") {
         println!(

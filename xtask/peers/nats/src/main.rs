@@ -6,6 +6,8 @@
 //! One JSON object per measurement on stdout.
 //! Usage: hearth-bench-nats-peer nats://127.0.0.1:4222 [--quick]
 
+mod ws;
+
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -238,6 +240,33 @@ async fn replay(url: &str, count: usize) -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // ws-fanout|ws-idle hearth|nats URL N ...: the WebSocket measurements.
+    if let Some(mode) = args.first().filter(|mode| mode.starts_with("ws-")) {
+        let server = if args.get(1).map(String::as_str) == Some("nats") {
+            ws::Server::Nats
+        } else {
+            ws::Server::Hearth
+        };
+        let url = args.get(2).ok_or("a WebSocket URL")?;
+        let number = |index: usize| -> u64 {
+            args.get(index)
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0)
+        };
+        let measured = if mode == "ws-fanout" {
+            ws::fanout(server, url, number(3) as usize, number(4), number(5)).await?
+        } else {
+            ws::idle(
+                server,
+                url,
+                number(3) as usize,
+                Duration::from_secs(number(4)),
+            )
+            .await?
+        };
+        println!("{measured}");
+        return Ok(());
+    }
     let url = args
         .first()
         .cloned()
