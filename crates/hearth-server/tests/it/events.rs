@@ -1233,3 +1233,108 @@ async fn each_event_of_a_batch_counts_against_the_request_rate() {
         "{fetched}"
     );
 }
+
+/// A server without keys whose events have small queues (8), on a loopback listener; returns
+/// its WebSocket URL and its router.
+async fn small_queues() -> (String, axum::Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events = std::sync::Arc::new(
+        hearth_events::Events::open(
+            dir.path(),
+            hearth_events::EventsOptions {
+                subscription_queue: 8,
+                ..hearth_events::EventsOptions::default()
+            },
+        )
+        .await
+        .expect("events"),
+    );
+    let (_runtime, runtime_receiver) =
+        tokio::sync::watch::channel(hearth_server::RuntimeSettings {
+            max_body_bytes: 1 << 20,
+            max_upload_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+        });
+    let state = hearth_server::AppState::new(hearth_server::SharedState {
+        runtime: runtime_receiver,
+        settings: hearth_server::StaticSettings::default(),
+        readiness: hearth_server::Readiness::default(),
+        store: None,
+        inference: None,
+        memory: None,
+        files: None,
+        vector_stores: None,
+        events: Some(events),
+        webhooks: None,
+        routing: None,
+        cache: None,
+        gateway: None,
+        metrics: hearth_server::install_metrics_recorder(),
+        started_at: std::time::Instant::now(),
+    });
+    let router = hearth_server::router(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let app = router
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("ws://{address}/v1/events/ws"), router, dir)
+}
+
+#[tokio::test]
+async fn a_websocket_that_does_not_read_is_disconnected_with_a_reason_not_buffered() {
+    use futures_util::StreamExt;
+    let (url, router, _dir) = small_queues().await;
+    let mut socket = connect(&url, "unused").await;
+    say(
+        &mut socket,
+        json!({"type": "subscribe", "id": "s", "topics": "load.>"}),
+    )
+    .await;
+    assert_eq!(hear(&mut socket).await["type"], "subscribed");
+    // Far more than the socket's buffers and queues hold, while the client reads nothing.
+    let padding = "x".repeat(1000);
+    for batch in 0..20 {
+        let events: Vec<Value> = (0..500)
+            .map(|n| json!({"topic": "load.test", "data": {"n": batch * 500 + n, "pad": padding}}))
+            .collect();
+        let published = send(
+            &router,
+            Request::post("/v1/events")
+                .header("content-type", "application/json")
+                .body(Body::from(json!({"events": events}).to_string()))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(published.status(), StatusCode::OK);
+    }
+    // What was queued arrives, then the reason: a 1008 close or a slow_consumer error.
+    let mut received = 0;
+    let reason = loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("the server ends the stream");
+        match next {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).expect("JSON");
+                if frame["type"] == "error" {
+                    break frame["code"].as_str().unwrap_or("").to_string();
+                }
+                received += 1;
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(close)))) => {
+                assert_eq!(u16::from(close.code), 1008, "{close:?}");
+                break close.reason.to_string();
+            }
+            other => panic!("unexpected {other:?} after {received} events"),
+        }
+    };
+    assert!(
+        received < 10_000,
+        "every event was buffered for a client that read none"
+    );
+    assert!(reason.contains("slow"), "{reason}");
+}
