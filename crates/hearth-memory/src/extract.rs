@@ -1,10 +1,11 @@
 //! Text out of uploaded files, for vector stores to chunk and embed: plain text, Markdown,
 //! CSV and JSON as they are (UTF-8, a byte-order mark dropped), HTML with its markup, scripts
 //! and styles removed and block elements turned into line breaks, and PDF's text page by page
-//! (`lopdf`, each page's decompressed content bounded). The kind is told by the file name's
+//! (`lopdf`, each page's decompressed content bounded), and Office Open XML's (`office.rs`). The kind is told by the file name's
 //! extension, or for a name without a known one by the content.
 
 use crate::MemoryError;
+use crate::office::{Office, office_text};
 
 /// The text of a file named `filename` with these bytes; errors name the `file`.
 pub fn extract_text(filename: &str, bytes: &[u8]) -> Result<String, MemoryError> {
@@ -14,7 +15,10 @@ pub fn extract_text(filename: &str, bytes: &[u8]) -> Result<String, MemoryError>
         .unwrap_or_default();
     match extension.as_str() {
         "pdf" => pdf_text(filename, bytes),
-        "docx" | "doc" | "pptx" | "xlsx" => Err(unsupported(filename, "Office")),
+        "docx" => office_text(filename, bytes, Office::Word),
+        "pptx" => office_text(filename, bytes, Office::PowerPoint),
+        "xlsx" => office_text(filename, bytes, Office::Excel),
+        "doc" | "ppt" | "xls" => Err(unsupported(filename, "binary Office (97-2003)")),
         "html" | "htm" => Ok(html_to_text(&utf8(filename, bytes)?)),
         _ if bytes.starts_with(b"%PDF-") => pdf_text(filename, bytes),
         _ => {
@@ -37,7 +41,8 @@ fn unsupported(filename: &str, kind: &str) -> MemoryError {
     MemoryError::invalid(
         "file",
         format!(
-            "`{filename}` is a {kind} file, whose text cannot be read yet; send plain text, Markdown, JSON, HTML or PDF"
+            "`{filename}` is a {kind} file, whose text cannot be read; save it as .docx, .pptx or \
+             .xlsx, or send plain text, Markdown, JSON, HTML or PDF"
         ),
     )
 }
@@ -166,7 +171,7 @@ fn html_to_text(html: &str) -> String {
         .join("\n")
 }
 
-fn decode_entities(text: &str) -> String {
+pub(crate) fn decode_entities(text: &str) -> String {
     if !text.contains('&') {
         return text.to_string();
     }

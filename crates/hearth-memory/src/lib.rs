@@ -53,6 +53,7 @@ mod files;
 mod filter;
 mod hnsw;
 mod idset;
+mod office;
 mod quant;
 mod vector_stores;
 
