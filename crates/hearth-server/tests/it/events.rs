@@ -1338,3 +1338,92 @@ async fn a_websocket_that_does_not_read_is_disconnected_with_a_reason_not_buffer
     );
     assert!(reason.contains("slow"), "{reason}");
 }
+
+#[tokio::test]
+async fn sse_and_websocket_subscribers_resume_after_a_reconnect_without_loss_or_repeats() {
+    let gated = gated(LimitDefaults::default()).await;
+    let keys = &gated.keys;
+    let publish = |n: u64| {
+        post(
+            "/v1/events/orders.created",
+            &keys.acme_member,
+            &json!({"order": n}),
+            None,
+        )
+    };
+    for n in 1..=2 {
+        assert_eq!(
+            send(&gated.router, publish(n)).await.status(),
+            StatusCode::OK
+        );
+    }
+    // SSE: read two, go away, miss two, come back with Last-Event-ID.
+    let stream = send(
+        &gated.router,
+        Request::get("/v1/events/stream?topics=orders.*&from_seq=1")
+            .header("authorization", format!("Bearer {}", keys.acme_reader))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let first = read_events(stream, 2).await;
+    assert!(first[1].contains("id: 2"), "{first:?}");
+    for n in 3..=4 {
+        assert_eq!(
+            send(&gated.router, publish(n)).await.status(),
+            StatusCode::OK
+        );
+    }
+    let resumed = send(
+        &gated.router,
+        Request::get("/v1/events/stream?topics=orders.*")
+            .header("authorization", format!("Bearer {}", keys.acme_reader))
+            .header("last-event-id", "2")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let again = read_events(resumed, 2).await;
+    assert!(
+        again[0].contains("id: 3") && again[1].contains("id: 4"),
+        "{again:?}"
+    );
+
+    // WebSocket: the same, resuming with from_seq after the last sequence received.
+    let url = listening(&gated).await;
+    let mut socket = connect(&url, &keys.acme_reader).await;
+    say(
+        &mut socket,
+        json!({"type": "subscribe", "id": "o", "topics": "orders.*", "from_seq": 1}),
+    )
+    .await;
+    assert_eq!(hear(&mut socket).await["type"], "subscribed");
+    let mut last = 0;
+    for expected in 1..=4 {
+        let event = hear(&mut socket).await;
+        assert_eq!(event["seq"], expected, "{event}");
+        last = expected;
+    }
+    drop(socket);
+    for n in 5..=6 {
+        assert_eq!(
+            send(&gated.router, publish(n)).await.status(),
+            StatusCode::OK
+        );
+    }
+    let mut socket = connect(&url, &keys.acme_reader).await;
+    say(
+        &mut socket,
+        json!({"type": "subscribe", "id": "o", "topics": "orders.*", "from_seq": last + 1}),
+    )
+    .await;
+    assert_eq!(hear(&mut socket).await["type"], "subscribed");
+    for expected in 5..=6 {
+        assert_eq!(hear(&mut socket).await["seq"], expected);
+    }
+    assert_eq!(
+        send(&gated.router, publish(7)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(hear(&mut socket).await["seq"], 7, "live after the replay");
+}
