@@ -17,6 +17,9 @@
 //!   out to 1,000 subscribers at rising publish rates (deliveries/s, p99, loss) against
 //!   Hearth's `/v1/events/ws` and a nats-server started with its WebSocket listener; and
 //!   10,000 idle subscribed sockets on Hearth, its resident memory before and with them.
+//! - `--soak-seconds N` (default 0: skipped): Hearth's resident memory over N seconds of
+//!   publishing (1,000 events/s over HTTP) into a topic with retention (10,000 events kept)
+//!   while a durable consumer fetches and acknowledges everything.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -226,6 +229,107 @@ fn hearth_http(binary: &Path, seconds: u64) -> anyhow::Result<Value> {
     Ok(measured)
 }
 
+/// Resident memory over a publish and consume soak with retention on: (seconds, MiB) samples.
+fn soak(binary: &Path, seconds: u64) -> anyhow::Result<Value> {
+    let out_dir = crate::process::target_dir().join("bench-events-soak");
+    std::fs::create_dir_all(&out_dir)?;
+    let server = serve_hearth(binary, &out_dir, &[], &[])?;
+    let mut admin = crate::http::Connection::open(&server.address)?;
+    let retention = serde_json::json!({"retention": {"max_events": 10_000}});
+    let put = admin.request(
+        "PUT",
+        "/v1/topics/soak.%3E",
+        Some(retention.to_string().as_bytes()),
+    )?;
+    if put.status != 200 {
+        bail!("setting retention failed: {}", put.text());
+    }
+    let created = admin.post_json(
+        "/v1/consumers",
+        &serde_json::json!({"name": "soak", "filter": "soak.>", "ack_wait_ms": 30_000}),
+    )?;
+    if created.status != 200 {
+        bail!("creating the consumer failed: {}", created.text());
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let consumer = {
+        let (address, stop) = (server.address.clone(), stop.clone());
+        std::thread::spawn(move || -> anyhow::Result<u64> {
+            let mut connection = crate::http::Connection::open(&address)?;
+            let mut consumed = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let fetched = connection.post_json(
+                    "/v1/consumers/soak/fetch",
+                    &serde_json::json!({"batch": 500, "wait_ms": 500}),
+                )?;
+                let ids: Vec<Value> = fetched.json()?["data"]
+                    .as_array()
+                    .map(|data| data.iter().map(|d| d["delivery_id"].clone()).collect())
+                    .unwrap_or_default();
+                if ids.is_empty() {
+                    continue;
+                }
+                consumed += ids.len() as u64;
+                connection.post_json(
+                    "/v1/consumers/soak/ack",
+                    &serde_json::json!({"delivery_ids": ids}),
+                )?;
+            }
+            Ok(consumed)
+        })
+    };
+    let target = Target {
+        address: server.address.clone(),
+        path: "/v1/events/soak.data".to_string(),
+        body: serde_json::to_vec(&"x".repeat(254))?,
+        authorization: None,
+    };
+    let publisher = std::thread::spawn(move || {
+        crate::loadgen::open_loop(&target, 1000.0, Duration::from_secs(seconds), 8)
+    });
+    let pid = server.child.id();
+    let started = std::time::Instant::now();
+    let mut samples = Vec::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let rss = crate::process::status_kib(pid, "VmRSS").unwrap_or(0) as f64 / 1024.0;
+        samples.push(serde_json::json!([started.elapsed().as_secs(), rss]));
+        std::thread::sleep(Duration::from_secs(10).min(Duration::from_secs(seconds.max(1))));
+    }
+    let published = publisher
+        .join()
+        .map_err(|_| anyhow::anyhow!("publisher panicked"))?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let consumed = consumer
+        .join()
+        .map_err(|_| anyhow::anyhow!("consumer panicked"))??;
+    let rss: Vec<f64> = samples
+        .iter()
+        .filter_map(|sample| sample[1].as_f64())
+        .collect();
+    // Past the first minute (the log, caches and allocator warm up), how far RSS moves.
+    let settled: Vec<f64> = samples
+        .iter()
+        .filter(|sample| sample[0].as_u64().unwrap_or(0) >= 60)
+        .filter_map(|sample| sample[1].as_f64())
+        .collect();
+    let spread = match (
+        settled.iter().copied().reduce(f64::min),
+        settled.iter().copied().reduce(f64::max),
+    ) {
+        (Some(low), Some(high)) if low > 0.0 => (high - low) / low * 100.0,
+        _ => 0.0,
+    };
+    let measured = serde_json::json!({
+        "bench": "soak", "seconds": seconds, "published": published.ok,
+        "publish_errors": published.errors, "consumed": consumed,
+        "rss_first_mib": rss.first(), "rss_last_mib": rss.last(),
+        "rss_max_mib": rss.iter().copied().reduce(f64::max),
+        "spread_after_first_minute_percent": spread, "samples": samples,
+    });
+    eprintln!("  {measured}");
+    Ok(measured)
+}
+
 /// Hearth's and nats-server's WebSockets: fan-out at each rate, and idle sockets on Hearth.
 fn websockets(binary: &Path, quick: bool) -> anyhow::Result<(Vec<Value>, Vec<Value>, Value)> {
     let peer = peer_binary()?;
@@ -273,6 +377,15 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         nats_peer(quick)?
     };
     let (ws_hearth, ws_nats, ws_idle) = websockets(&binary, quick)?;
+    let soak_seconds: u64 = crate::flag(args, "--soak-seconds")
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or(0);
+    let soaked = if soak_seconds > 0 {
+        eprintln!("bench: {soak_seconds} s publish and consume soak");
+        Some(soak(&binary, soak_seconds)?)
+    } else {
+        None
+    };
 
     println!(
         "\nevents benchmark on {} ({} cores)",
@@ -376,6 +489,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         ws_idle["rss_with_mib"].as_f64().unwrap_or(0.0),
         ws_idle["added_kib_per_socket"].as_f64().unwrap_or(0.0)
     );
+    if let Some(soaked) = &soaked {
+        println!(
+            "soak {} s: {} published, {} consumed; RSS {:.1} -> {:.1} MiB (max {:.1}), spread after the first minute {:.1}%",
+            soaked["seconds"],
+            soaked["published"],
+            soaked["consumed"],
+            soaked["rss_first_mib"].as_f64().unwrap_or(0.0),
+            soaked["rss_last_mib"].as_f64().unwrap_or(0.0),
+            soaked["rss_max_mib"].as_f64().unwrap_or(0.0),
+            soaked["spread_after_first_minute_percent"]
+                .as_f64()
+                .unwrap_or(0.0)
+        );
+    }
     if let Some(redelivery) = hearth.get("redelivery") {
         println!(
             "redelivery vs backoff: {} redeliveries, {} early, p99 error {:.1} ms, max {:.1} ms",

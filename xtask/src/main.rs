@@ -14,7 +14,7 @@
 //!   (nDCG@10) of keyword, vector and hybrid search on the Cranfield collection against a
 //!   reference BM25 (`bench_memory.rs`), then the HNSW index against faiss and hnswlib on
 //!   gcide's MiniLM embeddings, one thread (`bench_vectors.rs`).
-//! - `bench events [--quick] [--skip-peer] [--binary PATH]`: the bus, the durable log,
+//! - `bench events [--quick] [--skip-peer] [--binary PATH] [--soak-seconds N]`: the bus, the durable log,
 //!   consumers and HTTP publishing against the local nats-server through async-nats; see
 //!   `bench_events.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
@@ -75,7 +75,7 @@ const USAGE: &str = "usage:
   cargo xtask bench inference [--quick] [--skip-peer | --peer-only] [--rounds N]
   cargo xtask bench gateway [--quick] [--skip-peer] [--rates A,B,...] [--seconds N] [--soak-seconds N] [--soak-rate N] [--connections N]
   cargo xtask bench memory [--binary PATH] [--skip-peer]
-  cargo xtask bench events [--quick] [--skip-peer] [--binary PATH]
+  cargo xtask bench events [--quick] [--skip-peer] [--binary PATH] [--soak-seconds N]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 
