@@ -142,12 +142,13 @@ impl Follow {
         self.gap
     }
 
-    /// The next event, or why the subscription ended.
-    pub async fn next(&mut self) -> Result<StoredEvent, CloseReason> {
+    /// The next event, or why the subscription ended. Live events are the bus's shared copy
+    /// (a fan-out to many followers copies nothing).
+    pub async fn next(&mut self) -> Result<Arc<StoredEvent>, CloseReason> {
         loop {
             if let Some(event) = self.backlog.pop_front() {
                 self.handed_out = event.sequence;
-                return Ok(event);
+                return Ok(Arc::new(event));
             }
             let Some(from) = self.replay_from else {
                 break;
@@ -157,7 +158,7 @@ impl Follow {
             // during a long replay. Events that are not durable are handed out as they come.
             while let Some(event) = self.live.try_next() {
                 if event.sequence == 0 {
-                    return Ok((*event).clone());
+                    return Ok(event);
                 }
             }
             let filter = self.live.patterns().to_vec();
@@ -185,11 +186,11 @@ impl Follow {
             let event = self.live.next().await?;
             // Events that are not durable have no sequence, and are never replayed.
             if event.sequence == 0 {
-                return Ok((*event).clone());
+                return Ok(event);
             }
             if event.sequence > self.handed_out {
                 self.handed_out = event.sequence;
-                return Ok((*event).clone());
+                return Ok(event);
             }
         }
     }
