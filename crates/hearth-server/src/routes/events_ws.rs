@@ -11,10 +11,12 @@
 //! delivery_id, delivery_count, ...}`, `consuming`, `stopped`, `settled`, `error {code,
 //! message, ref?}`.
 //!
-//! Every outgoing frame passes one bounded queue per connection. A subscription whose frame
-//! finds it full closes the connection (close code 1008, reason `slow consumer`): memory per
-//! connection is bounded, and the client resumes each subscription from the last sequence it
-//! received. Pushed deliveries wait for room instead (they are redelivered if never settled).
+//! The connection's own task polls every subscription and writes what is ready in one batch:
+//! no task or queue per subscription. A client that reads too slowly backs up into each
+//! subscription's bounded bus queue; when one overflows, that subscription ends with an
+//! `error` frame (`slow_consumer`) and the client resumes it from the last sequence it
+//! received: memory per connection stays bounded. Pushed consumer deliveries go through a
+//! bounded queue and wait for room (they are redelivered if never settled).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,13 +24,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::request::Parts;
 use axum::response::Response;
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use hearth_events::{CloseReason, Events, EventsError, Publish, StoredEvent};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::error::{ApiError, ErrorBody};
@@ -98,29 +100,9 @@ pub async fn socket(
 #[derive(Clone)]
 struct Outbound {
     frames: mpsc::Sender<String>,
-    slow: Arc<AtomicBool>,
-    closing: Arc<Notify>,
 }
 
 impl Outbound {
-    /// Queues a frame of a live subscription; a full queue marks the connection slow.
-    fn offer(&self, frame: Value) -> bool {
-        self.offer_text(frame.to_string())
-    }
-
-    /// [`Outbound::offer`] of a frame already written.
-    fn offer_text(&self, frame: String) -> bool {
-        match self.frames.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.slow.store(true, Ordering::Relaxed);
-                self.closing.notify_one();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
     /// Queues a frame, waiting for room.
     async fn send(&self, frame: Value) -> bool {
         self.send_text(frame.to_string()).await
@@ -176,8 +158,32 @@ struct Connection {
     outbound: Outbound,
     frames: mpsc::Receiver<String>,
     tasks: JoinSet<()>,
-    /// Subscription ids and consumer names to their tasks.
+    /// Pushed consumers' names to their tasks.
     streams: HashMap<String, tokio::task::AbortHandle>,
+    /// Every subscription's events, polled by the connection's own task (no task and no
+    /// queue per subscription: a fan-out delivery is one wake and one write).
+    live: futures_util::stream::SelectAll<futures_util::stream::BoxStream<'static, LiveItem>>,
+    /// Subscription ids to their cancel flags.
+    subscriptions: HashMap<String, Arc<AtomicBool>>,
+}
+
+/// What a subscription yields, with its id and its frames' head.
+struct LiveItem {
+    id: Arc<str>,
+    head: Arc<str>,
+    cancelled: Arc<AtomicBool>,
+    live: Live,
+}
+
+enum Live {
+    /// First, when retention removed events the subscription asked for.
+    Gap {
+        from: u64,
+        evicted_through: u64,
+    },
+    Event(Arc<StoredEvent>),
+    /// Last: why it ended.
+    Closed(CloseReason),
 }
 
 impl Connection {
@@ -196,19 +202,47 @@ impl Connection {
             may_publish,
             access,
             meter,
-            outbound: Outbound {
-                frames: sender,
-                slow: Arc::new(AtomicBool::new(false)),
-                closing: Arc::new(Notify::new()),
-            },
+            outbound: Outbound { frames: sender },
             frames,
             tasks: JoinSet::new(),
             streams: HashMap::new(),
+            live: futures_util::stream::SelectAll::new(),
+            subscriptions: HashMap::new(),
         }
     }
 
+    /// Feeds one subscription item to the socket (not flushed); false when the socket failed.
+    async fn feed_live(&mut self, socket: &mut WebSocket, item: LiveItem) -> bool {
+        if item.cancelled.load(Ordering::Relaxed) {
+            return true;
+        }
+        let frame = match item.live {
+            Live::Event(event) => event_frame(&item.head, &event),
+            Live::Gap {
+                from,
+                evicted_through,
+            } => json!({"type": "gap", "subscription": &*item.id, "from_seq": from,
+                        "evicted_through": evicted_through})
+            .to_string(),
+            Live::Closed(reason) => {
+                self.subscriptions.remove(&*item.id);
+                let code = match reason {
+                    CloseReason::SlowConsumer => {
+                        metrics::counter!("hearth_events_slow_consumers_total").increment(1);
+                        "slow_consumer"
+                    }
+                    CloseReason::BusClosed => "shutting_down",
+                    CloseReason::ReplayFailed => "replay_failed",
+                };
+                let mut frame = error_frame(code, reason.describe(), None);
+                frame["subscription"] = json!(&*item.id);
+                frame.to_string()
+            }
+        };
+        socket.feed(Message::Text(frame.into())).await.is_ok()
+    }
+
     async fn run(mut self, mut socket: WebSocket) {
-        let closing = Arc::clone(&self.outbound.closing);
         loop {
             tokio::select! {
                 incoming = socket.recv() => match incoming {
@@ -230,6 +264,21 @@ impl Connection {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 },
+                Some(item) = self.live.next(), if !self.live.is_empty() => {
+                    // Whatever else is ready goes out with it: one write, not one a frame.
+                    let mut sent = self.feed_live(&mut socket, item).await;
+                    let mut batched = 1;
+                    while sent && batched < 256 {
+                        let Some(Some(item)) = self.live.next().now_or_never() else {
+                            break;
+                        };
+                        sent = self.feed_live(&mut socket, item).await;
+                        batched += 1;
+                    }
+                    if !sent || socket.flush().await.is_err() {
+                        break;
+                    }
+                }
                 Some(frame) = self.frames.recv() => {
                     // Whatever else is queued goes out with it: one write, not one a frame.
                     let mut sent = socket.feed(Message::Text(frame.into())).await.is_ok();
@@ -242,19 +291,6 @@ impl Connection {
                         batched += 1;
                     }
                     if !sent || socket.flush().await.is_err() {
-                        break;
-                    }
-                }
-                () = closing.notified() => {
-                    if self.outbound.slow.load(Ordering::Relaxed) {
-                        metrics::counter!("hearth_events_slow_consumers_total").increment(1);
-                        let _ = socket
-                            .send(Message::Close(Some(CloseFrame {
-                                code: axum::extract::ws::close_code::POLICY,
-                                reason: "slow consumer: resume from the last sequence received"
-                                    .into(),
-                            })))
-                            .await;
                         break;
                     }
                 }
@@ -301,6 +337,13 @@ impl Connection {
                 if let Some(task) = self.streams.remove(&key) {
                     task.abort();
                 }
+                if let Some(cancelled) = frame["id"]
+                    .as_str()
+                    .filter(|_| kind == "unsubscribe")
+                    .and_then(|id| self.subscriptions.remove(id))
+                {
+                    cancelled.store(true, Ordering::Relaxed);
+                }
                 let mut answer =
                     json!({"type": if kind == "stop" { "stopped" } else { "unsubscribed" }});
                 if kind == "stop" {
@@ -327,7 +370,7 @@ impl Connection {
     }
 
     fn room_for_another(&self, reference: Option<&Value>) -> Result<(), Value> {
-        if self.streams.len() >= MAX_STREAMS_PER_CONNECTION {
+        if self.streams.len() + self.subscriptions.len() >= MAX_STREAMS_PER_CONNECTION {
             return Err(error_frame(
                 "limit_reached",
                 format!(
@@ -346,8 +389,7 @@ impl Connection {
         if id.is_empty() {
             return error_frame("invalid_request", "subscribe needs an `id`", None);
         }
-        let key = format!("subscription:{id}");
-        if self.streams.contains_key(&key) {
+        if self.subscriptions.contains_key(&id) {
             return error_frame(
                 "invalid_request",
                 format!("subscription `{id}` exists; unsubscribe it first"),
@@ -385,48 +427,42 @@ impl Connection {
                 Err(error) => return events_error_frame(error, reference),
             },
         };
-        let mut follow = match self.events.follow(&self.tenant, &patterns, from).await {
+        let follow = match self.events.follow(&self.tenant, &patterns, from).await {
             Ok(follow) => follow,
             Err(error) => return events_error_frame(error, reference),
         };
-        let outbound = self.outbound.clone();
-        let gap = follow.gap().map(|evicted_through| {
-            json!({"type": "gap", "subscription": id, "from_seq": from,
-                   "evicted_through": evicted_through})
+        let gap = follow.gap().map(|evicted_through| Live::Gap {
+            from,
+            evicted_through,
         });
-        let subscription = id.clone();
-        let head = format!(
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let name: Arc<str> = Arc::from(id.as_str());
+        let head: Arc<str> = Arc::from(format!(
             "\"type\":\"event\",\"subscription\":{}",
             Value::String(id.clone())
-        );
-        let task = self.tasks.spawn(async move {
-            if let Some(gap) = gap
-                && !outbound.offer(gap)
-            {
-                return;
+        ));
+        let item = {
+            let (name, head, cancelled) = (name.clone(), head.clone(), cancelled.clone());
+            move |live| LiveItem {
+                id: name.clone(),
+                head: head.clone(),
+                cancelled: cancelled.clone(),
+                live,
             }
-            loop {
+        };
+        let first = futures_util::stream::iter(gap.map(&item));
+        let events = futures_util::stream::unfold(Some(follow), move |state| {
+            let item = item.clone();
+            async move {
+                let mut follow = state?;
                 match follow.next().await {
-                    Ok(event) => {
-                        if !outbound.offer_text(event_frame(&head, &event)) {
-                            return;
-                        }
-                    }
-                    Err(reason) => {
-                        let code = match reason {
-                            CloseReason::SlowConsumer => "slow_consumer",
-                            CloseReason::BusClosed => "shutting_down",
-                            CloseReason::ReplayFailed => "replay_failed",
-                        };
-                        let mut frame = error_frame(code, reason.describe(), None);
-                        frame["subscription"] = json!(subscription);
-                        let _ = outbound.send(frame).await;
-                        return;
-                    }
+                    Ok(event) => Some((item(Live::Event(event)), Some(follow))),
+                    Err(reason) => Some((item(Live::Closed(reason)), None)),
                 }
             }
         });
-        self.streams.insert(key, task);
+        self.live.push(Box::pin(first.chain(events)));
+        self.subscriptions.insert(id.clone(), cancelled);
         json!({"type": "subscribed", "id": id, "from_seq": from})
     }
 

@@ -1285,7 +1285,7 @@ async fn small_queues() -> (String, axum::Router, tempfile::TempDir) {
 }
 
 #[tokio::test]
-async fn a_websocket_that_does_not_read_is_disconnected_with_a_reason_not_buffered() {
+async fn a_websocket_subscriber_that_does_not_read_is_ended_with_a_reason_not_buffered() {
     use futures_util::StreamExt;
     let (url, router, _dir) = small_queues().await;
     let mut socket = connect(&url, "unused").await;
