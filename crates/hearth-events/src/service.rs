@@ -107,6 +107,9 @@ pub struct Events {
     pub(crate) options: EventsOptions,
     buses: Buses,
     rules: Mutex<HashMap<String, Arc<TopicRules>>>,
+    /// Each tenant's stored bytes as last read or since counted up by publishes, so the cap
+    /// check costs no query per publish; retention's trims drop the entry (read again).
+    held_bytes: Mutex<HashMap<String, u64>>,
 }
 
 /// A live subscription that first replays the log from a sequence: events in sequence order,
@@ -225,6 +228,7 @@ impl Events {
             options,
             buses,
             rules: Mutex::new(rules),
+            held_bytes: Mutex::default(),
         })
     }
 
@@ -373,14 +377,44 @@ impl Events {
             .collect();
         let adding: u64 = durable.iter().map(|event| event.data.len() as u64).sum();
         if adding > 0 {
-            let held = self.log.stream_bytes(tenant_id).await?;
+            let known = self
+                .held_bytes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(tenant_id)
+                .copied();
+            let held = match known {
+                Some(held) => held,
+                None => {
+                    let held = self.log.stream_bytes(tenant_id).await?;
+                    self.held_bytes
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(tenant_id.to_string(), held);
+                    held
+                }
+            };
             let max = self.options.max_bytes_per_tenant;
             if held.saturating_add(adding) > max {
                 return Err(EventsError::LogFull { held, adding, max });
             }
         }
         // The log's writer delivers the durable ones live after their commit.
-        let mut stored = self.log.append(durable).await?.into_iter();
+        let appended = self.log.append(durable).await?;
+        let added: u64 = appended
+            .iter()
+            .filter(|appended| !appended.duplicate)
+            .map(|appended| appended.event.data.len() as u64)
+            .sum();
+        if let Some(held) = self
+            .held_bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(tenant_id)
+        {
+            *held += added;
+        }
+        let mut stored = appended.into_iter();
         let bus = self.bus(tenant_id);
         let mut answers = Vec::with_capacity(checked.len());
         for (event, durable) in checked {
@@ -470,10 +504,17 @@ impl Events {
         for (tenant_id, rules) in rules {
             for (pattern, settings) in rules.iter() {
                 if settings.retention != crate::Retention::default() {
-                    deleted += self
+                    let trimmed = self
                         .log
                         .trim(&tenant_id, pattern.as_str(), &settings.retention, now)
                         .await?;
+                    if trimmed > 0 {
+                        self.held_bytes
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&tenant_id);
+                    }
+                    deleted += trimmed;
                 }
             }
         }
