@@ -1,12 +1,13 @@
 //! The background worker that reads attached files into their store's collection, one at a
-//! time in the order they were attached.
+//! time: in the order they were attached within a vector store, and taking the stores in turn
+//! (round robin), so one store's thousand files do not hold up another's one.
 //!
 //! Each attachment has an `attempt` id. A job reads the file only if its row still carries
 //! that attempt and is in progress, and records the outcome only under the same condition.
 //! When it cannot (the file was detached, its batch cancelled or the store deleted while it
 //! was read), it removes the document it wrote, so nothing detached stays searchable; a newer
-//! attempt of the same file is queued behind it and overwrites it. Jobs run in order, so an
-//! older attempt never finishes after a newer one.
+//! attempt of the same file is queued behind it and overwrites it. A store's jobs run in
+//! order, so an older attempt never finishes after a newer one.
 
 use std::sync::Weak;
 
@@ -30,9 +31,53 @@ pub(super) struct Job {
     pub(super) attempt: String,
 }
 
+/// Jobs waiting, per vector store, the stores in turn.
+#[derive(Debug, Default)]
+struct FairQueue {
+    stores: std::collections::VecDeque<(String, std::collections::VecDeque<Job>)>,
+}
+
+impl FairQueue {
+    fn push(&mut self, job: Job) {
+        match self
+            .stores
+            .iter_mut()
+            .find(|(store, _)| *store == job.vector_store_id)
+        {
+            Some((_, queue)) => queue.push_back(job),
+            None => self
+                .stores
+                .push_back((job.vector_store_id.clone(), [job].into())),
+        }
+    }
+
+    /// The next store's oldest job; that store goes to the back of the turn.
+    fn pop(&mut self) -> Option<Job> {
+        let (store, mut queue) = self.stores.pop_front()?;
+        let job = queue.pop_front();
+        if !queue.is_empty() {
+            self.stores.push_back((store, queue));
+        }
+        job
+    }
+}
+
 /// Runs jobs until every handle on the service is gone.
 pub(super) async fn run(inner: Weak<Inner>, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    while let Some(job) = jobs.recv().await {
+    let mut waiting = FairQueue::default();
+    loop {
+        if waiting.stores.is_empty() {
+            match jobs.recv().await {
+                Some(job) => waiting.push(job),
+                None => return,
+            }
+        }
+        while let Ok(job) = jobs.try_recv() {
+            waiting.push(job);
+        }
+        let Some(job) = waiting.pop() else {
+            continue;
+        };
         let Some(inner) = inner.upgrade() else {
             return;
         };
@@ -246,4 +291,33 @@ struct Stored {
     chunks: usize,
     embedding_tokens: u64,
     embedding_model: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(store: &str, file: &str) -> Job {
+        Job {
+            vector_store_id: store.to_string(),
+            file_id: file.to_string(),
+            attempt: "a".to_string(),
+        }
+    }
+
+    #[test]
+    fn stores_take_turns_and_each_keeps_its_order() {
+        let mut waiting = FairQueue::default();
+        for file in ["a1", "a2", "a3"] {
+            waiting.push(job("big", file));
+        }
+        waiting.push(job("small", "b1"));
+        let first = waiting.pop().unwrap();
+        waiting.push(job("other", "c1"));
+        let mut order = vec![first.file_id];
+        while let Some(next) = waiting.pop() {
+            order.push(next.file_id);
+        }
+        assert_eq!(order, ["a1", "b1", "a2", "c1", "a3"]);
+    }
 }
