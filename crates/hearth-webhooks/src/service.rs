@@ -692,7 +692,15 @@ async fn work(webhooks: std::sync::Weak<Webhooks>, webhook_id: String) {
             .await;
         let deliveries = match fetched {
             Ok(deliveries) => deliveries,
-            Err(EventsError::NoConsumer(_)) => return,
+            Err(EventsError::NoConsumer(_)) => {
+                // Enabled but without its consumer (a crash between the two writes that make
+                // an endpoint): make it again, from new events on.
+                if let Err(error) = service.make_consumer(&signing.endpoint).await {
+                    tracing::warn!(%error, webhook = %webhook_id, "a webhook has no consumer and one could not be made");
+                    return;
+                }
+                continue;
+            }
             Err(error) => {
                 tracing::warn!(%error, webhook = %webhook_id, "fetching webhook events failed; retrying");
                 drop(service);
@@ -860,5 +868,87 @@ mod delivery_tests {
                 .flat_map(|delivery| &delivery.attempts)
                 .all(|attempt| attempt.status_code == Some(503))
         );
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hearth_events::{EventsOptions, Publish};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_enabled_endpoint_whose_consumer_is_gone_gets_it_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let events = Arc::new(
+            Events::open(dir.path(), EventsOptions::default())
+                .await
+                .expect("events"),
+        );
+        let webhooks = Webhooks::start(
+            dir.path(),
+            Arc::clone(&events),
+            WebhooksOptions {
+                allow_internal_targets: true,
+                ..WebhooksOptions::default()
+            },
+        )
+        .await
+        .expect("webhooks");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let counted = Arc::clone(&counted);
+                async move {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (endpoint, _) = webhooks
+            .create(
+                "t1",
+                EndpointChange {
+                    url: Some(url),
+                    ..EndpointChange::default()
+                },
+            )
+            .await
+            .expect("create");
+        // As after a crash between writing the endpoint and making its consumer.
+        assert!(
+            events
+                .delete_consumer("t1", &consumer_name(&endpoint.id))
+                .await
+                .expect("delete")
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut n = 0;
+        while hits.load(Ordering::Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "nothing was delivered");
+            n += 1;
+            events
+                .publish(
+                    "t1",
+                    vec![Publish {
+                        topic: "jobs.run".to_string(),
+                        data: json!(n),
+                        idempotency_key: None,
+                    }],
+                    "",
+                )
+                .await
+                .expect("publish");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
