@@ -85,6 +85,7 @@ pub struct MemoryConfig {
     pub max_file_bytes: u64,
     pub max_file_bytes_per_tenant: u64,
     pub max_collections_per_tenant: usize,
+    pub max_chunks_per_tenant: u64,
 }
 
 /// What a model's tokens cost, in US dollars per million.
@@ -577,6 +578,7 @@ impl Config {
                     as u64,
                 max_collections_per_tenant: values.integer("memory.max_collections_per_tenant")?
                     as usize,
+                max_chunks_per_tenant: values.integer("memory.max_chunks_per_tenant")? as u64,
             },
             events: EventsConfig {
                 max_event_bytes: values.integer("events.max_event_bytes")? as u64,

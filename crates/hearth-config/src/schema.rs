@@ -721,6 +721,18 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "most collections one tenant (or the instance's own scope) may have",
     },
     KeySpec {
+        key: "memory.max_chunks_per_tenant",
+        kind: Kind::Integer {
+            min: 1,
+            max: 10_000_000_000,
+        },
+        default: |_| Some(Value::Integer(5_000_000)),
+        secret: false,
+        reloadable: false,
+        help: "most chunks (documents, or their pieces when text is split) one tenant's \
+               collections may hold together",
+    },
+    KeySpec {
         key: "memory.max_documents_per_request",
         kind: Kind::Integer {
             min: 1,

@@ -286,6 +286,18 @@ impl Store {
         }
     }
 
+    /// How many chunks a tenant's collections hold together.
+    pub async fn memory_tenant_chunks(&self, tenant_id: &str) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memory_chunks WHERE collection_id IN \
+             (SELECT id FROM memory_collections WHERE tenant_id = $1)",
+        )
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.max(0) as u64)
+    }
+
     /// Deletes a tenant's collection with its chunks and deletions; false when there is none.
     pub async fn delete_memory_collection(
         &self,

@@ -90,6 +90,7 @@ async fn serve(
                 max_documents_per_upsert: config.memory.max_documents_per_request,
                 default_embedding_model: config.memory.embedding_model.clone(),
                 max_collections_per_tenant: config.memory.max_collections_per_tenant,
+                max_chunks_per_tenant: config.memory.max_chunks_per_tenant,
                 ..hearth_memory::MemoryOptions::default()
             },
         )

@@ -64,6 +64,9 @@ pub struct MemoryOptions {
     pub default_embedding_model: Option<String>,
     /// The most collections one tenant may have.
     pub max_collections_per_tenant: usize,
+    /// The most chunks (documents, or their pieces when text is split) one tenant's
+    /// collections may hold together.
+    pub max_chunks_per_tenant: u64,
 }
 
 impl Default for MemoryOptions {
@@ -75,6 +78,7 @@ impl Default for MemoryOptions {
             index_threads: 0,
             default_embedding_model: None,
             max_collections_per_tenant: 1000,
+            max_chunks_per_tenant: 5_000_000,
         }
     }
 }
@@ -90,6 +94,9 @@ pub struct Memory {
     embedder: Option<Arc<dyn Embedder>>,
     /// Loaded (or loading) indexes by collection id; a cell loads once however many wait.
     loaded: Mutex<Cells>,
+    /// Each tenant's chunk count as last counted, moved by the upserts since; a delete drops
+    /// the entry (counted again on the next upsert), and so does a count that says full.
+    tenant_chunks: Mutex<HashMap<String, u64>>,
 }
 
 /// How an upsert chunks and bounds document text.
@@ -171,6 +178,7 @@ impl Memory {
             options,
             embedder: None,
             loaded: Mutex::new(HashMap::new()),
+            tenant_chunks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -685,6 +693,8 @@ impl Memory {
         }
 
         let chunk_count = chunks.len();
+        self.check_tenant_room(tenant_id, chunk_count as u64)
+            .await?;
         let (index, mut progress) = self.lock_for_write(&row).await?;
         let Some(write) = self.store.upsert_memory_chunks(&row.id, &chunks).await? else {
             self.discard(&row.id);
@@ -696,6 +706,9 @@ impl Memory {
             .map(|sequence| sequence as u64)
             .collect();
         let removed: Vec<u64> = write.removed.iter().map(|&key| key as u64).collect();
+        if let Some(held) = self.tenant_chunks().get_mut(tenant_id) {
+            *held = (*held + chunk_count as u64).saturating_sub(removed.len() as u64);
+        }
         let applying = Arc::clone(&index);
         let applied = blocking(move || applying.apply(&keys, entries, &vectors, &removed)).await;
         self.finish_write(&row.id, &index, &mut progress, write.last_sequence, applied)
@@ -705,6 +718,37 @@ impl Memory {
             chunks: chunk_count,
             embedding_tokens,
             embedding_model,
+        })
+    }
+
+    fn tenant_chunks(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.tenant_chunks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Refuses a write of `adding` chunks that would take the tenant past
+    /// `max_chunks_per_tenant`. Replaced chunks are not subtracted (so a write at the cap may be
+    /// refused though it would replace as many as it adds); a count that says full is made
+    /// again from the store before anything is refused.
+    async fn check_tenant_room(&self, tenant_id: &str, adding: u64) -> Result<(), MemoryError> {
+        let max = self.options.max_chunks_per_tenant;
+        let known = self.tenant_chunks().get(tenant_id).copied();
+        let fits = |held: u64| held.saturating_add(adding) <= max;
+        if known.is_some_and(fits) {
+            return Ok(());
+        }
+        let held = self.store.memory_tenant_chunks(tenant_id).await?;
+        self.tenant_chunks().insert(tenant_id.to_string(), held);
+        if fits(held) {
+            return Ok(());
+        }
+        Err(MemoryError::LimitReached {
+            field: "documents".to_string(),
+            reason: format!(
+                "this tenant's collections hold {held} chunks and {adding} more would pass \
+                 memory.max_chunks_per_tenant ({max}); delete documents or collections first"
+            ),
         })
     }
 

@@ -631,3 +631,51 @@ async fn a_tenant_at_its_collection_limit_makes_no_more_and_others_are_not_held_
     memory.delete_collection(TENANT, "one").await.unwrap();
     create(&memory, TENANT, "three").await;
 }
+
+#[tokio::test]
+async fn a_tenant_at_its_chunk_limit_stores_no_more_until_it_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (memory, _store) = open_with(
+        dir.path(),
+        MemoryOptions {
+            max_chunks_per_tenant: 3,
+            ..MemoryOptions::default()
+        },
+    )
+    .await;
+    create(&memory, TENANT, "docs").await;
+    create(&memory, "tenant-b", "docs").await;
+    memory
+        .upsert_documents(TENANT, "docs", vec![doc(1), doc(2)])
+        .await
+        .unwrap();
+    let refused = memory
+        .upsert_documents(TENANT, "docs", vec![doc(3), doc(4)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, MemoryError::LimitReached { field, .. } if field == "documents"),
+        "{refused:?}"
+    );
+    // Nothing of the refused write was stored; another tenant has its own room.
+    assert_eq!(
+        memory.count_documents(TENANT, "docs", None).await.unwrap(),
+        2
+    );
+    memory
+        .upsert_documents("tenant-b", "docs", vec![doc(1), doc(2), doc(3)])
+        .await
+        .unwrap();
+    memory
+        .delete_documents(
+            TENANT,
+            "docs",
+            &DocumentSelector::Ids(vec![doc(1).id.unwrap()]),
+        )
+        .await
+        .unwrap();
+    memory
+        .upsert_documents(TENANT, "docs", vec![doc(3), doc(4)])
+        .await
+        .unwrap();
+}
