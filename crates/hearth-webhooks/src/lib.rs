@@ -21,7 +21,5 @@ mod service;
 pub mod sign;
 mod store;
 
-pub use service::{
-    EndpointChange, SVIX_SCHEDULE, Webhooks, WebhooksError, WebhooksOptions, rfc3339,
-};
+pub use service::{EndpointChange, SVIX_SCHEDULE, Webhooks, WebhooksError, WebhooksOptions};
 pub use store::{Attempt, DeliveryRecord, Endpoint, LOG_KEPT, WEBHOOKS_FILE};

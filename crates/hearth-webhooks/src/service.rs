@@ -149,35 +149,6 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds.min(86_400)))
 }
 
-/// RFC 3339 UTC time of Unix milliseconds, e.g. `2026-12-07T10:15:30.123Z`.
-pub fn rfc3339(ms: i64) -> String {
-    let seconds = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = seconds.div_euclid(86_400);
-    let of_day = seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
 impl Webhooks {
     /// Opens the store in `data_dir` and starts a worker for every enabled endpoint.
     pub async fn start(
@@ -481,7 +452,7 @@ impl Webhooks {
             .unwrap_or_else(|_| Value::String(event.data.to_string()));
         let body = json!({
             "type": event.topic,
-            "timestamp": rfc3339(event.time_ms),
+            "timestamp": hearth_time::rfc3339_from_unix_millis(event.time_ms),
             "data": data,
         })
         .to_string();
@@ -608,7 +579,7 @@ impl Webhooks {
                     let days = self.options.disable_after.as_secs_f64() / 86_400.0;
                     let reason = format!(
                         "every attempt has failed for {days:.1} days (since {})",
-                        rfc3339(since)
+                        hearth_time::rfc3339_from_unix_millis(since)
                     );
                     self.disable(endpoint, &reason).await?;
                     return Ok(false);
@@ -741,13 +712,6 @@ async fn work(webhooks: std::sync::Weak<Webhooks>, webhook_id: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_written_as_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_614_265_330_123), "2021-02-25T15:02:10.123Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {

@@ -341,30 +341,12 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// `YYYY-MM-DD HH:MM UTC` from Unix milliseconds (Howard Hinnant's days-to-civil algorithm;
-/// not worth a date-time dependency for one line of output).
+/// `YYYY-MM-DD HH:MM UTC` from Unix milliseconds.
 fn format_time(unix_ms: u64) -> String {
-    let seconds = unix_ms / 1000;
-    let days = (seconds / 86_400) as i64;
-    let seconds_of_day = seconds % 86_400;
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let time = hearth_time::Utc::from_unix_millis(i64::try_from(unix_ms).unwrap_or(i64::MAX));
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        seconds_of_day / 3600,
-        seconds_of_day % 3600 / 60
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        time.year, time.month, time.day, time.hour, time.minute
     )
 }
 

@@ -168,34 +168,7 @@ pub fn rfc3339_now() -> String {
     )
 }
 
-/// Formats Unix milliseconds as RFC 3339 UTC without a date library (civil-from-days).
-pub fn rfc3339_from_unix_millis(millis: i64) -> String {
-    let seconds = millis.div_euclid(1000);
-    let millis_part = millis.rem_euclid(1000);
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (hour, minute, second) = (
-        second_of_day / 3600,
-        (second_of_day % 3600) / 60,
-        second_of_day % 60,
-    );
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis_part:03}Z")
-}
+pub use hearth_time::rfc3339_from_unix_millis;
 
 #[cfg(test)]
 mod tests {
@@ -240,21 +213,5 @@ mod tests {
         ] {
             assert!(read(refused).is_err(), "{refused} was read");
         }
-    }
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(
-            super::rfc3339_from_unix_millis(0),
-            "1970-01-01T00:00:00.000Z"
-        );
-        assert_eq!(
-            super::rfc3339_from_unix_millis(1_795_000_000_123),
-            "2026-11-18T11:06:40.123Z"
-        );
-        assert_eq!(
-            super::rfc3339_from_unix_millis(951_782_400_000),
-            "2000-02-29T00:00:00.000Z"
-        );
     }
 }
