@@ -338,6 +338,10 @@ fn info_of(row: &sqlx::sqlite::SqliteRow) -> ConsumerInfo {
     }
 }
 
+/// A consumer's settings, as fetching and settling read them (no counting).
+const CONFIG_COLUMNS: &str = "name, filter, deliver, ack_wait_ms, max_deliver, backoff_ms, \
+     dead_letter_topic, max_ack_pending";
+
 const INFO_COLUMNS: &str = "name, filter, deliver, ack_wait_ms, max_deliver, backoff_ms, \
      dead_letter_topic, max_ack_pending, created_at_ms, next_sequence, delivered, redelivered, \
      acked, dead_lettered, (SELECT COUNT(*) FROM pending WHERE pending.tenant_id = \
@@ -471,6 +475,26 @@ impl Events {
         Ok(row.as_ref().map(info_of))
     }
 
+    /// A consumer's settings alone: what every fetch and settle reads, without the count of
+    /// deliveries out that [`Events::consumer`] makes.
+    pub async fn consumer_config(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<ConsumerConfig, EventsError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONFIG_COLUMNS} FROM consumers WHERE tenant_id = $1 AND name = $2"
+        ))
+        .bind(tenant_id)
+        .bind(name)
+        .fetch_optional(&self.log.pool)
+        .await
+        .map_err(LogError::from)?;
+        row.as_ref()
+            .map(config_of)
+            .ok_or_else(|| EventsError::NoConsumer(name.to_string()))
+    }
+
     /// A tenant's consumers, by name (not Hearth's own).
     pub async fn consumers(&self, tenant_id: &str) -> Result<Vec<ConsumerInfo>, EventsError> {
         let rows = sqlx::query(&format!(
@@ -521,10 +545,8 @@ impl Events {
     ) -> Result<Vec<Delivery>, EventsError> {
         let batch = batch.clamp(1, MAX_FETCH_BATCH);
         let deadline = tokio::time::Instant::now() + wait.min(MAX_FETCH_WAIT);
-        let Some(info) = self.consumer(tenant_id, name).await? else {
-            return Err(EventsError::NoConsumer(name.to_string()));
-        };
-        let patterns = info.config.patterns()?;
+        let config = self.consumer_config(tenant_id, name).await?;
+        let patterns = config.patterns()?;
         // Subscribed before claiming, so a publish between the claim and the wait wakes it.
         let mut live = if wait.is_zero() {
             None
@@ -532,9 +554,7 @@ impl Events {
             Some(self.bus(tenant_id).subscribe_any(patterns.clone(), 16))
         };
         loop {
-            let claimed = self
-                .claim(tenant_id, &info.config, &patterns, batch)
-                .await?;
+            let claimed = self.claim(tenant_id, &config, &patterns, batch).await?;
             if !claimed.deliveries.is_empty() {
                 return Ok(claimed.deliveries);
             }
@@ -832,10 +852,7 @@ impl Events {
         delivery_ids: &[String],
         settle: Settle,
     ) -> Result<u64, EventsError> {
-        let Some(info) = self.consumer(tenant_id, name).await? else {
-            return Err(EventsError::NoConsumer(name.to_string()));
-        };
-        let config = info.config;
+        let config = self.consumer_config(tenant_id, name).await?;
         let mut ids = Vec::with_capacity(delivery_ids.len());
         for (position, id) in delivery_ids.iter().enumerate() {
             let parsed = parse_delivery_id(id).ok_or_else(|| EventsError::Invalid {

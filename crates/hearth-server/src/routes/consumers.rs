@@ -70,11 +70,8 @@ pub(crate) async fn may_consume(
     if *access == TopicAccess::default() {
         return Ok(());
     }
-    let info = events
-        .consumer(tenant, name)
-        .await?
-        .ok_or_else(|| no_consumer(name))?;
-    access.check_subscribe(info.config.filter.iter().map(String::as_str), "name")
+    let config = events.consumer_config(tenant, name).await?;
+    access.check_subscribe(config.filter.iter().map(String::as_str), "name")
 }
 
 /// Hearth's own consumers (a webhook's, `_`-named) are out of the API's reach: they answer as

@@ -529,19 +529,12 @@ impl Connection {
         if let Err(error) = self.room_for_another(reference) {
             return error;
         }
-        match self.events.consumer(&self.tenant, &name).await {
-            Ok(Some(info)) => {
-                let filter = info.config.filter.iter().map(String::as_str);
+        match self.events.consumer_config(&self.tenant, &name).await {
+            Ok(config) => {
+                let filter = config.filter.iter().map(String::as_str);
                 if let Err(refused) = self.access.check_subscribe(filter, "consumer") {
                     return api_error_frame(refused, reference);
                 }
-            }
-            Ok(None) => {
-                return error_frame(
-                    "not_found",
-                    format!("no consumer named `{name}` in this tenant"),
-                    reference,
-                );
             }
             Err(error) => return events_error_frame(error, reference),
         }
