@@ -756,26 +756,38 @@ mod delivery_tests {
         (format!("http://{address}/hook"), hits)
     }
 
-    #[tokio::test]
-    async fn an_endpoint_failing_past_disable_after_is_disabled_and_reported() {
-        let dir = tempfile::tempdir().expect("dir");
+    /// The events and webhooks services on `dir`, loopback allowed.
+    async fn services(
+        dir: &std::path::Path,
+        options: WebhooksOptions,
+    ) -> (Arc<Events>, Arc<Webhooks>) {
         let events = Arc::new(
-            Events::open(dir.path(), EventsOptions::default())
+            Events::open(dir, EventsOptions::default())
                 .await
                 .expect("events"),
         );
-        let webhooks = Webhooks::start(
+        let options = WebhooksOptions {
+            allow_internal_targets: true,
+            ..options
+        };
+        let webhooks = Webhooks::start(dir, Arc::clone(&events), options)
+            .await
+            .expect("webhooks");
+        (events, webhooks)
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_failing_past_disable_after_is_disabled_and_reported() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (events, webhooks) = services(
             dir.path(),
-            Arc::clone(&events),
             WebhooksOptions {
-                allow_internal_targets: true,
                 retry_schedule: vec![Duration::from_millis(20); 7],
                 disable_after: Duration::from_millis(150),
                 ..WebhooksOptions::default()
             },
         )
-        .await
-        .expect("webhooks");
+        .await;
         let (url, hits) = receiver(503).await;
         let (endpoint, _) = webhooks
             .create(
@@ -833,51 +845,12 @@ mod delivery_tests {
                 .all(|attempt| attempt.status_code == Some(503))
         );
     }
-}
-
-#[cfg(test)]
-mod recovery_tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use hearth_events::{EventsOptions, Publish};
-
-    use super::*;
 
     #[tokio::test]
     async fn an_enabled_endpoint_whose_consumer_is_gone_gets_it_back() {
         let dir = tempfile::tempdir().expect("dir");
-        let events = Arc::new(
-            Events::open(dir.path(), EventsOptions::default())
-                .await
-                .expect("events"),
-        );
-        let webhooks = Webhooks::start(
-            dir.path(),
-            Arc::clone(&events),
-            WebhooksOptions {
-                allow_internal_targets: true,
-                ..WebhooksOptions::default()
-            },
-        )
-        .await
-        .expect("webhooks");
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&hits);
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move || {
-                let counted = Arc::clone(&counted);
-                async move {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (events, webhooks) = services(dir.path(), WebhooksOptions::default()).await;
+        let (url, hits) = receiver(200).await;
         let (endpoint, _) = webhooks
             .create(
                 "t1",
