@@ -639,29 +639,50 @@ fn describe(error: &reqwest::Error) -> String {
     message
 }
 
+/// The endpoint as stored now, when it is still there and enabled; a read that fails is
+/// logged and tried again a second later.
+async fn enabled_endpoint(
+    webhooks: &std::sync::Weak<Webhooks>,
+    webhook_id: &str,
+) -> Option<Signing> {
+    loop {
+        let service = webhooks.upgrade()?;
+        match service.store.get(None, webhook_id).await {
+            Ok(Some(signing)) if signing.endpoint.enabled => return Some(signing),
+            Ok(_) => return None,
+            Err(error) => {
+                tracing::warn!(%error, webhook = %webhook_id, "reading a webhook failed; retrying");
+            }
+        }
+        drop(service);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// An endpoint's worker: fetch from its consumer, deliver the batch concurrently, settle each.
+/// Its tenant and topics never change under it (new topics or a disable stop or replace the
+/// worker), so the endpoint is read at the start and again only after a fetch that brought
+/// deliveries: a rotated secret or a new url applies to them.
 async fn work(webhooks: std::sync::Weak<Webhooks>, webhook_id: String) {
+    let Some(mut signing) = enabled_endpoint(&webhooks, &webhook_id).await else {
+        return;
+    };
+    let consumer = consumer_name(&webhook_id);
     loop {
         let Some(service) = webhooks.upgrade() else {
             return;
         };
-        let signing = match service.store.get(None, &webhook_id).await {
-            Ok(Some(signing)) if signing.endpoint.enabled => signing,
-            Ok(_) => return,
-            Err(error) => {
-                tracing::warn!(%error, webhook = %webhook_id, "reading a webhook failed; retrying");
-                drop(service);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let tenant = signing.endpoint.tenant_id.clone();
-        let consumer = consumer_name(&webhook_id);
         let fetched = service
             .events
-            .fetch(&tenant, &consumer, BATCH, Duration::from_secs(5))
+            .fetch(
+                &signing.endpoint.tenant_id,
+                &consumer,
+                BATCH,
+                Duration::from_secs(5),
+            )
             .await;
         let deliveries = match fetched {
+            Ok(deliveries) if deliveries.is_empty() => continue,
             Ok(deliveries) => deliveries,
             Err(EventsError::NoConsumer(_)) => {
                 // Enabled but without its consumer (a crash between the two writes that make
@@ -679,17 +700,13 @@ async fn work(webhooks: std::sync::Weak<Webhooks>, webhook_id: String) {
                 continue;
             }
         };
-        if deliveries.is_empty() {
-            continue;
-        }
-        // Read again after the wait: a rotation, a new url or a disable during it applies.
-        let signing = match service.store.get(None, &webhook_id).await {
-            Ok(Some(signing)) if signing.endpoint.enabled => signing,
-            Ok(_) => return,
-            Err(error) => {
-                tracing::warn!(%error, webhook = %webhook_id, "reading a webhook failed; retrying");
-                continue;
-            }
+        drop(service);
+        signing = match enabled_endpoint(&webhooks, &webhook_id).await {
+            Some(signing) => signing,
+            None => return,
+        };
+        let Some(service) = webhooks.upgrade() else {
+            return;
         };
         let results = futures_util::future::join_all(
             deliveries
