@@ -26,6 +26,22 @@ fn post(path: &str, key: &str, body: &Value, idempotency_key: Option<&str>) -> R
     builder.body(Body::from(body.to_string())).expect("request")
 }
 
+/// A GET with the key, no body.
+fn get(path: impl AsRef<str>, key: &str) -> Request<Body> {
+    Request::get(path.as_ref())
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .expect("request")
+}
+
+/// A DELETE with the key.
+fn delete(path: impl AsRef<str>, key: &str) -> Request<Body> {
+    Request::delete(path.as_ref())
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .expect("request")
+}
+
 /// Reads an SSE body until it holds `count` events (blank-line separated), or fails after a
 /// few seconds; returns the events' text.
 async fn read_events(response: axum::response::Response, count: usize) -> Vec<String> {
@@ -137,10 +153,10 @@ async fn events_are_stored_once_replayed_in_order_and_kept_per_tenant() {
 
     let stream = send(
         &gated.router,
-        Request::get("/v1/events/stream?topics=agent.*.done,nothing.here&from_seq=1")
-            .header("authorization", format!("Bearer {}", keys.acme_reader))
-            .body(Body::empty())
-            .expect("request"),
+        get(
+            "/v1/events/stream?topics=agent.*.done,nothing.here&from_seq=1",
+            &keys.acme_reader,
+        ),
     )
     .await;
     assert_eq!(stream.status(), StatusCode::OK);
@@ -169,10 +185,10 @@ async fn events_are_stored_once_replayed_in_order_and_kept_per_tenant() {
     assert_eq!(json_body(theirs).await["seq"], 1);
     let stream = send(
         &gated.router,
-        Request::get("/v1/events/stream?topics=%3E&from_seq=1")
-            .header("authorization", format!("Bearer {}", keys.globex_admin))
-            .body(Body::empty())
-            .expect("request"),
+        get(
+            "/v1/events/stream?topics=%3E&from_seq=1",
+            &keys.globex_admin,
+        ),
     )
     .await;
     let events = read_events(stream, 1).await;
@@ -180,10 +196,7 @@ async fn events_are_stored_once_replayed_in_order_and_kept_per_tenant() {
 
     let malformed = send(
         &gated.router,
-        Request::get("/v1/events/stream?topics=a.%3E.b")
-            .header("authorization", format!("Bearer {}", keys.acme_reader))
-            .body(Body::empty())
-            .expect("request"),
+        get("/v1/events/stream?topics=a.%3E.b", &keys.acme_reader),
     )
     .await;
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
@@ -293,10 +306,10 @@ async fn a_stream_from_before_what_retention_removed_starts_with_a_gap_event() {
     loop {
         let stream = send(
             &gated.router,
-            Request::get("/v1/events/stream?topics=metrics.%3E&from_seq=1")
-                .header("authorization", format!("Bearer {}", keys.acme_reader))
-                .body(Body::empty())
-                .expect("request"),
+            get(
+                "/v1/events/stream?topics=metrics.%3E&from_seq=1",
+                &keys.acme_reader,
+            ),
         )
         .await;
         let events = read_events(stream, 1).await;
@@ -318,10 +331,7 @@ async fn hearth_publishes_its_own_changes_under_hearth_into_the_tenant_they_conc
     let keys = &gated.keys;
     let stream = send(
         &gated.router,
-        Request::get("/v1/events/stream?topics=hearth.%3E")
-            .header("authorization", format!("Bearer {}", keys.acme_reader))
-            .body(Body::empty())
-            .expect("request"),
+        get("/v1/events/stream?topics=hearth.%3E", &keys.acme_reader),
     )
     .await;
     assert_eq!(stream.status(), StatusCode::OK);
@@ -487,17 +497,8 @@ async fn durable_consumers_deliver_redeliver_and_dead_letter_within_their_tenant
     )
     .await;
     assert_eq!(their_ack.status(), StatusCode::NOT_FOUND);
-    let their_list = json_body(
-        send(
-            &gated.router,
-            Request::get("/v1/consumers")
-                .header("authorization", format!("Bearer {}", keys.globex_admin))
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await,
-    )
-    .await;
+    let their_list =
+        json_body(send(&gated.router, get("/v1/consumers", &keys.globex_admin)).await).await;
     assert_eq!(their_list["data"], json!([]));
 
     // The second order is redelivered after its ack wait, nak'd on its last delivery, and
@@ -517,10 +518,10 @@ async fn durable_consumers_deliver_redeliver_and_dead_letter_within_their_tenant
     assert_eq!(json_body(naked).await["count"], 1);
     let stream = send(
         &gated.router,
-        Request::get("/v1/events/stream?topics=dead.%3E&from_seq=1")
-            .header("authorization", format!("Bearer {}", keys.acme_reader))
-            .body(Body::empty())
-            .expect("request"),
+        get(
+            "/v1/events/stream?topics=dead.%3E&from_seq=1",
+            &keys.acme_reader,
+        ),
     )
     .await;
     let letters = read_events(stream, 1).await;
@@ -533,10 +534,7 @@ async fn durable_consumers_deliver_redeliver_and_dead_letter_within_their_tenant
     let info = json_body(
         send(
             &gated.router,
-            Request::get("/v1/consumers/billing")
-                .header("authorization", format!("Bearer {}", keys.acme_reader))
-                .body(Body::empty())
-                .expect("request"),
+            get("/v1/consumers/billing", &keys.acme_reader),
         )
         .await,
     )
@@ -558,10 +556,7 @@ async fn durable_consumers_deliver_redeliver_and_dead_letter_within_their_tenant
     assert_eq!(json_body(bad_id).await["error"]["param"], "delivery_ids[0]");
     let deleted = send(
         &gated.router,
-        Request::delete("/v1/consumers/billing")
-            .header("authorization", format!("Bearer {}", keys.acme_admin))
-            .body(Body::empty())
-            .expect("request"),
+        delete("/v1/consumers/billing", &keys.acme_admin),
     )
     .await;
     assert_eq!(deleted.status(), StatusCode::OK);
@@ -607,14 +602,7 @@ async fn receiver() -> (String, Received) {
 }
 
 async fn get_json(gated: &crate::gate::Gated, path: &str, key: &str) -> (StatusCode, Value) {
-    let response = send(
-        &gated.router,
-        Request::get(path)
-            .header("authorization", format!("Bearer {key}"))
-            .body(Body::empty())
-            .expect("request"),
-    )
-    .await;
+    let response = send(&gated.router, get(path, key)).await;
     let status = response.status();
     (status, json_body(response).await)
 }
@@ -747,10 +735,10 @@ async fn webhooks_are_signed_retried_logged_disabled_on_410_and_kept_per_tenant(
     }
     let stream = send(
         &gated.router,
-        Request::get("/v1/events/stream?topics=hearth.webhook.%3E&from_seq=1")
-            .header("authorization", format!("Bearer {}", keys.acme_reader))
-            .body(Body::empty())
-            .expect("request"),
+        get(
+            "/v1/events/stream?topics=hearth.webhook.%3E&from_seq=1",
+            &keys.acme_reader,
+        ),
     )
     .await;
     let disabled = read_events(stream, 1).await;
@@ -804,10 +792,7 @@ async fn webhooks_are_signed_retried_logged_disabled_on_410_and_kept_per_tenant(
 
     let deleted = send(
         &gated.router,
-        Request::delete(format!("/v1/webhooks/{id}"))
-            .header("authorization", format!("Bearer {}", keys.acme_admin))
-            .body(Body::empty())
-            .expect("request"),
+        delete(format!("/v1/webhooks/{id}"), &keys.acme_admin),
     )
     .await;
     assert_eq!(deleted.status(), StatusCode::OK);
@@ -1118,12 +1103,7 @@ async fn a_keys_topic_scopes_restrict_what_it_publishes_and_subscribes_to() {
     assert_eq!(batch.status(), StatusCode::FORBIDDEN);
     assert_eq!(json_body(batch).await["error"]["param"], "events[1].topic");
 
-    let stream = |topics: &str| {
-        Request::get(format!("/v1/events/stream?topics={topics}"))
-            .header("authorization", format!("Bearer {scoped}"))
-            .body(Body::empty())
-            .expect("request")
-    };
+    let stream = |topics: &str| get(format!("/v1/events/stream?topics={topics}"), &scoped);
     assert_eq!(
         send(&gated.router, stream("%3E")).await.status(),
         StatusCode::FORBIDDEN,
@@ -1360,10 +1340,10 @@ async fn sse_and_websocket_subscribers_resume_after_a_reconnect_without_loss_or_
     // SSE: read two, go away, miss two, come back with Last-Event-ID.
     let stream = send(
         &gated.router,
-        Request::get("/v1/events/stream?topics=orders.*&from_seq=1")
-            .header("authorization", format!("Bearer {}", keys.acme_reader))
-            .body(Body::empty())
-            .expect("request"),
+        get(
+            "/v1/events/stream?topics=orders.*&from_seq=1",
+            &keys.acme_reader,
+        ),
     )
     .await;
     let first = read_events(stream, 2).await;
