@@ -180,12 +180,8 @@ impl ConsumerConfig {
             .unwrap_or(Duration::ZERO)
     }
 
-    /// Checks the settings; the error names the field.
-    fn check(&self) -> Result<Vec<Pattern>, EventsError> {
-        let invalid = |field: &str, message: String| EventsError::Invalid {
-            field: field.to_string(),
-            message,
-        };
+    /// Checks an app's consumer name: Hearth's own (`_`-named) are not an app's to make.
+    fn check_app_name(&self) -> Result<(), EventsError> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
             && self
@@ -193,29 +189,30 @@ impl ConsumerConfig {
                 .bytes()
                 .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
         if !name_ok || is_system_consumer(&self.name) {
-            return Err(invalid(
-                "name",
-                "a consumer's name is 1 to 64 letters, digits, `-` or `_`, not starting with \
-                 `_` (Hearth's own)"
+            return Err(EventsError::Invalid {
+                field: "name".to_string(),
+                message: "a consumer's name is 1 to 64 letters, digits, `-` or `_`, not \
+                          starting with `_` (Hearth's own)"
                     .to_string(),
-            ));
+            });
         }
+        Ok(())
+    }
+
+    /// Checks everything but the name; the error names the field. Returns the filter's
+    /// patterns.
+    fn check_settings(&self) -> Result<Vec<Pattern>, EventsError> {
+        let invalid = |field: &str, message: String| EventsError::Invalid {
+            field: field.to_string(),
+            message,
+        };
         if self.filter.is_empty() {
             return Err(invalid(
                 "filter",
                 "give at least one topic pattern (`>` for every event)".to_string(),
             ));
         }
-        let patterns = self
-            .filter
-            .iter()
-            .map(|pattern| {
-                Pattern::parse(pattern).map_err(|source| EventsError::Topic {
-                    field: "filter".to_string(),
-                    source,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let patterns = self.patterns()?;
         if self.ack_wait < Duration::from_millis(1) || self.ack_wait > Duration::from_secs(86_400) {
             return Err(invalid(
                 "ack_wait_ms",
@@ -362,7 +359,8 @@ impl Events {
         tenant_id: &str,
         config: ConsumerConfig,
     ) -> Result<ConsumerInfo, EventsError> {
-        config.check()?;
+        config.check_app_name()?;
+        config.check_settings()?;
         self.insert_consumer(tenant_id, config).await
     }
 
@@ -379,9 +377,7 @@ impl Events {
                 message: "Hearth's own consumers are named with a leading `_`".to_string(),
             });
         }
-        let mut app_named = config.clone();
-        app_named.name = "system".to_string();
-        app_named.check()?;
+        config.check_settings()?;
         self.insert_consumer(tenant_id, config).await
     }
 
@@ -765,17 +761,22 @@ impl Events {
             .await
             .map_err(LogError::from)?;
         }
-        let next_redelivery_ms: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(redeliver_at_ms) FROM pending WHERE tenant_id = $1 AND consumer = $2 \
-             AND deliveries < $3 AND outcome != $4",
-        )
-        .bind(tenant_id)
-        .bind(&config.name)
-        .bind(max_deliver)
-        .bind(OUTCOME_TERM)
-        .fetch_one(&mut *transaction)
-        .await
-        .map_err(LogError::from)?;
+        // Only a fetch that got nothing waits, and only it needs the soonest redelivery.
+        let next_redelivery_ms: Option<i64> = if deliveries.is_empty() {
+            sqlx::query_scalar(
+                "SELECT MIN(redeliver_at_ms) FROM pending WHERE tenant_id = $1 \
+                 AND consumer = $2 AND deliveries < $3 AND outcome != $4",
+            )
+            .bind(tenant_id)
+            .bind(&config.name)
+            .bind(max_deliver)
+            .bind(OUTCOME_TERM)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(LogError::from)?
+        } else {
+            None
+        };
         if changed {
             transaction.commit().await.map_err(LogError::from)?;
         } else {
