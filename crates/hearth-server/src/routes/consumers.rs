@@ -7,6 +7,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 
+use hearth_events::EventsError;
+
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::gate::TenantScope;
@@ -56,7 +58,7 @@ pub async fn list(
 }
 
 fn no_consumer(name: &str) -> ApiError {
-    ApiError::not_found(format!("no consumer named `{name}` in this tenant"))
+    EventsError::NoConsumer(name.to_string()).into()
 }
 
 /// Whether the key's subscribe scopes cover the consumer's filter (fetching is

@@ -53,7 +53,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MayPublish {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(MayPublish(match parts.extensions.get::<Caller>() {
-            Some(Caller::Key(principal)) => principal.role >= hearth_gateway::Role::Member,
+            Some(Caller::Key(principal)) => principal.has_role(hearth_gateway::Role::Member),
             _ => true,
         }))
     }
@@ -512,11 +512,7 @@ impl Connection {
         };
         let reference = frame.get("consumer");
         if hearth_events::is_system_consumer(&name) {
-            return error_frame(
-                "not_found",
-                format!("no consumer named `{name}` in this tenant"),
-                reference,
-            );
+            return events_error_frame(EventsError::NoConsumer(name), reference);
         }
         let key = format!("consumer:{name}");
         if self.streams.contains_key(&key) {
@@ -586,11 +582,7 @@ impl Connection {
             );
         };
         if hearth_events::is_system_consumer(name) {
-            return error_frame(
-                "not_found",
-                format!("no consumer named `{name}` in this tenant"),
-                reference,
-            );
+            return events_error_frame(EventsError::NoConsumer(name.to_string()), reference);
         }
         let ids: Vec<String> = frame["delivery_ids"]
             .as_array()
