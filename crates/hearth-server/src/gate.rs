@@ -50,11 +50,18 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             "/v1/chat/completions"
             | "/v1/completions"
             | "/v1/embeddings"
+            | "/v1/responses"
             | "/api/chat"
             | "/api/generate"
             | "/api/embed"
             | "/api/embeddings",
         ) => Needs(Role::Member),
+        // Stored responses, in the caller's tenant: readers read them, members (who make
+        // them) delete them.
+        ("GET", "/v1/responses/{response_id}" | "/v1/responses/{response_id}/input_items") => {
+            Needs(Role::Reader)
+        }
+        ("DELETE", "/v1/responses/{response_id}") => Needs(Role::Member),
         ("POST", "/api/pull" | "/api/copy") | ("DELETE", "/api/delete") => InstanceAdmin,
         // Memory, in the caller's tenant: readers read and search, members write documents,
         // admins create, change and delete collections.

@@ -16,6 +16,7 @@ mod gateway;
 mod memory;
 mod memory_text;
 mod migrations;
+mod responses;
 mod store;
 mod vector_stores;
 
@@ -31,6 +32,7 @@ pub use memory::{
 };
 pub use memory_text::{KeywordRow, SNIPPET_CLOSE, SNIPPET_OPEN, keyword_query};
 pub use migrations::MigrationState;
+pub use responses::{MAX_RESPONSE_CHAIN, ResponseRow};
 pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};
 pub use vector_stores::{
     FileCounts, IngestOutcome, ListWindow, VectorStoreFileBatchRow, VectorStoreFileQuery,

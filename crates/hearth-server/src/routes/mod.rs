@@ -7,11 +7,13 @@ pub(crate) mod consumers;
 pub(crate) mod events;
 pub(crate) mod events_ws;
 pub(crate) mod files;
+pub(crate) mod generate;
 mod health;
 pub(crate) mod memory;
 pub(crate) mod ollama;
 pub(crate) mod openai;
 pub(crate) mod proxy;
+pub(crate) mod responses;
 pub mod vector_stores;
 pub(crate) mod webhooks;
 
@@ -78,6 +80,9 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(openai::chat_completions))
         .routes(routes!(openai::completions))
         .routes(routes!(openai::embeddings))
+        .routes(routes!(responses::create_response))
+        .routes(routes!(responses::get_response, responses::delete_response))
+        .routes(routes!(responses::list_input_items))
         .routes(routes!(openai::list_models))
         .routes(routes!(openai::get_model))
         .routes(routes!(ollama::chat))

@@ -18,7 +18,7 @@ use hearth_inference::{Inference, InferenceError, KeepAlive, LoadedModel, ModelK
 use hearth_models::{Manifest, ModelFormat, PullOptions, PullSource};
 use tokio::sync::mpsc;
 
-use super::openai::inference;
+use super::generate::inference;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::gate::{Meter, MeteredGeneration};
@@ -120,7 +120,7 @@ async fn run_generation(
     (started, load_duration): (Instant, std::time::Duration),
 ) -> Result<Response, ApiError> {
     let requested = description.reference.to_string();
-    let mut generation = super::openai::start_choices(&handle, &request, 1, (&meter, &requested))
+    let mut generation = super::generate::start_choices(&handle, &request, 1, (&meter, &requested))
         .await
         .map_err(|error| {
             ollama_param(ApiError::from(

@@ -3,7 +3,6 @@
 //! service, and maps events and errors back to OpenAI's shapes (SSE when streaming).
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,12 +10,12 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, BoxStream, StreamExt};
-use hearth_engine::{GenerationEvent, GenerationRequest, ModelHandle};
-use hearth_inference::Inference;
+use hearth_engine::{GenerationEvent, ModelHandle};
 use hearth_inference::tools::{AssistantReply, ToolUse};
 
 use super::cache::{self, CacheScope};
-use super::proxy::{self, Forwarded, Routed};
+use super::generate::{self, Bound, Started, inference};
+use super::proxy;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::gate::{Meter, MeteredGeneration};
@@ -24,66 +23,9 @@ use crate::state::AppState;
 use crate::wire::openai::*;
 use crate::wire::unix_seconds;
 
-pub(crate) fn inference(state: &AppState) -> Result<Arc<Inference>, ApiError> {
-    state
-        .inference
-        .clone()
-        .ok_or_else(|| ApiError::unavailable("model serving is not configured on this server"))
-}
-
 /// One choice's stream of events, tagged with its index.
 type ChoiceEvents =
     BoxStream<'static, (usize, Result<GenerationEvent, hearth_engine::EngineError>)>;
-
-/// Starts `choices` generations of the same request. Seeds differ per choice so that sampled
-/// choices differ; a seeded request stays reproducible.
-///
-/// A constrained request compiles its grammar while it is queued (and the first one of a
-/// model builds the vocabulary trie): that is blocking work, done off the async workers.
-pub(crate) async fn start_choices(
-    handle: &ModelHandle,
-    request: &GenerationRequest,
-    choices: usize,
-    (meter, model): (&Meter, &str),
-) -> Result<Vec<MeteredGeneration>, hearth_engine::EngineError> {
-    let streams = start_unmetered(handle, request, choices).await?;
-    // Every choice reads the same prompt; it is counted once, as OpenAI does.
-    meter.started(
-        model,
-        streams.first().map_or(0, |stream| stream.prompt_tokens()),
-    );
-    Ok(streams
-        .into_iter()
-        .map(|stream| MeteredGeneration::new(stream, meter.clone()))
-        .collect())
-}
-
-async fn start_unmetered(
-    handle: &ModelHandle,
-    request: &GenerationRequest,
-    choices: usize,
-) -> Result<Vec<hearth_engine::GenerationStream>, hearth_engine::EngineError> {
-    let start = {
-        let (handle, request) = (handle.clone(), request.clone());
-        move || {
-            (0..choices)
-                .map(|index| {
-                    let mut request = request.clone();
-                    if let Some(seed) = request.sampling.seed {
-                        request.sampling.seed = Some(seed.wrapping_add(index as u32));
-                    }
-                    handle.generate(request)
-                })
-                .collect()
-        }
-    };
-    if request.constraint.is_none() {
-        return start();
-    }
-    tokio::task::spawn_blocking(start)
-        .await
-        .unwrap_or(Err(hearth_engine::EngineError::SchedulerStopped))
-}
 
 fn merged_events(streams: Vec<MeteredGeneration>) -> ChoiceEvents {
     stream::select_all(
@@ -174,44 +116,47 @@ async fn chat_completions_uncached(
     meter: &Meter,
     body: serde_json::Value,
 ) -> Result<Response, ApiError> {
-    let (state, meter) = (state.clone(), meter.clone());
-    let request: ChatCompletionRequest = match Routed::resolve(&state, body)? {
-        Routed::Local(request) => request,
-        Routed::Upstream(forward) => {
-            match proxy::forward(&state, &meter, forward, "/chat/completions").await? {
-                Forwarded::Response(response) => return Ok(response),
-                Forwarded::Local(body) => Forwarded::local_request(body)?,
-            }
-        }
-    };
+    let request: ChatCompletionRequest =
+        match generate::route(state, meter, body, "/chat/completions").await? {
+            Bound::Local(request) => request,
+            Bound::Answered(response) => return Ok(response),
+        };
     // The request is checked whole before anything is asked of the models.
     let plan = request.to_plan()?;
-    let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
-    let inference = inference(&state)?;
-    let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
-    let streams = start_choices(
-        &handle,
-        &plan.request,
-        plan.choices,
-        (&meter, &request.model),
+    let started = generate::start(
+        state,
+        meter,
+        &request.model,
+        request.keep_alive.as_ref(),
+        &plan,
     )
-    .await
-    .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
+    .await?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();
-    let model = description.reference.to_string();
+    let model = started.model.clone();
+    let handle = started.handle.clone();
 
     if request.stream {
-        return Ok(stream_chat(id, created, model, handle, streams, plan));
+        return Ok(stream_chat(
+            id,
+            created,
+            model,
+            handle,
+            started.streams,
+            plan,
+        ));
     }
 
     let mut choices: Vec<ChatChoice> = Vec::with_capacity(plan.choices);
     let mut usage = UsageOut::default();
+    let Started {
+        inference, streams, ..
+    } = started;
     for (index, stream) in streams.into_iter().enumerate() {
         let completion = stream
             .collect()
             .await
-            .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
+            .map_err(|error| inference.engine_error(&model, error))?;
         usage.add(completion.usage);
         let logprobs = plan.request.logprobs.map(|_| ChatLogprobs {
             content: completion
@@ -513,32 +458,28 @@ async fn completions_uncached(
     meter: &Meter,
     body: serde_json::Value,
 ) -> Result<Response, ApiError> {
-    let (state, meter) = (state.clone(), meter.clone());
-    let request: CompletionRequest = match Routed::resolve(&state, body)? {
-        Routed::Local(request) => request,
-        Routed::Upstream(forward) => {
-            match proxy::forward(&state, &meter, forward, "/completions").await? {
-                Forwarded::Response(response) => return Ok(response),
-                Forwarded::Local(body) => Forwarded::local_request(body)?,
-            }
-        }
-    };
+    let request: CompletionRequest =
+        match generate::route(state, meter, body, "/completions").await? {
+            Bound::Local(request) => request,
+            Bound::Answered(response) => return Ok(response),
+        };
     // The request is checked whole before anything is asked of the models.
     let plan = request.to_plan()?;
-    let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
-    let inference = inference(&state)?;
-    let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
-    let streams = start_choices(
-        &handle,
-        &plan.request,
-        plan.choices,
-        (&meter, &request.model),
+    let Started {
+        inference,
+        model,
+        handle,
+        streams,
+    } = generate::start(
+        state,
+        meter,
+        &request.model,
+        request.keep_alive.as_ref(),
+        &plan,
     )
-    .await
-    .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
+    .await?;
     let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();
-    let model = description.reference.to_string();
     let echo = request.echo.then(|| request.prompt.0[0].clone());
 
     if request.stream {
@@ -625,7 +566,7 @@ async fn completions_uncached(
         let completion = stream
             .collect()
             .await
-            .map_err(|error| inference.engine_error(&description.reference.to_string(), error))?;
+            .map_err(|error| inference.engine_error(&model, error))?;
         usage.add(completion.usage);
         let prefix = echo.clone().unwrap_or_default();
         let logprobs = plan.request.logprobs.map(|_| {
@@ -714,20 +655,15 @@ async fn embeddings_uncached(
     meter: &Meter,
     body: serde_json::Value,
 ) -> Result<Response, ApiError> {
-    let (state, meter) = (state.clone(), meter.clone());
-    let request: EmbeddingRequest = match Routed::resolve(&state, body)? {
-        Routed::Local(request) => request,
-        Routed::Upstream(forward) => {
-            match proxy::forward(&state, &meter, forward, "/embeddings").await? {
-                Forwarded::Response(response) => return Ok(response),
-                Forwarded::Local(body) => Forwarded::local_request(body)?,
-            }
-        }
+    let request: EmbeddingRequest = match generate::route(state, meter, body, "/embeddings").await?
+    {
+        Bound::Local(request) => request,
+        Bound::Answered(response) => return Ok(response),
     };
     let inputs = request.inputs()?;
     let encoding = request.encoding()?;
     let keep_alive = crate::wire::ollama::keep_alive(request.keep_alive.as_ref())?;
-    let inference = inference(&state)?;
+    let inference = inference(state)?;
     let (description, service) = inference
         .embedding_model(&request.model, keep_alive)
         .await?;

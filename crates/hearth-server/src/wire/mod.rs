@@ -8,6 +8,7 @@ pub mod files;
 pub mod memory;
 pub mod ollama;
 pub mod openai;
+pub mod responses;
 pub mod schema;
 pub mod vector_stores;
 pub mod webhooks;

@@ -438,3 +438,133 @@ pub fn sha256() -> RefOr<Schema> {
         ))
         .into()
 }
+
+fn text_parts() -> ArrayBuilder {
+    ArrayBuilder::new().items(
+        ObjectBuilder::new()
+            .property("type", strings_of(&["input_text", "output_text", "text"]))
+            .property("text", string())
+            .required("type")
+            .required("text"),
+    )
+}
+
+/// The Responses API's `input`: a text, or a non-empty list of items (messages, function
+/// calls and their outputs).
+pub fn responses_input() -> RefOr<Schema> {
+    let message = ObjectBuilder::new()
+        .property("type", strings_of(&["message"]))
+        .property(
+            "role",
+            strings_of(&["user", "assistant", "system", "developer"]),
+        )
+        .property(
+            "content",
+            OneOfBuilder::new().item(string()).item(text_parts()),
+        )
+        .required("role")
+        .required("content");
+    let call = ObjectBuilder::new()
+        .property("type", strings_of(&["function_call"]))
+        .property("call_id", string())
+        .property("name", string())
+        .property("arguments", string())
+        .required("type")
+        .required("call_id")
+        .required("name")
+        .required("arguments");
+    let output = ObjectBuilder::new()
+        .property("type", strings_of(&["function_call_output"]))
+        .property("call_id", string())
+        .property(
+            "output",
+            OneOfBuilder::new().item(string()).item(text_parts()),
+        )
+        .required("type")
+        .required("call_id")
+        .required("output");
+    OneOfBuilder::new()
+        .item(string())
+        .item(
+            ArrayBuilder::new()
+                .items(OneOfBuilder::new().item(message).item(call).item(output))
+                .min_items(Some(1)),
+        )
+        .description(Some(
+            "A text (one user message), or a list of items: messages ({\"role\", \"content\"}), \
+             function_call and function_call_output items.",
+        ))
+        .into()
+}
+
+/// The Responses API's function `tools` (flat: `name` beside `type`).
+pub fn responses_tools() -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .item(
+            ArrayBuilder::new()
+                .items(
+                    ObjectBuilder::new()
+                        .property("type", strings_of(&["function"]))
+                        .property("name", string().pattern(Some("^[A-Za-z0-9_-]{1,64}$")))
+                        .property("description", nullable_string())
+                        .property(
+                            "parameters",
+                            ObjectBuilder::new()
+                                .schema_type(SchemaType::from_iter([Type::Object, Type::Null])),
+                        )
+                        .property("strict", ObjectBuilder::new().schema_type(Type::Boolean))
+                        .required("type")
+                        .required("name"),
+                )
+                .max_items(Some(128)),
+        )
+        .item(null())
+        .description(Some("Functions the model may call."))
+        .into()
+}
+
+/// The Responses API's `tool_choice`.
+pub fn responses_tool_choice() -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .item(strings_of(&["none", "auto", "required"]))
+        .item(
+            ObjectBuilder::new()
+                .property("type", strings_of(&["function"]))
+                .property("name", string())
+                .required("type")
+                .required("name"),
+        )
+        .item(null())
+        .description(Some(
+            "Whether and which tool the model calls: \"none\", \"auto\" (the default with \
+             tools), \"required\", or {\"type\": \"function\", \"name\": ...}.",
+        ))
+        .into()
+}
+
+/// The Responses API's `text`: the output's format.
+pub fn responses_text() -> RefOr<Schema> {
+    let format = OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .property("type", strings_of(&["text", "json_object"]))
+                .required("type"),
+        )
+        .item(
+            ObjectBuilder::new()
+                .property("type", strings_of(&["json_schema"]))
+                .property("name", string())
+                .property("schema", ObjectBuilder::new().schema_type(Type::Object))
+                .property("strict", ObjectBuilder::new().schema_type(Type::Boolean))
+                .required("type")
+                .required("schema"),
+        );
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().property("format", format))
+        .item(null())
+        .description(Some(
+            "{\"format\": {\"type\": \"text\" | \"json_object\" | \"json_schema\", \"schema\"}}: \
+             JSON output is enforced while sampling.",
+        ))
+        .into()
+}

@@ -319,11 +319,13 @@ async fn the_openapi_document_describes_the_routes_it_serves() {
     let paths = document["paths"].as_object().expect("paths");
     for path in paths.keys() {
         let response = send(&harness.router, get(path)).await;
-        assert_ne!(
-            response.status(),
-            StatusCode::NOT_FOUND,
-            "{path} is documented but not served"
-        );
+        // A served route may answer 404 for the resource it names ("no response ..."); an
+        // unserved one gets the router's fallback.
+        let unrouted = response.status() == StatusCode::NOT_FOUND
+            && json_body(response).await["error"]["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with("no route for"));
+        assert!(!unrouted, "{path} is documented but not served");
     }
     for path in ["/healthz", "/readyz", "/metrics"] {
         assert!(

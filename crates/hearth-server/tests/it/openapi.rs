@@ -105,6 +105,59 @@ fn cases() -> Vec<Case> {
     let embeddings = "/v1/embeddings";
     let user = |text: &str| json!([{"role": "user", "content": text}]);
     let mut cases = Vec::new();
+    // OpenAI's Responses API.
+    cases.extend(requests(
+        Method::POST,
+        "/v1/responses",
+        vec![
+            ok("the OpenAI client's plain request", json!({
+                "model": "gemma3:270m", "input": "Count to three.",
+                "instructions": "You are terse.", "max_output_tokens": 64, "temperature": 0.7
+            })),
+            ok("items, streaming, tools and a JSON schema turned off", json!({
+                "model": "gemma3:270m", "stream": true, "store": false,
+                "input": [
+                    {"role": "developer", "content": "Use the tool."},
+                    {"type": "message", "role": "user",
+                     "content": [{"type": "input_text", "text": "Weather in Paris?"}]},
+                    {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+                     "arguments": "{\"city\": \"Paris\"}"},
+                    {"type": "function_call_output", "call_id": "call_1", "output": "18 C"}
+                ],
+                "tools": [{"type": "function", "name": "get_weather",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+                "tool_choice": {"type": "function", "name": "get_weather"},
+                "parallel_tool_calls": false, "text": {"format": {"type": "text"}},
+                "metadata": {"run": "1"}, "user": "someone", "keep_alive": "5m"
+            })),
+            ok("a JSON schema format, sampling extensions", json!({
+                "model": "gemma3:270m", "input": "Name a colour.",
+                "text": {"format": {"type": "json_schema", "name": "colour", "strict": true,
+                    "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}},
+                "top_p": 1.0, "top_k": 40, "seed": 7, "include": [], "truncation": "disabled"
+            })),
+            bad("no input", json!({"model": "gemma3:270m"})),
+            bad("input is a number", json!({"model": "gemma3:270m", "input": 7})),
+            bad("an empty item list", json!({"model": "gemma3:270m", "input": []})),
+            bad("a role Hearth does not know", json!({
+                "model": "gemma3:270m", "input": [{"role": "robot", "content": "Hi"}]
+            })),
+            bad("an image part", json!({
+                "model": "gemma3:270m",
+                "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]
+            })),
+            bad("max_output_tokens 0", json!({
+                "model": "gemma3:270m", "input": "Hi", "max_output_tokens": 0
+            })),
+            bad("a json_schema format without its schema", json!({
+                "model": "gemma3:270m", "input": "Hi",
+                "text": {"format": {"type": "json_schema", "name": "x"}}
+            })),
+            bad("a built-in tool Hearth does not run", json!({
+                "model": "gemma3:270m", "input": "Hi", "tools": [{"type": "web_search"}]
+            })),
+        ],
+    ));
     // OpenAI chat completions.
     cases.extend(requests(
         Method::POST,

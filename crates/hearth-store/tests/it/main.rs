@@ -44,7 +44,8 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "memory",
             "files",
             "memory document text",
-            "vector stores"
+            "vector stores",
+            "responses"
         ]
     );
     store
@@ -54,6 +55,10 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(
+        store.migrate_down(None).await.expect("down responses"),
+        [10]
+    );
     assert_eq!(
         store.migrate_down(None).await.expect("down vector stores"),
         [9]
@@ -76,7 +81,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6, 7, 8, 9]
+        [2, 3, 4, 5, 6, 7, 8, 9, 10]
     );
     assert!(
         store

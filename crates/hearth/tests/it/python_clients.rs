@@ -76,3 +76,8 @@ fn openai_python_client_works_against_the_binary() {
 fn ollama_python_client_works_against_the_binary() {
     run_client_script("ollama_client.py");
 }
+
+#[test]
+fn openai_python_client_runs_the_responses_api_against_the_binary() {
+    run_client_script("openai_responses.py");
+}

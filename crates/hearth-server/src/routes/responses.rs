@@ -1,0 +1,588 @@
+//! OpenAI's Responses API: `POST /v1/responses` (answered whole or as the typed event stream
+//! the official clients parse), `GET|DELETE /v1/responses/{response_id}` and
+//! `GET /v1/responses/{response_id}/input_items`. A response runs on the shared generation
+//! path; a stored one (the default) keeps its turn in the store, per tenant, for 30 days, and
+//! `previous_response_id` continues the conversation it ends.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use hearth_engine::{FinishReason, GenerationEvent};
+use hearth_inference::tools::{AssistantReply, ToolUse};
+use hearth_store::{ResponseRow, Store};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::generate::{self, Bound, Started};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::gate::{Meter, TenantScope};
+use crate::state::AppState;
+use crate::wire::responses::*;
+use crate::wire::unix_seconds;
+
+/// How long a stored response is kept (OpenAI keeps them 30 days).
+pub const RESPONSE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Events a streamed response may hold back when its client reads slowly.
+const STREAM_BUFFER: usize = 64;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn store(state: &AppState) -> Result<Store, ApiError> {
+    state
+        .store
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("stored responses need the server's store"))
+}
+
+fn store_error(error: hearth_store::StoreError) -> ApiError {
+    ApiError::internal(format!("the store failed: {error}"))
+}
+
+fn no_response(id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no response {id:?} (it may have expired or been deleted)"
+    ))
+}
+
+/// The conversation a stored response ends: each turn's input items, then its output.
+async fn conversation(store: &Store, tenant: &str, id: &str) -> Result<Vec<Item>, ApiError> {
+    let chain = store
+        .response_chain(tenant, id, now_ms())
+        .await
+        .map_err(store_error)?;
+    if chain.is_empty() {
+        return Err(no_response(id).with_param("previous_response_id"));
+    }
+    let mut items = Vec::new();
+    for row in chain {
+        let (input, response) = stored_turn(&row)?;
+        items.extend(input);
+        items.extend(response.output);
+    }
+    Ok(items)
+}
+
+fn stored_turn(row: &ResponseRow) -> Result<(Vec<Item>, ResponseObject), ApiError> {
+    let corrupt = |error: serde_json::Error| {
+        ApiError::internal(format!(
+            "stored response {} cannot be read: {error}",
+            row.id
+        ))
+    };
+    Ok((
+        serde_json::from_str(&row.input_items).map_err(corrupt)?,
+        serde_json::from_str(&row.response).map_err(corrupt)?,
+    ))
+}
+
+/// Where a finished response is kept, if it is.
+struct Keeper {
+    store: Option<Store>,
+    tenant: String,
+    input: Vec<Item>,
+}
+
+impl Keeper {
+    async fn keep(&self, response: &ResponseObject) -> Result<(), ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let now = now_ms();
+        store
+            .insert_response(&ResponseRow {
+                id: response.id.clone(),
+                tenant_id: self.tenant.clone(),
+                previous_response_id: response.previous_response_id.clone(),
+                input_items: serde_json::to_string(&self.input).unwrap_or_default(),
+                response: serde_json::to_string(response).unwrap_or_default(),
+                created_at_ms: now,
+                expires_at_ms: now + RESPONSE_TTL.as_millis() as i64,
+            })
+            .await
+            .map_err(store_error)?;
+        // Expired responses go as new ones come, at most once a minute.
+        let swept = LAST_SWEEP_MS.load(Ordering::Relaxed);
+        if now - swept >= 60_000
+            && LAST_SWEEP_MS
+                .compare_exchange(swept, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let _ = store.delete_expired_responses(now).await;
+        }
+        Ok(())
+    }
+}
+
+/// When expired responses were last deleted (ms since the epoch).
+static LAST_SWEEP_MS: AtomicI64 = AtomicI64::new(0);
+
+/// The output of a finished generation: the message, or the function calls read from it when
+/// the model could call tools.
+fn output_items(tools: Option<&ToolUse>, text: String) -> Vec<Item> {
+    let reply = match tools {
+        Some(tools) => tools.parse(&text),
+        None => AssistantReply::Text(text),
+    };
+    match reply {
+        AssistantReply::Text(text) => vec![Item::Message {
+            id: item_id("msg"),
+            role: "assistant".into(),
+            content: vec![ContentItem::OutputText {
+                text,
+                annotations: Vec::new(),
+            }],
+            status: "completed".into(),
+        }],
+        AssistantReply::ToolCalls(calls) => calls
+            .iter()
+            .map(|call| Item::FunctionCall {
+                id: item_id("fc"),
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.to_string(),
+                status: "completed".into(),
+            })
+            .collect(),
+    }
+}
+
+/// Creates a model response: text or function calls, streamed as typed server-sent events
+/// when `stream` is true.
+#[utoipa::path(
+    post,
+    path = "/v1/responses",
+    tag = "openai",
+    request_body(content = ResponsesRequest, description = "OpenAI Responses API request"),
+    responses(
+        (status = 200, description = "The response. With `stream: true` the body is \
+            `text/event-stream`: typed events (`response.created`, \
+            `response.output_text.delta`, ..., `response.completed`), each `event:` named by \
+            its `type`.", body = ResponseObject),
+        (status = 400, description = "Invalid request: an input item or content part that is \
+            not supported, a field out of range, a tool that is not a function",
+            body = ErrorBody),
+        (status = 404, description = "Unknown model, or a `previous_response_id` that is not \
+            stored", body = ErrorBody),
+        (status = 429, description = "The model's queue is full", body = ErrorBody),
+        (status = 503, description = "Model serving is not configured, or the model cannot \
+            be loaded now", body = ErrorBody)
+    )
+)]
+pub async fn create_response(
+    State(state): State<AppState>,
+    meter: Meter,
+    TenantScope(tenant): TenantScope,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let request: ResponsesRequest =
+        match generate::route(&state, &meter, body, "/responses").await? {
+            Bound::Local(request) => request,
+            Bound::Answered(response) => return Ok(response),
+        };
+    let input = input_items(request.input.as_ref())?;
+    let mut items = match &request.previous_response_id {
+        Some(previous) => conversation(&store(&state)?, &tenant, previous).await?,
+        None => Vec::new(),
+    };
+    items.extend(input.iter().cloned());
+    // The request is checked whole before anything is asked of the models.
+    let plan = request.to_plan(&items)?;
+    let keeper = Keeper {
+        store: if request.store.unwrap_or(true) {
+            Some(store(&state)?)
+        } else {
+            None
+        },
+        tenant,
+        input,
+    };
+    let mut started = generate::start(
+        &state,
+        &meter,
+        &request.model,
+        request.keep_alive.as_ref(),
+        &plan,
+    )
+    .await?;
+    let response = ResponseObject::started(
+        item_id("resp"),
+        unix_seconds(),
+        started.model.clone(),
+        &request,
+    );
+    let Some(generation) = started.streams.pop() else {
+        return Err(ApiError::internal("no generation was started"));
+    };
+    if request.stream {
+        let (events, body) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(stream_response(
+            events, response, generation, plan.tools, keeper, started,
+        ));
+        let body = tokio_stream_of(body);
+        return Ok(Sse::new(body)
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    let completion = generation
+        .collect()
+        .await
+        .map_err(|error| started.engine_error(error))?;
+    let mut response = response;
+    response.finish(
+        output_items(plan.tools.as_ref(), completion.text),
+        completion.finish_reason.unwrap_or(FinishReason::Stop),
+        completion.usage,
+    );
+    keeper.keep(&response).await?;
+    Ok(Json(response).into_response())
+}
+
+fn tokio_stream_of(
+    mut receiver: mpsc::Receiver<Event>,
+) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::poll_fn(move |context| receiver.poll_recv(context).map(|e| e.map(Ok)))
+}
+
+/// The typed events of a streamed response, numbered in order.
+struct Emitter {
+    events: mpsc::Sender<Event>,
+    sequence: u64,
+}
+
+impl Emitter {
+    /// Sends one event; false once the client is gone (the generation is then dropped, which
+    /// cancels it).
+    async fn emit(&mut self, kind: &str, mut data: Value) -> bool {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(self.sequence);
+        self.sequence += 1;
+        let event = Event::default().event(kind).data(data.to_string());
+        self.events.send(event).await.is_ok()
+    }
+}
+
+/// Runs a streamed response to its end: the opening events, a delta per piece of text (a
+/// tool reply is only known once complete, so its items come whole at the end), the closing
+/// events, and the stored response before `response.completed`.
+async fn stream_response(
+    events: mpsc::Sender<Event>,
+    mut response: ResponseObject,
+    mut generation: crate::gate::MeteredGeneration,
+    tools: Option<ToolUse>,
+    keeper: Keeper,
+    started: Started,
+) {
+    let mut out = Emitter {
+        events,
+        sequence: 0,
+    };
+    if !out
+        .emit("response.created", json!({"response": response}))
+        .await
+        || !out
+            .emit("response.in_progress", json!({"response": response}))
+            .await
+    {
+        return;
+    }
+    let message_id = item_id("msg");
+    let streams_text = tools.is_none();
+    let mut text = String::new();
+    if streams_text {
+        let item = json!({"type": "message", "id": message_id, "status": "in_progress",
+            "role": "assistant", "content": []});
+        let part = json!({"type": "output_text", "text": "", "annotations": []});
+        if !out
+            .emit(
+                "response.output_item.added",
+                json!({"output_index": 0, "item": item}),
+            )
+            .await
+            || !out
+                .emit(
+                    "response.content_part.added",
+                    json!({"item_id": message_id, "output_index": 0, "content_index": 0,
+                        "part": part}),
+                )
+                .await
+        {
+            return;
+        }
+    }
+    let (finish, usage) = loop {
+        let delta = match generation.next().await {
+            Some(Ok(GenerationEvent::Token { text: piece, .. }))
+            | Some(Ok(GenerationEvent::Text { text: piece })) => piece,
+            Some(Ok(GenerationEvent::Done {
+                finish_reason,
+                usage,
+                ..
+            })) => break (finish_reason, usage),
+            Some(Err(error)) => {
+                let error = started.engine_error(error);
+                response.status = "failed".into();
+                response.error = Some(json!({"code": "server_error", "message": error.message}));
+                out.emit("response.failed", json!({"response": response}))
+                    .await;
+                return;
+            }
+            None => return,
+        };
+        if delta.is_empty() {
+            continue;
+        }
+        text.push_str(&delta);
+        if streams_text
+            && !out
+                .emit(
+                    "response.output_text.delta",
+                    json!({"item_id": message_id, "output_index": 0, "content_index": 0,
+                        "delta": delta, "logprobs": []}),
+                )
+                .await
+        {
+            return;
+        }
+    };
+    let mut output = output_items(tools.as_ref(), text);
+    if let (true, Some(Item::Message { id, .. })) = (streams_text, output.first_mut()) {
+        id.clone_from(&message_id);
+    }
+    if streams_text {
+        let Some(Item::Message { content, .. }) = output.first() else {
+            return;
+        };
+        let part = json!(content[0]);
+        let done_text = part["text"].clone();
+        let closing = [
+            (
+                "response.output_text.done",
+                json!({"item_id": message_id, "output_index": 0, "content_index": 0,
+                    "text": done_text, "logprobs": []}),
+            ),
+            (
+                "response.content_part.done",
+                json!({"item_id": message_id, "output_index": 0, "content_index": 0,
+                    "part": part}),
+            ),
+            (
+                "response.output_item.done",
+                json!({"output_index": 0, "item": output[0]}),
+            ),
+        ];
+        for (kind, data) in closing {
+            if !out.emit(kind, data).await {
+                return;
+            }
+        }
+    } else {
+        for (index, item) in output.iter().enumerate() {
+            let mut added = json!(item);
+            added["status"] = json!("in_progress");
+            if matches!(item, Item::FunctionCall { .. }) {
+                added["arguments"] = json!("");
+            }
+            let mut steps = vec![(
+                "response.output_item.added",
+                json!({"output_index": index, "item": added}),
+            )];
+            match item {
+                Item::FunctionCall { id, arguments, .. } => {
+                    steps.push((
+                        "response.function_call_arguments.delta",
+                        json!({"item_id": id, "output_index": index, "delta": arguments}),
+                    ));
+                    steps.push((
+                        "response.function_call_arguments.done",
+                        json!({"item_id": id, "output_index": index, "arguments": arguments}),
+                    ));
+                }
+                Item::Message { id, content, .. } => {
+                    let part = json!(content[0]);
+                    steps.push((
+                        "response.content_part.added",
+                        json!({"item_id": id, "output_index": index, "content_index": 0,
+                            "part": {"type": "output_text", "text": "", "annotations": []}}),
+                    ));
+                    steps.push((
+                        "response.output_text.delta",
+                        json!({"item_id": id, "output_index": index, "content_index": 0,
+                            "delta": part["text"], "logprobs": []}),
+                    ));
+                    steps.push((
+                        "response.output_text.done",
+                        json!({"item_id": id, "output_index": index, "content_index": 0,
+                            "text": part["text"], "logprobs": []}),
+                    ));
+                    steps.push((
+                        "response.content_part.done",
+                        json!({"item_id": id, "output_index": index, "content_index": 0,
+                            "part": part}),
+                    ));
+                }
+                Item::FunctionCallOutput { .. } => {}
+            }
+            steps.push((
+                "response.output_item.done",
+                json!({"output_index": index, "item": item}),
+            ));
+            for (kind, data) in steps {
+                if !out.emit(kind, data).await {
+                    return;
+                }
+            }
+        }
+    }
+    response.finish(output, finish, usage);
+    if let Err(error) = keeper.keep(&response).await {
+        response.status = "failed".into();
+        response.error = Some(json!({"code": "server_error", "message": error.message}));
+        out.emit("response.failed", json!({"response": response}))
+            .await;
+        return;
+    }
+    let kind = if response.status == "incomplete" {
+        "response.incomplete"
+    } else {
+        "response.completed"
+    };
+    out.emit(kind, json!({"response": response})).await;
+}
+
+/// A stored response, as it was answered.
+#[utoipa::path(
+    get,
+    path = "/v1/responses/{response_id}",
+    tag = "openai",
+    params(("response_id" = String, Path, description = "The response's id")),
+    responses(
+        (status = 200, description = "The response", body = ResponseObject),
+        (status = 404, description = "No such response in the caller's tenant (or expired)",
+            body = ErrorBody)
+    )
+)]
+pub async fn get_response(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path(id): Path<String>,
+) -> Result<Json<ResponseObject>, ApiError> {
+    let row = store(&state)?
+        .response(&tenant, &id, now_ms())
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_response(&id))?;
+    Ok(Json(stored_turn(&row)?.1))
+}
+
+/// Deletes a stored response. A response that continued it keeps its own turn, and
+/// continuing from it again starts from that turn.
+#[utoipa::path(
+    delete,
+    path = "/v1/responses/{response_id}",
+    tag = "openai",
+    params(("response_id" = String, Path, description = "The response's id")),
+    responses(
+        (status = 200, description = "Deleted", body = ResponseDeleted),
+        (status = 404, description = "No such response in the caller's tenant",
+            body = ErrorBody)
+    )
+)]
+pub async fn delete_response(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path(id): Path<String>,
+) -> Result<Json<ResponseDeleted>, ApiError> {
+    if !store(&state)?
+        .delete_response(&tenant, &id)
+        .await
+        .map_err(store_error)?
+    {
+        return Err(no_response(&id));
+    }
+    Ok(Json(ResponseDeleted {
+        id,
+        object: "response",
+        deleted: true,
+    }))
+}
+
+/// The input items of a stored response (its own turn's, not the earlier turns').
+#[utoipa::path(
+    get,
+    path = "/v1/responses/{response_id}/input_items",
+    tag = "openai",
+    params(("response_id" = String, Path, description = "The response's id"), InputItemsQuery),
+    responses(
+        (status = 200, description = "A page of input items", body = InputItemList),
+        (status = 400, description = "A limit or order out of range", body = ErrorBody),
+        (status = 404, description = "No such response in the caller's tenant",
+            body = ErrorBody)
+    )
+)]
+pub async fn list_input_items(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<InputItemsQuery>,
+) -> Result<Json<InputItemList>, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 100").with_param("limit"));
+    }
+    let descending = match query.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => {
+            return Err(ApiError::bad_request("order must be asc or desc").with_param("order"));
+        }
+    };
+    let row = store(&state)?
+        .response(&tenant, &id, now_ms())
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_response(&id))?;
+    let mut items = stored_turn(&row)?.0;
+    if descending {
+        items.reverse();
+    }
+    if let Some(after) = &query.after {
+        let position = items
+            .iter()
+            .position(|item| item_key(item) == after)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("after {after:?} is not an item of this response"))
+                    .with_param("after")
+            })?;
+        items.drain(..=position);
+    }
+    let has_more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Ok(Json(InputItemList {
+        object: "list",
+        first_id: items.first().map(|item| item_key(item).to_string()),
+        last_id: items.last().map(|item| item_key(item).to_string()),
+        data: items,
+        has_more,
+    }))
+}
+
+fn item_key(item: &Item) -> &str {
+    match item {
+        Item::Message { id, .. }
+        | Item::FunctionCall { id, .. }
+        | Item::FunctionCallOutput { id, .. } => id,
+    }
+}

@@ -1,0 +1,131 @@
+"""Drives Hearth's Responses API with the official `openai` Python client, unchanged, against
+the sample chat model.
+
+    python openai_responses.py BASE_URL
+
+Every check raises on failure, so the script exits non-zero with a traceback naming the first
+thing that differed; the Rust test (tests/it/python_clients.rs) prints that output.
+"""
+
+import json
+import sys
+
+import openai
+
+CHAT_MODEL = "gemma3:270m"
+# Short greedy generations keep the run to seconds and make the outputs reproducible.
+GREEDY = {"max_output_tokens": 12, "temperature": 0}
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def main(base_url):
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+
+    # A plain text input, answered whole.
+    asked = {"model": CHAT_MODEL, "input": "Count from 1 to 5: 1, 2,",
+             "instructions": "Answer with numbers only.", **GREEDY}
+    response = client.responses.create(**asked)
+    check(response.object == "response", f"object {response.object!r}")
+    check(response.id.startswith("resp_"), f"id {response.id!r}")
+    check(response.status in ("completed", "incomplete"), f"status {response.status!r}")
+    check(response.output[0].type == "message", f"output {response.output}")
+    check(bool(response.output_text), f"empty output: {response}")
+    check(0 < response.usage.output_tokens <= 12, f"usage {response.usage}")
+    check(response.usage.total_tokens
+          == response.usage.input_tokens + response.usage.output_tokens, f"{response.usage}")
+    print(f"responses.create: {response.output_text!r}")
+
+    # The same request streamed: the typed events the client's helper assembles, and the same
+    # greedy text.
+    deltas, kinds = [], []
+    with client.responses.stream(**asked) as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+            last = event
+        # The helper's final response needs `response.completed`; a response cut by
+        # max_output_tokens ends with `response.incomplete`, as OpenAI's do.
+        final = stream.get_final_response() if last.type == "response.completed" else last.response
+    check(final.status == response.status, f"status {final.status!r} != {response.status!r}")
+    check(kinds[0] == "response.created", f"first event {kinds[:3]}")
+    check(kinds[-1] in ("response.completed", "response.incomplete"), f"last event {kinds[-3:]}")
+    check("".join(deltas) == response.output_text,
+          f"streamed {''.join(deltas)!r} != {response.output_text!r}")
+    check(final.output_text == response.output_text, f"final {final.output_text!r}")
+    check(final.id != response.id, "each response has its own id")
+    print(f"responses.stream: {len(deltas)} deltas, {len(kinds)} events")
+
+    # Stored responses: retrieved as answered, their input items listed.
+    retrieved = client.responses.retrieve(response.id)
+    check(retrieved.output_text == response.output_text, f"retrieved {retrieved}")
+    items = client.responses.input_items.list(response.id)
+    texts = [part.text for item in items.data for part in item.content]
+    check(texts == ["Count from 1 to 5: 1, 2,"], f"input items {items.data}")
+
+    # previous_response_id continues the conversation: the second turn reads the first.
+    first = client.responses.create(model=CHAT_MODEL, input="Remember the word pineapple.",
+                                    **GREEDY)
+    second = client.responses.create(model=CHAT_MODEL, input="Which word did I ask you to remember?",
+                                     previous_response_id=first.id, **GREEDY)
+    check(second.previous_response_id == first.id, f"previous {second.previous_response_id!r}")
+    carried = first.usage.input_tokens + first.usage.output_tokens
+    check(second.usage.input_tokens > carried,
+          f"the second turn read {second.usage.input_tokens} tokens, the first turn alone is {carried}")
+    print(f"continued: {second.output_text!r} ({second.usage.input_tokens} input tokens)")
+
+    # Deleted, it is gone: neither retrievable nor continuable.
+    deleted = client.responses.delete(first.id)
+    check(deleted is None or getattr(deleted, "deleted", True), f"delete {deleted}")
+    for attempt in (lambda: client.responses.retrieve(first.id),
+                    lambda: client.responses.create(model=CHAT_MODEL, input="And now?",
+                                                    previous_response_id=first.id, **GREEDY)):
+        try:
+            attempt()
+        except openai.NotFoundError:
+            pass
+        else:
+            raise AssertionError("a deleted response was still found")
+
+    # store=false keeps nothing.
+    unstored = client.responses.create(store=False, **asked)
+    try:
+        client.responses.retrieve(unstored.id)
+    except openai.NotFoundError:
+        pass
+    else:
+        raise AssertionError("a response made with store=false was stored")
+
+    # A function tool: the model must call it; its output continues the conversation.
+    weather = {"type": "function", "name": "get_weather", "description": "The weather in a city",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                              "required": ["city"]}}
+    called = client.responses.create(model=CHAT_MODEL, input="What is the weather in Paris?",
+                                     tools=[weather], tool_choice="required",
+                                     max_output_tokens=64, temperature=0)
+    call = called.output[0]
+    check(call.type == "function_call" and call.name == "get_weather", f"output {called.output}")
+    check(isinstance(json.loads(call.arguments)["city"], str), f"arguments {call.arguments!r}")
+    answered = client.responses.create(
+        model=CHAT_MODEL, previous_response_id=called.id, tools=[weather],
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Sunny, 21 C"}],
+        **GREEDY)
+    check(answered.output[0].type == "message" and answered.output_text, f"{answered.output}")
+    print(f"tool: {call.arguments} -> {answered.output_text!r}")
+
+    # Bad input is a 400 naming the field.
+    try:
+        client.responses.create(model=CHAT_MODEL, input=[{"role": "robot", "content": "hi"}])
+    except openai.BadRequestError as error:
+        check(error.param == "input[0].role", f"error param {error.param!r}")
+    else:
+        raise AssertionError("an unknown role was accepted")
+    print("ok")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
