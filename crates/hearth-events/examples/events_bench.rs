@@ -65,7 +65,10 @@ async fn bus_throughput(messages: usize, others: usize) {
 }
 
 /// Latency through the bus at a fixed offered rate: the subscriber notes each message's age.
-async fn bus_latency(rate: u64, seconds: u64, others: usize) {
+/// `placement` names where the subscriber runs: on another worker of a multi-thread runtime
+/// (each delivery may wake a parked thread), or on the publisher's own thread (a handler
+/// in the same runtime thread, as a current-thread runtime runs them).
+async fn bus_latency(rate: u64, seconds: u64, others: usize, placement: &str) {
     let bus: Bus<(Instant, Arc<Vec<u8>>)> = Bus::new();
     let mut idle = Vec::with_capacity(others);
     for index in 0..others {
@@ -105,7 +108,9 @@ async fn bus_latency(rate: u64, seconds: u64, others: usize) {
     let mut ages = receiver.await.expect("receiver");
     ages.sort_by(f64::total_cmp);
     report(json!({
-        "bench": "bus_latency", "offered_per_s": rate, "seconds": started.elapsed().as_secs_f64(),
+        "bench": if placement == "same_thread" { "bus_latency_same_thread" } else { "bus_latency" },
+        "placement": placement, "offered_per_s": rate,
+        "seconds": started.elapsed().as_secs_f64(),
         "received": ages.len(), "p50_us": percentile(&ages, 0.5), "p99_us": percentile(&ages, 0.99),
         "max_us": ages.last().copied().unwrap_or(0.0),
     }));
@@ -290,7 +295,22 @@ fn main() {
     runtime.block_on(async {
         let scale = if quick { 10 } else { 1 };
         bus_throughput(2_000_000 / scale, 10_000).await;
-        bus_latency(10_000, if quick { 1 } else { 3 }, 10_000).await;
+        bus_latency(10_000, if quick { 1 } else { 3 }, 10_000, "other_thread").await;
+        // The same on one thread: a current-thread runtime of its own.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(bus_latency(
+                    10_000,
+                    if quick { 1 } else { 3 },
+                    10_000,
+                    "same_thread",
+                ))
+        })
+        .join()
+        .expect("same-thread latency");
         // The disk's fsync time varies from run to run: the median of three runs.
         let mut runs = Vec::new();
         // A directory per run: the last run's connections may still be closing.
