@@ -55,6 +55,7 @@ mod hnsw;
 mod idset;
 mod office;
 mod quant;
+pub mod retrieval;
 mod vector_stores;
 
 pub use collections::{

@@ -67,6 +67,56 @@ impl Started {
     }
 }
 
+/// A chat model loaded for a request, not yet generating.
+pub(crate) struct Loaded {
+    pub inference: Arc<Inference>,
+    /// The model by its full reference.
+    pub model: String,
+    pub handle: ModelHandle,
+}
+
+/// Loads the model (`keep_alive` as the request gave it).
+pub(crate) async fn load(
+    state: &AppState,
+    model: &str,
+    keep_alive: Option<&serde_json::Value>,
+) -> Result<Loaded, ApiError> {
+    let keep_alive = crate::wire::ollama::keep_alive(keep_alive)?;
+    let inference = inference(state)?;
+    let (description, handle) = inference.chat_model(model, keep_alive).await?;
+    Ok(Loaded {
+        inference,
+        model: description.reference.to_string(),
+        handle,
+    })
+}
+
+impl Loaded {
+    /// Starts the plan's choices, metered under `requested` (the model as the request named
+    /// it).
+    pub async fn start(
+        self,
+        meter: &Meter,
+        requested: &str,
+        plan: &GenerationPlan,
+    ) -> Result<Started, ApiError> {
+        let streams = start_choices(
+            &self.handle,
+            &plan.request,
+            plan.choices,
+            (meter, requested),
+        )
+        .await
+        .map_err(|error| self.inference.engine_error(&self.model, error))?;
+        Ok(Started {
+            inference: self.inference,
+            model: self.model,
+            handle: self.handle,
+            streams,
+        })
+    }
+}
+
 /// Loads the model (`keep_alive` as the request gave it) and starts the plan's choices.
 pub(crate) async fn start(
     state: &AppState,
@@ -75,19 +125,10 @@ pub(crate) async fn start(
     keep_alive: Option<&serde_json::Value>,
     plan: &GenerationPlan,
 ) -> Result<Started, ApiError> {
-    let keep_alive = crate::wire::ollama::keep_alive(keep_alive)?;
-    let inference = inference(state)?;
-    let (description, handle) = inference.chat_model(model, keep_alive).await?;
-    let reference = description.reference.to_string();
-    let streams = start_choices(&handle, &plan.request, plan.choices, (meter, model))
+    load(state, model, keep_alive)
+        .await?
+        .start(meter, model, plan)
         .await
-        .map_err(|error| inference.engine_error(&reference, error))?;
-    Ok(Started {
-        inference,
-        model: reference,
-        handle,
-        streams,
-    })
 }
 
 /// Starts `choices` generations of the same request. Seeds differ per choice so that sampled

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use hearth_engine::{FinishReason, GenerationEvent};
 use hearth_inference::tools::{AssistantReply, ToolUse};
+use hearth_memory::retrieval::{Source, citations, fit_sources, quoted_sources, with_sources};
 use hearth_store::{ResponseRow, Store};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -199,7 +200,8 @@ pub async fn create_response(
     };
     items.extend(input.iter().cloned());
     // The request is checked whole before anything is asked of the models.
-    let plan = request.to_plan(&items)?;
+    let mut plan = request.to_plan(&items, None)?;
+    let file_search = request.file_search()?;
     let keeper = Keeper {
         store: if request.store.unwrap_or(true) {
             Some(store(&state)?)
@@ -209,14 +211,26 @@ pub async fn create_response(
         tenant,
         input,
     };
-    let mut started = generate::start(
-        &state,
-        &meter,
-        &request.model,
-        request.keep_alive.as_ref(),
-        &plan,
-    )
-    .await?;
+    let loaded = generate::load(&state, &request.model, request.keep_alive.as_ref()).await?;
+    // file_search runs first: what it finds is placed in the prompt as numbered sources.
+    let mut searched = Searched::default();
+    if let Some((index, tool)) = &file_search {
+        searched = search_files(
+            &state,
+            &meter,
+            &keeper.tenant,
+            (*index, tool),
+            &items,
+            &loaded,
+            &request,
+        )
+        .await?;
+        if !searched.placed.is_empty() {
+            let question = with_sources(&searched.query, &searched.placed);
+            plan = request.to_plan(&items, Some(&question))?;
+        }
+    }
+    let mut started = loaded.start(&meter, &request.model, &plan).await?;
     let response = ResponseObject::started(
         item_id("resp"),
         unix_seconds(),
@@ -229,7 +243,15 @@ pub async fn create_response(
     if request.stream {
         let (events, body) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(stream_response(
-            events, response, generation, plan.tools, keeper, started,
+            Emitter {
+                events,
+                sequence: 0,
+            },
+            response,
+            generation,
+            (plan.tools, searched),
+            keeper,
+            started,
         ));
         let body = tokio_stream_of(body);
         return Ok(Sse::new(body)
@@ -240,14 +262,191 @@ pub async fn create_response(
         .collect()
         .await
         .map_err(|error| started.engine_error(error))?;
+    let mut output = searched.call.into_iter().collect::<Vec<_>>();
+    let mut generated = output_items(plan.tools.as_ref(), completion.text);
+    annotate(&mut generated, &searched.placed);
+    output.extend(generated);
     let mut response = response;
     response.finish(
-        output_items(plan.tools.as_ref(), completion.text),
+        output,
         completion.finish_reason.unwrap_or(FinishReason::Stop),
         completion.usage,
     );
     keeper.keep(&response).await?;
     Ok(Json(response).into_response())
+}
+
+/// What a `file_search` did: its output item and the passages placed in the prompt.
+#[derive(Default)]
+struct Searched {
+    call: Option<Item>,
+    /// What was searched for: the last user message.
+    query: String,
+    placed: Vec<Source>,
+}
+
+/// Output tokens a prompt leaves room for when the request sets no `max_output_tokens`.
+const ANSWER_RESERVE: usize = 512;
+
+/// Runs the request's `file_search` tool (`tools[index]`): the last user message searched in
+/// each named vector store of the caller's tenant, the best passages overall kept, and as many
+/// of them placed as fit the model's context beside the conversation and the answer.
+async fn search_files(
+    state: &AppState,
+    meter: &Meter,
+    tenant: &str,
+    (index, tool): (usize, &FileSearchTool),
+    items: &[Item],
+    loaded: &generate::Loaded,
+    request: &ResponsesRequest,
+) -> Result<Searched, ApiError> {
+    let service = state
+        .vector_stores
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("vector stores are not configured on this server"))?;
+    let query = last_user_text(items).ok_or_else(|| {
+        ApiError::bad_request("file_search searches for the last user message, and there is none")
+            .with_param("input")
+    })?;
+    let max_results = tool.max_num_results.unwrap_or(FILE_SEARCH_RESULTS);
+    if !(1..=50).contains(&max_results) {
+        return Err(
+            ApiError::bad_request("max_num_results must be between 1 and 50")
+                .with_param(format!("tools[{index}].max_num_results")),
+        );
+    }
+    let search = crate::wire::vector_stores::store_search(
+        vec![query.clone()],
+        max_results,
+        tool.filters.as_ref(),
+        tool.ranking_options.as_ref(),
+        &format!("tools[{index}]."),
+    )?;
+    let searching = std::time::Instant::now();
+    let mut hits = Vec::new();
+    for id in &tool.vector_store_ids {
+        let found = service.search(tenant, id, &search).await.map_err(|error| {
+            ApiError::from(error).with_param(format!("tools[{index}].vector_store_ids"))
+        })?;
+        if let Some(model) = &found.embedding_model {
+            meter.started(model, found.embedding_tokens as usize);
+        }
+        metrics::counter!("hearth_memory_embedding_tokens_total").increment(found.embedding_tokens);
+        hits.extend(found.hits);
+    }
+    metrics::histogram!("hearth_memory_search_duration_seconds", "mode" => "file_search")
+        .record(searching.elapsed().as_secs_f64());
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    hits.truncate(max_results);
+
+    // The sources get what the context has left after the conversation and the answer.
+    let model = loaded.handle.model();
+    let context = model.config().n_ctx_per_seq;
+    let reserve = request
+        .max_output_tokens
+        .map_or(ANSWER_RESERVE, |tokens| tokens as usize)
+        .min(context / 4);
+    let conversation: usize = chat_messages(request.instructions.as_deref(), items)
+        .iter()
+        .map(|message| {
+            // A few tokens per message for the chat template's turn markers.
+            8 + message["content"]
+                .as_str()
+                .map_or(0, |text| model.tokenize(text, false).len())
+        })
+        .sum();
+    let instruction = model.tokenize(&with_sources("", &[]), false).len();
+    let budget = context.saturating_sub(conversation + reserve + instruction);
+    let sources = hits
+        .iter()
+        .map(|hit| Source {
+            id: hit.file_id.clone(),
+            name: hit.filename.clone(),
+            score: hit.score,
+            text: hit.text.clone(),
+        })
+        .collect();
+    let placed = fit_sources(sources, budget, |text| model.tokenize(text, false).len());
+    let results = request.includes_search_results().then(|| {
+        hits.into_iter()
+            .map(|hit| FileSearchResult {
+                file_id: hit.file_id,
+                filename: hit.filename,
+                score: hit.score,
+                text: hit.text,
+                attributes: hit.attributes,
+            })
+            .collect()
+    });
+    Ok(Searched {
+        call: Some(Item::FileSearchCall {
+            id: item_id("fs"),
+            status: "completed".into(),
+            queries: vec![query.clone()],
+            results,
+        }),
+        query,
+        placed,
+    })
+}
+
+/// The text of the conversation's last user message.
+fn last_user_text(items: &[Item]) -> Option<String> {
+    items.iter().rev().find_map(|item| match item {
+        Item::Message { role, content, .. } if role == "user" => Some(
+            content
+                .iter()
+                .map(|part| match part {
+                    ContentItem::InputText { text } | ContentItem::OutputText { text, .. } => {
+                        text.as_str()
+                    }
+                })
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// The `file_citation` annotations of an answer written from `placed` sources: one per `[n]`
+/// marker naming a placed source, just after it. An answer that cites nothing by number cites,
+/// at its end, each placed file it quotes (a run of words in common); one that quotes none
+/// cites nothing.
+fn citation_annotations(text: &str, placed: &[Source]) -> Vec<Value> {
+    let annotation = |index: usize, source: &Source| {
+        json!({"type": "file_citation", "index": index, "file_id": source.id,
+            "filename": source.name})
+    };
+    let found = citations(text, placed.len());
+    if !found.is_empty() {
+        return found
+            .iter()
+            .map(|citation| annotation(citation.index, &placed[citation.source]))
+            .collect();
+    }
+    let end = text.chars().count();
+    let mut seen = std::collections::HashSet::new();
+    quoted_sources(text, placed)
+        .into_iter()
+        .map(|index| &placed[index])
+        .filter(|source| seen.insert(source.id.as_str()))
+        .map(|source| annotation(end, source))
+        .collect()
+}
+
+/// Adds the citations of `placed` sources to the answer's text.
+fn annotate(output: &mut [Item], placed: &[Source]) {
+    if placed.is_empty() {
+        return;
+    }
+    for item in output {
+        if let Item::Message { content, .. } = item {
+            for part in content {
+                if let ContentItem::OutputText { text, annotations } = part {
+                    *annotations = citation_annotations(text, placed);
+                }
+            }
+        }
+    }
 }
 
 fn tokio_stream_of(
@@ -274,21 +473,18 @@ impl Emitter {
     }
 }
 
-/// Runs a streamed response to its end: the opening events, a delta per piece of text (a
-/// tool reply is only known once complete, so its items come whole at the end), the closing
-/// events, and the stored response before `response.completed`.
+/// Runs a streamed response to its end: the opening events, the file search's item when
+/// there was one, a delta per piece of text (a tool reply is only known once complete, so its
+/// items come whole at the end), the citations, the closing events, and the stored response
+/// before `response.completed`.
 async fn stream_response(
-    events: mpsc::Sender<Event>,
+    mut out: Emitter,
     mut response: ResponseObject,
     mut generation: crate::gate::MeteredGeneration,
-    tools: Option<ToolUse>,
+    (tools, searched): (Option<ToolUse>, Searched),
     keeper: Keeper,
     started: Started,
 ) {
-    let mut out = Emitter {
-        events,
-        sequence: 0,
-    };
     if !out
         .emit("response.created", json!({"response": response}))
         .await
@@ -298,6 +494,36 @@ async fn stream_response(
     {
         return;
     }
+    let mut output: Vec<Item> = Vec::new();
+    if let Some(call) = searched.call {
+        let Item::FileSearchCall { id, .. } = &call else {
+            return;
+        };
+        let mut added = json!(call);
+        added["status"] = json!("in_progress");
+        added["results"] = Value::Null;
+        let at = json!({"output_index": 0, "item_id": id});
+        let steps = [
+            (
+                "response.output_item.added",
+                json!({"output_index": 0, "item": added}),
+            ),
+            ("response.file_search_call.in_progress", at.clone()),
+            ("response.file_search_call.searching", at.clone()),
+            ("response.file_search_call.completed", at),
+            (
+                "response.output_item.done",
+                json!({"output_index": 0, "item": call}),
+            ),
+        ];
+        for (kind, data) in steps {
+            if !out.emit(kind, data).await {
+                return;
+            }
+        }
+        output.push(call);
+    }
+    let first_index = output.len();
     let message_id = item_id("msg");
     let streams_text = tools.is_none();
     let mut text = String::new();
@@ -308,14 +534,14 @@ async fn stream_response(
         if !out
             .emit(
                 "response.output_item.added",
-                json!({"output_index": 0, "item": item}),
+                json!({"output_index": first_index, "item": item}),
             )
             .await
             || !out
                 .emit(
                     "response.content_part.added",
-                    json!({"item_id": message_id, "output_index": 0, "content_index": 0,
-                        "part": part}),
+                    json!({"item_id": message_id, "output_index": first_index,
+                        "content_index": 0, "part": part}),
                 )
                 .await
         {
@@ -349,103 +575,26 @@ async fn stream_response(
             && !out
                 .emit(
                     "response.output_text.delta",
-                    json!({"item_id": message_id, "output_index": 0, "content_index": 0,
-                        "delta": delta, "logprobs": []}),
+                    json!({"item_id": message_id, "output_index": first_index,
+                        "content_index": 0, "delta": delta, "logprobs": []}),
                 )
                 .await
         {
             return;
         }
     };
-    let mut output = output_items(tools.as_ref(), text);
-    if let (true, Some(Item::Message { id, .. })) = (streams_text, output.first_mut()) {
+    let mut generated = output_items(tools.as_ref(), text);
+    annotate(&mut generated, &searched.placed);
+    if let (true, Some(Item::Message { id, .. })) = (streams_text, generated.first_mut()) {
         id.clone_from(&message_id);
     }
-    if streams_text {
-        let Some(Item::Message { content, .. }) = output.first() else {
+    for (offset, item) in generated.iter().enumerate() {
+        let index = first_index + offset;
+        if !emit_item(&mut out, index, item, streams_text).await {
             return;
-        };
-        let part = json!(content[0]);
-        let done_text = part["text"].clone();
-        let closing = [
-            (
-                "response.output_text.done",
-                json!({"item_id": message_id, "output_index": 0, "content_index": 0,
-                    "text": done_text, "logprobs": []}),
-            ),
-            (
-                "response.content_part.done",
-                json!({"item_id": message_id, "output_index": 0, "content_index": 0,
-                    "part": part}),
-            ),
-            (
-                "response.output_item.done",
-                json!({"output_index": 0, "item": output[0]}),
-            ),
-        ];
-        for (kind, data) in closing {
-            if !out.emit(kind, data).await {
-                return;
-            }
-        }
-    } else {
-        for (index, item) in output.iter().enumerate() {
-            let mut added = json!(item);
-            added["status"] = json!("in_progress");
-            if matches!(item, Item::FunctionCall { .. }) {
-                added["arguments"] = json!("");
-            }
-            let mut steps = vec![(
-                "response.output_item.added",
-                json!({"output_index": index, "item": added}),
-            )];
-            match item {
-                Item::FunctionCall { id, arguments, .. } => {
-                    steps.push((
-                        "response.function_call_arguments.delta",
-                        json!({"item_id": id, "output_index": index, "delta": arguments}),
-                    ));
-                    steps.push((
-                        "response.function_call_arguments.done",
-                        json!({"item_id": id, "output_index": index, "arguments": arguments}),
-                    ));
-                }
-                Item::Message { id, content, .. } => {
-                    let part = json!(content[0]);
-                    steps.push((
-                        "response.content_part.added",
-                        json!({"item_id": id, "output_index": index, "content_index": 0,
-                            "part": {"type": "output_text", "text": "", "annotations": []}}),
-                    ));
-                    steps.push((
-                        "response.output_text.delta",
-                        json!({"item_id": id, "output_index": index, "content_index": 0,
-                            "delta": part["text"], "logprobs": []}),
-                    ));
-                    steps.push((
-                        "response.output_text.done",
-                        json!({"item_id": id, "output_index": index, "content_index": 0,
-                            "text": part["text"], "logprobs": []}),
-                    ));
-                    steps.push((
-                        "response.content_part.done",
-                        json!({"item_id": id, "output_index": index, "content_index": 0,
-                            "part": part}),
-                    ));
-                }
-                Item::FunctionCallOutput { .. } => {}
-            }
-            steps.push((
-                "response.output_item.done",
-                json!({"output_index": index, "item": item}),
-            ));
-            for (kind, data) in steps {
-                if !out.emit(kind, data).await {
-                    return;
-                }
-            }
         }
     }
+    output.extend(generated);
     response.finish(output, finish, usage);
     if let Err(error) = keeper.keep(&response).await {
         response.status = "failed".into();
@@ -460,6 +609,86 @@ async fn stream_response(
         "response.completed"
     };
     out.emit(kind, json!({"response": response})).await;
+}
+
+/// The events that finish one generated output item. A message whose text was already
+/// streamed (`streamed`) gets only its citations and closing events; an item that comes whole
+/// (a tool reply) is opened, filled and closed here.
+async fn emit_item(out: &mut Emitter, index: usize, item: &Item, streamed: bool) -> bool {
+    let mut steps = Vec::new();
+    if !streamed {
+        let mut added = json!(item);
+        added["status"] = json!("in_progress");
+        match item {
+            Item::FunctionCall { .. } => added["arguments"] = json!(""),
+            Item::Message { .. } => added["content"] = json!([]),
+            _ => {}
+        }
+        steps.push((
+            "response.output_item.added",
+            json!({"output_index": index, "item": added}),
+        ));
+    }
+    match item {
+        Item::FunctionCall { id, arguments, .. } => {
+            steps.push((
+                "response.function_call_arguments.delta",
+                json!({"item_id": id, "output_index": index, "delta": arguments}),
+            ));
+            steps.push((
+                "response.function_call_arguments.done",
+                json!({"item_id": id, "output_index": index, "arguments": arguments}),
+            ));
+        }
+        Item::Message { id, content, .. } => {
+            let part = json!(content[0]);
+            let at = json!({"item_id": id, "output_index": index, "content_index": 0});
+            let with = |fields: Value| {
+                let mut data = at.clone();
+                if let (Some(data), Some(fields)) = (data.as_object_mut(), fields.as_object()) {
+                    data.extend(fields.clone());
+                }
+                data
+            };
+            if !streamed {
+                steps.push((
+                    "response.content_part.added",
+                    with(json!({"part": {"type": "output_text", "text": "", "annotations": []}})),
+                ));
+                steps.push((
+                    "response.output_text.delta",
+                    with(json!({"delta": part["text"], "logprobs": []})),
+                ));
+            }
+            for (annotation_index, annotation) in part["annotations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                steps.push((
+                    "response.output_text.annotation.added",
+                    with(json!({"annotation_index": annotation_index, "annotation": annotation})),
+                ));
+            }
+            steps.push((
+                "response.output_text.done",
+                with(json!({"text": part["text"], "logprobs": []})),
+            ));
+            steps.push(("response.content_part.done", with(json!({"part": part}))));
+        }
+        Item::FunctionCallOutput { .. } | Item::FileSearchCall { .. } => {}
+    }
+    steps.push((
+        "response.output_item.done",
+        json!({"output_index": index, "item": item}),
+    ));
+    for (kind, data) in steps {
+        if !out.emit(kind, data).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// A stored response, as it was answered.
@@ -583,6 +812,7 @@ fn item_key(item: &Item) -> &str {
     match item {
         Item::Message { id, .. }
         | Item::FunctionCall { id, .. }
-        | Item::FunctionCallOutput { id, .. } => id,
+        | Item::FunctionCallOutput { id, .. }
+        | Item::FileSearchCall { id, .. } => id,
     }
 }

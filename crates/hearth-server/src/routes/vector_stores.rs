@@ -8,8 +8,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use hearth_memory::{
-    Chunking, FileStatus, FileToAttach, Filter, HybridWeights, ListRequest, NewVectorStore,
-    StoreSearch, VectorStoreUpdate, VectorStores,
+    Chunking, FileStatus, FileToAttach, ListRequest, NewVectorStore, VectorStoreUpdate,
+    VectorStores,
 };
 
 use crate::error::{ApiError, ErrorBody};
@@ -489,36 +489,13 @@ pub async fn search(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<StoreSearchIn>,
 ) -> Result<Json<StoreSearchOut>, ApiError> {
-    let defaults = HybridWeights::default();
-    let ranking = request.ranking_options;
-    let hybrid = ranking
-        .as_ref()
-        .and_then(|options| options.hybrid_search.as_ref());
-    let filter = request
-        .filters
-        .as_ref()
-        .map(|value| {
-            Filter::parse(value).map_err(|error| ApiError::from(error).with_param("filters"))
-        })
-        .transpose()?;
-    let search = StoreSearch {
-        queries: request.query.0.clone(),
-        max_num_results: request.max_num_results.unwrap_or(DEFAULT_RESULTS),
-        filter,
-        score_threshold: ranking
-            .as_ref()
-            .and_then(|options| options.score_threshold)
-            .unwrap_or(0.0),
-        weights: HybridWeights {
-            k: defaults.k,
-            vector_weight: hybrid
-                .and_then(|hybrid| hybrid.embedding_weight)
-                .unwrap_or(defaults.vector_weight),
-            keyword_weight: hybrid
-                .and_then(|hybrid| hybrid.text_weight)
-                .unwrap_or(defaults.keyword_weight),
-        },
-    };
+    let search = store_search(
+        request.query.0.clone(),
+        request.max_num_results.unwrap_or(DEFAULT_RESULTS),
+        request.filters.as_ref(),
+        request.ranking_options.as_ref(),
+        "",
+    )?;
     let started = std::time::Instant::now();
     let results = service(&state)?.search(&tenant, &id, &search).await?;
     metrics::histogram!("hearth_memory_search_duration_seconds", "mode" => "vector_store")

@@ -56,6 +56,8 @@ pub struct ResponsesRequest {
     pub keep_alive: Option<Value>,
     /// Hearth's extension, as on chat completions.
     pub speculation: Option<bool>,
+    /// Extra output: `file_search_call.results` shows the passages a search found.
+    pub include: Option<Vec<String>>,
 }
 
 // ---------------------------------------------------------------- items
@@ -107,7 +109,42 @@ pub enum Item {
         output: String,
         status: String,
     },
+    /// A `file_search` Hearth ran before answering: its query and, when asked for with
+    /// `include: ["file_search_call.results"]`, the passages it found.
+    FileSearchCall {
+        id: String,
+        status: String,
+        queries: Vec<String>,
+        #[serde(default)]
+        results: Option<Vec<FileSearchResult>>,
+    },
 }
+
+/// A passage a `file_search` found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileSearchResult {
+    pub file_id: String,
+    pub filename: String,
+    pub score: f32,
+    pub text: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+/// The `file_search` tool of a request.
+#[derive(Debug, Deserialize)]
+pub struct FileSearchTool {
+    pub vector_store_ids: Vec<String>,
+    #[serde(default, deserialize_with = "super::integer::int64")]
+    pub max_num_results: Option<usize>,
+    pub filters: Option<Value>,
+    pub ranking_options: Option<super::vector_stores::RankingOptionsIn>,
+}
+
+/// Passages a `file_search` returns when the tool gives no `max_num_results` (OpenAI's
+/// default).
+pub const FILE_SEARCH_RESULTS: usize = 10;
 
 /// A new item id with OpenAI's prefix for its kind.
 pub fn item_id(prefix: &str) -> String {
@@ -208,12 +245,22 @@ pub fn input_items(input: Option<&Value>) -> Result<Vec<Item>, ApiError> {
                         },
                         status: "completed".into(),
                     },
+                    // An earlier response's search, sent back: kept in the conversation, not
+                    // shown to the model (its passages were for that turn).
+                    Some("file_search_call") => {
+                        serde_json::from_value(entry.clone()).map_err(|error| {
+                            invalid(
+                                at(""),
+                                format!("input[{index}] is not a file_search_call: {error}"),
+                            )
+                        })?
+                    }
                     Some(other) => {
                         return Err(invalid(
                             at(".type"),
                             format!(
                                 "input[{index}].type {other:?} is not supported; send message, \
-                                 function_call or function_call_output items"
+                                 function_call, function_call_output or file_search_call items"
                             ),
                         ));
                     }
@@ -314,20 +361,70 @@ pub fn chat_messages(instructions: Option<&str>, items: &[Item]) -> Vec<Value> {
             } => {
                 messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": output}));
             }
+            Item::FileSearchCall { .. } => {}
         }
     }
     messages
 }
 
 impl ResponsesRequest {
+    /// The request's `file_search` tool, checked: at most one, naming 1 to 10 vector stores.
+    pub fn file_search(&self) -> Result<Option<(usize, FileSearchTool)>, ApiError> {
+        let mut found = None;
+        for (index, tool) in self.tools.iter().flatten().enumerate() {
+            if tool.get("type") != Some(&json!("file_search")) {
+                continue;
+            }
+            let param = format!("tools[{index}]");
+            if found.is_some() {
+                return Err(
+                    ApiError::bad_request("only one file_search tool may be given")
+                        .with_param(param),
+                );
+            }
+            let parsed: FileSearchTool = serde_json::from_value(tool.clone()).map_err(|error| {
+                ApiError::bad_request(format!("{param} is not a file_search tool: {error}"))
+                    .with_param(param.clone())
+            })?;
+            if !(1..=10).contains(&parsed.vector_store_ids.len()) {
+                return Err(ApiError::bad_request(format!(
+                    "{param}.vector_store_ids must name 1 to 10 vector stores"
+                ))
+                .with_param(format!("{param}.vector_store_ids")));
+            }
+            found = Some((index, parsed));
+        }
+        Ok(found)
+    }
+
+    /// Whether the response shows what `file_search` found.
+    pub fn includes_search_results(&self) -> bool {
+        self.include
+            .iter()
+            .flatten()
+            .any(|included| included == "file_search_call.results")
+    }
+
     /// The generation plan for `conversation` (the stored items before this request, then its
     /// own input): the request as a chat request, checked by the same rules, with errors
-    /// naming this API's fields.
-    pub fn to_plan(&self, conversation: &[Item]) -> Result<GenerationPlan, ApiError> {
-        let mut chat = json!({
-            "model": self.model,
-            "messages": chat_messages(self.instructions.as_deref(), conversation),
-        });
+    /// naming this API's fields. `sources`, when given, replaces the last user turn's text
+    /// (the question with the retrieved passages before it).
+    pub fn to_plan(
+        &self,
+        conversation: &[Item],
+        sources: Option<&str>,
+    ) -> Result<GenerationPlan, ApiError> {
+        let mut messages = chat_messages(self.instructions.as_deref(), conversation);
+        // Retrieved sources go into the last user turn, before its question.
+        if let Some(sources) = sources
+            && let Some(last_user) = messages
+                .iter_mut()
+                .rev()
+                .find(|message| message["role"] == "user")
+        {
+            last_user["content"] = json!(sources);
+        }
+        let mut chat = json!({"model": self.model, "messages": messages});
         if let Some(tokens) = self.max_output_tokens {
             chat["max_completion_tokens"] = json!(tokens);
         }
@@ -335,13 +432,16 @@ impl ResponsesRequest {
             chat["response_format"] = response_format(format)?;
         }
         if let Some(tools) = &self.tools {
-            chat["tools"] = Value::Array(
-                tools
-                    .iter()
-                    .enumerate()
-                    .map(|(index, tool)| chat_tool(index, tool))
-                    .collect::<Result<_, _>>()?,
-            );
+            // file_search runs before generation; the model calls only functions.
+            let functions: Vec<Value> = tools
+                .iter()
+                .enumerate()
+                .filter(|(_, tool)| tool.get("type") != Some(&json!("file_search")))
+                .map(|(index, tool)| chat_tool(index, tool))
+                .collect::<Result<_, _>>()?;
+            if !functions.is_empty() {
+                chat["tools"] = Value::Array(functions);
+            }
         }
         if let Some(choice) = &self.tool_choice {
             chat["tool_choice"] = match choice {
@@ -418,7 +518,7 @@ fn chat_tool(index: usize, tool: &Value) -> Result<Value, ApiError> {
             "parameters": tool.get("parameters"),
         }})),
         other => Err(ApiError::bad_request(format!(
-            "tools[{index}].type {} is not supported; use \"function\"",
+            "tools[{index}].type {} is not supported; use \"function\" or \"file_search\"",
             other.map_or("(missing)".to_string(), |kind| format!("{kind:?}"))
         ))
         .with_param(format!("tools[{index}].type"))),
@@ -646,7 +746,7 @@ mod tests {
     }
 
     fn plan_error(value: Value, items: &[Item]) -> ApiError {
-        match request(value).to_plan(items) {
+        match request(value).to_plan(items, None) {
             Ok(_) => panic!("the plan was accepted"),
             Err(error) => error,
         }
@@ -656,7 +756,7 @@ mod tests {
     fn the_plan_checks_fields_by_their_responses_names() {
         let items = input_items(Some(&json!("hi"))).unwrap();
         let plan = request(json!({"model": "m", "max_output_tokens": 5, "temperature": 0}))
-            .to_plan(&items)
+            .to_plan(&items, None)
             .unwrap();
         assert_eq!(plan.request.max_tokens, Some(5));
         let error = plan_error(json!({"model": "m", "max_output_tokens": 0}), &items);
@@ -675,7 +775,7 @@ mod tests {
             json!({"model": "m", "tools": [{"type": "function", "name": "weather",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]}),
         )
-        .to_plan(&items)
+        .to_plan(&items, None)
         .unwrap();
         assert!(tools.tools.is_some());
         assert!(tools.request.constraint.is_some());

@@ -499,27 +499,54 @@ pub fn responses_input() -> RefOr<Schema> {
 
 /// The Responses API's function `tools` (flat: `name` beside `type`).
 pub fn responses_tools() -> RefOr<Schema> {
+    let function = ObjectBuilder::new()
+        .property("type", strings_of(&["function"]))
+        .property("name", string().pattern(Some("^[A-Za-z0-9_-]{1,64}$")))
+        .property("description", nullable_string())
+        .property(
+            "parameters",
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Object, Type::Null])),
+        )
+        .property("strict", ObjectBuilder::new().schema_type(Type::Boolean))
+        .required("type")
+        .required("name");
+    let file_search = ObjectBuilder::new()
+        .property("type", strings_of(&["file_search"]))
+        .property(
+            "vector_store_ids",
+            ArrayBuilder::new()
+                .items(string())
+                .min_items(Some(1))
+                .max_items(Some(10)),
+        )
+        .property(
+            "max_num_results",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(50)),
+        )
+        .property(
+            "filters",
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Object, Type::Null])),
+        )
+        .property(
+            "ranking_options",
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Object, Type::Null])),
+        )
+        .required("type")
+        .required("vector_store_ids");
     OneOfBuilder::new()
         .item(
             ArrayBuilder::new()
-                .items(
-                    ObjectBuilder::new()
-                        .property("type", strings_of(&["function"]))
-                        .property("name", string().pattern(Some("^[A-Za-z0-9_-]{1,64}$")))
-                        .property("description", nullable_string())
-                        .property(
-                            "parameters",
-                            ObjectBuilder::new()
-                                .schema_type(SchemaType::from_iter([Type::Object, Type::Null])),
-                        )
-                        .property("strict", ObjectBuilder::new().schema_type(Type::Boolean))
-                        .required("type")
-                        .required("name"),
-                )
+                .items(OneOfBuilder::new().item(function).item(file_search))
                 .max_items(Some(128)),
         )
         .item(null())
-        .description(Some("Functions the model may call."))
+        .description(Some(
+            "Functions the model may call, and at most one file_search over vector stores \
+             (run by Hearth before the model answers; its passages are cited).",
+        ))
         .into()
 }
 

@@ -373,6 +373,43 @@ pub struct RankingOptionsIn {
     pub hybrid_search: Option<HybridSearchIn>,
 }
 
+/// A search of vector stores as OpenAI's fields give it (the search endpoint's and the
+/// Responses API's `file_search` tool's): `param` prefixes the fields named in errors.
+pub fn store_search(
+    queries: Vec<String>,
+    max_num_results: usize,
+    filters: Option<&Value>,
+    ranking: Option<&RankingOptionsIn>,
+    param: &str,
+) -> Result<hearth_memory::StoreSearch, crate::error::ApiError> {
+    let defaults = hearth_memory::HybridWeights::default();
+    let hybrid = ranking.and_then(|options| options.hybrid_search.as_ref());
+    let filter = filters
+        .map(|value| {
+            hearth_memory::Filter::parse(value).map_err(|error| {
+                crate::error::ApiError::from(error).with_param(format!("{param}filters"))
+            })
+        })
+        .transpose()?;
+    Ok(hearth_memory::StoreSearch {
+        queries,
+        max_num_results,
+        filter,
+        score_threshold: ranking
+            .and_then(|options| options.score_threshold)
+            .unwrap_or(0.0),
+        weights: hearth_memory::HybridWeights {
+            k: defaults.k,
+            vector_weight: hybrid
+                .and_then(|hybrid| hybrid.embedding_weight)
+                .unwrap_or(defaults.vector_weight),
+            keyword_weight: hybrid
+                .and_then(|hybrid| hybrid.text_weight)
+                .unwrap_or(defaults.keyword_weight),
+        },
+    })
+}
+
 /// `POST /v1/vector_stores/{id}/search`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StoreSearchIn {

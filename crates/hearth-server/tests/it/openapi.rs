@@ -130,6 +130,18 @@ fn cases() -> Vec<Case> {
                 "parallel_tool_calls": false, "text": {"format": {"type": "text"}},
                 "metadata": {"run": "1"}, "user": "someone", "keep_alive": "5m"
             })),
+            ok("file_search over a vector store, with its results", json!({
+                "model": "gemma3:270m", "input": "What does the handbook say about leave?",
+                "tools": [{"type": "file_search", "vector_store_ids": ["vs_1"],
+                    "max_num_results": 5, "filters": {"type": "eq", "key": "team", "value": "hr"},
+                    "ranking_options": {"ranker": "auto", "score_threshold": 0.1,
+                        "hybrid_search": {"embedding_weight": 0.7, "text_weight": 0.3}}}],
+                "include": ["file_search_call.results"]
+            })),
+            bad("file_search without vector stores", json!({
+                "model": "gemma3:270m", "input": "Hi",
+                "tools": [{"type": "file_search", "vector_store_ids": []}]
+            })),
             ok("a JSON schema format, sampling extensions", json!({
                 "model": "gemma3:270m", "input": "Name a colour.",
                 "text": {"format": {"type": "json_schema", "name": "colour", "strict": true,

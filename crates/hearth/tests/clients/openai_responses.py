@@ -117,6 +117,8 @@ def main(base_url):
     check(answered.output[0].type == "message" and answered.output_text, f"{answered.output}")
     print(f"tool: {call.arguments} -> {answered.output_text!r}")
 
+    file_search(client)
+
     # Bad input is a 400 naming the field.
     try:
         client.responses.create(model=CHAT_MODEL, input=[{"role": "robot", "content": "hi"}])
@@ -125,6 +127,66 @@ def main(base_url):
     else:
         raise AssertionError("an unknown role was accepted")
     print("ok")
+
+
+def file_search(client):
+    """The file_search tool over a vector store: Hearth searches, places the passages in the
+    prompt as numbered sources, and the answer's annotations cite the file they came from."""
+    # A fact the model cannot know, in one file among others.
+    secret = client.files.create(file=("lighthouse.md", b"# The Zorvath lighthouse\n\n"
+                                       b"The keeper of the Zorvath lighthouse is named Miriel Quandt. "
+                                       b"She has kept the light since 1987 and feeds two grey cats."),
+                                 purpose="assistants")
+    other = client.files.create(file=("soup.md", b"# Soup\n\nTomato soup with basil is best served "
+                                      b"hot, with bread on the side."), purpose="assistants")
+    store = client.vector_stores.create(name="facts", file_ids=[secret.id, other.id])
+    for file in (secret, other):
+        done = client.vector_stores.files.poll(file.id, vector_store_id=store.id, poll_interval_ms=100)
+        check(done.status == "completed", f"{file.filename} not read: {done}")
+
+    tool = {"type": "file_search", "vector_store_ids": [store.id], "max_num_results": 2}
+    question = "Who is the keeper of the Zorvath lighthouse?"
+    response = client.responses.create(model=CHAT_MODEL, input=question, tools=[tool],
+                                       include=["file_search_call.results"],
+                                       max_output_tokens=48, temperature=0)
+    call, message = response.output[0], response.output[1]
+    check(call.type == "file_search_call" and call.status == "completed", f"output {response.output}")
+    check(call.queries == [question], f"queries {call.queries}")
+    check(call.results and call.results[0].file_id == secret.id, f"results {call.results}")
+    check(call.results[0].filename == "lighthouse.md", f"result {call.results[0]}")
+    text = message.content[0].text
+    annotations = message.content[0].annotations
+    check(annotations, f"no citations in {message}")
+    check(all(a.type == "file_citation" for a in annotations), f"annotations {annotations}")
+    check([(a.file_id, a.filename) for a in annotations] == [(secret.id, "lighthouse.md")],
+          f"the citations name {annotations}, not only the file the answer came from")
+    check(all(0 <= a.index <= len(text) for a in annotations), f"indexes {annotations}")
+    print(f"file_search: {text!r} citing {[a.filename for a in annotations]}")
+    check("Quandt" in text or "Miriel" in text, f"the answer did not come from the file: {text!r}")
+
+    # Streamed: the search's events, then the text, the citations and the same final output.
+    kinds = []
+    with client.responses.stream(model=CHAT_MODEL, input=question, tools=[tool],
+                                 max_output_tokens=48, temperature=0) as stream:
+        for event in stream:
+            kinds.append(event.type)
+            last = event
+    final = last.response
+    for kind in ("response.file_search_call.searching", "response.file_search_call.completed",
+                 "response.output_text.annotation.added"):
+        check(kind in kinds, f"no {kind} in {kinds}")
+    check(final.output[0].type == "file_search_call" and final.output[0].results is None,
+          f"results are only shown when included: {final.output[0]}")
+    check(final.output[1].content[0].text == text, f"streamed {final.output[1].content[0].text!r}")
+
+    # Another tenant's store, or none, is a 404 naming the tool.
+    try:
+        client.responses.create(model=CHAT_MODEL, input=question,
+                                tools=[{"type": "file_search", "vector_store_ids": ["vs_missing"]}])
+    except openai.NotFoundError as error:
+        check(error.param == "tools[0].vector_store_ids", f"error param {error.param!r}")
+    else:
+        raise AssertionError("a missing vector store was searched")
 
 
 if __name__ == "__main__":
