@@ -14,6 +14,7 @@ pub(crate) mod ollama;
 pub(crate) mod openai;
 pub(crate) mod proxy;
 pub(crate) mod responses;
+pub(crate) mod retrieval;
 pub mod vector_stores;
 pub(crate) mod webhooks;
 

@@ -3,6 +3,7 @@
 //! service, and maps events and errors back to OpenAI's shapes (SSE when streaming).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -16,9 +17,10 @@ use hearth_inference::tools::{AssistantReply, ToolUse};
 use super::cache::{self, CacheScope};
 use super::generate::{self, Bound, Started, inference};
 use super::proxy;
+use super::retrieval;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{Meter, MeteredGeneration};
+use crate::gate::{Meter, MeteredGeneration, TenantScope};
 use crate::state::AppState;
 use crate::wire::openai::*;
 use crate::wire::unix_seconds;
@@ -96,9 +98,17 @@ pub async fn chat_completions(
     State(state): State<AppState>,
     meter: Meter,
     scope: CacheScope,
+    TenantScope(tenant): TenantScope,
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    // An answer drawn from memory depends on what the collections hold now: never cached.
+    let recalls = ["memory", "files"]
+        .iter()
+        .any(|field| body.get(field).is_some_and(|value| !value.is_null()));
+    if recalls {
+        return chat_completions_uncached(&state, &meter, &tenant, body).await;
+    }
     cache::cached(
         &state,
         &meter,
@@ -106,7 +116,7 @@ pub async fn chat_completions(
         &headers,
         "/v1/chat/completions",
         body,
-        |body| chat_completions_uncached(&state, &meter, body),
+        |body| chat_completions_uncached(&state, &meter, &tenant, body),
     )
     .await
 }
@@ -114,6 +124,7 @@ pub async fn chat_completions(
 async fn chat_completions_uncached(
     state: &AppState,
     meter: &Meter,
+    tenant: &str,
     body: serde_json::Value,
 ) -> Result<Response, ApiError> {
     let request: ChatCompletionRequest =
@@ -122,15 +133,39 @@ async fn chat_completions_uncached(
             Bound::Answered(response) => return Ok(response),
         };
     // The request is checked whole before anything is asked of the models.
-    let plan = request.to_plan()?;
-    let started = generate::start(
-        state,
-        meter,
-        &request.model,
-        request.keep_alive.as_ref(),
-        &plan,
-    )
-    .await?;
+    let mut plan = request.to_plan()?;
+    let memory = request.memory()?;
+    let loaded = generate::load(state, &request.model, request.keep_alive.as_ref()).await?;
+    let recalled = match &memory {
+        None => None,
+        Some(memory) => {
+            let question = request.last_user_text().ok_or_else(|| {
+                ApiError::bad_request(
+                    "memory searches for the last user message, and there is none",
+                )
+                .with_param("messages")
+            })?;
+            let texts = request.message_texts();
+            let recalled = retrieval::recall(
+                state,
+                meter,
+                tenant,
+                memory,
+                &question,
+                (
+                    loaded.handle.model(),
+                    texts.iter().map(String::as_str).collect(),
+                    plan.request.max_tokens,
+                ),
+            )
+            .await?;
+            if !recalled.sources.is_empty() {
+                plan = request.to_plan_asking(Some(&recalled.question))?;
+            }
+            Some(Arc::new(recalled))
+        }
+    };
+    let started = loaded.start(meter, &request.model, &plan).await?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = unix_seconds();
     let model = started.model.clone();
@@ -143,12 +178,13 @@ async fn chat_completions_uncached(
             model,
             handle,
             started.streams,
-            plan,
+            (plan, recalled),
         ));
     }
 
     let mut choices: Vec<ChatChoice> = Vec::with_capacity(plan.choices);
     let mut usage = UsageOut::default();
+    let mut answers = String::new();
     let Started {
         inference, streams, ..
     } = started;
@@ -176,6 +212,10 @@ async fn chat_completions_uncached(
             .finish_reason
             .map(finish_reason)
             .unwrap_or("stop");
+        if recalled.is_some() {
+            answers.push_str(&completion.text);
+            answers.push('\n');
+        }
         let (message, finish_reason) =
             assistant_reply(plan.tools.as_ref(), completion.text, finish);
         choices.push(ChatChoice {
@@ -193,6 +233,7 @@ async fn chat_completions_uncached(
         choices,
         usage,
         system_fingerprint: fingerprint(),
+        citations: recalled.map(|recalled| recalled.citations(&answers)),
     })
     .into_response())
 }
@@ -241,7 +282,7 @@ fn stream_chat(
     model: String,
     handle: ModelHandle,
     streams: Vec<MeteredGeneration>,
-    plan: GenerationPlan,
+    (plan, recalled): (GenerationPlan, Option<Arc<retrieval::Recalled>>),
 ) -> Response {
     let chunk = {
         let (id, model) = (id.clone(), model.clone());
@@ -253,6 +294,7 @@ fn stream_chat(
             system_fingerprint: fingerprint(),
             choices,
             usage,
+            citations: None,
         }
     };
     let sse = |chunk: &ChatCompletionChunk| {
@@ -287,7 +329,15 @@ fn stream_chat(
     // sent as content or tool calls when the choice finishes.
     let tools = plan.tools;
     let mut tool_replies: Vec<String> = vec![String::new(); plan.choices];
+    // With memory, each choice's text is gathered too: its last chunk names what it cites.
+    let mut answers: Vec<String> = vec![String::new(); plan.choices];
     let body = merged_events(streams).filter_map(move |(index, event)| {
+        if recalled.is_some()
+            && let Ok(GenerationEvent::Token { text, .. } | GenerationEvent::Text { text }) =
+                &event
+        {
+            answers[index].push_str(text);
+        }
         if tools.is_some() {
             match &event {
                 Ok(GenerationEvent::Token { text, .. }) | Ok(GenerationEvent::Text { text }) => {
@@ -375,7 +425,7 @@ fn stream_chat(
                         None,
                     )));
                 }
-                events.push(sse(&chunk_for_events(
+                let mut last = chunk_for_events(
                     vec![ChunkChoice {
                         index,
                         delta: Delta::default(),
@@ -383,7 +433,11 @@ fn stream_chat(
                         finish_reason: Some(reason),
                     }],
                     None,
-                )));
+                );
+                last.citations = recalled
+                    .as_ref()
+                    .map(|recalled| recalled.citations(&answers[index]));
+                events.push(sse(&last));
                 if remaining == 0 && include_usage {
                     events.push(sse(&chunk_for_events(Vec::new(), Some(usage))));
                 }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use hearth_engine::{FinishReason, GenerationEvent};
 use hearth_inference::tools::{AssistantReply, ToolUse};
-use hearth_memory::retrieval::{Source, citations, fit_sources, quoted_sources, with_sources};
+use hearth_memory::retrieval::{Source, citations, quoted_sources, with_sources};
 use hearth_store::{ResponseRow, Store};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -285,9 +285,6 @@ struct Searched {
     placed: Vec<Source>,
 }
 
-/// Output tokens a prompt leaves room for when the request sets no `max_output_tokens`.
-const ANSWER_RESERVE: usize = 512;
-
 /// Runs the request's `file_search` tool (`tools[index]`): the last user message searched in
 /// each named vector store of the caller's tenant, the best passages overall kept, and as many
 /// of them placed as fit the model's context beside the conversation and the answer.
@@ -340,23 +337,10 @@ async fn search_files(
     hits.truncate(max_results);
 
     // The sources get what the context has left after the conversation and the answer.
-    let model = loaded.handle.model();
-    let context = model.config().n_ctx_per_seq;
-    let reserve = request
-        .max_output_tokens
-        .map_or(ANSWER_RESERVE, |tokens| tokens as usize)
-        .min(context / 4);
-    let conversation: usize = chat_messages(request.instructions.as_deref(), items)
+    let messages = chat_messages(request.instructions.as_deref(), items);
+    let texts = messages
         .iter()
-        .map(|message| {
-            // A few tokens per message for the chat template's turn markers.
-            8 + message["content"]
-                .as_str()
-                .map_or(0, |text| model.tokenize(text, false).len())
-        })
-        .sum();
-    let instruction = model.tokenize(&with_sources("", &[]), false).len();
-    let budget = context.saturating_sub(conversation + reserve + instruction);
+        .filter_map(|message| message["content"].as_str());
     let sources = hits
         .iter()
         .map(|hit| Source {
@@ -366,7 +350,12 @@ async fn search_files(
             text: hit.text.clone(),
         })
         .collect();
-    let placed = fit_sources(sources, budget, |text| model.tokenize(text, false).len());
+    let placed = super::retrieval::fit_to_context(
+        loaded.handle.model(),
+        texts,
+        request.max_output_tokens.map(|tokens| tokens as usize),
+        sources,
+    );
     let results = request.includes_search_results().then(|| {
         hits.into_iter()
             .map(|hit| FileSearchResult {

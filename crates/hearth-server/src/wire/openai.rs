@@ -74,6 +74,136 @@ pub struct ChatCompletionRequest {
     /// Ollama-style keep-alive, accepted here too ("5m", seconds, 0, -1).
     #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
+    /// Hearth's extension: answer from these collections, with citations.
+    pub memory: Option<MemoryIn>,
+    /// Open WebUI's attachments: `{"type": "collection", "id"}` answers from that collection.
+    #[schema(max_items = 10)]
+    pub files: Option<Vec<AttachedFileIn>>,
+}
+
+/// Retrieval for a chat: the last user turn is searched in the collections, and the passages
+/// that fit the context are placed before it as numbered sources.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct MemoryIn {
+    /// Collections of the caller's tenant, by name.
+    #[schema(min_items = 1, max_items = 10)]
+    pub collections: Vec<String>,
+    /// Passages searched for overall (1–50, default 5).
+    #[schema(minimum = 1, maximum = 50)]
+    #[serde(default, deserialize_with = "super::integer::int64")]
+    pub top_k: Option<usize>,
+    /// The memory filter language (OpenAI's comparisons and compounds) over metadata.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
+    /// `hybrid` (the default), `vector` or `keyword`.
+    pub mode: Option<MemoryMode>,
+    /// Passages scoring below it are left out.
+    pub min_score: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryMode {
+    Hybrid,
+    Vector,
+    Keyword,
+}
+
+/// An Open WebUI attachment.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AttachedFileIn {
+    /// `collection` (the only kind Hearth answers from).
+    #[serde(rename = "type")]
+    #[schema(schema_with = schema::collection_type)]
+    pub kind: String,
+    pub id: String,
+}
+
+/// Passages searched for when `memory.top_k` is not given.
+pub const MEMORY_TOP_K: usize = 5;
+
+impl ChatCompletionRequest {
+    /// The request's retrieval (`memory`, and Open WebUI's collection `files`), if it asks
+    /// for any.
+    pub fn memory(&self) -> Result<Option<MemoryIn>, ApiError> {
+        let mut memory = self.memory.clone();
+        for (index, file) in self.files.iter().flatten().enumerate() {
+            if file.kind != "collection" {
+                return Err(ApiError::bad_request(format!(
+                    "files[{index}].type {:?} is not supported; attach a \"collection\"",
+                    file.kind
+                ))
+                .with_param(format!("files[{index}].type")));
+            }
+            memory
+                .get_or_insert_with(|| MemoryIn {
+                    collections: Vec::new(),
+                    top_k: None,
+                    filter: None,
+                    mode: None,
+                    min_score: None,
+                })
+                .collections
+                .push(file.id.clone());
+        }
+        if let Some(memory) = &memory {
+            if !(1..=10).contains(&memory.collections.len()) {
+                return Err(ApiError::bad_request(
+                    "memory.collections must name 1 to 10 collections",
+                )
+                .with_param("memory.collections"));
+            }
+            if !(1..=50).contains(&memory.top_k.unwrap_or(MEMORY_TOP_K)) {
+                return Err(
+                    ApiError::bad_request("memory.top_k must be between 1 and 50")
+                        .with_param("memory.top_k"),
+                );
+            }
+        }
+        Ok(memory)
+    }
+
+    /// Each message's text (what the conversation takes of the context).
+    pub fn message_texts(&self) -> Vec<String> {
+        self.messages
+            .iter()
+            .map(|message| match &message.content {
+                None => String::new(),
+                Some(MessageContent::Text(text)) => text.clone(),
+                Some(MessageContent::Parts(parts)) => parts
+                    .iter()
+                    .filter_map(|part| part.text.as_deref())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The text of the last user turn (what retrieval searches for).
+    pub fn last_user_text(&self) -> Option<String> {
+        let (index, message) = self
+            .messages
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, message)| message.role == "user")?;
+        message.to_turn(index).ok().and_then(|turn| match turn {
+            Turn::User(text) => Some(text),
+            _ => None,
+        })
+    }
+}
+
+/// A passage the answer cites.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CitationOut {
+    /// The `[n]` the passage had in the prompt.
+    pub number: usize,
+    pub collection: String,
+    pub document_id: String,
+    pub chunk: usize,
+    pub score: f32,
+    /// The passage as placed in the prompt (its start, at most 500 characters).
+    pub text: String,
 }
 
 schema::checked_body!(
@@ -416,6 +546,12 @@ fn positive_max_tokens(param: &str, value: Option<u32>) -> Result<Option<usize>,
 
 impl ChatCompletionRequest {
     pub fn to_plan(&self) -> Result<GenerationPlan, ApiError> {
+        self.to_plan_asking(None)
+    }
+
+    /// [`to_plan`](Self::to_plan), with the last user turn's text replaced by `question`
+    /// (retrieved sources before the question).
+    pub fn to_plan_asking(&self, question: Option<&str>) -> Result<GenerationPlan, ApiError> {
         if self.messages.is_empty() {
             return Err(ApiError::bad_request("messages must not be empty").with_param("messages"));
         }
@@ -427,12 +563,20 @@ impl ChatCompletionRequest {
             )
             .with_param("response_format"));
         }
-        let turns = self
+        let mut turns = self
             .messages
             .iter()
             .enumerate()
             .map(|(index, message)| message.to_turn(index))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(question) = question
+            && let Some(last_user) = turns
+                .iter_mut()
+                .rev()
+                .find(|turn| matches!(turn, Turn::User(_)))
+        {
+            *last_user = Turn::User(question.to_string());
+        }
         let messages = tools::chat_messages(&turns, tools.as_ref());
 
         let max_tokens = match self.max_completion_tokens {
@@ -728,6 +872,9 @@ pub struct ChatCompletion {
     pub choices: Vec<ChatChoice>,
     pub usage: UsageOut,
     pub system_fingerprint: String,
+    /// With `memory`: the placed passages the answer cites.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citations: Option<Vec<CitationOut>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -836,6 +983,9 @@ pub struct ChatCompletionChunk {
     pub choices: Vec<ChunkChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageOut>,
+    /// With `memory`: on a choice's last chunk, the placed passages its answer cites.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citations: Option<Vec<CitationOut>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -1003,6 +1153,7 @@ mod tests {
             }],
             usage: usage(),
             system_fingerprint: "hearth-0.1.0".to_owned(),
+            citations: None,
         };
         insta::assert_json_snapshot!(completion);
     }
@@ -1032,6 +1183,7 @@ mod tests {
             }],
             usage: usage(),
             system_fingerprint: "hearth-0.1.0".to_owned(),
+            citations: None,
         };
         insta::assert_json_snapshot!(completion);
     }
@@ -1046,6 +1198,7 @@ mod tests {
             system_fingerprint: "hearth-0.1.0".to_owned(),
             choices,
             usage,
+            citations: None,
         };
         let call = ToolCall {
             id: "call_2".to_owned(),

@@ -354,6 +354,10 @@ pub fn function_type() -> RefOr<Schema> {
     strings_of(&["function"]).into()
 }
 
+pub fn collection_type() -> RefOr<Schema> {
+    strings_of(&["collection"]).into()
+}
+
 pub fn text_part_type() -> RefOr<Schema> {
     strings_of(&["text"])
         .description(Some("Only text parts are supported."))

@@ -232,6 +232,19 @@ fn cases() -> Vec<Case> {
                 "model": "gemma3:270m", "messages": user("Hi"), "tools": [weather_tool()],
                 "tool_choice": "none", "response_format": {"type": "json_object"}
             })),
+            ok("answered from memory, and from Open WebUI's attached collection", json!({
+                "model": "gemma3:270m", "messages": user("Who keeps the lighthouse?"),
+                "memory": {"collections": ["almanac"], "top_k": 5, "mode": "hybrid",
+                    "min_score": 0.1, "filter": {"type": "eq", "key": "topic", "value": "sea"}},
+                "files": [{"type": "collection", "id": "notes"}]
+            })),
+            bad("memory without collections", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "memory": {"collections": []}
+            })),
+            bad("an attached file that is not a collection", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "files": [{"type": "file", "id": "file-1"}]
+            })),
             bad("messages is not a list", json!({
                 "model": "gemma3:270m", "messages": "Hello"
             })),

@@ -118,6 +118,7 @@ def main(base_url):
     print(f"tool: {call.arguments} -> {answered.output_text!r}")
 
     file_search(client)
+    chat_memory(client, base_url)
 
     # Bad input is a 400 naming the field.
     try:
@@ -127,6 +128,61 @@ def main(base_url):
     else:
         raise AssertionError("an unknown role was accepted")
     print("ok")
+
+
+def chat_memory(client, base_url):
+    """Chat completions with Hearth's `memory` field: the question is answered from a collection
+    (a fact the model cannot know) and the citations name the passage that was placed."""
+    import httpx
+
+    api = httpx.Client(base_url=f"{base_url}/v1", timeout=60)
+    created = api.post("/collections", json={"name": "almanac"})
+    check(created.status_code in (200, 201), f"collection: {created.status_code} {created.text}")
+    stored = api.post("/collections/almanac/documents", json={"documents": [
+        {"id": "lighthouse", "text": "The keeper of the Zorvath lighthouse is named Miriel Quandt. "
+                                     "She has kept the light since 1987 and feeds two grey cats."},
+        {"id": "soup", "text": "Tomato soup with basil is best served hot, with bread on the side."},
+    ]})
+    check(stored.status_code == 200, f"documents: {stored.status_code} {stored.text}")
+
+    question = [{"role": "user", "content": "Who is the keeper of the Zorvath lighthouse?"}]
+    memory = {"memory": {"collections": ["almanac"], "top_k": 2}}
+    chat = client.chat.completions.create(model=CHAT_MODEL, messages=question, max_tokens=48,
+                                          temperature=0, extra_body=memory)
+    text = chat.choices[0].message.content
+    citations = chat.model_extra.get("citations")
+    print(f"memory: {text!r} citing {citations}")
+    check("Quandt" in text or "Miriel" in text, f"the answer did not come from memory: {text!r}")
+    check(citations and [c["document_id"] for c in citations] == ["lighthouse"],
+          f"citations {citations}")
+    check(citations[0]["collection"] == "almanac" and "Zorvath" in citations[0]["text"],
+          f"citation {citations[0]}")
+
+    # Streamed, the choice's last chunk carries the citations.
+    stream = client.chat.completions.create(model=CHAT_MODEL, messages=question, max_tokens=48,
+                                            temperature=0, stream=True, extra_body=memory)
+    pieces, streamed = [], None
+    for chunk in stream:
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+        streamed = (chunk.model_extra or {}).get("citations") or streamed
+    check("".join(pieces) == text, f"streamed {''.join(pieces)!r}")
+    check(streamed == citations, f"streamed citations {streamed}")
+
+    # Open WebUI's way to attach a collection works the same.
+    webui = client.chat.completions.create(
+        model=CHAT_MODEL, messages=question, max_tokens=48, temperature=0,
+        extra_body={"files": [{"type": "collection", "id": "almanac"}]})
+    check(webui.choices[0].message.content == text, f"files gave {webui.choices[0].message.content!r}")
+
+    # A collection the caller does not have is a 404 naming the field.
+    try:
+        client.chat.completions.create(model=CHAT_MODEL, messages=question, max_tokens=8,
+                                       extra_body={"memory": {"collections": ["nowhere"]}})
+    except openai.NotFoundError as error:
+        check(error.param == "memory.collections", f"error param {error.param!r}")
+    else:
+        raise AssertionError("a missing collection was searched")
 
 
 def file_search(client):
