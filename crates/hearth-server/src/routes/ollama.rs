@@ -3,7 +3,7 @@
 //! `/api/delete`, `/api/copy`) changes the registry the other endpoints read.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::Json;
@@ -19,9 +19,10 @@ use hearth_models::{Manifest, ModelFormat, PullOptions, PullSource};
 use tokio::sync::mpsc;
 
 use super::generate::inference;
+use super::retrieval::Recalled;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{Meter, MeteredGeneration};
+use crate::gate::{Meter, MeteredGeneration, TenantScope};
 use crate::state::AppState;
 use crate::wire::ollama::*;
 use crate::wire::{rfc3339_from_unix_millis, rfc3339_now};
@@ -113,7 +114,7 @@ async fn run_generation(
     description: Manifest,
     handle: ModelHandle,
     request: GenerationRequest,
-    tools: Option<ToolUse>,
+    (tools, recalled): (Option<ToolUse>, Option<Arc<Recalled>>),
     stream: bool,
     meter: Meter,
     // When the request arrived, and how long loading the model took of that.
@@ -130,8 +131,12 @@ async fn run_generation(
         .pop()
         .ok_or_else(|| ApiError::internal("no generation was started"))?;
     let model = description.reference.to_string();
-    let final_fields =
-        move |reason, usage: hearth_engine::Usage, timings: hearth_engine::Timings| FinalFields {
+    let final_fields = move |reason,
+                             usage: hearth_engine::Usage,
+                             timings: hearth_engine::Timings,
+                             answer: &str| {
+        FinalFields {
+            citations: recalled.as_ref().map(|recalled| recalled.citations(answer)),
             done_reason: done_reason(reason),
             total_duration: nanos(started.elapsed()),
             load_duration: nanos(load_duration),
@@ -139,7 +144,8 @@ async fn run_generation(
             prompt_eval_duration: nanos(timings.prompt),
             eval_count: usage.completion_tokens,
             eval_duration: nanos(timings.generation),
-        };
+        }
+    };
 
     if !stream {
         let completion = generation
@@ -152,14 +158,17 @@ async fn run_generation(
                 .unwrap_or(hearth_engine::FinishReason::Stop),
             completion.usage,
             completion.timings,
+            &completion.text,
         );
         let (text, tool_calls) = reply_parts(tools.as_ref(), completion.text);
         let line = render(shape, &model, text, tool_calls, Some(fields));
         return Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response());
     }
 
-    // A tool reply is only known once complete: gather it, then send it in one message.
+    // A tool reply is only known once complete: gather it, then send it in one message. The
+    // text is gathered for the citations too.
     let mut tool_reply = String::new();
+    let mut answer = String::new();
     let lines = stream::poll_fn(move |context| generation_poll(&mut generation, context))
         .filter_map(move |event| {
             let line = match event {
@@ -170,6 +179,7 @@ async fn run_generation(
                     None
                 }
                 Ok(GenerationEvent::Token { text, .. }) | Ok(GenerationEvent::Text { text }) => {
+                    answer.push_str(&text);
                     (!text.is_empty()).then(|| render(shape, &model, text, None, None))
                 }
                 Ok(GenerationEvent::Done {
@@ -188,7 +198,7 @@ async fn run_generation(
                         &model,
                         String::new(),
                         None,
-                        Some(final_fields(finish_reason, usage, timings)),
+                        Some(final_fields(finish_reason, usage, timings, &answer)),
                     ));
                     Some(lines.freeze())
                 }
@@ -234,13 +244,15 @@ fn generation_poll(
 pub async fn chat(
     State(state): State<AppState>,
     meter: Meter,
+    TenantScope(tenant): TenantScope,
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let keep_alive = keep_alive(request.keep_alive.as_ref())?;
     // The request is checked whole before anything is asked of the models, as the document
     // describes it: a request that only loads the model too.
-    let (generation, tools) = request.to_request()?;
+    let (mut generation, mut tools) = request.to_request()?;
+    let memory = request.memory()?;
     let inference = inference(&state)?;
     if request.messages.is_empty() {
         // Ollama loads (or with keep_alive 0, unloads) the model for an empty conversation.
@@ -248,13 +260,42 @@ pub async fn chat(
     }
     let (description, handle) = inference.chat_model(&request.model, keep_alive).await?;
     let load_duration = started.elapsed();
+    let recalled = match &memory {
+        None => None,
+        Some(memory) => {
+            let question = request.last_user_text().ok_or_else(|| {
+                ApiError::bad_request(
+                    "memory searches for the last user message, and there is none",
+                )
+                .with_param("messages")
+            })?;
+            let texts = request
+                .messages
+                .iter()
+                .map(|message| message.content.as_str())
+                .collect();
+            let recalled = super::retrieval::recall(
+                &state,
+                &meter,
+                &tenant,
+                memory,
+                question,
+                (handle.model(), texts, generation.max_tokens),
+            )
+            .await?;
+            if !recalled.sources.is_empty() {
+                (generation, tools) = request.to_request_asking(Some(&recalled.question))?;
+            }
+            Some(Arc::new(recalled))
+        }
+    };
     run_generation(
         &inference,
         Shape::Chat,
         description,
         handle,
         generation,
-        tools,
+        (tools, recalled),
         request.stream.unwrap_or(true),
         meter,
         (started, load_duration),
@@ -300,7 +341,7 @@ pub async fn generate(
         description,
         handle,
         generation,
-        None,
+        (None, None),
         request.stream.unwrap_or(true),
         meter,
         (started, load_duration),

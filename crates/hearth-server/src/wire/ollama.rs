@@ -231,6 +231,9 @@ pub struct ChatRequest {
     /// `format` yet.
     #[schema(max_items = 128)]
     pub tools: Option<Vec<super::openai::ToolIn>>,
+    /// Hearth's extension, as on chat completions: answer from these collections, with
+    /// citations on the last line.
+    pub memory: Option<super::openai::MemoryIn>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -313,9 +316,46 @@ fn output_constraint(format: &Option<serde_json::Value>) -> Result<Option<Constr
 }
 
 impl ChatRequest {
+    /// The request's retrieval, checked.
+    pub fn memory(&self) -> Result<Option<super::openai::MemoryIn>, ApiError> {
+        if let Some(memory) = &self.memory {
+            if !(1..=10).contains(&memory.collections.len()) {
+                return Err(ApiError::bad_request(
+                    "memory.collections must name 1 to 10 collections",
+                )
+                .with_param("memory.collections"));
+            }
+            if !(1..=50).contains(&memory.top_k.unwrap_or(super::openai::MEMORY_TOP_K)) {
+                return Err(
+                    ApiError::bad_request("memory.top_k must be between 1 and 50")
+                        .with_param("memory.top_k"),
+                );
+            }
+        }
+        Ok(self.memory.clone())
+    }
+
+    /// The text of the last user message (what retrieval searches for).
+    pub fn last_user_text(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|message| message.role == "user")
+            .map(|message| message.content.as_str())
+    }
+
     /// The engine request, and the tools the model may call (Ollama has no tool_choice: a
     /// request with tools may call them or answer).
     pub fn to_request(&self) -> Result<(GenerationRequest, Option<ToolUse>), ApiError> {
+        self.to_request_asking(None)
+    }
+
+    /// [`to_request`](Self::to_request), with the last user message's text replaced by
+    /// `question` (retrieved sources before the question).
+    pub fn to_request_asking(
+        &self,
+        question: Option<&str>,
+    ) -> Result<(GenerationRequest, Option<ToolUse>), ApiError> {
         let constraint = output_constraint(&self.format)?;
         let tools = self.tool_use()?;
         if tools.is_some() && constraint.is_some() {
@@ -366,6 +406,14 @@ impl ChatRequest {
                     .with_param(format!("messages[{index}].role")));
                 }
             });
+        }
+        if let Some(question) = question
+            && let Some(last_user) = turns
+                .iter_mut()
+                .rev()
+                .find(|turn| matches!(turn, Turn::User(_)))
+        {
+            *last_user = Turn::User(question.to_string());
         }
         let messages = tools::chat_messages(&turns, tools.as_ref());
         let mut request = self.options.to_request(Prompt::Chat(messages))?;
@@ -679,6 +727,9 @@ pub struct FinalFields {
     pub eval_count: usize,
     #[schema(required = false)]
     pub eval_duration: u64,
+    /// With `memory`: the placed passages the answer cites.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citations: Option<Vec<super::openai::CitationOut>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -868,6 +919,7 @@ mod response_tests {
 
     fn final_fields() -> FinalFields {
         FinalFields {
+            citations: None,
             done_reason: "stop",
             total_duration: 1_000_000,
             load_duration: 10_000,

@@ -374,6 +374,11 @@ fn cases() -> Vec<Case> {
             ok("the Ollama client's plain request", json!({
                 "model": "gemma3:270m", "messages": [{"role": "user", "content": "Why is the sky blue?"}]
             })),
+            ok("answered from memory", json!({
+                "model": "gemma3:270m", "stream": false,
+                "messages": [{"role": "user", "content": "Who keeps the lighthouse?"}],
+                "memory": {"collections": ["almanac"], "top_k": 3, "mode": "keyword"}
+            })),
             ok("JSON format, options, keep_alive", json!({
                 "model": "gemma3:270m",
                 "messages": [

@@ -175,6 +175,14 @@ def chat_memory(client, base_url):
         extra_body={"files": [{"type": "collection", "id": "almanac"}]})
     check(webui.choices[0].message.content == text, f"files gave {webui.choices[0].message.content!r}")
 
+    # Ollama's chat takes the same field; the last line carries the citations.
+    ollama = api.post(f"{base_url}/api/chat", json={
+        "model": CHAT_MODEL, "messages": question, "stream": False,
+        "options": {"temperature": 0, "num_predict": 48}, **memory}).json()
+    # (Ollama's sampling defaults differ from OpenAI's, so the text may too.)
+    check("Quandt" in ollama["message"]["content"], f"/api/chat gave {ollama}")
+    check(ollama["citations"] == citations, f"/api/chat citations {ollama.get('citations')}")
+
     # A collection the caller does not have is a 404 naming the field.
     try:
         client.chat.completions.create(model=CHAT_MODEL, messages=question, max_tokens=8,
