@@ -17,6 +17,9 @@
 //! - `bench events [--quick] [--skip-peer] [--binary PATH] [--soak-seconds N]`: the bus, the durable log,
 //!   consumers and HTTP publishing against the local nats-server through async-nats; see
 //!   `bench_events.rs`.
+//! - `bench responses [--binary PATH] [--rounds N]`: the Responses API's streaming cost per
+//!   token and to the first token against chat completions' on the same server and prompt;
+//!   see `bench_responses.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
@@ -25,6 +28,7 @@ mod bench_events;
 mod bench_gateway;
 mod bench_inference;
 mod bench_memory;
+mod bench_responses;
 mod bench_vectors;
 mod dist;
 mod fake_upstream;
@@ -52,6 +56,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("events") => {
             bench_events::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("responses") => {
+            bench_responses::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("memory") => {
             bench_memory::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
@@ -76,6 +83,7 @@ const USAGE: &str = "usage:
   cargo xtask bench gateway [--quick] [--skip-peer] [--rates A,B,...] [--seconds N] [--soak-seconds N] [--soak-rate N] [--connections N]
   cargo xtask bench memory [--binary PATH] [--skip-peer]
   cargo xtask bench events [--quick] [--skip-peer] [--binary PATH] [--soak-seconds N]
+  cargo xtask bench responses [--binary PATH] [--rounds N]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 

@@ -56,6 +56,9 @@ pub struct ResponsesRequest {
     pub keep_alive: Option<Value>,
     /// Hearth's extension, as on chat completions.
     pub speculation: Option<bool>,
+    /// llama-server's extension, as on chat completions: generate to the token limit.
+    #[serde(default)]
+    pub ignore_eos: bool,
     /// Extra output: `file_search_call.results` shows the passages a search found.
     pub include: Option<Vec<String>>,
 }
@@ -457,6 +460,7 @@ impl ResponsesRequest {
         if let Some(speculation) = self.speculation {
             chat["speculation"] = json!(speculation);
         }
+        chat["ignore_eos"] = json!(self.ignore_eos);
         let mut request: ChatCompletionRequest = serde_json::from_value(chat)
             .map_err(|error| ApiError::bad_request(format!("invalid request: {error}")))?;
         request.sampling = SamplingFields {
