@@ -331,8 +331,9 @@ async fn search_files(
         metrics::counter!("hearth_memory_embedding_tokens_total").increment(found.embedding_tokens);
         hits.extend(found.hits);
     }
+    let searched_in = searching.elapsed();
     metrics::histogram!("hearth_memory_search_duration_seconds", "mode" => "file_search")
-        .record(searching.elapsed().as_secs_f64());
+        .record(searched_in.as_secs_f64());
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
     hits.truncate(max_results);
 
@@ -355,6 +356,13 @@ async fn search_files(
         texts,
         request.max_output_tokens.map(|tokens| tokens as usize),
         sources,
+    );
+    // Retrieval is observable: an event in the request's span with what was placed.
+    tracing::info!(
+        vector_stores = ?tool.vector_store_ids,
+        placed = ?placed.iter().map(|source| source.id.as_str()).collect::<Vec<_>>(),
+        search_ms = searched_in.as_secs_f64() * 1e3,
+        "file_search retrieved"
     );
     let results = request.includes_search_results().then(|| {
         hits.into_iter()

@@ -147,8 +147,9 @@ pub(crate) async fn recall(
                 .map(|hit| (collection.clone(), hit)),
         );
     }
+    let searched_in = searching.elapsed();
     metrics::histogram!("hearth_memory_search_duration_seconds", "mode" => "chat")
-        .record(searching.elapsed().as_secs_f64());
+        .record(searched_in.as_secs_f64());
     found.retain(|(_, hit)| memory.min_score.is_none_or(|min| hit.score >= min));
     found.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
     found.truncate(top_k);
@@ -162,7 +163,7 @@ pub(crate) async fn recall(
         })
         .collect();
     let sources = fit_to_context(model, texts.into_iter(), max_output, sources);
-    let passages = found
+    let passages: Vec<Passage> = found
         .into_iter()
         .take(sources.len())
         .map(|(collection, hit)| Passage {
@@ -171,6 +172,23 @@ pub(crate) async fn recall(
             chunk: hit.chunk_index,
         })
         .collect();
+    // Retrieval is observable: an event in the request's span (and so in its trace) with
+    // what was searched, what was placed and how long the search took.
+    let placed: Vec<String> = passages
+        .iter()
+        .map(|passage: &Passage| {
+            format!(
+                "{}/{}#{}",
+                passage.collection, passage.document_id, passage.chunk
+            )
+        })
+        .collect();
+    tracing::info!(
+        collections = ?memory.collections,
+        placed = ?placed,
+        search_ms = searched_in.as_secs_f64() * 1e3,
+        "memory retrieved"
+    );
     Ok(Recalled {
         question: hearth_memory::retrieval::with_sources(question, &sources),
         sources,
