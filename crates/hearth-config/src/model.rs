@@ -55,7 +55,15 @@ pub struct Config {
     pub memory: MemoryConfig,
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
+    pub responses: ResponsesConfig,
     pub reload: ReloadConfig,
+}
+
+/// Stored responses of the Responses API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponsesConfig {
+    /// Days a stored response is kept.
+    pub ttl_days: u32,
 }
 
 /// The event log and its limits.
@@ -591,6 +599,9 @@ impl Config {
                 timeout_s: values.integer("webhooks.timeout_s")? as u64,
                 disable_after_s: values.integer("webhooks.disable_after_s")? as u64,
                 max_per_tenant: values.integer("webhooks.max_per_tenant")? as u32,
+            },
+            responses: ResponsesConfig {
+                ttl_days: values.integer("responses.ttl_days")? as u32,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

@@ -827,6 +827,14 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "most webhook endpoints one tenant may have",
     },
     KeySpec {
+        key: "responses.ttl_days",
+        kind: Kind::Integer { min: 1, max: 3650 },
+        default: |_| Some(Value::Integer(30)),
+        secret: false,
+        reloadable: false,
+        help: "days a stored response (Responses API) is kept for retrieval and previous_response_id",
+    },
+    KeySpec {
         key: "reload.watch",
         kind: Kind::Bool,
         default: |_| Some(Value::Boolean(true)),

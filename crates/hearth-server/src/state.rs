@@ -25,6 +25,8 @@ pub struct StaticSettings {
     pub compression: bool,
     /// Where `/api/pull` resolves `hf:` references (the binary passes `HF_ENDPOINT`).
     pub huggingface_endpoint: String,
+    /// How long a stored response (Responses API) is kept (`responses.ttl_days`).
+    pub response_ttl: std::time::Duration,
 }
 
 impl Default for StaticSettings {
@@ -33,6 +35,7 @@ impl Default for StaticSettings {
             cors_allowed_origins: Vec::new(),
             compression: false,
             huggingface_endpoint: hearth_models::HUGGING_FACE_ENDPOINT.to_string(),
+            response_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -171,6 +171,9 @@ async fn serve(
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
             compression: config.server.compression,
             huggingface_endpoint: crate::models::huggingface_endpoint(),
+            response_ttl: std::time::Duration::from_secs(
+                u64::from(config.responses.ttl_days) * 24 * 3600,
+            ),
         },
         readiness: readiness.clone(),
         store: Some(store.clone()),

@@ -1,7 +1,8 @@
 //! OpenAI's Responses API: `POST /v1/responses` (answered whole or as the typed event stream
 //! the official clients parse), `GET|DELETE /v1/responses/{response_id}` and
 //! `GET /v1/responses/{response_id}/input_items`. A response runs on the shared generation
-//! path; a stored one (the default) keeps its turn in the store, per tenant, for 30 days, and
+//! path; a stored one (the default) keeps its turn in the store, per tenant, for
+//! `responses.ttl_days` (30, OpenAI's), and
 //! `previous_response_id` continues the conversation it ends.
 
 use std::convert::Infallible;
@@ -27,9 +28,6 @@ use crate::gate::{Meter, TenantScope};
 use crate::state::AppState;
 use crate::wire::responses::*;
 use crate::wire::unix_seconds;
-
-/// How long a stored response is kept (OpenAI keeps them 30 days).
-pub const RESPONSE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Events a streamed response may hold back when its client reads slowly.
 const STREAM_BUFFER: usize = 64;
@@ -92,6 +90,8 @@ fn stored_turn(row: &ResponseRow) -> Result<(Vec<Item>, ResponseObject), ApiErro
 /// Where a finished response is kept, if it is.
 struct Keeper {
     store: Option<Store>,
+    /// How long it is kept (`responses.ttl_days`).
+    ttl: Duration,
     tenant: String,
     input: Vec<Item>,
 }
@@ -110,7 +110,7 @@ impl Keeper {
                 input_items: serde_json::to_string(&self.input).unwrap_or_default(),
                 response: serde_json::to_string(response).unwrap_or_default(),
                 created_at_ms: now,
-                expires_at_ms: now + RESPONSE_TTL.as_millis() as i64,
+                expires_at_ms: now.saturating_add(self.ttl.as_millis() as i64),
             })
             .await
             .map_err(store_error)?;
@@ -208,6 +208,7 @@ pub async fn create_response(
         } else {
             None
         },
+        ttl: state.settings.response_ttl,
         tenant,
         input,
     };
