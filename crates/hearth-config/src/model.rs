@@ -64,6 +64,8 @@ pub struct Config {
 pub struct ResponsesConfig {
     /// Days a stored response is kept.
     pub ttl_days: u32,
+    /// Most stored responses one tenant keeps.
+    pub max_per_tenant: u64,
 }
 
 /// The event log and its limits.
@@ -602,6 +604,7 @@ impl Config {
             },
             responses: ResponsesConfig {
                 ttl_days: values.integer("responses.ttl_days")? as u32,
+                max_per_tenant: values.integer("responses.max_per_tenant")? as u64,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

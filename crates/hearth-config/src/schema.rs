@@ -835,6 +835,17 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "days a stored response (Responses API) is kept for retrieval and previous_response_id",
     },
     KeySpec {
+        key: "responses.max_per_tenant",
+        kind: Kind::Integer {
+            min: 10,
+            max: 100_000_000,
+        },
+        default: |_| Some(Value::Integer(100_000)),
+        secret: false,
+        reloadable: false,
+        help: "most stored responses one tenant keeps (its oldest go first)",
+    },
+    KeySpec {
         key: "reload.watch",
         kind: Kind::Bool,
         default: |_| Some(Value::Boolean(true)),

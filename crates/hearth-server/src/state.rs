@@ -27,6 +27,8 @@ pub struct StaticSettings {
     pub huggingface_endpoint: String,
     /// How long a stored response (Responses API) is kept (`responses.ttl_days`).
     pub response_ttl: std::time::Duration,
+    /// Most stored responses one tenant keeps (`responses.max_per_tenant`).
+    pub responses_per_tenant: u64,
 }
 
 impl Default for StaticSettings {
@@ -36,6 +38,7 @@ impl Default for StaticSettings {
             compression: false,
             huggingface_endpoint: hearth_models::HUGGING_FACE_ENDPOINT.to_string(),
             response_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
+            responses_per_tenant: 100_000,
         }
     }
 }

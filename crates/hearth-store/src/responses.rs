@@ -100,6 +100,27 @@ impl Store {
         Ok(deleted > 0)
     }
 
+    /// Keeps a tenant's newest `keep` responses once it holds more than `keep` plus a tenth
+    /// (so the deletes come in batches, not one per write); returns how many it deleted.
+    pub async fn cap_responses(&self, tenant_id: &str, keep: i64) -> Result<u64, StoreError> {
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM responses WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(&self.pool)
+            .await?;
+        if held <= keep + keep / 10 {
+            return Ok(0);
+        }
+        Ok(sqlx::query(
+            "DELETE FROM responses WHERE tenant_id = $1 AND id IN (SELECT id FROM responses \
+             WHERE tenant_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT -1 OFFSET $2)",
+        )
+        .bind(tenant_id)
+        .bind(keep)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Deletes every response expired by `now_ms`; returns how many.
     pub async fn delete_expired_responses(&self, now_ms: i64) -> Result<u64, StoreError> {
         Ok(
@@ -188,6 +209,27 @@ mod tests {
         assert_eq!(chain.len(), 1);
         assert_eq!(store.delete_expired_responses(60).await.unwrap(), 1);
         assert!(store.response("t1", "r2", 60).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_tenant_past_its_cap_keeps_its_newest_responses() {
+        let (_dir, store) = store().await;
+        for index in 0..12 {
+            let mut response = row(&format!("r{index:02}"), "t1", None, 100);
+            response.created_at_ms = index;
+            store.insert_response(&response).await.unwrap();
+        }
+        store
+            .insert_response(&row("other", "t2", None, 100))
+            .await
+            .unwrap();
+        // 12 is within 11 and a tenth of it: nothing goes yet.
+        assert_eq!(store.cap_responses("t1", 11).await.unwrap(), 0);
+        assert_eq!(store.cap_responses("t1", 10).await.unwrap(), 2);
+        assert!(store.response("t1", "r00", 10).await.unwrap().is_none());
+        assert!(store.response("t1", "r01", 10).await.unwrap().is_none());
+        assert!(store.response("t1", "r02", 10).await.unwrap().is_some());
+        assert!(store.response("t2", "other", 10).await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -174,6 +174,7 @@ async fn serve(
             response_ttl: std::time::Duration::from_secs(
                 u64::from(config.responses.ttl_days) * 24 * 3600,
             ),
+            responses_per_tenant: config.responses.max_per_tenant,
         },
         readiness: readiness.clone(),
         store: Some(store.clone()),

@@ -92,6 +92,8 @@ struct Keeper {
     store: Option<Store>,
     /// How long it is kept (`responses.ttl_days`).
     ttl: Duration,
+    /// How many of the tenant's are kept (`responses.max_per_tenant`).
+    cap: u64,
     tenant: String,
     input: Vec<Item>,
 }
@@ -114,6 +116,14 @@ impl Keeper {
             })
             .await
             .map_err(store_error)?;
+        // A tenant past its cap loses its oldest responses, so one tenant cannot fill the
+        // disk within the TTL (a failure here costs nothing the client asked for).
+        if let Err(error) = store
+            .cap_responses(&self.tenant, i64::try_from(self.cap).unwrap_or(i64::MAX))
+            .await
+        {
+            tracing::warn!(%error, "trimming a tenant's stored responses failed");
+        }
         // Expired responses go as new ones come, at most once a minute.
         let swept = LAST_SWEEP_MS.load(Ordering::Relaxed);
         if now - swept >= 60_000
@@ -209,6 +219,7 @@ pub async fn create_response(
             None
         },
         ttl: state.settings.response_ttl,
+        cap: state.settings.responses_per_tenant,
         tenant,
         input,
     };

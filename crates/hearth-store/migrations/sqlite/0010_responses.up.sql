@@ -15,3 +15,5 @@ CREATE TABLE responses (
     expires_at_ms BIGINT NOT NULL
 );
 CREATE INDEX responses_by_expiry ON responses (expires_at_ms);
+-- A tenant's responses, oldest first: what its cap (`responses.max_per_tenant`) lets go.
+CREATE INDEX responses_by_tenant ON responses (tenant_id, created_at_ms);
