@@ -234,21 +234,10 @@ fn month_start_ms(ms: i64) -> i64 {
     days_from_civil(year, month) * DAY_MS
 }
 
-/// Howard Hinnant's civil-from-days: (year, month 1..=12) of a day since the epoch.
+/// (year, month 1..=12) of a day since the epoch, by `hearth-time`'s calendar.
 fn civil_year_month(days: i64) -> (i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    (year_of_era + era * 400 + i64::from(month <= 2), month)
+    let date = hearth_time::Utc::from_unix_millis(days * DAY_MS);
+    (date.year, date.month)
 }
 
 /// Days since the epoch of the first day of `year`-`month`.

@@ -1,6 +1,6 @@
-//! Unix milliseconds as UTC calendar time, for the few places Hearth writes a date (Ollama's
-//! `created_at`, the admin API, webhook bodies, the CLI): Howard Hinnant's days-to-civil
-//! algorithm, not worth a date-time dependency.
+//! Unix milliseconds as UTC calendar time, for the few places Hearth needs a date (Ollama's
+//! `created_at`, the admin API, webhook bodies, the CLI, the gateway's monthly quotas):
+//! Howard Hinnant's days-to-civil algorithm, not worth a date-time dependency.
 
 /// A UTC instant broken into calendar fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -828,18 +828,7 @@ mod delivery_tests {
             }
             assert!(Instant::now() < deadline, "never disabled");
             n += 1;
-            events
-                .publish(
-                    "t1",
-                    vec![Publish {
-                        topic: "jobs.run".to_string(),
-                        data: json!(n),
-                        idempotency_key: None,
-                    }],
-                    "",
-                )
-                .await
-                .expect("publish");
+            publish_job(&events, n).await;
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         assert!(hits.load(Ordering::Relaxed) >= 2);
@@ -890,19 +879,24 @@ mod delivery_tests {
         while hits.load(Ordering::Relaxed) == 0 {
             assert!(Instant::now() < deadline, "nothing was delivered");
             n += 1;
-            events
-                .publish(
-                    "t1",
-                    vec![Publish {
-                        topic: "jobs.run".to_string(),
-                        data: json!(n),
-                        idempotency_key: None,
-                    }],
-                    "",
-                )
-                .await
-                .expect("publish");
+            publish_job(&events, n).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Publishes `jobs.run` with `n` for tenant t1.
+    async fn publish_job(events: &Events, n: u64) {
+        events
+            .publish(
+                "t1",
+                vec![Publish {
+                    topic: "jobs.run".to_string(),
+                    data: json!(n),
+                    idempotency_key: None,
+                }],
+                "",
+            )
+            .await
+            .expect("publish");
     }
 }

@@ -44,6 +44,15 @@ fn parse_filter(value: &Value) -> Result<Filter, ApiError> {
     Ok(Filter::parse(value)?)
 }
 
+/// Counts the tokens an embedding model read for a request (the metric) and charges them to
+/// the request's key as prompt tokens of that model.
+pub(crate) fn count_embedding(meter: &Meter, model: Option<&str>, tokens: u64) {
+    metrics::counter!("hearth_memory_embedding_tokens_total").increment(tokens);
+    if let Some(model) = model {
+        meter.started(model, tokens as usize);
+    }
+}
+
 /// `include=embedding` (a comma-separated list, so more fields can join it).
 fn includes_embedding(include: Option<&str>) -> Result<bool, ApiError> {
     let mut embedding = false;
@@ -228,10 +237,11 @@ pub async fn upsert_documents(
         .upsert_documents(&tenant, &name, documents)
         .await?;
     metrics::counter!("hearth_memory_documents_written_total").increment(upserted.ids.len() as u64);
-    metrics::counter!("hearth_memory_embedding_tokens_total").increment(upserted.embedding_tokens);
-    if let Some(model) = &upserted.embedding_model {
-        meter.started(model, upserted.embedding_tokens as usize);
-    }
+    count_embedding(
+        &meter,
+        upserted.embedding_model.as_deref(),
+        upserted.embedding_tokens,
+    );
     Ok(Json(UpsertOut {
         object: "list",
         ids: upserted.ids,
@@ -424,10 +434,11 @@ pub async fn search(
     let results = memory(&state)?.search(&tenant, &name, &search).await?;
     metrics::histogram!("hearth_memory_search_duration_seconds", "mode" => mode_label)
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("hearth_memory_embedding_tokens_total").increment(results.embedding_tokens);
-    if let Some(model) = &results.embedding_model {
-        meter.started(model, results.embedding_tokens as usize);
-    }
+    count_embedding(
+        &meter,
+        results.embedding_model.as_deref(),
+        results.embedding_tokens,
+    );
     Ok(Json(SearchOut {
         object: "list",
         data: results

@@ -263,12 +263,6 @@ pub async fn chat(
     let recalled = match &memory {
         None => None,
         Some(memory) => {
-            let question = request.last_user_text().ok_or_else(|| {
-                ApiError::bad_request(
-                    "memory searches for the last user message, and there is none",
-                )
-                .with_param("messages")
-            })?;
             let texts = request
                 .messages
                 .iter()
@@ -279,7 +273,7 @@ pub async fn chat(
                 &meter,
                 &tenant,
                 memory,
-                question,
+                request.last_user_text(),
                 (handle.model(), texts, generation.max_tokens),
             )
             .await?;

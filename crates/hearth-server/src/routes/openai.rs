@@ -139,19 +139,13 @@ async fn chat_completions_uncached(
     let recalled = match &memory {
         None => None,
         Some(memory) => {
-            let question = request.last_user_text().ok_or_else(|| {
-                ApiError::bad_request(
-                    "memory searches for the last user message, and there is none",
-                )
-                .with_param("messages")
-            })?;
             let texts = request.message_texts();
             let recalled = retrieval::recall(
                 state,
                 meter,
                 tenant,
                 memory,
-                &question,
+                request.last_user_text().as_deref(),
                 (
                     loaded.handle.model(),
                     texts.iter().map(String::as_str).collect(),

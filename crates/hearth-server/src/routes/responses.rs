@@ -15,6 +15,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use hearth_engine::{FinishReason, GenerationEvent};
+use hearth_gateway::now_ms;
 use hearth_inference::tools::{AssistantReply, ToolUse};
 use hearth_memory::retrieval::{Source, citations, quoted_sources, with_sources};
 use hearth_store::{ResponseRow, Store};
@@ -31,13 +32,6 @@ use crate::wire::unix_seconds;
 
 /// Events a streamed response may hold back when its client reads slowly.
 const STREAM_BUFFER: usize = 64;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 fn store(state: &AppState) -> Result<Store, ApiError> {
     state
@@ -72,6 +66,20 @@ async fn conversation(store: &Store, tenant: &str, id: &str) -> Result<Vec<Item>
         items.extend(response.output);
     }
     Ok(items)
+}
+
+/// A tenant's stored response by id: its turn's input items and the response.
+async fn stored(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+) -> Result<(Vec<Item>, ResponseObject), ApiError> {
+    let row = store(state)?
+        .response(tenant, id, now_ms())
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_response(id))?;
+    stored_turn(&row)
 }
 
 fn stored_turn(row: &ResponseRow) -> Result<(Vec<Item>, ResponseObject), ApiError> {
@@ -337,10 +345,11 @@ async fn search_files(
         let found = service.search(tenant, id, &search).await.map_err(|error| {
             ApiError::from(error).with_param(format!("tools[{index}].vector_store_ids"))
         })?;
-        if let Some(model) = &found.embedding_model {
-            meter.started(model, found.embedding_tokens as usize);
-        }
-        metrics::counter!("hearth_memory_embedding_tokens_total").increment(found.embedding_tokens);
+        super::memory::count_embedding(
+            meter,
+            found.embedding_model.as_deref(),
+            found.embedding_tokens,
+        );
         hits.extend(found.hits);
     }
     let searched_in = searching.elapsed();
@@ -717,12 +726,7 @@ pub async fn get_response(
     TenantScope(tenant): TenantScope,
     Path(id): Path<String>,
 ) -> Result<Json<ResponseObject>, ApiError> {
-    let row = store(&state)?
-        .response(&tenant, &id, now_ms())
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| no_response(&id))?;
-    Ok(Json(stored_turn(&row)?.1))
+    Ok(Json(stored(&state, &tenant, &id).await?.1))
 }
 
 /// Deletes a stored response. A response that continued it keeps its own turn, and
@@ -787,12 +791,7 @@ pub async fn list_input_items(
             return Err(ApiError::bad_request("order must be asc or desc").with_param("order"));
         }
     };
-    let row = store(&state)?
-        .response(&tenant, &id, now_ms())
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| no_response(&id))?;
-    let mut items = stored_turn(&row)?.0;
+    let mut items = stored(&state, &tenant, &id).await?.0;
     if descending {
         items.reverse();
     }

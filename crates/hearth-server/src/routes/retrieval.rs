@@ -93,16 +93,21 @@ impl Recalled {
     }
 }
 
-/// Searches the collections of the caller's tenant for `question` and places the best
-/// passages that fit. Search embedding tokens count as the request's prompt tokens.
+/// Searches the collections of the caller's tenant for `question` (the chat's last user
+/// message; a chat without one is refused) and places the best passages that fit. Search
+/// embedding tokens count as the request's prompt tokens.
 pub(crate) async fn recall(
     state: &AppState,
     meter: &Meter,
     tenant: &str,
     memory: &MemoryIn,
-    question: &str,
+    question: Option<&str>,
     (model, texts, max_output): (&Model, Vec<&str>, Option<usize>),
 ) -> Result<Recalled, ApiError> {
+    let question = question.ok_or_else(|| {
+        ApiError::bad_request("memory searches for the last user message, and there is none")
+            .with_param("messages")
+    })?;
     let service = state
         .memory
         .clone()
@@ -135,11 +140,11 @@ pub(crate) async fn recall(
             .search(tenant, collection, &request)
             .await
             .map_err(|error| ApiError::from(error).with_param("memory.collections"))?;
-        if let Some(model) = &results.embedding_model {
-            meter.started(model, results.embedding_tokens as usize);
-        }
-        metrics::counter!("hearth_memory_embedding_tokens_total")
-            .increment(results.embedding_tokens);
+        super::memory::count_embedding(
+            meter,
+            results.embedding_model.as_deref(),
+            results.embedding_tokens,
+        );
         found.extend(
             results
                 .hits

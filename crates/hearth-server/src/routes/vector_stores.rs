@@ -500,10 +500,11 @@ pub async fn search(
     let results = service(&state)?.search(&tenant, &id, &search).await?;
     metrics::histogram!("hearth_memory_search_duration_seconds", "mode" => "vector_store")
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("hearth_memory_embedding_tokens_total").increment(results.embedding_tokens);
-    if let Some(model) = &results.embedding_model {
-        meter.started(model, results.embedding_tokens as usize);
-    }
+    super::memory::count_embedding(
+        &meter,
+        results.embedding_model.as_deref(),
+        results.embedding_tokens,
+    );
     Ok(Json(StoreSearchOut {
         object: "vector_store.search_results.page",
         search_query: request.query.0,

@@ -318,21 +318,10 @@ fn output_constraint(format: &Option<serde_json::Value>) -> Result<Option<Constr
 impl ChatRequest {
     /// The request's retrieval, checked.
     pub fn memory(&self) -> Result<Option<super::openai::MemoryIn>, ApiError> {
-        if let Some(memory) = &self.memory {
-            if !(1..=10).contains(&memory.collections.len()) {
-                return Err(ApiError::bad_request(
-                    "memory.collections must name 1 to 10 collections",
-                )
-                .with_param("memory.collections"));
-            }
-            if !(1..=50).contains(&memory.top_k.unwrap_or(super::openai::MEMORY_TOP_K)) {
-                return Err(
-                    ApiError::bad_request("memory.top_k must be between 1 and 50")
-                        .with_param("memory.top_k"),
-                );
-            }
-        }
-        Ok(self.memory.clone())
+        self.memory
+            .clone()
+            .map(super::openai::MemoryIn::checked)
+            .transpose()
     }
 
     /// The text of the last user message (what retrieval searches for).

@@ -83,7 +83,7 @@ pub struct ChatCompletionRequest {
 
 /// Retrieval for a chat: the last user turn is searched in the collections, and the passages
 /// that fit the context are placed before it as numbered sources.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct MemoryIn {
     /// Collections of the caller's tenant, by name.
     #[schema(min_items = 1, max_items = 10)]
@@ -122,6 +122,25 @@ pub struct AttachedFileIn {
 /// Passages searched for when `memory.top_k` is not given.
 pub const MEMORY_TOP_K: usize = 5;
 
+impl MemoryIn {
+    /// Itself, once its counts are within bounds (the same on every API that takes it).
+    pub fn checked(self) -> Result<MemoryIn, ApiError> {
+        if !(1..=10).contains(&self.collections.len()) {
+            return Err(
+                ApiError::bad_request("memory.collections must name 1 to 10 collections")
+                    .with_param("memory.collections"),
+            );
+        }
+        if !(1..=50).contains(&self.top_k.unwrap_or(MEMORY_TOP_K)) {
+            return Err(
+                ApiError::bad_request("memory.top_k must be between 1 and 50")
+                    .with_param("memory.top_k"),
+            );
+        }
+        Ok(self)
+    }
+}
+
 impl ChatCompletionRequest {
     /// The request's retrieval (`memory`, and Open WebUI's collection `files`), if it asks
     /// for any.
@@ -136,31 +155,11 @@ impl ChatCompletionRequest {
                 .with_param(format!("files[{index}].type")));
             }
             memory
-                .get_or_insert_with(|| MemoryIn {
-                    collections: Vec::new(),
-                    top_k: None,
-                    filter: None,
-                    mode: None,
-                    min_score: None,
-                })
+                .get_or_insert_with(MemoryIn::default)
                 .collections
                 .push(file.id.clone());
         }
-        if let Some(memory) = &memory {
-            if !(1..=10).contains(&memory.collections.len()) {
-                return Err(ApiError::bad_request(
-                    "memory.collections must name 1 to 10 collections",
-                )
-                .with_param("memory.collections"));
-            }
-            if !(1..=50).contains(&memory.top_k.unwrap_or(MEMORY_TOP_K)) {
-                return Err(
-                    ApiError::bad_request("memory.top_k must be between 1 and 50")
-                        .with_param("memory.top_k"),
-                );
-            }
-        }
-        Ok(memory)
+        memory.map(MemoryIn::checked).transpose()
     }
 
     /// Each message's text (what the conversation takes of the context).
@@ -252,7 +251,7 @@ schema::stream_event!(
 
 /// Sampling fields shared by chat completions and completions, including the llama.cpp
 /// extensions clients of local servers send (`top_k`, `min_p`, `repeat_penalty`).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct SamplingFields {
     #[schema(minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<f32>,

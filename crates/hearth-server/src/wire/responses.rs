@@ -463,17 +463,7 @@ impl ResponsesRequest {
         chat["ignore_eos"] = json!(self.ignore_eos);
         let mut request: ChatCompletionRequest = serde_json::from_value(chat)
             .map_err(|error| ApiError::bad_request(format!("invalid request: {error}")))?;
-        request.sampling = SamplingFields {
-            temperature: self.sampling.temperature,
-            top_p: self.sampling.top_p,
-            top_k: self.sampling.top_k,
-            min_p: self.sampling.min_p,
-            seed: self.sampling.seed,
-            presence_penalty: self.sampling.presence_penalty,
-            frequency_penalty: self.sampling.frequency_penalty,
-            repeat_penalty: self.sampling.repeat_penalty,
-            logit_bias: self.sampling.logit_bias.clone(),
-        };
+        request.sampling = self.sampling.clone();
         request.to_plan().map_err(responses_param)
     }
 }
