@@ -20,12 +20,16 @@
 //! - `bench responses [--binary PATH] [--rounds N]`: the Responses API's streaming cost per
 //!   token and to the first token against chat completions' on the same server and prompt;
 //!   see `bench_responses.rs`.
+//! - `bench graph [--binary PATH] [--skip-peer] [--nodes N] [--edges M]`: knowledge-graph
+//!   neighbours and depth-3 paths over HTTP on a 1M-relation graph against Kùzu in-process;
+//!   see `bench_graph.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
 
 mod bench_events;
 mod bench_gateway;
+mod bench_graph;
 mod bench_inference;
 mod bench_memory;
 mod bench_responses;
@@ -59,6 +63,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("responses") => {
             bench_responses::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("graph") => {
+            bench_graph::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("memory") => {
             bench_memory::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
@@ -84,6 +91,7 @@ const USAGE: &str = "usage:
   cargo xtask bench memory [--binary PATH] [--skip-peer]
   cargo xtask bench events [--quick] [--skip-peer] [--binary PATH] [--soak-seconds N]
   cargo xtask bench responses [--binary PATH] [--rounds N]
+  cargo xtask bench graph [--binary PATH] [--skip-peer] [--nodes N] [--edges M]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 

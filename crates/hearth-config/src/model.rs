@@ -96,6 +96,8 @@ pub struct MemoryConfig {
     pub max_file_bytes_per_tenant: u64,
     pub max_collections_per_tenant: usize,
     pub max_chunks_per_tenant: u64,
+    /// Days a remembered chat turn is kept; `None`: until deleted.
+    pub conversation_retention_days: Option<u32>,
 }
 
 /// What a model's tokens cost, in US dollars per million.
@@ -589,6 +591,12 @@ impl Config {
                 max_collections_per_tenant: values.integer("memory.max_collections_per_tenant")?
                     as usize,
                 max_chunks_per_tenant: values.integer("memory.max_chunks_per_tenant")? as u64,
+                conversation_retention_days: match values
+                    .integer("memory.conversation_retention_days")?
+                {
+                    0 => None,
+                    days => Some(days as u32),
+                },
             },
             events: EventsConfig {
                 max_event_bytes: values.integer("events.max_event_bytes")? as u64,

@@ -733,6 +733,18 @@ pub static SCHEMA: &[KeySpec] = &[
                collections may hold together",
     },
     KeySpec {
+        key: "memory.conversation_retention_days",
+        kind: Kind::Integer {
+            min: 0,
+            max: 36_500,
+        },
+        default: |_| Some(Value::Integer(365)),
+        secret: false,
+        reloadable: false,
+        help: "days a remembered chat turn (`memory.remember`) is kept; 0 keeps turns until \
+               their user's memory is deleted",
+    },
+    KeySpec {
         key: "memory.max_documents_per_request",
         kind: Kind::Integer {
             min: 1,

@@ -12,6 +12,8 @@
 //!   rescoring, and checksummed snapshots.
 //! - [`IdSet`]: a set of internal ids whose size the planner uses.
 //! - [`Int8Quantizer`]: per-dimension scalar quantization.
+//! - [`Conversations`]: conversation memory, the chat turns apps ask Hearth to remember,
+//!   recalled per user (one collection per tenant, every read filtered by user).
 //! - [`Files`] and [`VectorStores`]: OpenAI's Files API and vector stores, a vector store
 //!   being a collection whose documents are the text of attached files, read in the
 //!   background.
@@ -45,6 +47,7 @@
 //! ```
 
 mod collections;
+mod conversations;
 mod distance;
 mod embedder;
 mod error;
@@ -62,6 +65,9 @@ pub use collections::{
     Collection, CollectionUpdate, Document, DocumentSelector, HybridWeights, MAX_PAGE_LIMIT,
     MAX_TOP_K, Memory, MemoryOptions, NewCollection, NewDocument, Page, PageRequest,
     SNAPSHOT_DIRECTORY, SearchHit, SearchMode, SearchRequest, SearchResults, Upserted,
+};
+pub use conversations::{
+    Conversations, Exchange, RecalledTurn, Recollection, Remembered, Turn, check_user,
 };
 pub use distance::{Kernels, Metric, normalize, scalar};
 pub use embedder::{ChunkSize, EmbedFailure, EmbedFailureKind, EmbedFuture, Embedded, Embedder};

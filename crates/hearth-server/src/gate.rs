@@ -82,6 +82,32 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("POST", "/v1/collections") | ("PATCH" | "DELETE", "/v1/collections/{name}") => {
             Needs(Role::Admin)
         }
+        // Conversation memory per user: the members who remember turns export and delete
+        // them (a key issued to a user reaches only that user's, which the handler checks).
+        ("GET" | "DELETE", "/v1/memories/{user}") => Needs(Role::Member),
+        // Knowledge graphs, as collections: readers read, query and search; members write
+        // nodes and relations; admins create and delete graphs.
+        (
+            "GET",
+            "/v1/graphs"
+            | "/v1/graphs/{graph}"
+            | "/v1/graphs/{graph}/nodes"
+            | "/v1/graphs/{graph}/nodes/{id}"
+            | "/v1/graphs/{graph}/nodes/{id}/neighbors"
+            | "/v1/graphs/{graph}/nodes/{id}/subgraph"
+            | "/v1/graphs/{graph}/relations/{id}",
+        )
+        | ("POST", "/v1/graphs/{graph}/paths" | "/v1/graphs/{graph}/search") => Needs(Role::Reader),
+        (
+            "POST",
+            "/v1/graphs/{graph}/nodes"
+            | "/v1/graphs/{graph}/nodes/delete"
+            | "/v1/graphs/{graph}/relations",
+        )
+        | ("DELETE", "/v1/graphs/{graph}/nodes/{id}" | "/v1/graphs/{graph}/relations/{id}") => {
+            Needs(Role::Member)
+        }
+        ("POST", "/v1/graphs") | ("DELETE", "/v1/graphs/{graph}") => Needs(Role::Admin),
         // OpenAI's vector stores: readers read and search; members make, change and delete
         // them, as they upload the files they are made of.
         (
@@ -209,6 +235,49 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantScope {
             _ => None,
         };
         Ok(TenantScope(scope_of(tenant).to_string()))
+    }
+}
+
+/// The user the caller's key was issued to, if any: whose conversation memory it reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerUser(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let user = match parts.extensions.get::<Caller>() {
+            Some(Caller::Key(principal)) => principal.user_id.clone(),
+            _ => None,
+        };
+        Ok(CallerUser(user))
+    }
+}
+
+impl CallerUser {
+    /// Whose memory a request reaches: a key issued to a user reaches that user's only (a
+    /// request naming another is refused); any other key names the user in the request
+    /// (`param` says where), as apps with one key for all their users do.
+    pub fn memory_user(&self, named: Option<&str>, param: &str) -> Result<String, ApiError> {
+        match (&self.0, named) {
+            (Some(own), None) => Ok(own.clone()),
+            (Some(own), Some(named)) if named == own => Ok(own.clone()),
+            (Some(_), Some(_)) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_denied",
+                "this key belongs to a user and reaches only that user's memory; leave the \
+                 user out or use a key without a user",
+            )
+            .with_param(param)),
+            (None, Some(named)) => {
+                hearth_memory::check_user(param, named)?;
+                Ok(named.to_string())
+            }
+            (None, None) => Err(ApiError::bad_request(
+                "name whose memory this is: `user` (a key issued to a user needs none)",
+            )
+            .with_param(param)),
+        }
     }
 }
 

@@ -81,6 +81,10 @@ pub struct SharedState {
     pub files: Option<hearth_memory::Files>,
     /// OpenAI's vector stores over memory and files; `None` answers 503.
     pub vector_stores: Option<hearth_memory::VectorStores>,
+    /// Conversation memory (`memory.remember`); `None` refuses requests that ask for it.
+    pub conversations: Option<hearth_memory::Conversations>,
+    /// Knowledge graphs over memory; `None` answers 503.
+    pub graphs: Option<hearth_graph::Graphs>,
     /// Topics, the durable event log and live subscriptions; `None` answers 503.
     pub events: Option<std::sync::Arc<hearth_events::Events>>,
     /// Webhook endpoints fed by the events; `None` answers 503.

@@ -10,9 +10,11 @@
 //! caller, and the store writes them as given.
 
 mod audit;
+mod conversations;
 mod error;
 mod files;
 mod gateway;
+mod graphs;
 mod memory;
 mod memory_text;
 mod migrations;
@@ -25,6 +27,10 @@ pub use error::StoreError;
 pub use files::{FileQuery, FileRow};
 pub use gateway::{
     KeyRow, LimitColumns, TenantRow, TokenTotal, UsageGroup, UsageQuery, UsageRow, UserRow,
+};
+pub use graphs::{
+    EdgeDirection, GraphEdge, GraphNodeRow, GraphRelationRow, GraphRow, NeighborRow, NewGraphNode,
+    NewGraphRelation, NodesDeleted, RelationsWrite,
 };
 pub use memory::{
     CollectionWrite, MemoryChunkKey, MemoryChunkRow, MemoryCollectionRow, MemoryWrite,

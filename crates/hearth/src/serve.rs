@@ -129,6 +129,13 @@ async fn serve(
         None => None,
     };
 
+    let conversations = hearth_memory::Conversations::new(
+        store.clone(),
+        memory.clone(),
+        config.memory.conversation_retention_days,
+    );
+    spawn_conversation_sweep(conversations.clone());
+
     let events = hearth_events::Events::open(
         &config.data_dir,
         hearth_events::EventsOptions {
@@ -183,6 +190,8 @@ async fn serve(
         memory: Some(memory.clone()),
         files: Some(files),
         vector_stores,
+        graphs: Some(hearth_graph::Graphs::new(store.clone(), memory.clone())),
+        conversations: Some(conversations),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: Some(routing.clone()),
@@ -575,4 +584,20 @@ async fn wait_for_signal() {
         _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "shutdown signal received"),
         _ = interrupt.recv() => tracing::info!(signal = "SIGINT", "shutdown signal received"),
     }
+}
+
+/// Deletes remembered chat turns past `memory.conversation_retention_days`, at start and then
+/// hourly.
+fn spawn_conversation_sweep(conversations: hearth_memory::Conversations) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match conversations.sweep().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "remembered turns past retention deleted"),
+                Err(error) => tracing::warn!(%error, "cannot sweep remembered turns"),
+            }
+        }
+    });
 }

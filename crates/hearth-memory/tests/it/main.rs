@@ -5,6 +5,7 @@
 //! times down.
 
 mod collections;
+mod conversations;
 mod embedded;
 mod files;
 mod filtered;

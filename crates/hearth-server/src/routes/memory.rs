@@ -53,6 +53,37 @@ pub(crate) fn count_embedding(meter: &Meter, model: Option<&str>, tokens: u64) {
     }
 }
 
+/// The domain's search mode for a request's `mode` and `hybrid` weights (which only a hybrid
+/// search takes).
+pub(crate) fn search_mode(
+    mode: SearchMode,
+    hybrid: Option<HybridIo>,
+) -> Result<hearth_memory::SearchMode, ApiError> {
+    let defaults = hearth_memory::HybridWeights::default();
+    Ok(match mode {
+        SearchMode::Vector | SearchMode::Keyword if hybrid.is_some() => {
+            return Err(ApiError::bad_request(
+                "`hybrid` weights apply to \"mode\": \"hybrid\" only",
+            )
+            .with_param("hybrid"));
+        }
+        SearchMode::Vector => hearth_memory::SearchMode::Vector,
+        SearchMode::Keyword => hearth_memory::SearchMode::Keyword,
+        SearchMode::Hybrid => {
+            let hybrid = hybrid.unwrap_or(HybridIo {
+                k: None,
+                embedding_weight: None,
+                text_weight: None,
+            });
+            hearth_memory::SearchMode::Hybrid(hearth_memory::HybridWeights {
+                k: hybrid.k.unwrap_or(defaults.k),
+                vector_weight: hybrid.embedding_weight.unwrap_or(defaults.vector_weight),
+                keyword_weight: hybrid.text_weight.unwrap_or(defaults.keyword_weight),
+            })
+        }
+    })
+}
+
 /// `include=embedding` (a comma-separated list, so more fields can join it).
 fn includes_embedding(include: Option<&str>) -> Result<bool, ApiError> {
     let mut embedding = false;
@@ -394,29 +425,7 @@ pub async fn search(
     Path(name): Path<String>,
     ApiJson(request): ApiJson<SearchIn>,
 ) -> Result<Json<SearchOut>, ApiError> {
-    let defaults = hearth_memory::HybridWeights::default();
-    let mode = match request.mode.unwrap_or(SearchMode::Vector) {
-        SearchMode::Vector | SearchMode::Keyword if request.hybrid.is_some() => {
-            return Err(ApiError::bad_request(
-                "`hybrid` weights apply to \"mode\": \"hybrid\" only",
-            )
-            .with_param("hybrid"));
-        }
-        SearchMode::Vector => hearth_memory::SearchMode::Vector,
-        SearchMode::Keyword => hearth_memory::SearchMode::Keyword,
-        SearchMode::Hybrid => {
-            let hybrid = request.hybrid.unwrap_or(HybridIo {
-                k: None,
-                embedding_weight: None,
-                text_weight: None,
-            });
-            hearth_memory::SearchMode::Hybrid(hearth_memory::HybridWeights {
-                k: hybrid.k.unwrap_or(defaults.k),
-                vector_weight: hybrid.embedding_weight.unwrap_or(defaults.vector_weight),
-                keyword_weight: hybrid.text_weight.unwrap_or(defaults.keyword_weight),
-            })
-        }
-    };
+    let mode = search_mode(request.mode.unwrap_or(SearchMode::Vector), request.hybrid)?;
     let include = request
         .include
         .unwrap_or_else(|| vec![IncludeField::Text, IncludeField::Metadata]);

@@ -4,10 +4,12 @@
 pub(crate) mod admin;
 pub mod cache;
 pub(crate) mod consumers;
+pub(crate) mod conversation_memory;
 pub(crate) mod events;
 pub(crate) mod events_ws;
 pub(crate) mod files;
 pub(crate) mod generate;
+pub(crate) mod graphs;
 mod health;
 pub(crate) mod memory;
 pub(crate) mod ollama;
@@ -110,6 +112,21 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(memory::get_document, memory::delete_document))
         .routes(routes!(memory::delete_documents))
         .routes(routes!(memory::search))
+        .routes(routes!(
+            conversation_memory::export_memory,
+            conversation_memory::forget_memory
+        ))
+        .routes(routes!(graphs::list_graphs, graphs::create_graph))
+        .routes(routes!(graphs::get_graph, graphs::delete_graph))
+        .routes(routes!(graphs::upsert_nodes, graphs::list_nodes))
+        .routes(routes!(graphs::get_node, graphs::delete_node))
+        .routes(routes!(graphs::delete_nodes))
+        .routes(routes!(graphs::neighbors))
+        .routes(routes!(graphs::subgraph))
+        .routes(routes!(graphs::upsert_relations))
+        .routes(routes!(graphs::get_relation, graphs::delete_relation))
+        .routes(routes!(graphs::paths))
+        .routes(routes!(graphs::search))
         .routes(routes!(vector_stores::create, vector_stores::list))
         .routes(routes!(
             vector_stores::retrieve,

@@ -22,7 +22,7 @@ use super::generate::inference;
 use super::retrieval::Recalled;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{Meter, MeteredGeneration, TenantScope};
+use crate::gate::{CallerUser, Meter, MeteredGeneration, TenantScope};
 use crate::state::AppState;
 use crate::wire::ollama::*;
 use crate::wire::{rfc3339_from_unix_millis, rfc3339_now};
@@ -131,12 +131,18 @@ async fn run_generation(
         .pop()
         .ok_or_else(|| ApiError::internal("no generation was started"))?;
     let model = description.reference.to_string();
+    let recalled_for_fields = recalled.clone();
     let final_fields = move |reason,
                              usage: hearth_engine::Usage,
                              timings: hearth_engine::Timings,
                              answer: &str| {
         FinalFields {
-            citations: recalled.as_ref().map(|recalled| recalled.citations(answer)),
+            citations: recalled_for_fields
+                .as_ref()
+                .map(|recalled| recalled.citations(answer)),
+            retrieval: recalled_for_fields
+                .as_ref()
+                .map(|recalled| recalled.retrieval()),
             done_reason: done_reason(reason),
             total_duration: nanos(started.elapsed()),
             load_duration: nanos(load_duration),
@@ -160,6 +166,9 @@ async fn run_generation(
             completion.timings,
             &completion.text,
         );
+        if let Some(recalled) = &recalled {
+            recalled.remember(&meter, &model, &completion.text).await;
+        }
         let (text, tool_calls) = reply_parts(tools.as_ref(), completion.text);
         let line = render(shape, &model, text, tool_calls, Some(fields));
         return Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response());
@@ -169,6 +178,23 @@ async fn run_generation(
     // text is gathered for the citations too.
     let mut tool_reply = String::new();
     let mut answer = String::new();
+    // With `memory.remember`, the answer is kept once the stream has sent its last line.
+    let remembered_answer = Arc::new(std::sync::Mutex::new(String::new()));
+    let remember = {
+        let (recalled, remembered_answer, model) =
+            (recalled.clone(), remembered_answer.clone(), model.clone());
+        stream::once(async move {
+            if let Some(recalled) = recalled {
+                let answer = remembered_answer
+                    .lock()
+                    .map(|answer| answer.clone())
+                    .unwrap_or_default();
+                recalled.remember(&meter, &model, &answer).await;
+            }
+            stream::empty::<Result<bytes::Bytes, std::convert::Infallible>>()
+        })
+        .flatten()
+    };
     let lines = stream::poll_fn(move |context| generation_poll(&mut generation, context))
         .filter_map(move |event| {
             let line = match event {
@@ -200,6 +226,9 @@ async fn run_generation(
                         None,
                         Some(final_fields(finish_reason, usage, timings, &answer)),
                     ));
+                    if let Ok(mut kept) = remembered_answer.lock() {
+                        kept.clone_from(&answer);
+                    }
                     Some(lines.freeze())
                 }
                 Err(error) => Some(ndjson_line(
@@ -207,7 +236,8 @@ async fn run_generation(
                 )),
             };
             std::future::ready(line.map(Ok::<_, std::convert::Infallible>))
-        });
+        })
+        .chain(remember);
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(lines),
@@ -245,6 +275,7 @@ pub async fn chat(
     State(state): State<AppState>,
     meter: Meter,
     TenantScope(tenant): TenantScope,
+    caller_user: CallerUser,
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -263,6 +294,7 @@ pub async fn chat(
     let recalled = match &memory {
         None => None,
         Some(memory) => {
+            let user = super::openai::memory_user(&caller_user, memory, None)?;
             let texts = request
                 .messages
                 .iter()
@@ -272,7 +304,7 @@ pub async fn chat(
                 &state,
                 &meter,
                 &tenant,
-                memory,
+                (memory, user),
                 request.last_user_text(),
                 (handle.model(), texts, generation.max_tokens),
             )

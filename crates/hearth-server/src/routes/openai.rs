@@ -20,7 +20,7 @@ use super::proxy;
 use super::retrieval;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{Meter, MeteredGeneration, TenantScope};
+use crate::gate::{CallerUser, Meter, MeteredGeneration, TenantScope};
 use crate::state::AppState;
 use crate::wire::openai::*;
 use crate::wire::unix_seconds;
@@ -99,6 +99,7 @@ pub async fn chat_completions(
     meter: Meter,
     scope: CacheScope,
     TenantScope(tenant): TenantScope,
+    caller_user: CallerUser,
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
@@ -107,7 +108,7 @@ pub async fn chat_completions(
         .iter()
         .any(|field| body.get(field).is_some_and(|value| !value.is_null()));
     if recalls {
-        return chat_completions_uncached(&state, &meter, &tenant, body).await;
+        return chat_completions_uncached(&state, &meter, (&tenant, &caller_user), body).await;
     }
     cache::cached(
         &state,
@@ -116,7 +117,7 @@ pub async fn chat_completions(
         &headers,
         "/v1/chat/completions",
         body,
-        |body| chat_completions_uncached(&state, &meter, &tenant, body),
+        |body| chat_completions_uncached(&state, &meter, (&tenant, &caller_user), body),
     )
     .await
 }
@@ -124,7 +125,7 @@ pub async fn chat_completions(
 async fn chat_completions_uncached(
     state: &AppState,
     meter: &Meter,
-    tenant: &str,
+    (tenant, caller_user): (&str, &CallerUser),
     body: serde_json::Value,
 ) -> Result<Response, ApiError> {
     let request: ChatCompletionRequest =
@@ -139,12 +140,13 @@ async fn chat_completions_uncached(
     let recalled = match &memory {
         None => None,
         Some(memory) => {
+            let user = memory_user(caller_user, memory, request.user.as_deref())?;
             let texts = request.message_texts();
             let recalled = retrieval::recall(
                 state,
                 meter,
                 tenant,
-                memory,
+                (memory, user),
                 request.last_user_text().as_deref(),
                 (
                     loaded.handle.model(),
@@ -172,13 +174,14 @@ async fn chat_completions_uncached(
             model,
             handle,
             started.streams,
-            (plan, recalled),
+            (plan, recalled, meter.clone()),
         ));
     }
 
     let mut choices: Vec<ChatChoice> = Vec::with_capacity(plan.choices);
     let mut usage = UsageOut::default();
     let mut answers = String::new();
+    let mut first_answer = String::new();
     let Started {
         inference, streams, ..
     } = started;
@@ -207,6 +210,9 @@ async fn chat_completions_uncached(
             .map(finish_reason)
             .unwrap_or("stop");
         if recalled.is_some() {
+            if index == 0 {
+                first_answer = completion.text.clone();
+            }
             answers.push_str(&completion.text);
             answers.push('\n');
         }
@@ -219,6 +225,9 @@ async fn chat_completions_uncached(
             finish_reason,
         });
     }
+    if let Some(recalled) = &recalled {
+        recalled.remember(meter, &model, &first_answer).await;
+    }
     Ok(Json(ChatCompletion {
         id,
         object: "chat.completion",
@@ -227,7 +236,10 @@ async fn chat_completions_uncached(
         choices,
         usage,
         system_fingerprint: fingerprint(),
-        citations: recalled.map(|recalled| recalled.citations(&answers)),
+        citations: recalled
+            .as_ref()
+            .map(|recalled| recalled.citations(&answers)),
+        retrieval: recalled.as_ref().map(|recalled| recalled.retrieval()),
     })
     .into_response())
 }
@@ -276,7 +288,7 @@ fn stream_chat(
     model: String,
     handle: ModelHandle,
     streams: Vec<MeteredGeneration>,
-    (plan, recalled): (GenerationPlan, Option<Arc<retrieval::Recalled>>),
+    (plan, recalled, meter): (GenerationPlan, Option<Arc<retrieval::Recalled>>, Meter),
 ) -> Response {
     let chunk = {
         let (id, model) = (id.clone(), model.clone());
@@ -289,6 +301,7 @@ fn stream_chat(
             choices,
             usage,
             citations: None,
+            retrieval: None,
         }
     };
     let sse = |chunk: &ChatCompletionChunk| {
@@ -323,8 +336,25 @@ fn stream_chat(
     // sent as content or tool calls when the choice finishes.
     let tools = plan.tools;
     let mut tool_replies: Vec<String> = vec![String::new(); plan.choices];
-    // With memory, each choice's text is gathered too: its last chunk names what it cites.
+    // With memory, each choice's text is gathered too: its last chunk names what it cites,
+    // and the first choice's is what `memory.remember` keeps once the stream ends.
     let mut answers: Vec<String> = vec![String::new(); plan.choices];
+    let first_answer = Arc::new(std::sync::Mutex::new(String::new()));
+    let remember = {
+        let (recalled, first_answer, model) =
+            (recalled.clone(), first_answer.clone(), model.clone());
+        stream::once(async move {
+            if let Some(recalled) = recalled {
+                let answer = first_answer
+                    .lock()
+                    .map(|answer| answer.clone())
+                    .unwrap_or_default();
+                recalled.remember(&meter, &model, &answer).await;
+            }
+            stream::empty::<Result<Event, Infallible>>()
+        })
+        .flatten()
+    };
     let body = merged_events(streams).filter_map(move |(index, event)| {
         if recalled.is_some()
             && let Ok(GenerationEvent::Token { text, .. } | GenerationEvent::Text { text }) =
@@ -431,6 +461,13 @@ fn stream_chat(
                 last.citations = recalled
                     .as_ref()
                     .map(|recalled| recalled.citations(&answers[index]));
+                last.retrieval = recalled.as_ref().map(|recalled| recalled.retrieval());
+                if index == 0
+                    && recalled.as_ref().is_some_and(|recalled| recalled.remembers())
+                    && let Ok(mut first) = first_answer.lock()
+                {
+                    first.clone_from(&answers[0]);
+                }
                 events.push(sse(&last));
                 if remaining == 0 && include_usage {
                     events.push(sse(&chunk_for_events(Vec::new(), Some(usage))));
@@ -449,6 +486,7 @@ fn stream_chat(
     });
     let stream = stream::iter(openings)
         .chain(body.flatten())
+        .chain(remember)
         .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }))
         .boxed();
     Sse::new(stream)
@@ -809,4 +847,22 @@ fn model_object(manifest: &hearth_models::Manifest) -> ModelObject {
         created: manifest.current.created_at_ms / 1000,
         owned_by: "hearth",
     }
+}
+
+/// Whose conversation memory a chat with `memory.remember` reaches (`None` without it): the
+/// key's user, or the one the request names (`memory.user`, else OpenAI's `user`).
+pub(crate) fn memory_user(
+    caller: &CallerUser,
+    memory: &MemoryIn,
+    request_user: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    if !memory.remember {
+        return Ok(None);
+    }
+    let (named, param) = match (&memory.user, request_user) {
+        (Some(user), _) => (Some(user.as_str()), "memory.user"),
+        (None, Some(user)) => (Some(user), "user"),
+        (None, None) => (None, "memory.user"),
+    };
+    caller.memory_user(named, param).map(Some)
 }

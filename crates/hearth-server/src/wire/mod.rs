@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod consumers;
+pub mod conversation_memory;
 pub mod events;
 pub mod files;
+pub mod graphs;
 pub mod memory;
 pub mod ollama;
 pub mod openai;

@@ -232,7 +232,8 @@ pub struct ChatRequest {
     #[schema(max_items = 128)]
     pub tools: Option<Vec<super::openai::ToolIn>>,
     /// Hearth's extension, as on chat completions: answer from these collections, with
-    /// citations on the last line.
+    /// citations on the last line; and remember the conversation per user.
+    #[schema(value_type = Option<super::openai::MemoryBody>)]
     pub memory: Option<super::openai::MemoryIn>,
 }
 
@@ -719,6 +720,9 @@ pub struct FinalFields {
     /// With `memory`: the placed passages the answer cites.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub citations: Option<Vec<super::openai::CitationOut>>,
+    /// With `memory`: what retrieval placed in the prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<super::openai::RetrievalOut>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -909,6 +913,7 @@ mod response_tests {
     fn final_fields() -> FinalFields {
         FinalFields {
             citations: None,
+            retrieval: None,
             done_reason: "stop",
             total_duration: 1_000_000,
             load_duration: 10_000,

@@ -74,20 +74,33 @@ pub struct ChatCompletionRequest {
     /// Ollama-style keep-alive, accepted here too ("5m", seconds, 0, -1).
     #[schema(schema_with = schema::keep_alive)]
     pub keep_alive: Option<serde_json::Value>,
-    /// Hearth's extension: answer from these collections, with citations.
+    /// Hearth's extension: answer from these collections, with citations; and remember
+    /// the conversation per user.
+    #[schema(value_type = Option<MemoryBody>)]
     pub memory: Option<MemoryIn>,
     /// Open WebUI's attachments: `{"type": "collection", "id"}` answers from that collection.
     #[schema(max_items = 10)]
     pub files: Option<Vec<AttachedFileIn>>,
+    /// The end user the request is for (OpenAI's field): whose memory `memory.remember`
+    /// reaches, when the key was not issued to a user.
+    pub user: Option<String>,
 }
 
-/// Retrieval for a chat: the last user turn is searched in the collections, and the passages
-/// that fit the context are placed before it as numbered sources.
+/// Retrieval for a chat: the last user turn is searched in the collections (and, with
+/// `remember`, in the user's earlier turns), and the passages that fit the context are placed
+/// before it as numbered sources.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct MemoryIn {
-    /// Collections of the caller's tenant, by name.
-    #[schema(min_items = 1, max_items = 10)]
+    /// Collections of the caller's tenant, by name (1–10; may be empty with `remember`).
+    #[schema(max_items = 10)]
+    #[serde(default)]
     pub collections: Vec<String>,
+    /// Remember this exchange in the user's conversation memory, and recall the user's
+    /// earlier turns that match the question.
+    #[serde(default)]
+    pub remember: bool,
+    /// Whose memory: the key's user, or else this (or the request's `user`).
+    pub user: Option<String>,
     /// Passages searched for overall (1–50, default 5).
     #[schema(minimum = 1, maximum = 50)]
     #[serde(default, deserialize_with = "super::integer::int64")]
@@ -100,6 +113,16 @@ pub struct MemoryIn {
     /// Passages scoring below it are left out.
     pub min_score: Option<f32>,
 }
+
+schema::checked_body!(
+    /// [`MemoryIn`] with the rule across its fields that `checked` holds: collections may be
+    /// left out (or empty) only when the request remembers.
+    MemoryBody = MemoryIn,
+    [schema::one_of_holds([
+        schema::present("remember", schema::true_value()),
+        schema::present("collections", schema::some_items()),
+    ])]
+);
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -125,11 +148,13 @@ pub const MEMORY_TOP_K: usize = 5;
 impl MemoryIn {
     /// Itself, once its counts are within bounds (the same on every API that takes it).
     pub fn checked(self) -> Result<MemoryIn, ApiError> {
-        if !(1..=10).contains(&self.collections.len()) {
-            return Err(
-                ApiError::bad_request("memory.collections must name 1 to 10 collections")
-                    .with_param("memory.collections"),
-            );
+        let fewest = if self.remember { 0 } else { 1 };
+        if !(fewest..=10).contains(&self.collections.len()) {
+            return Err(ApiError::bad_request(
+                "memory.collections must name 1 to 10 collections (or none, with \
+                 memory.remember)",
+            )
+            .with_param("memory.collections"));
         }
         if !(1..=50).contains(&self.top_k.unwrap_or(MEMORY_TOP_K)) {
             return Err(
@@ -197,12 +222,39 @@ impl ChatCompletionRequest {
 pub struct CitationOut {
     /// The `[n]` the passage had in the prompt.
     pub number: usize,
-    pub collection: String,
+    /// `collection`, or `conversation` for an earlier turn of the user's.
+    pub source: &'static str,
+    /// The collection, for a passage of one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    /// The document's id, or the earlier turn's.
     pub document_id: String,
     pub chunk: usize,
     pub score: f32,
     /// The passage as placed in the prompt (its start, at most 500 characters).
     pub text: String,
+}
+
+/// What retrieval did for a request: every passage placed in the prompt (cited or not), the
+/// search's time and the tokens its embedding read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RetrievalOut {
+    pub search_ms: f64,
+    pub embedding_tokens: u64,
+    pub placed: Vec<PlacedOut>,
+}
+
+/// A passage placed in the prompt.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlacedOut {
+    pub number: usize,
+    /// `collection` or `conversation`.
+    pub source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    pub document_id: String,
+    pub chunk: usize,
+    pub score: f32,
 }
 
 schema::checked_body!(
@@ -874,6 +926,9 @@ pub struct ChatCompletion {
     /// With `memory`: the placed passages the answer cites.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub citations: Option<Vec<CitationOut>>,
+    /// With `memory`: what retrieval placed in the prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<RetrievalOut>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -985,6 +1040,9 @@ pub struct ChatCompletionChunk {
     /// With `memory`: on a choice's last chunk, the placed passages its answer cites.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub citations: Option<Vec<CitationOut>>,
+    /// With `memory`: on a choice's last chunk, what retrieval placed in the prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<RetrievalOut>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -1153,6 +1211,7 @@ mod tests {
             usage: usage(),
             system_fingerprint: "hearth-0.1.0".to_owned(),
             citations: None,
+            retrieval: None,
         };
         insta::assert_json_snapshot!(completion);
     }
@@ -1183,6 +1242,7 @@ mod tests {
             usage: usage(),
             system_fingerprint: "hearth-0.1.0".to_owned(),
             citations: None,
+            retrieval: None,
         };
         insta::assert_json_snapshot!(completion);
     }
@@ -1198,6 +1258,7 @@ mod tests {
             choices,
             usage,
             citations: None,
+            retrieval: None,
         };
         let call = ToolCall {
             id: "call_2".to_owned(),

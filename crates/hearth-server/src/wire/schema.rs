@@ -130,6 +130,11 @@ pub fn present(field: &str, schema: impl Into<RefOr<Schema>>) -> ObjectBuilder {
     where_present(field, schema).required(field)
 }
 
+/// A list of at least one item.
+pub fn some_items() -> ArrayBuilder {
+    ArrayBuilder::new().min_items(Some(1))
+}
+
 /// Absent (or null), or an empty list.
 pub fn no_items() -> OneOfBuilder {
     OneOfBuilder::new()

@@ -1244,6 +1244,8 @@ async fn small_queues() -> (String, axum::Router, tempfile::TempDir) {
         memory: None,
         files: None,
         vector_stores: None,
+        graphs: None,
+        conversations: None,
         events: Some(events),
         webhooks: None,
         routing: None,

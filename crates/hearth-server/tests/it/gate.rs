@@ -147,11 +147,17 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
         readiness: Readiness::default(),
         store: Some(store.clone()),
         inference: None,
-        memory: Some(memory),
+        memory: Some(memory.clone()),
         files: Some(files),
         // Vector stores need an embedding model, which this server has not: they answer 503,
         // as the routes that need models do.
         vector_stores: None,
+        graphs: Some(hearth_graph::Graphs::new(store.clone(), memory.clone())),
+        conversations: Some(hearth_memory::Conversations::new(
+            store.clone(),
+            memory,
+            None,
+        )),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: None,

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 mod events;
 mod files;
 mod gate;
+mod graphs;
 mod memory;
 mod openapi;
 mod shutdown;
@@ -55,6 +56,8 @@ async fn harness(settings: StaticSettings) -> Harness {
         memory: None,
         files: None,
         vector_stores: None,
+        graphs: None,
+        conversations: None,
         events: None,
         webhooks: None,
         routing: None,

@@ -21,14 +21,14 @@ use crate::{json_body, send};
 /// The most documents one upsert may hold in these tests.
 const MAX_DOCUMENTS: usize = 8;
 
-struct Keyless {
-    router: axum::Router,
+pub(crate) struct Keyless {
+    pub(crate) router: axum::Router,
     _dir: tempfile::TempDir,
 }
 
 /// A server that requires no keys (its caller reaches the instance's own collections), with
 /// memory and no embedding model.
-async fn keyless() -> Keyless {
+pub(crate) async fn keyless() -> Keyless {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(
         dir.path(),
@@ -53,15 +53,18 @@ async fn keyless() -> Keyless {
         max_upload_bytes: 1 << 20,
         request_timeout: Duration::from_secs(30),
     });
+    let memory = Arc::new(memory);
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),
         readiness: Readiness::default(),
-        store: Some(store),
+        store: Some(store.clone()),
         inference: None,
-        memory: Some(Arc::new(memory)),
+        memory: Some(memory.clone()),
         files: None,
         vector_stores: None,
+        graphs: Some(hearth_graph::Graphs::new(store, memory)),
+        conversations: None,
         events: None,
         webhooks: None,
         routing: None,
@@ -77,7 +80,7 @@ async fn keyless() -> Keyless {
 }
 
 /// Sends a request, optionally with a JSON body and a key, and returns the status and body.
-async fn call(
+pub(crate) async fn call(
     router: &axum::Router,
     method: Method,
     path: &str,

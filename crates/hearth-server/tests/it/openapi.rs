@@ -238,6 +238,10 @@ fn cases() -> Vec<Case> {
                     "min_score": 0.1, "filter": {"type": "eq", "key": "topic", "value": "sea"}},
                 "files": [{"type": "collection", "id": "notes"}]
             })),
+            ok("remembered for a named user", json!({
+                "model": "gemma3:270m", "messages": user("Hi"), "user": "alice",
+                "memory": {"remember": true}
+            })),
             bad("memory without collections", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "memory": {"collections": []}
             })),
@@ -936,6 +940,87 @@ fn cases() -> Vec<Case> {
     ));
     cases.extend(requests(
         Method::POST,
+        "/v1/graphs",
+        vec![
+            ok(
+                "a graph whose nodes carry vectors",
+                json!({"name": "people", "dimensions": 2, "metadata": {"team": "a"}}),
+            ),
+            bad("a name that is a number", json!({"name": 7})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/graphs/{graph}/nodes",
+        vec![
+            ok(
+                "two nodes",
+                json!({"nodes": [
+                    {"id": "ada", "type": "person", "title": "Ada", "content": "Writes compilers.",
+                     "properties": {"born": 1815}, "embedding": [1.0, 0.0]},
+                    {"id": "bob", "type": "person", "title": "Bob", "embedding": [0.0, 1.0]}
+                ]}),
+            ),
+            bad("nodes that are not a list", json!({"nodes": {"id": "ada"}})),
+            bad(
+                "a node without a type",
+                json!({"nodes": [{"id": "cid", "title": "Cid", "embedding": [1.0, 1.0]}]}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/graphs/{graph}/relations",
+        vec![
+            ok(
+                "a relation with properties",
+                json!({"relations": [{"source": "ada", "type": "knows", "target": "bob",
+                                      "properties": {"since": 1833}}]}),
+            ),
+            bad(
+                "a relation without a target",
+                json!({"relations": [{"source": "ada", "type": "knows"}]}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/graphs/{graph}/paths",
+        vec![
+            ok(
+                "paths both ways, of one type",
+                json!({"from": "ada", "to": "bob", "max_depth": 2, "direction": "both",
+                       "types": ["knows"], "limit": 5}),
+            ),
+            bad(
+                "a direction that is not one",
+                json!({"from": "ada", "to": "bob", "direction": "up"}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/graphs/{graph}/search",
+        vec![
+            ok(
+                "a keyword search that expands",
+                json!({"query": "compilers", "mode": "keyword", "top_k": 3,
+                       "filter": {"key": "type", "type": "eq", "value": "person"},
+                       "expand": {"types": ["knows"], "direction": "out", "depth": 1, "limit": 5}}),
+            ),
+            bad("no query", json!({"top_k": 3})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/graphs/{graph}/nodes/delete",
+        vec![
+            ok("ids it may not have", json!({"ids": ["nobody"]})),
+            bad("ids that are not a list", json!({"ids": "nobody"})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
         "/v1/events",
         vec![
             ok(
@@ -1080,6 +1165,7 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{batch_id}", "vsfb_0")
         .replace("{delivery}", "whd_0")
         .replace("{pattern}", "emotion.*")
+        .replace("{graph}", "people")
 }
 
 fn operation<'a>(document: &'a Value, method: &Method, route: &str) -> &'a Value {

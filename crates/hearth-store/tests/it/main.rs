@@ -45,7 +45,9 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "files",
             "memory document text",
             "vector stores",
-            "responses"
+            "responses",
+            "graphs",
+            "conversation memory"
         ]
     );
     store
@@ -55,6 +57,14 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(
+        store
+            .migrate_down(None)
+            .await
+            .expect("down conversation memory"),
+        [12]
+    );
+    assert_eq!(store.migrate_down(None).await.expect("down graphs"), [11]);
     assert_eq!(
         store.migrate_down(None).await.expect("down responses"),
         [10]
@@ -81,7 +91,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6, 7, 8, 9, 10]
+        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     );
     assert!(
         store

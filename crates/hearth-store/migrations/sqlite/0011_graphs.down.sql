@@ -1,0 +1,3 @@
+DROP TABLE graph_relations;
+DROP TABLE graph_nodes;
+DROP TABLE graphs;
