@@ -324,7 +324,11 @@ pub(crate) async fn recall(
         .map(|(passage, score, text)| Source {
             id: passage.parts().2,
             name: match passage {
-                Passage::Collection { .. } => passage.label(),
+                Passage::Collection {
+                    collection,
+                    document_id,
+                    ..
+                } => format!("{collection}/{document_id}"),
                 Passage::Conversation { .. } => "an earlier conversation".to_string(),
             },
             score: *score,

@@ -119,6 +119,7 @@ def main(base_url):
 
     file_search(client)
     chat_memory(client, base_url)
+    conversation_memory(client, base_url)
 
     # Bad input is a 400 naming the field.
     try:
@@ -191,6 +192,81 @@ def chat_memory(client, base_url):
         check(error.param == "memory.collections", f"error param {error.param!r}")
     else:
         raise AssertionError("a missing collection was searched")
+
+
+def conversation_memory(client, base_url):
+    """`memory.remember`: each exchange is kept in its user's memory and recalled for that user
+    only; a user's memory is exported and deleted through /v1/memories/{user}."""
+    import httpx
+
+    api = httpx.Client(base_url=f"{base_url}/v1", timeout=60)
+
+    def chat(user, text, stream=False):
+        asked = dict(model=CHAT_MODEL, messages=[{"role": "user", "content": text}],
+                     max_tokens=24, temperature=0, user=user,
+                     extra_body={"memory": {"remember": True}})
+        if not stream:
+            answer = client.chat.completions.create(**asked)
+            return answer.choices[0].message.content, answer.model_extra["retrieval"]
+        pieces, retrieval = [], None
+        for chunk in client.chat.completions.create(stream=True, **asked):
+            for choice in chunk.choices:
+                pieces.append(choice.delta.content or "")
+            retrieval = (chunk.model_extra or {}).get("retrieval") or retrieval
+        return "".join(pieces), retrieval
+
+    def turns(user):
+        exported = api.get(f"/memories/{user}")
+        check(exported.status_code == 200, f"export: {exported.status_code} {exported.text}")
+        return exported.json()["data"]
+
+    _, first = chat("alice", "Remember this: my cat is called Zorvath.")
+    check(first["placed"] == [], f"nothing was remembered yet, but {first}")
+    chat("bob", "I repair old bicycles for a living.")
+    alice_turns = turns("alice")
+    check(len(alice_turns) == 1 and alice_turns[0]["text"].startswith(
+        "User: Remember this: my cat is called Zorvath.\nAssistant:"), f"alice: {alice_turns}")
+
+    question = "What is my cat called?"
+    text, recalled = chat("alice", question)
+    print(f"remember: alice asked {question!r}, got {text!r}, placed {recalled['placed']}")
+    check([(p["source"], p["document_id"]) for p in recalled["placed"]]
+          == [("conversation", alice_turns[0]["id"])], f"alice recalled {recalled}")
+    check("Zorvath" in text, f"the answer did not come from alice's memory: {text!r}")
+
+    # Bob asks the same, streamed: only Bob's own turns are ever placed.
+    text, recalled = chat("bob", question, stream=True)
+    bob_ids = {turn["id"] for turn in turns("bob")}
+    check(recalled["placed"] and all(p["source"] == "conversation" and p["document_id"] in bob_ids
+                                     for p in recalled["placed"]), f"bob recalled {recalled}")
+    check("Zorvath" not in text, f"bob was told about alice's cat: {text!r}")
+    # The streamed exchange was kept once the stream ended.
+    check(len(turns("bob")) == 2, f"bob: {turns('bob')}")
+
+    # Ollama's chat names the user in the memory field.
+    ollama = api.post(f"{base_url}/api/chat", json={
+        "model": CHAT_MODEL, "messages": [{"role": "user", "content": question}], "stream": False,
+        "options": {"temperature": 0, "num_predict": 24},
+        "memory": {"remember": True, "user": "alice"}}).json()
+    check(any(p["document_id"] == alice_turns[0]["id"] for p in ollama["retrieval"]["placed"]),
+          f"/api/chat recalled {ollama.get('retrieval')}")
+
+    # Deleting Alice's memory leaves nothing of hers to recall, and Bob's untouched.
+    deleted = api.delete("/memories/alice").json()
+    check(deleted == {"object": "memory.deleted", "user": "alice", "deleted": 3}, f"{deleted}")
+    _, recalled = chat("alice", question)
+    check(recalled["placed"] == [], f"a deleted memory was recalled: {recalled}")
+    check(len(turns("bob")) == 2, "bob's memory went with alice's")
+
+    # Without a key issued to a user, the request must say whose memory it is.
+    try:
+        client.chat.completions.create(model=CHAT_MODEL, max_tokens=4,
+                                       messages=[{"role": "user", "content": "Hi"}],
+                                       extra_body={"memory": {"remember": True}})
+    except openai.BadRequestError as error:
+        check(error.param == "memory.user", f"error param {error.param!r}")
+    else:
+        raise AssertionError("a remembered chat without a user was accepted")
 
 
 def file_search(client):
