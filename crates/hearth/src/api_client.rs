@@ -40,6 +40,32 @@ impl Api {
         })
     }
 
+    /// Every item of a cursor-paged list at `path` (a path with a query string), a page at a
+    /// time, handed to `each`.
+    pub(crate) async fn each_item(
+        &self,
+        path: &str,
+        mut each: impl FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut after: Option<String> = None;
+        loop {
+            let cursor = after
+                .as_deref()
+                .map(|after| format!("&after={}", percent_encode(after)))
+                .unwrap_or_default();
+            let page = self
+                .call(reqwest::Method::GET, &format!("{path}{cursor}"), None)
+                .await?;
+            for item in page["data"].as_array().cloned().unwrap_or_default() {
+                each(item)?;
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => after = Some(next.to_string()),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// A request to `path` on the server, with the key.
     pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));

@@ -62,6 +62,12 @@ pub enum Command {
     /// A running server's collections: list, make, delete, import JSON Lines, export.
     #[command(subcommand)]
     Collections(CollectionsCommand),
+    /// A running server's knowledge graphs: list, make, delete, import JSON Lines, neighbours.
+    #[command(subcommand)]
+    Graphs(GraphsCommand),
+    /// A running server's conversation memory of one user: export or delete it.
+    #[command(subcommand)]
+    Memories(MemoriesCommand),
     /// A running server's events: publish one, or print those of topics live.
     #[command(subcommand)]
     Events(EventsCommand),
@@ -236,6 +242,75 @@ pub enum CollectionsCommand {
         #[command(flatten)]
         server: ServerArgs,
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GraphsCommand {
+    /// List the graphs the key reaches.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a graph whose nodes the server embeds (default), or with --dimensions whose
+    /// nodes carry their own vectors.
+    Create {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        #[arg(long, value_name = "N")]
+        dimensions: Option<u64>,
+        /// The embedding model (default: the server's).
+        #[arg(long, value_name = "MODEL")]
+        model: Option<String>,
+    },
+    /// Delete a graph with its nodes and relations.
+    Delete {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Import a JSON Lines file: lines `{"node": {"id", "type", "title", "content",
+    /// "properties"}}` and `{"relation": {"source", "type", "target", "properties"}}`. Nodes
+    /// go first, then relations; upserts, so running it again is harmless.
+    Import {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        #[arg(value_name = "FILE.jsonl")]
+        file: std::path::PathBuf,
+    },
+    /// Print a node's relations and the nodes at their other ends.
+    Neighbors {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        node: String,
+        /// out, in or both.
+        #[arg(long, default_value = "out")]
+        direction: String,
+        /// Relation types, comma-separated (default: all).
+        #[arg(long, value_name = "TYPES")]
+        types: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoriesCommand {
+    /// Print the user's remembered turns as JSON Lines, oldest first.
+    Export {
+        #[command(flatten)]
+        server: ServerArgs,
+        user: String,
+    },
+    /// Delete every turn remembered for the user.
+    Forget {
+        #[command(flatten)]
+        server: ServerArgs,
+        user: String,
     },
 }
 

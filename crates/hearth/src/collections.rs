@@ -11,39 +11,13 @@ use hearth_config::Sources;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::api_client::{Api, percent_encode};
+use crate::api_client::Api;
 use crate::cli::{CollectionCreateArgs, CollectionsCommand};
 
 /// Documents per page when the CLI reads a collection.
 const PAGE: usize = 1000;
 
 impl Api {
-    /// Every item of a cursor-paged list at `path` (a path with a query string), a page at a
-    /// time, handed to `each`.
-    async fn each_item(
-        &self,
-        path: &str,
-        mut each: impl FnMut(Value) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let mut after: Option<String> = None;
-        loop {
-            let cursor = after
-                .as_deref()
-                .map(|after| format!("&after={}", percent_encode(after)))
-                .unwrap_or_default();
-            let page = self
-                .call(reqwest::Method::GET, &format!("{path}{cursor}"), None)
-                .await?;
-            for item in page["data"].as_array().cloned().unwrap_or_default() {
-                each(item)?;
-            }
-            match page["next_cursor"].as_str() {
-                Some(next) => after = Some(next.to_string()),
-                None => return Ok(()),
-            }
-        }
-    }
-
     /// Every document of a collection, a page at a time, handed to `each`.
     async fn each_document(
         &self,

@@ -7,6 +7,7 @@ mod collections;
 mod commands;
 mod config;
 mod events;
+mod graphs;
 mod keys;
 mod log_writer;
 mod models;
@@ -38,6 +39,10 @@ fn main() -> ExitCode {
             collections::run(&config::sources(&cli.global, None), command)
         }
         Command::Events(command) => events::run(&config::sources(&cli.global, None), command),
+        Command::Graphs(command) => graphs::run(&config::sources(&cli.global, None), command),
+        Command::Memories(command) => {
+            graphs::run_memories(&config::sources(&cli.global, None), command)
+        }
         Command::Version => {
             commands::version();
             Ok(())

@@ -281,3 +281,54 @@ fn the_cli_imports_again_without_duplicates_and_exports_what_it_imported() {
     assert!(!ok);
     assert!(err.contains("404") && err.contains("not found"), "{err}");
 }
+
+#[test]
+fn the_cli_imports_a_graph_prints_neighbours_and_reaches_a_users_memory() {
+    let server = Server::start(|_, _| {});
+    let home = server.dir.path();
+    let hearth = |args: &[&str]| {
+        let output = crate::run(
+            crate::hearth(home)
+                .args(args)
+                .args(["--url", &server.url("")]),
+        );
+        (
+            output.status.success(),
+            crate::stdout_of(&output),
+            crate::stderr_of(&output),
+        )
+    };
+    let (ok, out, err) = hearth(&["graphs", "create", "people", "--dimensions", "2"]);
+    assert!(ok, "{out}{err}");
+    let file = home.join("people.jsonl");
+    let lines = [
+        json!({"relation": {"source": "ada", "type": "knows", "target": "bob"}}),
+        json!({"node": {"id": "ada", "type": "person", "title": "Ada", "embedding": [1.0, 0.0]}}),
+        json!({"node": {"id": "bob", "type": "person", "title": "Bob", "embedding": [0.0, 1.0]}}),
+    ];
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n")).expect("write");
+    // The relation comes first in the file; nodes are sent first.
+    let (ok, out, err) = hearth(&["graphs", "import", "people", file.to_str().expect("path")]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("imported 2 nodes and 1 relations"), "{out}");
+    let (ok, out, err) = hearth(&["graphs", "neighbors", "people", "bob", "--direction", "in"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "ada -knows-> bob\tAda");
+    let (ok, out, _) = hearth(&["graphs", "list"]);
+    assert!(
+        ok && out.lines().any(|line| line.starts_with("people ")),
+        "{out}"
+    );
+    let (ok, out, err) = hearth(&["graphs", "delete", "people"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "deleted graph people");
+
+    // A user nothing was remembered for has an empty memory.
+    let (ok, out, err) = hearth(&["memories", "export", "alice"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "");
+    let (ok, out, err) = hearth(&["memories", "forget", "alice"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "deleted 0 remembered turns of alice");
+}
