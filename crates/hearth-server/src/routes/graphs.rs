@@ -8,8 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hearth_graph::{
-    Expand, GraphSearch, Graphs, NeighborQuery, NewGraph, NewNode, NewRelation, PathQuery,
-    SubgraphQuery,
+    GraphSearch, Graphs, NeighborQuery, NewGraph, NewNode, NewRelation, PathQuery, SubgraphQuery,
 };
 use hearth_memory::PageRequest;
 use serde_json::{Map, Value};
@@ -458,11 +457,9 @@ pub async fn search(
         mode,
         top_k: size(request.top_k, DEFAULT_TOP_K),
         filter,
-        expand: request.expand.map(|expand| Expand {
-            follow: follow(expand.direction, expand.types),
-            depth: size(expand.depth, 1),
-            limit: size(expand.limit, DEFAULT_EXPAND_NODES),
-        }),
+        expand: request
+            .expand
+            .map(|expand| expand.to_expand(DEFAULT_EXPAND_NODES)),
     };
     let started = std::time::Instant::now();
     let found = graphs(&state)?.search(&tenant, &graph, &search).await?;

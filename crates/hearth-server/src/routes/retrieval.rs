@@ -67,24 +67,49 @@ pub(crate) enum Passage {
         document_id: String,
         chunk: usize,
     },
+    /// A node of a knowledge graph (a hit, or a node a hit reached along a relation).
+    Graph { graph: String, node_id: String },
     /// An earlier turn from the user's conversation memory.
     Conversation { turn_id: String },
 }
 
+/// A passage's origin as the answer names it: its kind, collection or graph, id and chunk.
+struct Origin {
+    kind: &'static str,
+    collection: Option<String>,
+    graph: Option<String>,
+    id: String,
+    chunk: usize,
+}
+
 impl Passage {
-    fn parts(&self) -> (&'static str, Option<String>, String, usize) {
+    fn origin(&self) -> Origin {
         match self {
             Passage::Collection {
                 collection,
                 document_id,
                 chunk,
-            } => (
-                "collection",
-                Some(collection.clone()),
-                document_id.clone(),
-                *chunk,
-            ),
-            Passage::Conversation { turn_id } => ("conversation", None, turn_id.clone(), 0),
+            } => Origin {
+                kind: "collection",
+                collection: Some(collection.clone()),
+                graph: None,
+                id: document_id.clone(),
+                chunk: *chunk,
+            },
+            Passage::Graph { graph, node_id } => Origin {
+                kind: "graph",
+                collection: None,
+                graph: Some(graph.clone()),
+                id: node_id.clone(),
+                chunk: 0,
+            },
+            Passage::Conversation { turn_id } => Origin {
+                kind: "conversation",
+                collection: None,
+                graph: None,
+                id: turn_id.clone(),
+                chunk: 0,
+            },
         }
     }
 
@@ -95,7 +120,21 @@ impl Passage {
                 document_id,
                 chunk,
             } => format!("{collection}/{document_id}#{chunk}"),
+            Passage::Graph { graph, node_id } => format!("graph:{graph}/{node_id}"),
             Passage::Conversation { turn_id } => format!("conversation/{turn_id}"),
+        }
+    }
+
+    /// The heading the passage has among the prompt's sources.
+    fn heading(&self) -> String {
+        match self {
+            Passage::Collection {
+                collection,
+                document_id,
+                ..
+            } => format!("{collection}/{document_id}"),
+            Passage::Graph { graph, node_id } => format!("{graph}/{node_id}"),
+            Passage::Conversation { .. } => "an earlier conversation".to_string(),
         }
     }
 }
@@ -128,13 +167,14 @@ impl Recalled {
             .into_iter()
             .map(|index| {
                 let (source, passage) = (&self.sources[index], &self.passages[index]);
-                let (kind, collection, document_id, chunk) = passage.parts();
+                let origin = passage.origin();
                 CitationOut {
                     number: index + 1,
-                    source: kind,
-                    collection,
-                    document_id,
-                    chunk,
+                    source: origin.kind,
+                    collection: origin.collection,
+                    graph: origin.graph,
+                    document_id: origin.id,
+                    chunk: origin.chunk,
                     score: source.score,
                     text: source.text.chars().take(EXCERPT_CHARS).collect(),
                 }
@@ -153,13 +193,14 @@ impl Recalled {
                 .zip(&self.passages)
                 .enumerate()
                 .map(|(index, (source, passage))| {
-                    let (kind, collection, document_id, chunk) = passage.parts();
+                    let origin = passage.origin();
                     PlacedOut {
                         number: index + 1,
-                        source: kind,
-                        collection,
-                        document_id,
-                        chunk,
+                        source: origin.kind,
+                        collection: origin.collection,
+                        graph: origin.graph,
+                        document_id: origin.id,
+                        chunk: origin.chunk,
                         score: source.score,
                     }
                 })
@@ -268,6 +309,10 @@ pub(crate) async fn recall(
     let mut embedding_tokens = 0;
     // (passage, score, text), from every collection and the user's memory.
     let mut found: Vec<(Passage, f32, String)> = Vec::new();
+    // Nodes graph hits reached, by (graph, hit): placed right after their hit, outside the
+    // `top_k` the hits compete for.
+    let mut reached_from: std::collections::HashMap<(String, String), Vec<(Passage, f32, String)>> =
+        std::collections::HashMap::new();
     for collection in &memory.collections {
         let results = service
             .search(tenant, collection, &request)
@@ -290,6 +335,71 @@ pub(crate) async fn recall(
                 hit.document.text,
             )
         }));
+    }
+    if !memory.graphs.is_empty() {
+        let graphs = state.graphs.clone().ok_or_else(|| {
+            ApiError::unavailable("graphs are not configured on this server")
+                .with_param("memory.graphs")
+        })?;
+        for asked in &memory.graphs {
+            let search = hearth_graph::GraphSearch {
+                query: question.to_string(),
+                mode: request.mode,
+                top_k,
+                filter: None,
+                expand: asked
+                    .expand
+                    .as_ref()
+                    .map(|expand| expand.to_expand(top_k as u64)),
+            };
+            let results = graphs
+                .search(tenant, &asked.graph, &search)
+                .await
+                .map_err(|error| ApiError::from(error).with_param("memory.graphs"))?;
+            super::memory::count_embedding(
+                meter,
+                results.embedding_model.as_deref(),
+                results.embedding_tokens,
+            );
+            embedding_tokens += results.embedding_tokens;
+            let mut scores = std::collections::HashMap::new();
+            for hit in results.hits {
+                scores.insert(hit.node.id.clone(), hit.score);
+                found.push((
+                    Passage::Graph {
+                        graph: asked.graph.clone(),
+                        node_id: hit.node.id.clone(),
+                    },
+                    hit.score,
+                    node_text(&hit.node, None),
+                ));
+            }
+            // A reached node scores below the hit it came from, less the farther it is, and
+            // goes with the hit it was reached from (through the nodes between).
+            let mut root: std::collections::HashMap<String, String> =
+                std::collections::HashMap::new();
+            for reached in results.reached {
+                let from = scores.get(&reached.from).copied().unwrap_or(0.0);
+                let score = from / (reached.depth as f32 + 1.0);
+                scores.insert(reached.node.id.clone(), score);
+                let hit = root
+                    .get(&reached.from)
+                    .cloned()
+                    .unwrap_or_else(|| reached.from.clone());
+                root.insert(reached.node.id.clone(), hit.clone());
+                reached_from
+                    .entry((asked.graph.clone(), hit))
+                    .or_default()
+                    .push((
+                        Passage::Graph {
+                            graph: asked.graph.clone(),
+                            node_id: reached.node.id.clone(),
+                        },
+                        score,
+                        node_text(&reached.node, Some(&reached.via)),
+                    ));
+            }
+        }
     }
     if let Some(remembering) = &remembering {
         let recollection = remembering
@@ -319,18 +429,24 @@ pub(crate) async fn recall(
     found.retain(|(_, score, _)| memory.min_score.is_none_or(|min| *score >= min));
     found.sort_by(|a, b| b.1.total_cmp(&a.1));
     found.truncate(top_k);
+    if !reached_from.is_empty() {
+        let hits = std::mem::take(&mut found);
+        for hit in hits {
+            let followers = match &hit.0 {
+                Passage::Graph { graph, node_id } => {
+                    reached_from.remove(&(graph.clone(), node_id.clone()))
+                }
+                _ => None,
+            };
+            found.push(hit);
+            found.extend(followers.into_iter().flatten());
+        }
+    }
     let sources = found
         .iter()
         .map(|(passage, score, text)| Source {
-            id: passage.parts().2,
-            name: match passage {
-                Passage::Collection {
-                    collection,
-                    document_id,
-                    ..
-                } => format!("{collection}/{document_id}"),
-                Passage::Conversation { .. } => "an earlier conversation".to_string(),
-            },
+            id: passage.origin().id,
+            name: passage.heading(),
             score: *score,
             text: text.clone(),
         })
@@ -359,4 +475,21 @@ pub(crate) async fn recall(
         embedding_tokens,
         remembering,
     })
+}
+
+/// A node as a source: its title and content, and for a node reached along a relation, that
+/// relation (`ada worked_with babbage`), which is often what the question is about.
+fn node_text(node: &hearth_graph::Node, via: Option<&hearth_graph::Relation>) -> String {
+    let mut text = match (node.title.is_empty(), node.content.is_empty()) {
+        (false, false) => format!("{}\n{}", node.title, node.content),
+        (false, true) => node.title.clone(),
+        _ => node.content.clone(),
+    };
+    if let Some(relation) = via {
+        text.push_str(&format!(
+            "\n({} {} {})",
+            relation.source, relation.relation_type, relation.target
+        ));
+    }
+    text
 }

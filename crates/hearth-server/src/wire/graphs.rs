@@ -45,6 +45,20 @@ pub fn types_of_query(types: Option<&str>) -> Option<Vec<String>> {
     (!types.is_empty()).then_some(types)
 }
 
+impl ExpandIn {
+    /// The domain's expansion, with the defaults: depth 1, at most `default_limit` nodes.
+    pub fn to_expand(&self, default_limit: u64) -> hearth_graph::Expand {
+        let size = |value: Option<u64>, default: u64| {
+            usize::try_from(value.unwrap_or(default)).unwrap_or(usize::MAX)
+        };
+        hearth_graph::Expand {
+            follow: follow(self.direction, self.types.clone()),
+            depth: size(self.depth, 1),
+            limit: size(self.limit, default_limit),
+        }
+    }
+}
+
 pub fn follow(direction: Option<DirectionIo>, types: Option<Vec<String>>) -> Follow {
     Follow {
         direction: direction.unwrap_or_default().into(),
@@ -374,7 +388,7 @@ pub struct PathsOut {
 }
 
 /// How a search grows its hits along relations.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpandIn {
     /// Relation types to follow (default: all).

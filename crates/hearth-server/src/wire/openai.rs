@@ -101,6 +101,11 @@ pub struct MemoryIn {
     pub remember: bool,
     /// Whose memory: the key's user, or else this (or the request's `user`).
     pub user: Option<String>,
+    /// Knowledge graphs of the caller's tenant whose nodes are searched too (0–5), each hit
+    /// optionally expanded along relations.
+    #[schema(max_items = 5)]
+    #[serde(default)]
+    pub graphs: Vec<GraphMemoryIn>,
     /// Passages searched for overall (1–50, default 5).
     #[schema(minimum = 1, maximum = 50)]
     #[serde(default, deserialize_with = "super::integer::int64")]
@@ -114,13 +119,24 @@ pub struct MemoryIn {
     pub min_score: Option<f32>,
 }
 
+/// A graph searched for a chat, and how its hits grow along relations.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraphMemoryIn {
+    /// The graph's name.
+    pub graph: String,
+    /// Also place the nodes the hits reach.
+    pub expand: Option<super::graphs::ExpandIn>,
+}
+
 schema::checked_body!(
     /// [`MemoryIn`] with the rule across its fields that `checked` holds: collections may be
-    /// left out (or empty) only when the request remembers.
+    /// left out (or empty) only when the request remembers or searches graphs.
     MemoryBody = MemoryIn,
     [schema::one_of_holds([
         schema::present("remember", schema::true_value()),
         schema::present("collections", schema::some_items()),
+        schema::present("graphs", schema::some_items()),
     ])]
 );
 
@@ -148,13 +164,23 @@ pub const MEMORY_TOP_K: usize = 5;
 impl MemoryIn {
     /// Itself, once its counts are within bounds (the same on every API that takes it).
     pub fn checked(self) -> Result<MemoryIn, ApiError> {
-        let fewest = if self.remember { 0 } else { 1 };
+        let fewest = if self.remember || !self.graphs.is_empty() {
+            0
+        } else {
+            1
+        };
         if !(fewest..=10).contains(&self.collections.len()) {
             return Err(ApiError::bad_request(
                 "memory.collections must name 1 to 10 collections (or none, with \
-                 memory.remember)",
+                 memory.remember or memory.graphs)",
             )
             .with_param("memory.collections"));
+        }
+        if self.graphs.len() > 5 {
+            return Err(
+                ApiError::bad_request("memory.graphs names at most 5 graphs")
+                    .with_param("memory.graphs"),
+            );
         }
         if !(1..=50).contains(&self.top_k.unwrap_or(MEMORY_TOP_K)) {
             return Err(
@@ -222,12 +248,15 @@ impl ChatCompletionRequest {
 pub struct CitationOut {
     /// The `[n]` the passage had in the prompt.
     pub number: usize,
-    /// `collection`, or `conversation` for an earlier turn of the user's.
+    /// `collection`, `graph`, or `conversation` for an earlier turn of the user's.
     pub source: &'static str,
     /// The collection, for a passage of one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
-    /// The document's id, or the earlier turn's.
+    /// The graph, for a node of one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<String>,
+    /// The document's id, the node's, or the earlier turn's.
     pub document_id: String,
     pub chunk: usize,
     pub score: f32,
@@ -248,10 +277,12 @@ pub struct RetrievalOut {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PlacedOut {
     pub number: usize,
-    /// `collection` or `conversation`.
+    /// `collection`, `graph` or `conversation`.
     pub source: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<String>,
     pub document_id: String,
     pub chunk: usize,
     pub score: f32,

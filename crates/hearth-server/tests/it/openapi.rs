@@ -238,6 +238,10 @@ fn cases() -> Vec<Case> {
                     "min_score": 0.1, "filter": {"type": "eq", "key": "topic", "value": "sea"}},
                 "files": [{"type": "collection", "id": "notes"}]
             })),
+            ok("answered from a graph, expanded along a relation", json!({
+                "model": "gemma3:270m", "messages": user("Hi"),
+                "memory": {"graphs": [{"graph": "people", "expand": {"types": ["knows"], "depth": 1}}]}
+            })),
             ok("remembered for a named user", json!({
                 "model": "gemma3:270m", "messages": user("Hi"), "user": "alice",
                 "memory": {"remember": true}

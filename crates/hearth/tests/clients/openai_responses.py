@@ -120,6 +120,7 @@ def main(base_url):
     file_search(client)
     chat_memory(client, base_url)
     conversation_memory(client, base_url)
+    graph_memory(client, base_url)
 
     # Bad input is a 400 naming the field.
     try:
@@ -267,6 +268,43 @@ def conversation_memory(client, base_url):
         check(error.param == "memory.user", f"error param {error.param!r}")
     else:
         raise AssertionError("a remembered chat without a user was accepted")
+
+
+def graph_memory(client, base_url):
+    """`memory.graphs`: a graph's nodes are searched like passages, and a hit's neighbours along
+    the chosen relations are placed with it, naming the relation."""
+    import httpx
+
+    api = httpx.Client(base_url=f"{base_url}/v1", timeout=60)
+    check(api.post("/graphs", json={"name": "family"}).status_code == 201, "graph")
+    nodes = api.post("/graphs/family/nodes", json={"nodes": [
+        {"id": "miriel", "type": "person", "title": "Miriel Quandt",
+         "content": "The keeper of the Zorvath lighthouse."},
+        {"id": "tomas", "type": "person", "title": "Tomas Quandt",
+         "content": "A fisherman who mends nets."},
+        {"id": "soup", "type": "recipe", "title": "Tomato soup", "content": "Serve hot."},
+    ]})
+    check(nodes.status_code == 200, f"nodes: {nodes.text}")
+    relations = api.post("/graphs/family/relations", json={"relations": [
+        {"source": "miriel", "type": "married_to", "target": "tomas"}]})
+    check(relations.status_code == 200, f"relations: {relations.text}")
+
+    question = [{"role": "user", "content": "Who is the keeper of the Zorvath lighthouse married to?"}]
+    chat = client.chat.completions.create(
+        model=CHAT_MODEL, messages=question, max_tokens=24, temperature=0,
+        extra_body={"memory": {"top_k": 1, "graphs": [
+            {"graph": "family", "expand": {"types": ["married_to"], "depth": 1}}]}})
+    placed = [(p["source"], p["graph"], p["document_id"]) for p in chat.model_extra["retrieval"]["placed"]]
+    print(f"graph memory: {chat.choices[0].message.content!r} placed {placed}")
+    check(placed == [("graph", "family", "miriel"), ("graph", "family", "tomas")], f"placed {placed}")
+
+    try:
+        client.chat.completions.create(model=CHAT_MODEL, messages=question, max_tokens=4,
+                                       extra_body={"memory": {"graphs": [{"graph": "nowhere"}]}})
+    except openai.NotFoundError as error:
+        check(error.param == "memory.graphs", f"error param {error.param!r}")
+    else:
+        raise AssertionError("a missing graph was searched")
 
 
 def file_search(client):
