@@ -139,6 +139,9 @@ impl Passage {
     }
 }
 
+/// A passage found for the question: where it came from, its score and its text.
+type Found = (Passage, f32, String);
+
 /// Remembering the exchange once it is answered: whose memory, and what was asked.
 pub(crate) struct Remembering {
     conversations: hearth_memory::Conversations,
@@ -308,10 +311,10 @@ pub(crate) async fn recall(
     let searching = std::time::Instant::now();
     let mut embedding_tokens = 0;
     // (passage, score, text), from every collection and the user's memory.
-    let mut found: Vec<(Passage, f32, String)> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     // Nodes graph hits reached, by (graph, hit): placed right after their hit, outside the
     // `top_k` the hits compete for.
-    let mut reached_from: std::collections::HashMap<(String, String), Vec<(Passage, f32, String)>> =
+    let mut reached_from: std::collections::HashMap<(String, String), Vec<Found>> =
         std::collections::HashMap::new();
     for collection in &memory.collections {
         let results = service
