@@ -23,6 +23,9 @@
 //! - `bench graph [--binary PATH] [--skip-peer] [--nodes N] [--edges M]`: knowledge-graph
 //!   neighbours and depth-3 paths over HTTP on a 1M-relation graph against Kùzu in-process;
 //!   see `bench_graph.rs`.
+//! - `bench retrieval [--binary PATH] [--questions N]`: time to the first token of a chat
+//!   with `memory` over 99,000 gcide definitions against the same final prompt without it;
+//!   see `bench_retrieval.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
@@ -33,6 +36,7 @@ mod bench_graph;
 mod bench_inference;
 mod bench_memory;
 mod bench_responses;
+mod bench_retrieval;
 mod bench_vectors;
 mod dist;
 mod fake_upstream;
@@ -63,6 +67,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("responses") => {
             bench_responses::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("retrieval") => {
+            bench_retrieval::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("graph") => {
             bench_graph::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
@@ -92,6 +99,7 @@ const USAGE: &str = "usage:
   cargo xtask bench events [--quick] [--skip-peer] [--binary PATH] [--soak-seconds N]
   cargo xtask bench responses [--binary PATH] [--rounds N]
   cargo xtask bench graph [--binary PATH] [--skip-peer] [--nodes N] [--edges M]
+  cargo xtask bench retrieval [--binary PATH] [--questions N]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 
