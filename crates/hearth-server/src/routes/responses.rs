@@ -232,6 +232,19 @@ pub async fn create_response(
         input,
     };
     let loaded = generate::load(&state, &request.model, request.keep_alive.as_ref()).await?;
+    if request.truncation == Some(Truncation::Auto) {
+        let dropped = truncate_oldest(
+            loaded.handle.model(),
+            &mut items,
+            1,
+            request.instructions.as_deref(),
+            request.max_output_tokens,
+        );
+        if dropped > 0 {
+            tracing::info!(dropped, "truncation: auto left out the oldest items");
+            plan = request.to_plan(&items, None)?;
+        }
+    }
     // file_search runs first: what it finds is placed in the prompt as numbered sources.
     let mut searched = Searched::default();
     if let Some((index, tool)) = &file_search {
@@ -823,4 +836,40 @@ fn item_key(item: &Item) -> &str {
         | Item::FunctionCallOutput { id, .. }
         | Item::FileSearchCall { id, .. } => id,
     }
+}
+
+/// `truncation: auto`: leaves out the conversation's oldest items, one at a time, until what
+/// remains fits the model's context beside the answer (`max_output_tokens`, or a quarter of
+/// the context when unset); the last `keep` items (the newest message) always stay. A
+/// function call and its output go together, so no output is left without its call. Returns
+/// how many items were left out.
+fn truncate_oldest(
+    model: &hearth_engine::Model,
+    items: &mut Vec<Item>,
+    keep: usize,
+    instructions: Option<&str>,
+    max_output: Option<u32>,
+) -> usize {
+    let context = model.config().n_ctx_per_seq;
+    let reserve = max_output.map_or(context / 4, |tokens| tokens as usize);
+    // A few tokens per item for the chat template's turn markers.
+    let tokens = |text: &str| 8 + model.tokenize(text, false).len();
+    let mut total: usize = instructions.map_or(0, tokens)
+        + items
+            .iter()
+            .map(|item| tokens(&item.prompt_text()))
+            .sum::<usize>();
+    let mut dropped = 0;
+    while total + reserve > context && items.len() > keep {
+        let first = items.remove(0);
+        total -= tokens(&first.prompt_text()).min(total);
+        dropped += 1;
+        // An output whose call went is no use on its own.
+        while items.len() > keep && matches!(items.first(), Some(Item::FunctionCallOutput { .. })) {
+            let orphan = items.remove(0);
+            total -= tokens(&orphan.prompt_text()).min(total);
+            dropped += 1;
+        }
+    }
+    dropped
 }

@@ -61,6 +61,19 @@ pub struct ResponsesRequest {
     pub ignore_eos: bool,
     /// Extra output: `file_search_call.results` shows the passages a search found.
     pub include: Option<Vec<String>>,
+    /// `auto`: when the conversation does not fit the model's context beside the answer, its
+    /// oldest items are left out (never the newest); `disabled` (the default):
+    /// such a request fails with `context_length_exceeded`.
+    pub truncation: Option<Truncation>,
+}
+
+/// What a conversation longer than the context does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Truncation {
+    Auto,
+    #[default]
+    Disabled,
 }
 
 // ---------------------------------------------------------------- items
@@ -78,6 +91,20 @@ pub enum ContentItem {
         #[schema(value_type = Vec<Object>)]
         annotations: Vec<Value>,
     },
+}
+
+impl Item {
+    /// The text the item puts in the prompt, for counting its tokens.
+    pub fn prompt_text(&self) -> String {
+        match self {
+            Item::Message { content, .. } => content.iter().map(ContentItem::text).collect(),
+            Item::FunctionCall {
+                name, arguments, ..
+            } => format!("{name}{arguments}"),
+            Item::FunctionCallOutput { output, .. } => output.clone(),
+            Item::FileSearchCall { queries, .. } => queries.join(" "),
+        }
+    }
 }
 
 impl ContentItem {
@@ -614,7 +641,10 @@ impl ResponseObject {
             tool_choice: request.tool_choice.clone().unwrap_or_else(|| json!("auto")),
             tools: request.tools.clone().unwrap_or_default(),
             top_p: request.sampling.top_p.unwrap_or(1.0),
-            truncation: "disabled".into(),
+            truncation: match request.truncation.unwrap_or_default() {
+                Truncation::Auto => "auto".into(),
+                Truncation::Disabled => "disabled".into(),
+            },
             usage: None,
             user: request.user.clone(),
             metadata: request.metadata.clone().unwrap_or_default(),

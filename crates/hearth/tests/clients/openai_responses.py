@@ -117,6 +117,7 @@ def main(base_url):
     check(answered.output[0].type == "message" and answered.output_text, f"{answered.output}")
     print(f"tool: {call.arguments} -> {answered.output_text!r}")
 
+    truncation(client)
     file_search(client)
     chat_memory(client, base_url)
     conversation_memory(client, base_url)
@@ -268,6 +269,25 @@ def conversation_memory(client, base_url):
         check(error.param == "memory.user", f"error param {error.param!r}")
     else:
         raise AssertionError("a remembered chat without a user was accepted")
+
+
+def truncation(client):
+    """`truncation: auto` leaves out the oldest items of a conversation longer than the context;
+    without it, the request fails naming the problem."""
+    filler = " ".join(f"word{i}" for i in range(120))
+    long = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"{i}: {filler}"}
+            for i in range(16)]
+    long.append({"role": "user", "content": "Count from 1 to 5: 1, 2,"})
+    try:
+        client.responses.create(model=CHAT_MODEL, input=long, **GREEDY)
+    except openai.BadRequestError as error:
+        check(error.code == "context_length_exceeded", f"error code {error.code!r}")
+    else:
+        raise AssertionError("a conversation longer than the context was accepted")
+    fitted = client.responses.create(model=CHAT_MODEL, input=long, truncation="auto", **GREEDY)
+    check(fitted.truncation == "auto" and fitted.output_text, f"{fitted}")
+    print(f"truncation: auto answered {fitted.output_text!r} from {fitted.usage.input_tokens} "
+          "input tokens")
 
 
 def graph_memory(client, base_url):
