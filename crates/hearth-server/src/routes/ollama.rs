@@ -305,7 +305,7 @@ pub async fn chat(
                 &meter,
                 &tenant,
                 (memory, user),
-                request.last_user_text(),
+                &request.recent_user_texts(memory.query_turns.unwrap_or(1)),
                 (handle.model(), texts, generation.max_tokens),
             )
             .await?;

@@ -147,7 +147,7 @@ async fn chat_completions_uncached(
                 meter,
                 tenant,
                 (memory, user),
-                request.last_user_text().as_deref(),
+                &request.recent_user_texts(memory.query_turns.unwrap_or(1)),
                 (
                     loaded.handle.model(),
                     texts.iter().map(String::as_str).collect(),

@@ -259,13 +259,15 @@ pub(crate) async fn recall(
     meter: &Meter,
     tenant: &str,
     (memory, user): (&MemoryIn, Option<String>),
-    question: Option<&str>,
+    asked: &[String],
     (model, texts, max_output): (&Model, Vec<&str>, Option<usize>),
 ) -> Result<Recalled, ApiError> {
-    let question = question.ok_or_else(|| {
+    let question = asked.last().map(String::as_str).ok_or_else(|| {
         ApiError::bad_request("memory searches for the last user message, and there is none")
             .with_param("messages")
     })?;
+    // The search reads the latest user messages (`query_turns`); the prompt asks the last.
+    let search_text = asked.join("\n");
     let remembering = match (memory.remember, user) {
         (false, _) => None,
         (true, None) => {
@@ -296,7 +298,7 @@ pub(crate) async fn recall(
         .transpose()?;
     let top_k = memory.top_k.unwrap_or(MEMORY_TOP_K);
     let request = SearchRequest {
-        text: Some(question.to_string()),
+        text: Some(search_text.clone()),
         vector: None,
         mode: match memory.mode.unwrap_or(MemoryMode::Hybrid) {
             MemoryMode::Hybrid => SearchMode::Hybrid(HybridWeights::default()),
@@ -346,7 +348,7 @@ pub(crate) async fn recall(
         })?;
         for asked in &memory.graphs {
             let search = hearth_graph::GraphSearch {
-                query: question.to_string(),
+                query: search_text.clone(),
                 mode: request.mode,
                 top_k,
                 filter: None,
@@ -407,7 +409,7 @@ pub(crate) async fn recall(
     if let Some(remembering) = &remembering {
         let recollection = remembering
             .conversations
-            .recall(tenant, &remembering.user, question, top_k)
+            .recall(tenant, &remembering.user, &search_text, top_k)
             .await
             .map_err(|error| ApiError::from(error).with_param("memory.remember"))?;
         super::memory::count_embedding(

@@ -325,13 +325,18 @@ impl ChatRequest {
             .transpose()
     }
 
-    /// The text of the last user message (what retrieval searches for).
-    pub fn last_user_text(&self) -> Option<&str> {
-        self.messages
+    /// The last `count` user messages, oldest first (what `memory.query_turns` searches).
+    pub fn recent_user_texts(&self, count: usize) -> Vec<String> {
+        let mut texts: Vec<String> = self
+            .messages
             .iter()
             .rev()
-            .find(|message| message.role == "user")
-            .map(|message| message.content.as_str())
+            .filter(|message| message.role == "user")
+            .take(count)
+            .map(|message| message.content.clone())
+            .collect();
+        texts.reverse();
+        texts
     }
 
     /// The engine request, and the tools the model may call (Ollama has no tool_choice: a

@@ -117,6 +117,11 @@ pub struct MemoryIn {
     pub mode: Option<MemoryMode>,
     /// Passages scoring below it are left out.
     pub min_score: Option<f32>,
+    /// How many of the latest user messages the search reads (1–5, default 1): more lets a
+    /// follow-up ("and when did she die?") find what the earlier question named.
+    #[schema(minimum = 1, maximum = 5)]
+    #[serde(default, deserialize_with = "super::integer::int64")]
+    pub query_turns: Option<usize>,
 }
 
 /// A graph searched for a chat, and how its hits grow along relations.
@@ -176,6 +181,12 @@ impl MemoryIn {
             )
             .with_param("memory.collections"));
         }
+        if !(1..=5).contains(&self.query_turns.unwrap_or(1)) {
+            return Err(
+                ApiError::bad_request("memory.query_turns must be between 1 and 5")
+                    .with_param("memory.query_turns"),
+            );
+        }
         if self.graphs.len() > 5 {
             return Err(
                 ApiError::bad_request("memory.graphs names at most 5 graphs")
@@ -228,18 +239,22 @@ impl ChatCompletionRequest {
             .collect()
     }
 
-    /// The text of the last user turn (what retrieval searches for).
-    pub fn last_user_text(&self) -> Option<String> {
-        let (index, message) = self
+    /// The last `count` user turns' texts, oldest first (what `memory.query_turns` searches).
+    pub fn recent_user_texts(&self, count: usize) -> Vec<String> {
+        let mut texts: Vec<String> = self
             .messages
             .iter()
             .enumerate()
             .rev()
-            .find(|(_, message)| message.role == "user")?;
-        message.to_turn(index).ok().and_then(|turn| match turn {
-            Turn::User(text) => Some(text),
-            _ => None,
-        })
+            .filter(|(_, message)| message.role == "user")
+            .filter_map(|(index, message)| match message.to_turn(index) {
+                Ok(Turn::User(text)) => Some(text),
+                _ => None,
+            })
+            .take(count)
+            .collect();
+        texts.reverse();
+        texts
     }
 }
 
@@ -1208,6 +1223,33 @@ mod tests {
             cached_prompt_tokens: 8,
         });
         usage
+    }
+
+    #[test]
+    fn a_follow_up_searches_the_latest_user_messages_oldest_first() {
+        let request: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Who keeps the Zorvath lighthouse?"},
+                {"role": "assistant", "content": "Miriel Quandt."},
+                {"role": "user", "content": [{"type": "text", "text": "Since when?"}]}
+            ],
+            "memory": {"collections": ["almanac"], "query_turns": 2}
+        }))
+        .expect("request");
+        assert_eq!(request.recent_user_texts(1), ["Since when?"]);
+        assert_eq!(
+            request.recent_user_texts(2),
+            ["Who keeps the Zorvath lighthouse?", "Since when?"]
+        );
+        assert_eq!(request.recent_user_texts(5).len(), 2);
+        let memory = request.memory().expect("memory").expect("some");
+        assert_eq!(memory.query_turns, Some(2));
+        let mut too_many = memory.clone();
+        too_many.query_turns = Some(6);
+        let refused = too_many.checked().expect_err("6 turns");
+        assert_eq!(refused.param.as_deref(), Some("memory.query_turns"));
     }
 
     #[test]
