@@ -323,12 +323,12 @@ pub(crate) async fn recall(
             .search(tenant, collection, &request)
             .await
             .map_err(|error| ApiError::from(error).with_param("memory.collections"))?;
-        super::memory::count_embedding(
+        charge(
             meter,
+            &mut embedding_tokens,
             results.embedding_model.as_deref(),
             results.embedding_tokens,
         );
-        embedding_tokens += results.embedding_tokens;
         found.extend(results.hits.into_iter().map(|hit| {
             (
                 Passage::Collection {
@@ -361,12 +361,12 @@ pub(crate) async fn recall(
                 .search(tenant, &asked.graph, &search)
                 .await
                 .map_err(|error| ApiError::from(error).with_param("memory.graphs"))?;
-            super::memory::count_embedding(
+            charge(
                 meter,
+                &mut embedding_tokens,
                 results.embedding_model.as_deref(),
                 results.embedding_tokens,
             );
-            embedding_tokens += results.embedding_tokens;
             let mut scores = std::collections::HashMap::new();
             for hit in results.hits {
                 scores.insert(hit.node.id.clone(), hit.score);
@@ -412,12 +412,12 @@ pub(crate) async fn recall(
             .recall(tenant, &remembering.user, &search_text, top_k)
             .await
             .map_err(|error| ApiError::from(error).with_param("memory.remember"))?;
-        super::memory::count_embedding(
+        charge(
             meter,
+            &mut embedding_tokens,
             recollection.embedding_model.as_deref(),
             recollection.embedding_tokens,
         );
-        embedding_tokens += recollection.embedding_tokens;
         found.extend(recollection.turns.into_iter().map(|recalled| {
             (
                 Passage::Conversation {
@@ -497,4 +497,10 @@ fn node_text(node: &hearth_graph::Node, via: Option<&hearth_graph::Relation>) ->
         ));
     }
     text
+}
+
+/// Charges a search's embedding tokens to the request and adds them to its retrieval total.
+fn charge(meter: &Meter, total: &mut u64, model: Option<&str>, tokens: u64) {
+    super::memory::count_embedding(meter, model, tokens);
+    *total += tokens;
 }
