@@ -434,11 +434,18 @@ impl Graphs {
     ) -> Result<Vec<Relation>, MemoryError> {
         validate::batch("relations", relations.len())?;
         let mut rows = Vec::with_capacity(relations.len());
+        let mut given_ids = HashMap::new();
         for (index, relation) in relations.into_iter().enumerate() {
             let field = |name: &str| format!("relations[{index}].{name}");
             let id = match relation.id {
                 Some(id) => {
                     validate::id(&field("id"), &id)?;
+                    if let Some(first) = given_ids.insert(id.clone(), index) {
+                        return Err(invalid(
+                            field("id"),
+                            format!("repeats relations[{first}].id; give each relation its own"),
+                        ));
+                    }
                     id
                 }
                 None => format!("rel_{}", uuid::Uuid::now_v7().simple()),
@@ -463,6 +470,14 @@ impl Graphs {
             .await?
         {
             RelationsWrite::Written(stored) => stored.into_iter().map(relation_of).collect(),
+            RelationsWrite::IdTaken { index } => Err(invalid(
+                format!("relations[{index}].id"),
+                format!(
+                    "graph `{graph}` has a relation `{}` with other ends or type; leave the id \
+                     out or choose another",
+                    rows[index].id
+                ),
+            )),
             RelationsWrite::MissingNode { index, source } => {
                 let (end, id) = if source {
                     ("source", &rows[index].source)

@@ -81,6 +81,11 @@ pub enum RelationsWrite {
         index: usize,
         source: bool,
     },
+    /// Nothing was written: relation `index` gives an id another relation of the graph (with
+    /// other ends or type) has.
+    IdTaken {
+        index: usize,
+    },
 }
 
 /// A relation as a traversal sees it: keys only.
@@ -140,22 +145,55 @@ fn json_keys(keys: &[i64]) -> String {
 }
 
 fn json_strings(values: &[String]) -> String {
-    // Strings without quotes or escapes need none; the rest go through the escaper below.
     let mut text = String::from("[");
     for (index, value) in values.iter().enumerate() {
         if index > 0 {
             text.push(',');
         }
-        text.push('"');
-        for character in value.chars() {
-            match character {
-                '"' => text.push_str("\\\""),
-                '\\' => text.push_str("\\\\"),
-                c if (c as u32) < 0x20 => text.push_str(&format!("\\u{:04x}", c as u32)),
-                c => text.push(c),
-            }
+        json_string(&mut text, value);
+    }
+    text.push(']');
+    text
+}
+
+/// One JSON string literal.
+fn json_string(text: &mut String, value: &str) {
+    text.push('"');
+    for character in value.chars() {
+        match character {
+            '"' => text.push_str("\\\""),
+            '\\' => text.push_str("\\\\"),
+            c if (c as u32) < 0x20 => text.push_str(&format!("\\u{:04x}", c as u32)),
+            c => text.push(c),
         }
-        text.push('"');
+    }
+    text.push('"');
+}
+
+/// Relations as the JSON array the upsert reads: `{"id", "source", "type", "target",
+/// "properties"}` each, the properties as the JSON text to store.
+fn relations_json(relations: &[NewGraphRelation]) -> String {
+    let mut text = String::from("[");
+    for (index, relation) in relations.iter().enumerate() {
+        if index > 0 {
+            text.push(',');
+        }
+        for (position, (name, value)) in [
+            ("id", &relation.id),
+            ("source", &relation.source),
+            ("type", &relation.relation_type),
+            ("target", &relation.target),
+            ("properties", &relation.properties),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            text.push(if position == 0 { '{' } else { ',' });
+            json_string(&mut text, name);
+            text.push(':');
+            json_string(&mut text, value);
+        }
+        text.push('}');
     }
     text.push(']');
     text
@@ -355,59 +393,80 @@ impl Store {
     }
 
     /// Inserts relations, or updates the properties of those whose (source, type, target)
-    /// exists, in one transaction: all or none.
+    /// exists, in one transaction: all or none. The whole batch is one JSON array that three
+    /// statements read (the first missing end, the upsert, the rows back in request order),
+    /// not a round trip per relation.
     pub async fn upsert_graph_relations(
         &self,
         graph_key: i64,
         relations: &[NewGraphRelation],
         now_ms: i64,
     ) -> Result<RelationsWrite, StoreError> {
+        let batch = relations_json(relations);
+        let ends = "FROM json_each($2) j \
+             JOIN graph_nodes s ON s.graph_key = $1 AND s.id = json_extract(j.value, '$.source') \
+             JOIN graph_nodes t ON t.graph_key = $1 AND t.id = json_extract(j.value, '$.target')";
         let mut transaction = self.begin_write().await?;
-        let mut keys = Vec::with_capacity(relations.len());
-        for (index, relation) in relations.iter().enumerate() {
-            let mut ends = [0i64; 2];
-            for (end, (id, source)) in [(&relation.source, true), (&relation.target, false)]
-                .into_iter()
-                .enumerate()
-            {
-                let key: Option<i64> = sqlx::query_scalar(
-                    "SELECT key FROM graph_nodes WHERE graph_key = $1 AND id = $2",
-                )
-                .bind(graph_key)
-                .bind(id)
-                .fetch_optional(&mut *transaction)
-                .await?;
-                match key {
-                    Some(key) => ends[end] = key,
-                    None => return Ok(RelationsWrite::MissingNode { index, source }),
-                }
-            }
-            let key: i64 = sqlx::query_scalar(
-                "INSERT INTO graph_relations (graph_key, id, source_key, type, target_key, \
-                 properties, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-                 ON CONFLICT (source_key, type, target_key) DO UPDATE SET \
-                 properties = excluded.properties, updated_at_ms = excluded.updated_at_ms \
-                 RETURNING key",
-            )
-            .bind(graph_key)
-            .bind(&relation.id)
-            .bind(ends[0])
-            .bind(&relation.relation_type)
-            .bind(ends[1])
-            .bind(&relation.properties)
-            .bind(now_ms)
-            .fetch_one(&mut *transaction)
-            .await?;
-            keys.push(key);
+        let missing: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT CAST(j.key AS INTEGER), s.key IS NULL FROM json_each($2) j \
+             LEFT JOIN graph_nodes s ON s.graph_key = $1 \
+               AND s.id = json_extract(j.value, '$.source') \
+             LEFT JOIN graph_nodes t ON t.graph_key = $1 \
+               AND t.id = json_extract(j.value, '$.target') \
+             WHERE s.key IS NULL OR t.key IS NULL ORDER BY j.key LIMIT 1",
+        )
+        .bind(graph_key)
+        .bind(&batch)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        if let Some((index, source)) = missing {
+            return Ok(RelationsWrite::MissingNode {
+                index: index as usize,
+                source,
+            });
         }
+        // An id given for a new triple that another relation of the graph already has.
+        let taken: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT CAST(j.key AS INTEGER) {ends} \
+             JOIN graph_relations r ON r.graph_key = $1 AND r.id = json_extract(j.value, '$.id') \
+             WHERE NOT (r.source_key = s.key AND r.target_key = t.key \
+               AND r.type = json_extract(j.value, '$.type')) ORDER BY j.key LIMIT 1"
+        ))
+        .bind(graph_key)
+        .bind(&batch)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        if let Some(index) = taken {
+            return Ok(RelationsWrite::IdTaken {
+                index: index as usize,
+            });
+        }
+        // `WHERE true` tells SQLite's parser the upsert clause is not part of a join.
+        sqlx::query(&format!(
+            "INSERT INTO graph_relations (graph_key, id, source_key, type, target_key, \
+             properties, created_at_ms, updated_at_ms) \
+             SELECT $1, json_extract(j.value, '$.id'), s.key, json_extract(j.value, '$.type'), \
+             t.key, json_extract(j.value, '$.properties'), $3, $3 {ends} WHERE true \
+             ORDER BY j.key \
+             ON CONFLICT (source_key, type, target_key) DO UPDATE SET \
+             properties = excluded.properties, updated_at_ms = excluded.updated_at_ms"
+        ))
+        .bind(graph_key)
+        .bind(&batch)
+        .bind(now_ms)
+        .execute(&mut *transaction)
+        .await?;
+        let rows: Vec<GraphRelationRow> = sqlx::query_as(&format!(
+            "SELECT r.key, r.id, s.id AS source, r.type, t.id AS target, r.properties, \
+             r.created_at_ms, r.updated_at_ms {ends} \
+             JOIN graph_relations r ON r.source_key = s.key AND r.target_key = t.key \
+               AND r.type = json_extract(j.value, '$.type') ORDER BY j.key"
+        ))
+        .bind(graph_key)
+        .bind(&batch)
+        .fetch_all(&mut *transaction)
+        .await?;
         transaction.commit().await?;
-        let mut rows = self.graph_relations_by_key(&keys).await?;
-        let position: std::collections::HashMap<i64, usize> = keys
-            .iter()
-            .enumerate()
-            .map(|(index, &key)| (key, index))
-            .collect();
-        rows.sort_by_key(|row| position.get(&row.key).copied().unwrap_or(usize::MAX));
         Ok(RelationsWrite::Written(rows))
     }
 
@@ -713,6 +772,53 @@ mod tests {
             }
         );
         assert_eq!(store.graph_counts(g.key).await.unwrap(), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_batch_comes_back_in_request_order_and_a_taken_id_writes_nothing() {
+        let (_dir, store) = store().await;
+        let g = graph(&store, "t1", "g").await;
+        store
+            .upsert_graph_nodes(g.key, &[node("a"), node("b"), node("c")], 5)
+            .await
+            .unwrap();
+        let mut quoted = relation("c", "knows", "a");
+        quoted.properties = r#"{"note": "say \"hi\""}"#.to_string();
+        let rows = written(
+            store
+                .upsert_graph_relations(
+                    g.key,
+                    &[
+                        relation("b", "knows", "c"),
+                        quoted,
+                        relation("a", "knows", "b"),
+                        relation("b", "knows", "c"),
+                    ],
+                    6,
+                )
+                .await
+                .unwrap(),
+        );
+        let order: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|row| (row.source.as_str(), row.target.as_str()))
+            .collect();
+        assert_eq!(order, [("b", "c"), ("c", "a"), ("a", "b"), ("b", "c")]);
+        assert_eq!(
+            rows[0].key, rows[3].key,
+            "the same triple twice is one relation"
+        );
+        assert_eq!(rows[1].properties, r#"{"note": "say \"hi\""}"#);
+        assert_eq!(store.graph_counts(g.key).await.unwrap(), (3, 3));
+
+        let mut taken = relation("c", "likes", "b");
+        taken.id = rows[2].id.clone();
+        let refused = store
+            .upsert_graph_relations(g.key, &[relation("a", "likes", "c"), taken], 7)
+            .await
+            .unwrap();
+        assert_eq!(refused, RelationsWrite::IdTaken { index: 1 });
+        assert_eq!(store.graph_counts(g.key).await.unwrap(), (3, 3));
     }
 
     #[tokio::test]
