@@ -241,15 +241,21 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             }
             prompt.push_str(&format!("Question: {question}\nAnswer:"));
             with_memory.push(answer.ttft_ms);
-            cached += u64::from(answer.cached_tokens > 8);
+            cached += u64::from(answer.cached_tokens * 2 > answer.prompt_tokens);
             finals.push((prompt, answer));
         }
         for (prompt, remembered) in finals {
             let plain = ask(&mut connection, &request(&prompt, false))?;
             if plain.prompt_tokens != remembered.prompt_tokens {
+                if mismatched == 0 {
+                    eprintln!(
+                        "bench: the rebuilt prompt read {} tokens, the server's {}:\n{prompt}",
+                        plain.prompt_tokens, remembered.prompt_tokens
+                    );
+                }
                 mismatched += 1;
             }
-            cached += u64::from(plain.cached_tokens > 8);
+            cached += u64::from(plain.cached_tokens * 2 > plain.prompt_tokens);
             without.push(plain.ttft_ms);
             paired.push(remembered.ttft_ms - plain.ttft_ms);
         }

@@ -238,19 +238,29 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantScope {
     }
 }
 
-/// The user the caller's key was issued to, if any: whose conversation memory it reaches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallerUser(pub Option<String>);
+/// The scope word that makes a key's chats remember by default (`memory.remember` unless the
+/// request says `false`).
+pub const REMEMBER_SCOPE: &str = "memory:remember";
+
+/// The user the caller's key was issued to, if any (whose conversation memory it reaches), and
+/// whether its chats remember by default (the key's scope `memory:remember`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallerUser {
+    pub user: Option<String>,
+    pub remember_by_default: bool,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for CallerUser {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let user = match parts.extensions.get::<Caller>() {
-            Some(Caller::Key(principal)) => principal.user_id.clone(),
-            _ => None,
-        };
-        Ok(CallerUser(user))
+        Ok(match parts.extensions.get::<Caller>() {
+            Some(Caller::Key(principal)) => CallerUser {
+                user: principal.user_id.clone(),
+                remember_by_default: principal.scopes.iter().any(|scope| scope == REMEMBER_SCOPE),
+            },
+            _ => CallerUser::default(),
+        })
     }
 }
 
@@ -259,7 +269,7 @@ impl CallerUser {
     /// request naming another is refused); any other key names the user in the request
     /// (`param` says where), as apps with one key for all their users do.
     pub fn memory_user(&self, named: Option<&str>, param: &str) -> Result<String, ApiError> {
-        match (&self.0, named) {
+        match (&self.user, named) {
             (Some(own), None) => Ok(own.clone()),
             (Some(own), Some(named)) if named == own => Ok(own.clone()),
             (Some(_), Some(_)) => Err(ApiError::new(

@@ -283,7 +283,10 @@ pub async fn chat(
     // The request is checked whole before anything is asked of the models, as the document
     // describes it: a request that only loads the model too.
     let (mut generation, mut tools) = request.to_request()?;
-    let memory = request.memory()?;
+    let memory = super::super::wire::openai::MemoryIn::with_default(
+        request.memory()?,
+        caller_user.remember_by_default,
+    );
     let inference = inference(&state)?;
     if request.messages.is_empty() {
         // Ollama loads (or with keep_alive 0, unloads) the model for an empty conversation.

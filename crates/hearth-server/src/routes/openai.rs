@@ -107,7 +107,8 @@ pub async fn chat_completions(
     let recalls = ["memory", "files"]
         .iter()
         .any(|field| body.get(field).is_some_and(|value| !value.is_null()));
-    if recalls {
+    // So does one that is remembered (a key may remember by default).
+    if recalls || caller_user.remember_by_default {
         return chat_completions_uncached(&state, &meter, (&tenant, &caller_user), body).await;
     }
     cache::cached(
@@ -135,7 +136,7 @@ async fn chat_completions_uncached(
         };
     // The request is checked whole before anything is asked of the models.
     let mut plan = request.to_plan()?;
-    let memory = request.memory()?;
+    let memory = MemoryIn::with_default(request.memory()?, caller_user.remember_by_default);
     let loaded = generate::load(state, &request.model, request.keep_alive.as_ref()).await?;
     let recalled = match &memory {
         None => None,
@@ -856,7 +857,7 @@ pub(crate) fn memory_user(
     memory: &MemoryIn,
     request_user: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
-    if !memory.remember {
+    if !memory.remembers() {
         return Ok(None);
     }
     let (named, param) = match (&memory.user, request_user) {
@@ -864,5 +865,11 @@ pub(crate) fn memory_user(
         (None, Some(user)) => (Some(user), "user"),
         (None, None) => (None, "memory.user"),
     };
-    caller.memory_user(named, param).map(Some)
+    match caller.memory_user(named, param) {
+        Ok(user) => Ok(Some(user)),
+        // Remembering by the key's default: a chat whose user cannot be told is answered
+        // without conversation memory rather than refused.
+        Err(_) if memory.remember_by_default && named.is_none() => Ok(None),
+        Err(error) => Err(error),
+    }
 }

@@ -262,24 +262,42 @@ pub(crate) async fn recall(
     asked: &[String],
     (model, texts, max_output): (&Model, Vec<&str>, Option<usize>),
 ) -> Result<Recalled, ApiError> {
-    let question = asked.last().map(String::as_str).ok_or_else(|| {
-        ApiError::bad_request("memory searches for the last user message, and there is none")
-            .with_param("messages")
-    })?;
+    let only_by_default =
+        memory.remember_by_default && memory.collections.is_empty() && memory.graphs.is_empty();
+    let question = match asked.last() {
+        Some(question) => question.as_str(),
+        // A key's default does not refuse a chat without a user message; it skips it.
+        None if only_by_default => {
+            return Ok(Recalled {
+                question: String::new(),
+                sources: Vec::new(),
+                passages: Vec::new(),
+                search_ms: 0.0,
+                embedding_tokens: 0,
+                remembering: None,
+            });
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "memory searches for the last user message, and there is none",
+            )
+            .with_param("messages"));
+        }
+    };
     // The search reads the latest user messages (`query_turns`); the prompt asks the last.
     let search_text = asked.join("\n");
-    let remembering = match (memory.remember, user) {
-        (false, _) => None,
-        (true, None) => {
-            return Err(ApiError::internal(
-                "memory.remember reached retrieval without a user",
-            ));
+    // `user` is `Some` exactly when this chat is remembered (see `openai::memory_user`).
+    let remembering = match (user, state.conversations.clone()) {
+        (None, _) => None,
+        (Some(_), None) if memory.remember_by_default => None,
+        (Some(_), None) => {
+            return Err(ApiError::unavailable(
+                "conversation memory is not configured on this server",
+            )
+            .with_param("memory.remember"));
         }
-        (true, Some(user)) => Some(Remembering {
-            conversations: state.conversations.clone().ok_or_else(|| {
-                ApiError::unavailable("conversation memory is not configured on this server")
-                    .with_param("memory.remember")
-            })?,
+        (Some(user), Some(conversations)) => Some(Remembering {
+            conversations,
             tenant: tenant.to_string(),
             user,
             question: question.to_string(),
@@ -467,7 +485,7 @@ pub(crate) async fn recall(
     let placed: Vec<String> = passages.iter().map(Passage::label).collect();
     tracing::info!(
         collections = ?memory.collections,
-        remember = memory.remember,
+        remember = remembering.is_some(),
         placed = ?placed,
         search_ms = searched_in.as_secs_f64() * 1e3,
         "memory retrieved"

@@ -96,9 +96,13 @@ pub struct MemoryIn {
     #[serde(default)]
     pub collections: Vec<String>,
     /// Remember this exchange in the user's conversation memory, and recall the user's
-    /// earlier turns that match the question.
-    #[serde(default)]
-    pub remember: bool,
+    /// earlier turns that match the question (default: false, or true for a key with the
+    /// scope `memory:remember`).
+    pub remember: Option<bool>,
+    /// Set when `remember` came from the key's default rather than the request: then a chat
+    /// whose user cannot be told, or a server without conversation memory, answers without it.
+    #[serde(skip)]
+    pub remember_by_default: bool,
     /// Whose memory: the key's user, or else this (or the request's `user`).
     pub user: Option<String>,
     /// Knowledge graphs of the caller's tenant whose nodes are searched too (0–5), each hit
@@ -167,9 +171,27 @@ pub struct AttachedFileIn {
 pub const MEMORY_TOP_K: usize = 5;
 
 impl MemoryIn {
+    pub fn remembers(&self) -> bool {
+        self.remember == Some(true)
+    }
+
+    /// The request's retrieval with the key's default applied: a key that remembers by
+    /// default makes a chat without `memory` remember, and fills in a `remember` left out.
+    pub fn with_default(memory: Option<MemoryIn>, remember_by_default: bool) -> Option<MemoryIn> {
+        if !remember_by_default {
+            return memory;
+        }
+        let mut memory = memory.unwrap_or_default();
+        if memory.remember.is_none() {
+            memory.remember = Some(true);
+            memory.remember_by_default = true;
+        }
+        Some(memory)
+    }
+
     /// Itself, once its counts are within bounds (the same on every API that takes it).
     pub fn checked(self) -> Result<MemoryIn, ApiError> {
-        let fewest = if self.remember || !self.graphs.is_empty() {
+        let fewest = if self.remembers() || !self.graphs.is_empty() {
             0
         } else {
             1
