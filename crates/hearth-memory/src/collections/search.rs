@@ -82,12 +82,17 @@ impl Memory {
             SearchMode::Hybrid(weights) => {
                 let text = required_text(text)?;
                 check_weights(&weights)?;
-                let vector = self.query_vector(&row, request).await?;
                 let candidates = request.top_k.max(HYBRID_CANDIDATES);
+                // The keyword side runs in the store while the model embeds the query (each on
+                // its own thread): the search waits for the longer of the two, not their sum.
+                let (vector, by_keyword) = tokio::join!(
+                    self.query_vector(&row, request),
+                    self.keyword_ranking(&row, text, candidates, filter)
+                );
+                let (vector, by_keyword) = (vector?, by_keyword?);
                 let by_vector = self
                     .vector_ranking(&row, &vector.vector, candidates, request.ef, filter)
                     .await?;
-                let by_keyword = self.keyword_ranking(&row, text, candidates, filter).await?;
                 query = Some(vector);
                 fuse(by_vector, by_keyword, &weights, request.top_k)
             }
