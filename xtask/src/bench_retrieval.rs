@@ -106,17 +106,7 @@ fn read_fvecs(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
 }
 
 fn definitions() -> anyhow::Result<Vec<String>> {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/gcide-definitions-100k.txt.gz");
-    let output = std::process::Command::new("gzip")
-        .arg("-dc")
-        .arg(&data)
-        .output()
-        .with_context(|| format!("cannot run gzip on {}", data.display()))?;
-    if !output.status.success() {
-        bail!("gzip -dc {} failed", data.display());
-    }
-    Ok(String::from_utf8(output.stdout)?
+    Ok(crate::bench_vectors::gcide_definitions()?
         .lines()
         .map(str::to_string)
         .collect())

@@ -45,17 +45,7 @@ pub fn vectors(connection: &mut Connection) -> anyhow::Result<PathBuf> {
     if base.is_file() && query.is_file() {
         return Ok(prefix);
     }
-    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/gcide-definitions-100k.txt.gz");
-    let output = Command::new("gzip")
-        .arg("-dc")
-        .arg(&data)
-        .output()
-        .with_context(|| format!("cannot run gzip on {}", data.display()))?;
-    if !output.status.success() {
-        bail!("gzip -dc {} failed", data.display());
-    }
-    let text = String::from_utf8(output.stdout).context("the definitions are not UTF-8")?;
+    let text = gcide_definitions()?;
     let lines: Vec<&str> = text.lines().collect();
     eprintln!(
         "bench: embedding {} definitions with {EMBEDDING_MODEL} (cached in {} afterwards)",
@@ -97,6 +87,21 @@ pub fn vectors(connection: &mut Connection) -> anyhow::Result<PathBuf> {
     write_fvecs(&query, &vectors[split..])?;
     write_fvecs(&base, &vectors[..split])?;
     Ok(prefix)
+}
+
+/// The 100,000 gcide definitions (`../shared/data`), one per line.
+pub fn gcide_definitions() -> anyhow::Result<String> {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/gcide-definitions-100k.txt.gz");
+    let output = Command::new("gzip")
+        .arg("-dc")
+        .arg(&data)
+        .output()
+        .with_context(|| format!("cannot run gzip on {}", data.display()))?;
+    if !output.status.success() {
+        bail!("gzip -dc {} failed", data.display());
+    }
+    String::from_utf8(output.stdout).context("the definitions are not UTF-8")
 }
 
 fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
