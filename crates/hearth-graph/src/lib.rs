@@ -249,6 +249,19 @@ impl Graphs {
         })
     }
 
+    /// The graph whose nodes `collection` holds, if any: such a collection is changed through
+    /// its graph only.
+    pub async fn graph_of_collection(
+        &self,
+        tenant_id: &str,
+        collection: &str,
+    ) -> Result<Option<String>, MemoryError> {
+        Ok(self
+            .store
+            .graph_of_collection(tenant_id, collection)
+            .await?)
+    }
+
     /// Deletes a graph, its nodes, its relations and its collection.
     pub async fn delete_graph(&self, tenant_id: &str, name: &str) -> Result<(), MemoryError> {
         let row = self.row(tenant_id, name).await?;

@@ -161,6 +161,21 @@ impl Conversations {
         Ok(Some(standing))
     }
 
+    /// Whether `collection` is the tenant's conversation memory (which is changed through
+    /// this service only).
+    pub async fn holds_collection(
+        &self,
+        tenant_id: &str,
+        collection: &str,
+    ) -> Result<bool, MemoryError> {
+        Ok(self
+            .store
+            .conversation_collection(tenant_id)
+            .await?
+            .as_deref()
+            == Some(collection))
+    }
+
     /// Stores one exchange as a turn of its user's memory.
     pub async fn remember(
         &self,

@@ -233,6 +233,21 @@ impl Store {
         .await?)
     }
 
+    /// The name of the tenant's graph whose nodes `collection` holds, if any.
+    pub async fn graph_of_collection(
+        &self,
+        tenant_id: &str,
+        collection: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM graphs WHERE tenant_id = $1 AND collection = $2")
+                .bind(tenant_id)
+                .bind(collection)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// A tenant's graphs by name, those after `after_name` when given, at most `limit`.
     pub async fn graphs(
         &self,

@@ -20,7 +20,7 @@ fn exchange(user: &str, question: &str, answer: &str) -> Exchange {
 async fn a_users_turns_are_recalled_for_that_user_and_never_for_another() {
     let dir = tempfile::tempdir().unwrap();
     let (store, memory) = open_with_store(dir.path()).await;
-    let conversations = Conversations::new(store, Arc::new(memory), Some(30));
+    let conversations = Conversations::new(store.clone(), Arc::new(memory), Some(30));
     let tenant = "tenant-a";
     let question = "What is the name of my cat?";
 
@@ -49,6 +49,20 @@ async fn a_users_turns_are_recalled_for_that_user_and_never_for_another() {
         )
         .await
         .unwrap();
+
+    // The tenant's turns are one collection, which the service says it keeps.
+    let kept = store
+        .conversation_collection(tenant)
+        .await
+        .unwrap()
+        .expect("made");
+    assert!(conversations.holds_collection(tenant, &kept).await.unwrap());
+    assert!(
+        !conversations
+            .holds_collection("tenant-b", &kept)
+            .await
+            .unwrap()
+    );
 
     let alice = conversations
         .recall(tenant, "alice", question, 1)

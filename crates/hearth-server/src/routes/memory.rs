@@ -53,6 +53,30 @@ pub(crate) fn count_embedding(meter: &Meter, model: Option<&str>, tokens: u64) {
     }
 }
 
+/// A collection another service keeps (a graph's nodes, the tenant's conversation memory) is
+/// deleted or renamed through that service only: done here, it would leave the graph or the
+/// memory pointing at nothing.
+async fn refuse_kept(state: &AppState, tenant: &str, name: &str) -> Result<(), ApiError> {
+    let kept = |message: String| ApiError::new(StatusCode::CONFLICT, "conflict", message);
+    if let Some(graphs) = &state.graphs
+        && let Some(graph) = graphs.graph_of_collection(tenant, name).await?
+    {
+        return Err(kept(format!(
+            "collection `{name}` holds the nodes of graph `{graph}`; change or delete the graph \
+             (/v1/graphs/{graph}) instead"
+        )));
+    }
+    if let Some(conversations) = &state.conversations
+        && conversations.holds_collection(tenant, name).await?
+    {
+        return Err(kept(format!(
+            "collection `{name}` holds this tenant's conversation memory; delete a user's \
+             turns through /v1/memories/{{user}} instead"
+        )));
+    }
+    Ok(())
+}
+
 /// The domain's search mode for a request's `mode` and `hybrid` weights (which only a hybrid
 /// search takes).
 pub(crate) fn search_mode(
@@ -190,13 +214,17 @@ pub async fn get_collection(
         (status = 200, description = "The collection", body = CollectionOut),
         (status = 400, description = "A bad field, named in param", body = ErrorBody),
         (status = 404, description = "No such collection in this tenant", body = ErrorBody),
-        (status = 409, description = "The new name is taken", body = ErrorBody)))]
+        (status = 409, description = "The new name is taken, or a graph or the conversation \
+            memory keeps the collection under its name", body = ErrorBody)))]
 pub async fn update_collection(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<CollectionPatch>,
 ) -> Result<Json<CollectionOut>, ApiError> {
+    if request.name.is_some() {
+        refuse_kept(&state, &tenant, &name).await?;
+    }
     let update = CollectionUpdate {
         name: request.name,
         metadata: request.metadata,
@@ -213,12 +241,14 @@ pub async fn update_collection(
     params(("name" = String, Path, description = "The collection's name")),
     responses(
         (status = 200, description = "Deleted", body = Deleted),
-        (status = 404, description = "No such collection in this tenant", body = ErrorBody)))]
+        (status = 404, description = "No such collection in this tenant", body = ErrorBody),
+        (status = 409, description = "A graph or the conversation memory keeps the collection", body = ErrorBody)))]
 pub async fn delete_collection(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     Path(name): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
+    refuse_kept(&state, &tenant, &name).await?;
     memory(&state)?.delete_collection(&tenant, &name).await?;
     crate::system_events::emit(
         &state,

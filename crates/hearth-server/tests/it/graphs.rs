@@ -201,6 +201,33 @@ async fn a_graph_is_built_queried_along_its_relations_and_deleted() {
     assert_eq!(reached, ["ada", "dan"]);
     assert_eq!(search["reached"][0]["from"], "cid");
 
+    // The graph's collection is changed through the graph only.
+    let (status, refused) = call(
+        router,
+        Method::DELETE,
+        &format!("/v1/collections/{collection}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("graph `people`"),
+        "{refused}"
+    );
+    let (status, _) = call(
+        router,
+        Method::PATCH,
+        &format!("/v1/collections/{collection}"),
+        Some(json!({"name": "renamed"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
     // Deleting a node takes its relations in both directions.
     let (status, deleted) = call(
         router,
