@@ -53,9 +53,9 @@ pub(crate) fn count_embedding(meter: &Meter, model: Option<&str>, tokens: u64) {
     }
 }
 
-/// A collection another service keeps (a graph's nodes, the tenant's conversation memory) is
-/// deleted or renamed through that service only: done here, it would leave the graph or the
-/// memory pointing at nothing.
+/// A collection another service keeps (a graph's nodes, the tenant's conversation memory, a
+/// vector store's passages) is deleted or renamed through that service only: done here, it
+/// would leave the graph, the memory or the store pointing at nothing.
 async fn refuse_kept(state: &AppState, tenant: &str, name: &str) -> Result<(), ApiError> {
     let kept = |message: String| ApiError::new(StatusCode::CONFLICT, "conflict", message);
     if let Some(graphs) = &state.graphs
@@ -65,6 +65,18 @@ async fn refuse_kept(state: &AppState, tenant: &str, name: &str) -> Result<(), A
             "collection `{name}` holds the nodes of graph `{graph}`; change or delete the graph \
              (/v1/graphs/{graph}) instead"
         )));
+    }
+    if let Some(stores) = &state.vector_stores {
+        match stores.get(tenant, name).await {
+            Ok(_) => {
+                return Err(kept(format!(
+                    "collection `{name}` holds the passages of vector store `{name}`; delete \
+                     the vector store (/v1/vector_stores/{name}) instead"
+                )));
+            }
+            Err(hearth_memory::MemoryError::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
     }
     if let Some(conversations) = &state.conversations
         && conversations.holds_collection(tenant, name).await?
@@ -214,8 +226,8 @@ pub async fn get_collection(
         (status = 200, description = "The collection", body = CollectionOut),
         (status = 400, description = "A bad field, named in param", body = ErrorBody),
         (status = 404, description = "No such collection in this tenant", body = ErrorBody),
-        (status = 409, description = "The new name is taken, or a graph or the conversation \
-            memory keeps the collection under its name", body = ErrorBody)))]
+        (status = 409, description = "The new name is taken, or a graph, the conversation \
+            memory or a vector store keeps the collection under its name", body = ErrorBody)))]
 pub async fn update_collection(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
@@ -242,7 +254,8 @@ pub async fn update_collection(
     responses(
         (status = 200, description = "Deleted", body = Deleted),
         (status = 404, description = "No such collection in this tenant", body = ErrorBody),
-        (status = 409, description = "A graph or the conversation memory keeps the collection", body = ErrorBody)))]
+        (status = 409, description = "A graph, the conversation memory or a vector store keeps \
+            the collection", body = ErrorBody)))]
 pub async fn delete_collection(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,

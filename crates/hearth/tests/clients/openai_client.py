@@ -153,6 +153,10 @@ def vector_stores(client):
     check(store.object == "vector_store" and store.id.startswith("vs_"), f"create {store}")
     check(store.file_counts.total == 1 and store.metadata == {"team": "docs"}, f"create {store}")
     check(store.expires_after.days == 7 and store.expires_at is not None, f"expiry {store}")
+    # Its collection is the store's to delete: the collections API refuses.
+    refused = client._client.delete(f"{client.base_url}collections/{store.id}")
+    check(refused.status_code == 409 and "vector store" in refused.text,
+          f"deleting the store's collection: {refused.status_code} {refused.text}")
     first = client.vector_stores.files.poll(cats.id, vector_store_id=store.id, poll_interval_ms=100)
     check(first.status == "completed", f"cats.md not read: {first}")
     check(first.chunking_strategy.static.max_chunk_size_tokens == 200, f"chunking {first}")
