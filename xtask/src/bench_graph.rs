@@ -91,18 +91,12 @@ fn fixture(nodes: usize, edges: usize) -> Fixture {
     }
 }
 
-fn percentile(sorted: &[f64], fraction: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
-    sorted[index]
-}
-
 /// p50 and p99 of a list of milliseconds.
-fn quantiles(mut times: Vec<f64>) -> (f64, f64) {
-    times.sort_by(f64::total_cmp);
-    (percentile(&times, 0.5), percentile(&times, 0.99))
+fn quantiles(times: Vec<f64>) -> (f64, f64) {
+    (
+        crate::percentile(&times, 0.5),
+        crate::percentile(&times, 0.99),
+    )
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {

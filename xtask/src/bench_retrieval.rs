@@ -79,15 +79,6 @@ fn ask(connection: &mut Connection, body: &Value) -> anyhow::Result<Asked> {
     })
 }
 
-fn percentile(values: &[f64], fraction: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * fraction).round() as usize]
-}
-
 fn read_fvecs(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut vectors = Vec::new();
@@ -265,22 +256,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     ] {
         println!(
             "{name:<34} {:>9.2} {:>9.2}",
-            percentile(values, 0.5),
-            percentile(values, 0.9)
+            crate::percentile(values, 0.5),
+            crate::percentile(values, 0.9)
         );
     }
     println!(
         "overhead p50 (difference of p50s): {:.2} ms; prompts that read a different number of \
          tokens: {mismatched}; answers that found their prompt cached: {cached}",
-        percentile(&with_memory, 0.5) - percentile(&without, 0.5)
+        crate::percentile(&with_memory, 0.5) - crate::percentile(&without, 0.5)
     );
     println!(
         "{}",
         json!({"bench": "retrieval", "questions": questions,
-               "ttft_memory_p50_ms": percentile(&with_memory, 0.5),
-               "ttft_plain_p50_ms": percentile(&without, 0.5),
-               "paired_overhead_p50_ms": percentile(&paired, 0.5),
-               "search_p50_ms": percentile(&search_ms, 0.5),
+               "ttft_memory_p50_ms": crate::percentile(&with_memory, 0.5),
+               "ttft_plain_p50_ms": crate::percentile(&without, 0.5),
+               "paired_overhead_p50_ms": crate::percentile(&paired, 0.5),
+               "search_p50_ms": crate::percentile(&search_ms, 0.5),
                "token_mismatches": mismatched, "cached": cached})
     );
     Ok(())

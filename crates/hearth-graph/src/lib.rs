@@ -593,10 +593,8 @@ impl Graphs {
         field: &str,
     ) -> Result<i64, MemoryError> {
         self.store
-            .graph_nodes_by_id(graph.key, &[id.to_string()])
+            .graph_node_key(graph.key, id)
             .await?
-            .pop()
-            .map(|node| node.key)
             .ok_or_else(|| not_found(format!("node `{id}` (`{field}`) in graph `{}`", graph.name)))
     }
 

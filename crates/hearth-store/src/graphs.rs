@@ -336,6 +336,21 @@ impl Store {
         .await?)
     }
 
+    /// The key of a graph's node `id`, if it has one (what a traversal starts from).
+    pub async fn graph_node_key(
+        &self,
+        graph_key: i64,
+        id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT key FROM graph_nodes WHERE graph_key = $1 AND id = $2")
+                .bind(graph_key)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// Nodes by key, in no particular order.
     pub async fn graph_nodes_by_key(&self, keys: &[i64]) -> Result<Vec<GraphNodeRow>, StoreError> {
         let mut rows = Vec::with_capacity(keys.len());

@@ -586,11 +586,12 @@ async fn wait_for_signal() {
     }
 }
 
-/// Deletes remembered chat turns past `memory.conversation_retention_days`, at start and then
-/// hourly.
+/// Deletes remembered chat turns past `memory.conversation_retention_days`, hourly. The first
+/// sweep waits an hour, so it never competes with loading the indexes at start.
 fn spawn_conversation_sweep(conversations: hearth_memory::Conversations) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let period = std::time::Duration::from_secs(3600);
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             every.tick().await;
             match conversations.sweep().await {

@@ -393,6 +393,16 @@ impl VectorStores {
         self.describe(row).await
     }
 
+    /// Whether the tenant has vector store `id` (whose collection is named by it).
+    pub async fn exists(&self, tenant_id: &str, id: &str) -> Result<bool, MemoryError> {
+        Ok(self
+            .inner
+            .store
+            .vector_store(tenant_id, id)
+            .await?
+            .is_some())
+    }
+
     /// A tenant's vector store.
     pub async fn get(&self, tenant_id: &str, id: &str) -> Result<VectorStore, MemoryError> {
         let row = self.row(tenant_id, id).await?;

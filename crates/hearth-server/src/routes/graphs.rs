@@ -34,10 +34,6 @@ fn graphs(state: &AppState) -> Result<Graphs, ApiError> {
         .ok_or_else(|| ApiError::unavailable("graphs are not configured on this server"))
 }
 
-fn size(value: Option<u64>, default: u64) -> usize {
-    usize::try_from(value.unwrap_or(default)).unwrap_or(usize::MAX)
-}
-
 /// The graphs of the caller's tenant, by name.
 #[utoipa::path(get, path = "/v1/graphs", tag = "memory",
     params(("after" = Option<String>, Query, description = "The previous page's next_cursor"),
@@ -76,7 +72,7 @@ pub async fn create_graph(
         embedding_model: request.embedding_model,
         dimensions: request
             .dimensions
-            .map(|dimensions| usize::try_from(dimensions).unwrap_or(usize::MAX)),
+            .map(|dimensions| size(Some(dimensions), 0)),
         metadata: request.metadata.unwrap_or(Value::Null),
     };
     let graph = graphs(&state)?.create_graph(&tenant, new).await?;

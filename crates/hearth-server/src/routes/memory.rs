@@ -66,17 +66,13 @@ async fn refuse_kept(state: &AppState, tenant: &str, name: &str) -> Result<(), A
              (/v1/graphs/{graph}) instead"
         )));
     }
-    if let Some(stores) = &state.vector_stores {
-        match stores.get(tenant, name).await {
-            Ok(_) => {
-                return Err(kept(format!(
-                    "collection `{name}` holds the passages of vector store `{name}`; delete \
-                     the vector store (/v1/vector_stores/{name}) instead"
-                )));
-            }
-            Err(hearth_memory::MemoryError::NotFound { .. }) => {}
-            Err(error) => return Err(error.into()),
-        }
+    if let Some(stores) = &state.vector_stores
+        && stores.exists(tenant, name).await?
+    {
+        return Err(kept(format!(
+            "collection `{name}` holds the passages of vector store `{name}`; delete the \
+             vector store (/v1/vector_stores/{name}) instead"
+        )));
     }
     if let Some(conversations) = &state.conversations
         && conversations.holds_collection(tenant, name).await?

@@ -283,7 +283,7 @@ pub async fn chat(
     // The request is checked whole before anything is asked of the models, as the document
     // describes it: a request that only loads the model too.
     let (mut generation, mut tools) = request.to_request()?;
-    let memory = super::super::wire::openai::MemoryIn::with_default(
+    let memory = crate::wire::openai::MemoryIn::with_default(
         request.memory()?,
         caller_user.remember_by_default,
     );
@@ -297,7 +297,7 @@ pub async fn chat(
     let recalled = match &memory {
         None => None,
         Some(memory) => {
-            let user = super::openai::memory_user(&caller_user, memory, None)?;
+            let user = super::retrieval::memory_user(&caller_user, memory, None)?;
             let texts = request
                 .messages
                 .iter()

@@ -141,7 +141,7 @@ async fn chat_completions_uncached(
     let recalled = match &memory {
         None => None,
         Some(memory) => {
-            let user = memory_user(caller_user, memory, request.user.as_deref())?;
+            let user = retrieval::memory_user(caller_user, memory, request.user.as_deref())?;
             let texts = request.message_texts();
             let recalled = retrieval::recall(
                 state,
@@ -847,95 +847,5 @@ fn model_object(manifest: &hearth_models::Manifest) -> ModelObject {
         object: "model",
         created: manifest.current.created_at_ms / 1000,
         owned_by: "hearth",
-    }
-}
-
-/// Whose conversation memory a chat with `memory.remember` reaches (`None` without it): the
-/// key's user, or the one the request names (`memory.user`, else OpenAI's `user`).
-pub(crate) fn memory_user(
-    caller: &CallerUser,
-    memory: &MemoryIn,
-    request_user: Option<&str>,
-) -> Result<Option<String>, ApiError> {
-    if !memory.remembers() {
-        return Ok(None);
-    }
-    let (named, param) = match (&memory.user, request_user) {
-        (Some(user), _) => (Some(user.as_str()), "memory.user"),
-        (None, Some(user)) => (Some(user), "user"),
-        (None, None) => (None, "memory.user"),
-    };
-    match caller.memory_user(named, param) {
-        Ok(user) => Ok(Some(user)),
-        // Remembering by the key's default: a chat whose user cannot be told is answered
-        // without conversation memory rather than refused.
-        Err(_) if memory.remember_by_default && named.is_none() => Ok(None),
-        Err(error) => Err(error),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn caller(user: Option<&str>, remember_by_default: bool) -> CallerUser {
-        CallerUser {
-            user: user.map(str::to_string),
-            remember_by_default,
-        }
-    }
-
-    fn memory(value: serde_json::Value) -> MemoryIn {
-        serde_json::from_value(value).expect("memory")
-    }
-
-    #[test]
-    fn whose_memory_a_chat_reaches() {
-        let remember = memory(serde_json::json!({"remember": true}));
-        // A key issued to a user: that user, and no other.
-        let own = caller(Some("alice"), false);
-        assert_eq!(
-            memory_user(&own, &remember, None).expect("own"),
-            Some("alice".to_string())
-        );
-        let other = memory_user(&own, &remember, Some("bob")).expect_err("bob");
-        assert_eq!(other.status, axum::http::StatusCode::FORBIDDEN);
-        assert_eq!(other.param.as_deref(), Some("user"));
-        // An app's key names the user, in `memory.user` or OpenAI's `user`.
-        let app = caller(None, false);
-        assert_eq!(
-            memory_user(&app, &remember, Some("bob")).expect("named"),
-            Some("bob".to_string())
-        );
-        let missing = memory_user(&app, &remember, None).expect_err("nobody");
-        assert_eq!(missing.param.as_deref(), Some("memory.user"));
-        // Without remember, nobody's memory.
-        let plain = memory(serde_json::json!({"collections": ["docs"]}));
-        assert_eq!(memory_user(&own, &plain, None).expect("plain"), None);
-    }
-
-    #[test]
-    fn a_key_that_remembers_by_default_remembers_unless_the_request_says_not() {
-        let by_default = MemoryIn::with_default(None, true).expect("memory");
-        assert!(by_default.remembers() && by_default.remember_by_default);
-        assert!(by_default.clone().checked().is_ok());
-        // Its app key cannot tell the user: the chat goes on without memory.
-        assert_eq!(
-            memory_user(&caller(None, true), &by_default, None).expect("skipped"),
-            None
-        );
-        assert_eq!(
-            memory_user(&caller(Some("alice"), true), &by_default, None).expect("alice"),
-            Some("alice".to_string())
-        );
-        let declined = MemoryIn::with_default(
-            Some(memory(
-                serde_json::json!({"collections": ["docs"], "remember": false}),
-            )),
-            true,
-        )
-        .expect("memory");
-        assert!(!declined.remembers());
-        assert!(MemoryIn::with_default(None, false).is_none());
     }
 }

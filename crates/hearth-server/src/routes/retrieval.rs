@@ -7,7 +7,7 @@ use hearth_memory::retrieval::{Source, citations, fit_sources, quoted_sources};
 use hearth_memory::{Filter, HybridWeights, SearchMode, SearchRequest};
 
 use crate::error::ApiError;
-use crate::gate::Meter;
+use crate::gate::{CallerUser, Meter};
 use crate::state::AppState;
 use crate::wire::openai::{
     CitationOut, MEMORY_TOP_K, MemoryIn, MemoryMode, PlacedOut, RetrievalOut,
@@ -73,43 +73,35 @@ pub(crate) enum Passage {
     Conversation { turn_id: String },
 }
 
-/// A passage's origin as the answer names it: its kind, collection or graph, id and chunk.
-struct Origin {
-    kind: &'static str,
-    collection: Option<String>,
-    graph: Option<String>,
-    id: String,
-    chunk: usize,
-}
-
 impl Passage {
-    fn origin(&self) -> Origin {
-        match self {
+    /// The passage as the answer names it, placed as source `number` with `score`.
+    fn placed(&self, number: usize, score: f32) -> PlacedOut {
+        let (source, collection, graph, document_id, chunk) = match self {
             Passage::Collection {
                 collection,
                 document_id,
                 chunk,
-            } => Origin {
-                kind: "collection",
-                collection: Some(collection.clone()),
-                graph: None,
-                id: document_id.clone(),
-                chunk: *chunk,
-            },
-            Passage::Graph { graph, node_id } => Origin {
-                kind: "graph",
-                collection: None,
-                graph: Some(graph.clone()),
-                id: node_id.clone(),
-                chunk: 0,
-            },
-            Passage::Conversation { turn_id } => Origin {
-                kind: "conversation",
-                collection: None,
-                graph: None,
-                id: turn_id.clone(),
-                chunk: 0,
-            },
+            } => ("collection", Some(collection), None, document_id, *chunk),
+            Passage::Graph { graph, node_id } => ("graph", None, Some(graph), node_id, 0),
+            Passage::Conversation { turn_id } => ("conversation", None, None, turn_id, 0),
+        };
+        PlacedOut {
+            number,
+            source,
+            collection: collection.cloned(),
+            graph: graph.cloned(),
+            document_id: document_id.clone(),
+            chunk,
+            score,
+        }
+    }
+
+    /// The document's, node's or turn's id.
+    fn id(&self) -> &str {
+        match self {
+            Passage::Collection { document_id, .. } => document_id,
+            Passage::Graph { node_id, .. } => node_id,
+            Passage::Conversation { turn_id } => turn_id,
         }
     }
 
@@ -168,19 +160,13 @@ impl Recalled {
     pub fn citations(&self, text: &str) -> Vec<CitationOut> {
         cited(text, &self.sources)
             .into_iter()
-            .map(|index| {
-                let (source, passage) = (&self.sources[index], &self.passages[index]);
-                let origin = passage.origin();
-                CitationOut {
-                    number: index + 1,
-                    source: origin.kind,
-                    collection: origin.collection,
-                    graph: origin.graph,
-                    document_id: origin.id,
-                    chunk: origin.chunk,
-                    score: source.score,
-                    text: source.text.chars().take(EXCERPT_CHARS).collect(),
-                }
+            .map(|index| CitationOut {
+                placed: self.placed(index),
+                text: self.sources[index]
+                    .text
+                    .chars()
+                    .take(EXCERPT_CHARS)
+                    .collect(),
             })
             .collect()
     }
@@ -190,25 +176,15 @@ impl Recalled {
         RetrievalOut {
             search_ms: self.search_ms,
             embedding_tokens: self.embedding_tokens,
-            placed: self
-                .sources
-                .iter()
-                .zip(&self.passages)
-                .enumerate()
-                .map(|(index, (source, passage))| {
-                    let origin = passage.origin();
-                    PlacedOut {
-                        number: index + 1,
-                        source: origin.kind,
-                        collection: origin.collection,
-                        graph: origin.graph,
-                        document_id: origin.id,
-                        chunk: origin.chunk,
-                        score: source.score,
-                    }
-                })
+            placed: (0..self.sources.len())
+                .map(|index| self.placed(index))
                 .collect(),
         }
+    }
+
+    /// Placed source `index` (0-based) as the answer names it.
+    fn placed(&self, index: usize) -> PlacedOut {
+        self.passages[index].placed(index + 1, self.sources[index].score)
     }
 
     /// Whether the exchange is to be remembered.
@@ -286,7 +262,7 @@ pub(crate) async fn recall(
     };
     // The search reads the latest user messages (`query_turns`); the prompt asks the last.
     let search_text = asked.join("\n");
-    // `user` is `Some` exactly when this chat is remembered (see `openai::memory_user`).
+    // `user` is `Some` exactly when this chat is remembered (see `memory_user`).
     let remembering = match (user, state.conversations.clone()) {
         (None, _) => None,
         (Some(_), None) if memory.remember_by_default => None,
@@ -468,7 +444,7 @@ pub(crate) async fn recall(
     let sources = found
         .iter()
         .map(|(passage, score, text)| Source {
-            id: passage.origin().id,
+            id: passage.id().to_string(),
             name: passage.heading(),
             score: *score,
             text: text.clone(),
@@ -521,4 +497,94 @@ fn node_text(node: &hearth_graph::Node, via: Option<&hearth_graph::Relation>) ->
 fn charge(meter: &Meter, total: &mut u64, model: Option<&str>, tokens: u64) {
     super::memory::count_embedding(meter, model, tokens);
     *total += tokens;
+}
+
+/// Whose conversation memory a chat with `memory.remember` reaches (`None` without it): the
+/// key's user, or the one the request names (`memory.user`, else OpenAI's `user`).
+pub(crate) fn memory_user(
+    caller: &CallerUser,
+    memory: &MemoryIn,
+    request_user: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    if !memory.remembers() {
+        return Ok(None);
+    }
+    let (named, param) = match (&memory.user, request_user) {
+        (Some(user), _) => (Some(user.as_str()), "memory.user"),
+        (None, Some(user)) => (Some(user), "user"),
+        (None, None) => (None, "memory.user"),
+    };
+    match caller.memory_user(named, param) {
+        Ok(user) => Ok(Some(user)),
+        // Remembering by the key's default: a chat whose user cannot be told is answered
+        // without conversation memory rather than refused.
+        Err(_) if memory.remember_by_default && named.is_none() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(user: Option<&str>, remember_by_default: bool) -> CallerUser {
+        CallerUser {
+            user: user.map(str::to_string),
+            remember_by_default,
+        }
+    }
+
+    fn memory(value: serde_json::Value) -> MemoryIn {
+        serde_json::from_value(value).expect("memory")
+    }
+
+    #[test]
+    fn whose_memory_a_chat_reaches() {
+        let remember = memory(serde_json::json!({"remember": true}));
+        // A key issued to a user: that user, and no other.
+        let own = caller(Some("alice"), false);
+        assert_eq!(
+            memory_user(&own, &remember, None).expect("own"),
+            Some("alice".to_string())
+        );
+        let other = memory_user(&own, &remember, Some("bob")).expect_err("bob");
+        assert_eq!(other.status, axum::http::StatusCode::FORBIDDEN);
+        assert_eq!(other.param.as_deref(), Some("user"));
+        // An app's key names the user, in `memory.user` or OpenAI's `user`.
+        let app = caller(None, false);
+        assert_eq!(
+            memory_user(&app, &remember, Some("bob")).expect("named"),
+            Some("bob".to_string())
+        );
+        let missing = memory_user(&app, &remember, None).expect_err("nobody");
+        assert_eq!(missing.param.as_deref(), Some("memory.user"));
+        // Without remember, nobody's memory.
+        let plain = memory(serde_json::json!({"collections": ["docs"]}));
+        assert_eq!(memory_user(&own, &plain, None).expect("plain"), None);
+    }
+
+    #[test]
+    fn a_key_that_remembers_by_default_remembers_unless_the_request_says_not() {
+        let by_default = MemoryIn::with_default(None, true).expect("memory");
+        assert!(by_default.remembers() && by_default.remember_by_default);
+        assert!(by_default.clone().checked().is_ok());
+        // Its app key cannot tell the user: the chat goes on without memory.
+        assert_eq!(
+            memory_user(&caller(None, true), &by_default, None).expect("skipped"),
+            None
+        );
+        assert_eq!(
+            memory_user(&caller(Some("alice"), true), &by_default, None).expect("alice"),
+            Some("alice".to_string())
+        );
+        let declined = MemoryIn::with_default(
+            Some(memory(
+                serde_json::json!({"collections": ["docs"], "remember": false}),
+            )),
+            true,
+        )
+        .expect("memory");
+        assert!(!declined.remembers());
+        assert!(MemoryIn::with_default(None, false).is_none());
+    }
 }

@@ -45,12 +45,15 @@ pub fn types_of_query(types: Option<&str>) -> Option<Vec<String>> {
     (!types.is_empty()).then_some(types)
 }
 
+/// A count the request gave, or `default`, as the domain takes it (saturating: the domain
+/// refuses what is out of its range, naming the field).
+pub fn size(value: Option<u64>, default: u64) -> usize {
+    usize::try_from(value.unwrap_or(default)).unwrap_or(usize::MAX)
+}
+
 impl ExpandIn {
     /// The domain's expansion, with the defaults: depth 1, at most `default_limit` nodes.
     pub fn to_expand(&self, default_limit: u64) -> hearth_graph::Expand {
-        let size = |value: Option<u64>, default: u64| {
-            usize::try_from(value.unwrap_or(default)).unwrap_or(usize::MAX)
-        };
         hearth_graph::Expand {
             follow: follow(self.direction, self.types.clone()),
             depth: size(self.depth, 1),

@@ -280,23 +280,11 @@ impl ChatCompletionRequest {
     }
 }
 
-/// A passage the answer cites.
+/// A passage the answer cites: where it was placed, and its text.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CitationOut {
-    /// The `[n]` the passage had in the prompt.
-    pub number: usize,
-    /// `collection`, `graph`, or `conversation` for an earlier turn of the user's.
-    pub source: &'static str,
-    /// The collection, for a passage of one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub collection: Option<String>,
-    /// The graph, for a node of one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub graph: Option<String>,
-    /// The document's id, the node's, or the earlier turn's.
-    pub document_id: String,
-    pub chunk: usize,
-    pub score: f32,
+    #[serde(flatten)]
+    pub placed: PlacedOut,
     /// The passage as placed in the prompt (its start, at most 500 characters).
     pub text: String,
 }
@@ -313,13 +301,17 @@ pub struct RetrievalOut {
 /// A passage placed in the prompt.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PlacedOut {
+    /// The `[n]` the passage had in the prompt.
     pub number: usize,
-    /// `collection`, `graph` or `conversation`.
+    /// `collection`, `graph`, or `conversation` for an earlier turn of the user's.
     pub source: &'static str,
+    /// The collection, for a passage of one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
+    /// The graph, for a node of one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<String>,
+    /// The document's id, the node's, or the earlier turn's.
     pub document_id: String,
     pub chunk: usize,
     pub score: f32,
