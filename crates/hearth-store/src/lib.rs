@@ -18,6 +18,7 @@ mod graphs;
 mod memory;
 mod memory_text;
 mod migrations;
+mod plugins;
 mod responses;
 mod store;
 mod vector_stores;
@@ -38,6 +39,7 @@ pub use memory::{
 };
 pub use memory_text::{KeywordRow, SNIPPET_CLOSE, SNIPPET_OPEN, keyword_query};
 pub use migrations::MigrationState;
+pub use plugins::PluginRow;
 pub use responses::{MAX_RESPONSE_CHAIN, ResponseRow};
 pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};
 pub use vector_stores::{

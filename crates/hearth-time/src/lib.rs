@@ -46,6 +46,14 @@ impl Utc {
     }
 }
 
+/// The current time in Unix milliseconds (0 on a clock set before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// RFC 3339 in UTC with milliseconds: `2026-12-07T10:15:30.123Z`.
 pub fn rfc3339_from_unix_millis(ms: i64) -> String {
     let Utc {

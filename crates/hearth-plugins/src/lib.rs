@@ -1,0 +1,734 @@
+//! Hearth's plugins: WebAssembly components that extend the server without forking it. A
+//! plugin declares in its manifest what it may touch (a key-value store, topics to publish
+//! to); everything else is denied, and the component's imports are checked against the
+//! manifest at install. Every call runs under the plugin's hard limits — memory (a resource
+//! limiter), time (epoch interruption while computing, a deadline while waiting on the host)
+//! and instances at once — and a stopped call costs only that call: its instance is dropped,
+//! the reason recorded, and repeated stops disable the plugin.
+//!
+//! Knows nothing of HTTP. Installed plugins are rows in the store (`hearth-store`'s
+//! `plugins.rs`); the components' bytes and their compiled form are files in the data
+//! directory, named by hash, so a restart does not recompile.
+
+mod error;
+mod imports;
+mod loaded;
+mod manifest;
+mod runtime;
+pub mod samples;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use hearth_events::Events;
+use hearth_store::{PluginRow, Store};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+pub use error::{PluginError, StopReason};
+pub use loaded::{GuestEvent, ToolSpec};
+pub use manifest::{Capabilities, Limits, Manifest};
+pub use runtime::{LogLine, MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
+
+use loaded::{Answer, Loaded, Request};
+use runtime::{GuestIdentity, HostServices, Runtime, bindings::PluginPre};
+
+/// The largest component accepted.
+pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+/// How the plugin service is set up.
+#[derive(Debug, Clone)]
+pub struct PluginsOptions {
+    /// Where components and their compiled form are kept (`<data dir>/plugins`).
+    pub dir: PathBuf,
+    /// Instances of all plugins together, busy and idle: the size of the engine's pool.
+    pub max_instances: u32,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// The guest answered.
+    Ok,
+    /// The guest answered an error of its own (a tool's error, a handler's refusal).
+    GuestError,
+    /// The host stopped it.
+    Stopped(StopReason),
+}
+
+/// What the service reports as it works, for metrics and system events.
+#[derive(Debug, Clone)]
+pub enum PluginEvent {
+    Called {
+        plugin: String,
+        tenant_id: String,
+        outcome: CallOutcome,
+        duration: Duration,
+    },
+    /// The breaker disabled a plugin after repeated stops.
+    Disabled { plugin: String, reason: String },
+}
+
+pub type PluginObserver = Arc<dyn Fn(PluginEvent) + Send + Sync>;
+
+/// An installed plugin as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    pub manifest: Manifest,
+    pub sha256: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub previous_version: Option<String>,
+    pub tools: Vec<ToolSpec>,
+    pub idle_instances: usize,
+    pub installed_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A tool call's result.
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    pub output: String,
+    pub duration: Duration,
+}
+
+struct Installed {
+    row: PluginRow,
+    current: Arc<Loaded>,
+}
+
+/// The plugin service.
+#[derive(Clone)]
+pub struct Plugins {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    host: Arc<HostServices>,
+    dir: PathBuf,
+    installed: RwLock<HashMap<String, Installed>>,
+    /// Installs, upgrades, rollbacks and removals one at a time.
+    changes: tokio::sync::Mutex<()>,
+    observer: Option<PluginObserver>,
+}
+
+impl std::fmt::Debug for Plugins {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Plugins")
+            .field("dir", &self.inner.dir)
+            .finish()
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+impl Plugins {
+    /// Opens the service and loads every installed plugin (from its compiled form when this
+    /// engine compiled it before). A plugin that no longer loads is logged and disabled, not
+    /// fatal.
+    pub async fn open(
+        options: PluginsOptions,
+        store: Store,
+        events: Option<Arc<Events>>,
+        observer: Option<PluginObserver>,
+    ) -> Result<Plugins, PluginError> {
+        std::fs::create_dir_all(options.dir.join("components"))?;
+        std::fs::create_dir_all(options.dir.join("compiled"))?;
+        let plugins = Plugins {
+            inner: Arc::new(Inner {
+                runtime: Runtime::new(options.max_instances)?,
+                host: Arc::new(HostServices { store, events }),
+                dir: options.dir,
+                installed: RwLock::new(HashMap::new()),
+                changes: tokio::sync::Mutex::new(()),
+                observer,
+            }),
+        };
+        for mut row in plugins.inner.host.store.plugins().await? {
+            let manifest = match Manifest::parse(&row.manifest) {
+                Ok(manifest) => manifest,
+                Err(error) => {
+                    tracing::error!(plugin = %row.name, %error, "an installed plugin's manifest no longer parses; skipped");
+                    continue;
+                }
+            };
+            match plugins.load(manifest, &row.sha256, None).await {
+                Ok(loaded) => {
+                    let name = row.name.clone();
+                    let installed = Installed {
+                        row,
+                        current: Arc::new(loaded),
+                    };
+                    plugins.write_installed().insert(name, installed);
+                }
+                Err(error) => {
+                    tracing::error!(plugin = %row.name, %error, "an installed plugin could not be loaded; it stays disabled");
+                    row.enabled = false;
+                    row.disabled_reason = Some(format!("it could not be loaded: {error}"));
+                    plugins
+                        .inner
+                        .host
+                        .store
+                        .set_plugin_enabled(
+                            &row.name,
+                            false,
+                            row.disabled_reason.as_deref(),
+                            hearth_time::now_ms(),
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(plugins)
+    }
+
+    fn read_installed(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Installed>> {
+        self.inner
+            .installed
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn write_installed(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Installed>> {
+        self.inner
+            .installed
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn component_path(&self, sha256: &str) -> PathBuf {
+        self.inner
+            .dir
+            .join("components")
+            .join(format!("{sha256}.wasm"))
+    }
+
+    /// The compiled form's file: keyed by the component's hash and by the engine (wasmtime's
+    /// version and settings), so an upgraded Hearth compiles again instead of loading what it
+    /// cannot run.
+    fn compiled_path(&self, sha256: &str) -> PathBuf {
+        let engine = engine_key(&self.inner.runtime.engine);
+        self.inner
+            .dir
+            .join("compiled")
+            .join(format!("{sha256}-{engine}.cwasm"))
+    }
+
+    /// Compiles (or loads the compiled form of) a component, checks its imports against the
+    /// manifest, pre-links it and asks it for its tools.
+    async fn load(
+        &self,
+        manifest: Manifest,
+        sha256: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<Loaded, PluginError> {
+        let runtime = &self.inner.runtime;
+        let compiled = self.compiled_path(sha256);
+        let component = match load_compiled(&runtime.engine, &compiled) {
+            Some(component) => component,
+            None => {
+                let bytes = match bytes {
+                    Some(bytes) => bytes.to_vec(),
+                    None => std::fs::read(self.component_path(sha256))?,
+                };
+                let engine = runtime.engine.clone();
+                let component =
+                    tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+                        .await
+                        .map_err(|error| PluginError::Runtime(error.to_string()))?
+                        .map_err(|error| PluginError::InvalidComponent(format!("{error:#}")))?;
+                // A cache: when it cannot be written, the next start compiles again.
+                match component.serialize() {
+                    Ok(serialized) => {
+                        if let Err(error) = write_atomically(&compiled, &serialized) {
+                            tracing::warn!(%error, "a compiled plugin could not be cached");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "a compiled plugin could not be serialized")
+                    }
+                }
+                component
+            }
+        };
+        let component_type = component.component_type();
+        imports::check(
+            &manifest,
+            component_type
+                .imports(&runtime.engine)
+                .map(|(name, _)| name),
+        )?;
+        let instance_pre = runtime
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|error| PluginError::InvalidComponent(format!("{error:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|error| {
+            PluginError::InvalidComponent(format!(
+                "it does not export hearth:plugin/guest: {error:#}"
+            ))
+        })?;
+        let guest = Arc::new(GuestIdentity::new(&manifest));
+        Loaded::new(runtime, &self.inner.host, manifest, pre, guest).await
+    }
+
+    /// Installs a plugin from its manifest (TOML) and component. Refused, with nothing
+    /// written, when the manifest is invalid, the component imports what the manifest does
+    /// not grant, or a plugin of that name is installed.
+    pub async fn install(
+        &self,
+        manifest_text: &str,
+        component: &[u8],
+    ) -> Result<PluginInfo, PluginError> {
+        let manifest = Manifest::parse(manifest_text)?;
+        check_size(component)?;
+        let _changes = self.inner.changes.lock().await;
+        if self.read_installed().contains_key(&manifest.name) {
+            return Err(PluginError::AlreadyInstalled(manifest.name));
+        }
+        let sha256 = sha256_hex(component);
+        let loaded = self
+            .load(manifest.clone(), &sha256, Some(component))
+            .await?;
+        write_atomically(&self.component_path(&sha256), component)?;
+        let now_ms = hearth_time::now_ms();
+        let row = PluginRow {
+            name: manifest.name.clone(),
+            enabled: true,
+            disabled_reason: None,
+            version: manifest.version.clone(),
+            sha256,
+            manifest: manifest_text.to_string(),
+            previous_version: None,
+            previous_sha256: None,
+            previous_manifest: None,
+            config: "{}".to_string(),
+            installed_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        };
+        if !self.inner.host.store.put_plugin(&row, false).await? {
+            return Err(PluginError::AlreadyInstalled(manifest.name));
+        }
+        tracing::info!(plugin = %row.name, version = %row.version, "plugin installed");
+        let installed = Installed {
+            row,
+            current: Arc::new(loaded),
+        };
+        let info = info(&installed);
+        self.write_installed().insert(manifest.name, installed);
+        Ok(info)
+    }
+
+    /// Replaces an installed plugin's version: calls from now on go to the new one, calls in
+    /// flight finish on the old; the old one is kept for [`Plugins::rollback`].
+    pub async fn upgrade(
+        &self,
+        manifest_text: &str,
+        component: &[u8],
+    ) -> Result<PluginInfo, PluginError> {
+        let manifest = Manifest::parse(manifest_text)?;
+        check_size(component)?;
+        let _changes = self.inner.changes.lock().await;
+        let current = self.row(&manifest.name)?;
+        let sha256 = sha256_hex(component);
+        let loaded = self
+            .load(manifest.clone(), &sha256, Some(component))
+            .await?;
+        write_atomically(&self.component_path(&sha256), component)?;
+        let row = PluginRow {
+            version: manifest.version.clone(),
+            sha256,
+            manifest: manifest_text.to_string(),
+            previous_version: Some(current.version),
+            previous_sha256: Some(current.sha256),
+            previous_manifest: Some(current.manifest),
+            updated_at_ms: hearth_time::now_ms(),
+            ..current
+        };
+        self.replace(row, loaded).await
+    }
+
+    /// Returns a plugin to the version it had before its last upgrade (and keeps the one it
+    /// leaves, so a second rollback undoes the first).
+    pub async fn rollback(&self, name: &str) -> Result<PluginInfo, PluginError> {
+        let _changes = self.inner.changes.lock().await;
+        let current = self.row(name)?;
+        let (Some(version), Some(sha256), Some(manifest_text)) = (
+            current.previous_version.clone(),
+            current.previous_sha256.clone(),
+            current.previous_manifest.clone(),
+        ) else {
+            return Err(PluginError::NoPreviousVersion(name.to_string()));
+        };
+        let manifest = Manifest::parse(&manifest_text)?;
+        let loaded = self.load(manifest, &sha256, None).await?;
+        let row = PluginRow {
+            version,
+            sha256,
+            manifest: manifest_text,
+            previous_version: Some(current.version),
+            previous_sha256: Some(current.sha256),
+            previous_manifest: Some(current.manifest),
+            updated_at_ms: hearth_time::now_ms(),
+            ..current
+        };
+        self.replace(row, loaded).await
+    }
+
+    async fn replace(&self, row: PluginRow, loaded: Loaded) -> Result<PluginInfo, PluginError> {
+        self.inner.host.store.put_plugin(&row, true).await?;
+        tracing::info!(plugin = %row.name, version = %row.version, "plugin version changed");
+        let installed = Installed {
+            row,
+            current: Arc::new(loaded),
+        };
+        let info = info(&installed);
+        self.write_installed()
+            .insert(installed.row.name.clone(), installed);
+        self.remove_unused_files();
+        Ok(info)
+    }
+
+    /// Removes a plugin, its key-value store and its files.
+    pub async fn remove(&self, name: &str) -> Result<(), PluginError> {
+        let _changes = self.inner.changes.lock().await;
+        if !self.inner.host.store.delete_plugin(name).await? {
+            return Err(PluginError::NotFound(name.to_string()));
+        }
+        self.write_installed().remove(name);
+        tracing::info!(plugin = %name, "plugin removed");
+        self.remove_unused_files();
+        Ok(())
+    }
+
+    /// Enables or disables a plugin; enabling resets its breaker.
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<PluginInfo, PluginError> {
+        let reason = (!enabled).then_some("disabled by an administrator");
+        self.change_enabled(name, enabled, reason).await?;
+        self.get(name)
+    }
+
+    async fn change_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> Result<(), PluginError> {
+        let now_ms = hearth_time::now_ms();
+        if !self
+            .inner
+            .host
+            .store
+            .set_plugin_enabled(name, enabled, reason, now_ms)
+            .await?
+        {
+            return Err(PluginError::NotFound(name.to_string()));
+        }
+        if let Some(installed) = self.write_installed().get_mut(name) {
+            installed.row.enabled = enabled;
+            installed.row.disabled_reason = reason.map(str::to_string);
+            installed.row.updated_at_ms = now_ms;
+            installed
+                .current
+                .consecutive_stops
+                .store(0, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn row(&self, name: &str) -> Result<PluginRow, PluginError> {
+        self.read_installed()
+            .get(name)
+            .map(|installed| installed.row.clone())
+            .ok_or_else(|| PluginError::NotFound(name.to_string()))
+    }
+
+    /// Deletes component and compiled files no installed version names.
+    fn remove_unused_files(&self) {
+        let used: Vec<String> = self
+            .read_installed()
+            .values()
+            .flat_map(|installed| {
+                [
+                    Some(installed.row.sha256.clone()),
+                    installed.row.previous_sha256.clone(),
+                ]
+            })
+            .flatten()
+            .collect();
+        for folder in ["components", "compiled"] {
+            let Ok(entries) = std::fs::read_dir(self.inner.dir.join(folder)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let file_name = entry.file_name().to_string_lossy().to_string();
+                if !used
+                    .iter()
+                    .any(|sha256| file_name.starts_with(sha256.as_str()))
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
+    /// Every installed plugin, by name.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        let installed = self.read_installed();
+        let mut list: Vec<PluginInfo> = installed.values().map(info).collect();
+        list.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
+        list
+    }
+
+    pub fn get(&self, name: &str) -> Result<PluginInfo, PluginError> {
+        self.read_installed()
+            .get(name)
+            .map(info)
+            .ok_or_else(|| PluginError::NotFound(name.to_string()))
+    }
+
+    /// A plugin's latest log lines, oldest first.
+    pub fn logs(&self, name: &str, limit: usize) -> Result<Vec<LogLine>, PluginError> {
+        let installed = self.read_installed();
+        let plugin = installed
+            .get(name)
+            .ok_or_else(|| PluginError::NotFound(name.to_string()))?;
+        let logs = plugin
+            .current
+            .guest
+            .logs
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let skip = logs.len().saturating_sub(limit);
+        Ok(logs.iter().skip(skip).cloned().collect())
+    }
+
+    /// The serving version of an enabled plugin.
+    fn serving(&self, name: &str) -> Result<Arc<Loaded>, PluginError> {
+        let installed = self.read_installed();
+        let plugin = installed
+            .get(name)
+            .ok_or_else(|| PluginError::NotFound(name.to_string()))?;
+        if !plugin.row.enabled {
+            return Err(PluginError::Disabled {
+                name: name.to_string(),
+                reason: plugin
+                    .row
+                    .disabled_reason
+                    .clone()
+                    .unwrap_or_else(|| "disabled".to_string()),
+            });
+        }
+        Ok(plugin.current.clone())
+    }
+
+    /// Calls tool `tool` of plugin `plugin` with `arguments` (a JSON object as text) for a
+    /// tenant.
+    pub async fn call_tool(
+        &self,
+        plugin: &str,
+        tool: &str,
+        arguments: &str,
+        tenant_id: &str,
+    ) -> Result<ToolOutput, PluginError> {
+        let loaded = self.serving(plugin)?;
+        if !loaded.tools.iter().any(|spec| spec.name == tool) {
+            return Err(PluginError::ToolNotFound {
+                plugin: plugin.to_string(),
+                tool: tool.to_string(),
+            });
+        }
+        match serde_json::from_str::<serde_json::Value>(arguments) {
+            Ok(serde_json::Value::Object(_)) => {}
+            _ => {
+                return Err(PluginError::InvalidArguments {
+                    field: "arguments".into(),
+                    message: "a tool's arguments are a JSON object".into(),
+                });
+            }
+        }
+        let request = Request::Tool {
+            name: tool.to_string(),
+            arguments: arguments.to_string(),
+        };
+        let started = Instant::now();
+        let answer = self.call(&loaded, tenant_id, request, started).await?;
+        let Answer::Tool(result) = answer else {
+            unreachable!("a tool request answers a tool result")
+        };
+        let duration = started.elapsed();
+        result
+            .map(|output| ToolOutput { output, duration })
+            .map_err(PluginError::ToolFailed)
+    }
+
+    /// Delivers one event to a plugin's handler; an error means it should be delivered again.
+    pub async fn handle_event(
+        &self,
+        plugin: &str,
+        event: GuestEvent,
+        tenant_id: &str,
+    ) -> Result<(), PluginError> {
+        let loaded = self.serving(plugin)?;
+        let started = Instant::now();
+        match self
+            .call(&loaded, tenant_id, Request::Event(event), started)
+            .await?
+        {
+            Answer::Event(result) => result.map_err(PluginError::ToolFailed),
+            _ => unreachable!("an event request answers an event result"),
+        }
+    }
+
+    /// Runs a request, reports it, and trips the breaker on repeated stops.
+    async fn call(
+        &self,
+        loaded: &Arc<Loaded>,
+        tenant_id: &str,
+        request: Request,
+        started: Instant,
+    ) -> Result<Answer, PluginError> {
+        let result = loaded
+            .call(&self.inner.runtime, &self.inner.host, tenant_id, request)
+            .await;
+        let outcome = match &result {
+            Ok(Answer::Tool(Err(_)) | Answer::Event(Err(_))) => CallOutcome::GuestError,
+            Ok(_) => CallOutcome::Ok,
+            Err(PluginError::Stopped { reason, .. }) => CallOutcome::Stopped(*reason),
+            Err(_) => CallOutcome::GuestError,
+        };
+        self.report(PluginEvent::Called {
+            plugin: loaded.name().to_string(),
+            tenant_id: tenant_id.to_string(),
+            outcome,
+            duration: started.elapsed(),
+        });
+        match &result {
+            Err(PluginError::Stopped {
+                reason, message, ..
+            }) => {
+                loaded
+                    .guest
+                    .log("error", format!("call stopped ({reason}): {message}"));
+                let stops = loaded.consecutive_stops.fetch_add(1, Ordering::Relaxed) + 1;
+                if stops >= loaded.manifest.limits.failures_to_disable {
+                    self.trip_breaker(loaded, stops, *reason).await;
+                }
+            }
+            _ => loaded.consecutive_stops.store(0, Ordering::Relaxed),
+        }
+        result
+    }
+
+    async fn trip_breaker(&self, loaded: &Arc<Loaded>, stops: u32, reason: StopReason) {
+        let name = loaded.name().to_string();
+        // Only the version that failed: an upgrade since then starts with a clean record.
+        let still_serving = self.read_installed().get(&name).is_some_and(|installed| {
+            Arc::ptr_eq(&installed.current, loaded) && installed.row.enabled
+        });
+        if !still_serving {
+            return;
+        }
+        let why = format!("{stops} calls in a row were stopped (the last: {reason})");
+        tracing::warn!(plugin = %name, reason = %why, "plugin disabled by its breaker");
+        if let Err(error) = self.change_enabled(&name, false, Some(&why)).await {
+            tracing::error!(plugin = %name, %error, "a failing plugin could not be disabled");
+            return;
+        }
+        self.report(PluginEvent::Disabled {
+            plugin: name,
+            reason: why,
+        });
+    }
+
+    fn report(&self, event: PluginEvent) {
+        if let Some(observer) = &self.inner.observer {
+            observer(event);
+        }
+    }
+
+    /// Every tool of every enabled plugin, as (plugin, tool).
+    pub fn tools(&self) -> Vec<(String, ToolSpec)> {
+        let installed = self.read_installed();
+        let mut tools: Vec<(String, ToolSpec)> = installed
+            .values()
+            .filter(|plugin| plugin.row.enabled)
+            .flat_map(|plugin| {
+                plugin
+                    .current
+                    .tools
+                    .iter()
+                    .map(|tool| (plugin.row.name.clone(), tool.clone()))
+            })
+            .collect();
+        tools.sort_by(|a, b| (&a.0, &a.1.name).cmp(&(&b.0, &b.1.name)));
+        tools
+    }
+}
+
+fn info(installed: &Installed) -> PluginInfo {
+    PluginInfo {
+        manifest: installed.current.manifest.clone(),
+        sha256: installed.row.sha256.clone(),
+        enabled: installed.row.enabled,
+        disabled_reason: installed.row.disabled_reason.clone(),
+        previous_version: installed.row.previous_version.clone(),
+        tools: installed.current.tools.clone(),
+        idle_instances: installed.current.idle_instances(),
+        installed_at_ms: installed.row.installed_at_ms,
+        updated_at_ms: installed.row.updated_at_ms,
+    }
+}
+
+fn check_size(component: &[u8]) -> Result<(), PluginError> {
+    if component.len() > MAX_COMPONENT_BYTES {
+        return Err(PluginError::InvalidComponent(format!(
+            "a component is at most {MAX_COMPONENT_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A short hex key of what compiled code depends on: wasmtime's version and the engine's
+/// settings (two engines with the same key can load each other's compiled components).
+fn engine_key(engine: &wasmtime::Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// Loads a compiled component this engine wrote earlier; `None` (compile again) when there is
+/// none or it does not fit this engine.
+fn load_compiled(engine: &wasmtime::Engine, path: &Path) -> Option<Component> {
+    if !path.exists() {
+        return None;
+    }
+    // SAFETY: wasmtime runs deserialized code without verifying it, so the file must be one
+    // that `Component::serialize` wrote; only this service writes into `compiled/` (inside
+    // the data directory, which Hearth owns), and wasmtime checks the file's engine and
+    // version header before using it.
+    match unsafe { Component::deserialize_file(engine, path) } {
+        Ok(component) => Some(component),
+        Err(error) => {
+            tracing::info!(path = %path.display(), %error, "a cached compiled plugin does not fit this engine; compiling again");
+            None
+        }
+    }
+}
+
+/// Writes a file whole or not at all (a temporary file renamed into place).
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
+    let temporary = path.with_extension("partial");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}

@@ -1,0 +1,376 @@
+//! The sandbox: one wasmtime engine for every plugin (the component model, epoch interruption,
+//! the pooling allocator), the state each instance's store carries, the host interfaces a
+//! plugin imports, and the limits enforced inside every call.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hearth_events::{Events, Pattern, Publish, Topic};
+use hearth_store::Store;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
+    UpdateDeadline,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::PluginError;
+use crate::error::StopReason;
+use crate::manifest::{MAX_MEMORY_MIB, Manifest};
+
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "plugin",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::hearth::plugin::{events, kv, log, types};
+
+/// How often the engine's epoch advances: the granularity of the time limits, and how often a
+/// computing guest yields its thread to other work.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// The longest key a plugin may store.
+pub const MAX_KV_KEY_BYTES: usize = 512;
+/// The largest value a plugin may store.
+pub const MAX_KV_VALUE_BYTES: usize = 1 << 20;
+/// The most keys one plugin may hold for one tenant.
+pub const MAX_KV_KEYS: u64 = 10_000;
+/// Log lines kept in memory per plugin.
+const LOG_LINES_KEPT: usize = 1_000;
+/// The most table elements an instance may grow to.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The engine, the linker every plugin is instantiated with, and the clock behind the limits.
+pub(crate) struct Runtime {
+    pub engine: Engine,
+    pub linker: Linker<GuestState>,
+    ticking: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// An engine whose pool holds at most `max_instances` instances at once (busy and idle).
+    pub fn new(max_instances: u32) -> Result<Runtime, PluginError> {
+        let runtime_error = |error: wasmtime::Error| PluginError::Runtime(error.to_string());
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // A Rust component is a few core instances (its code and wit-component's shims), with
+        // one memory and a few tables; the pool reserves address space for all of them at start
+        // and reuses the slots, so a new instance costs microseconds.
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(max_instances);
+        pool.total_core_instances(max_instances.saturating_mul(8));
+        pool.total_memories(max_instances.saturating_mul(2));
+        pool.total_tables(max_instances.saturating_mul(8));
+        pool.total_stacks(max_instances);
+        pool.max_memory_size((MAX_MEMORY_MIB << 20) as usize);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(runtime_error)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime_error)?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(runtime_error)?;
+
+        let ticking = Arc::new(AtomicBool::new(true));
+        let (clock_engine, clock_ticking) = (engine.clone(), ticking.clone());
+        thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while clock_ticking.load(Ordering::Relaxed) {
+                    thread::sleep(EPOCH_TICK);
+                    clock_engine.increment_epoch();
+                }
+            })
+            .map_err(PluginError::Io)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            ticking,
+        })
+    }
+
+    /// A store for one instance of a plugin: an empty WASI context, the plugin's memory limit,
+    /// and the epoch check that stops a guest computing past its call's deadline.
+    pub fn new_store(
+        &self,
+        guest: &Arc<GuestIdentity>,
+        host: &Arc<HostServices>,
+    ) -> wasmtime::Store<GuestState> {
+        // Nothing inherited: no environment, arguments, directories or network; stdin is
+        // closed and stdout/stderr go nowhere.
+        let wasi = WasiCtxBuilder::new().build();
+        let state = GuestState {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryLimit {
+                max_bytes: guest.memory_bytes,
+                exceeded: false,
+            },
+            guest: guest.clone(),
+            host: host.clone(),
+            call: CallState::idle(),
+        };
+        let mut store = wasmtime::Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_callback(|mut context| {
+            let call = &mut context.data_mut().call;
+            if Instant::now() >= call.deadline {
+                call.stopped = Some(StopReason::Cpu);
+                return Err(wasmtime::Error::msg(
+                    "the call's time ran out while the plugin was computing",
+                ));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
+}
+
+/// One line of a plugin's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub time_ms: i64,
+    pub level: &'static str,
+    pub message: String,
+}
+
+/// Who an instance belongs to and what it was granted, shared by all its instances.
+pub(crate) struct GuestIdentity {
+    pub name: String,
+    pub memory_bytes: usize,
+    pub publish: Vec<Pattern>,
+    pub logs: Mutex<VecDeque<LogLine>>,
+}
+
+impl GuestIdentity {
+    pub fn new(manifest: &Manifest) -> GuestIdentity {
+        GuestIdentity {
+            name: manifest.name.clone(),
+            memory_bytes: manifest.limits.memory_bytes as usize,
+            // Validated with the manifest.
+            publish: manifest
+                .capabilities
+                .publish
+                .iter()
+                .filter_map(|pattern| Pattern::parse(pattern).ok())
+                .collect(),
+            logs: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn log(&self, level: &'static str, message: String) {
+        tracing::debug!(plugin = %self.name, level, message = %message, "plugin log");
+        let line = LogLine {
+            time_ms: hearth_time::now_ms(),
+            level,
+            message,
+        };
+        let mut logs = self
+            .logs
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if logs.len() == LOG_LINES_KEPT {
+            logs.pop_front();
+        }
+        logs.push_back(line);
+    }
+}
+
+/// What the host interfaces reach: the store (key-value) and the events service (publish).
+pub(crate) struct HostServices {
+    pub store: Store,
+    pub events: Option<Arc<Events>>,
+}
+
+/// The call an instance is serving.
+pub(crate) struct CallState {
+    pub tenant_id: String,
+    pub deadline: Instant,
+    /// Set when the host stopped the guest (the epoch check).
+    pub stopped: Option<StopReason>,
+}
+
+impl CallState {
+    fn idle() -> CallState {
+        CallState {
+            tenant_id: String::new(),
+            deadline: Instant::now(),
+            stopped: None,
+        }
+    }
+
+    pub fn new(tenant_id: &str, deadline: Instant) -> CallState {
+        CallState {
+            tenant_id: tenant_id.to_string(),
+            deadline,
+            stopped: None,
+        }
+    }
+}
+
+/// Traps growth past the plugin's memory limit, remembering that it did.
+pub(crate) struct MemoryLimit {
+    max_bytes: usize,
+    pub exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimit {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            return Err(wasmtime::Error::msg(format!(
+                "the plugin asked for {desired} bytes of memory; its limit is {}",
+                self.max_bytes
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The data of one instance's store.
+pub(crate) struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub memory: MemoryLimit,
+    guest: Arc<GuestIdentity>,
+    host: Arc<HostServices>,
+    pub call: CallState,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for GuestState {}
+
+impl log::Host for GuestState {
+    async fn write(&mut self, level: log::Level, message: String) {
+        let level = match level {
+            log::Level::Debug => "debug",
+            log::Level::Info => "info",
+            log::Level::Warn => "warn",
+            log::Level::Error => "error",
+        };
+        self.guest.log(level, message);
+    }
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_KV_KEY_BYTES {
+        return Err(format!("a key is 1 to {MAX_KV_KEY_BYTES} bytes"));
+    }
+    Ok(())
+}
+
+impl kv::Host for GuestState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        check_key(&key)?;
+        self.host
+            .store
+            .plugin_kv_get(&self.guest.name, &self.call.tenant_id, &key)
+            .await
+            .map_err(|error| format!("the key-value store failed: {error}"))
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        check_key(&key)?;
+        if value.len() > MAX_KV_VALUE_BYTES {
+            return Err(format!("a value is at most {MAX_KV_VALUE_BYTES} bytes"));
+        }
+        let written = self
+            .host
+            .store
+            .plugin_kv_set(
+                &self.guest.name,
+                &self.call.tenant_id,
+                &key,
+                &value,
+                MAX_KV_KEYS,
+                hearth_time::now_ms(),
+            )
+            .await
+            .map_err(|error| format!("the key-value store failed: {error}"))?;
+        if !written {
+            return Err(format!(
+                "the store holds {MAX_KV_KEYS} keys already; delete some first"
+            ));
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), String> {
+        check_key(&key)?;
+        self.host
+            .store
+            .plugin_kv_delete(&self.guest.name, &self.call.tenant_id, &key)
+            .await
+            .map_err(|error| format!("the key-value store failed: {error}"))
+    }
+}
+
+impl events::Host for GuestState {
+    async fn publish(&mut self, topic: String, payload: String) -> Result<String, String> {
+        let parsed = Topic::parse(&topic).map_err(|error| format!("topic {topic:?}: {error}"))?;
+        if !self
+            .guest
+            .publish
+            .iter()
+            .any(|pattern| pattern.matches(&parsed))
+        {
+            return Err(format!(
+                "topic {topic:?} is not among this plugin's publish patterns"
+            ));
+        }
+        let data = serde_json::from_str(&payload)
+            .map_err(|error| format!("the payload is not JSON: {error}"))?;
+        let Some(events) = &self.host.events else {
+            return Err("events are not enabled on this server".to_string());
+        };
+        let publish = Publish {
+            topic,
+            data,
+            idempotency_key: None,
+        };
+        let appended = events
+            .publish(&self.call.tenant_id, vec![publish], "payload")
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(appended
+            .into_iter()
+            .next()
+            .map(|appended| appended.event.id)
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,529 @@
+//! The plugin host against real components: the sample plugins of `plugins/`, built from
+//! source for wasm32-wasip2, in a real SQLite store and a real events log.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hearth_events::{Events, EventsOptions};
+use hearth_plugins::samples::{Sample, sample};
+use hearth_plugins::{
+    CallOutcome, GuestEvent, PluginError, PluginEvent, Plugins, PluginsOptions, StopReason,
+};
+use hearth_store::{IntegrityCheck, OpenOptions, Store};
+use serde_json::{Value, json};
+
+struct Host {
+    dir: tempfile::TempDir,
+    store: Store,
+    events: Arc<Events>,
+    plugins: Plugins,
+    seen: Arc<Mutex<Vec<PluginEvent>>>,
+}
+
+async fn open_plugins(
+    dir: &std::path::Path,
+    store: &Store,
+    events: &Arc<Events>,
+    seen: &Arc<Mutex<Vec<PluginEvent>>>,
+) -> Plugins {
+    let seen = seen.clone();
+    Plugins::open(
+        PluginsOptions {
+            dir: dir.join("plugins"),
+            max_instances: 200,
+        },
+        store.clone(),
+        Some(events.clone()),
+        Some(Arc::new(move |event| seen.lock().unwrap().push(event))),
+    )
+    .await
+    .unwrap()
+}
+
+async fn host() -> Host {
+    let dir = tempfile::tempdir().unwrap();
+    let options = OpenOptions {
+        integrity_check: IntegrityCheck::Quick,
+        run_migrations: true,
+    };
+    let store = Store::open(dir.path(), options).await.unwrap();
+    let events = Arc::new(
+        Events::open(dir.path(), EventsOptions::default())
+            .await
+            .unwrap(),
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let plugins = open_plugins(dir.path(), &store, &events, &seen).await;
+    Host {
+        dir,
+        store,
+        events,
+        plugins,
+        seen,
+    }
+}
+
+/// A sample's manifest with `replace` applied (a name, a version, a capability or a limit).
+fn manifest_with(sample: &Sample, from: &str, to: &str) -> String {
+    assert!(
+        sample.manifest.contains(from),
+        "{from:?} not in the manifest"
+    );
+    sample.manifest.replacen(from, to, 1)
+}
+
+fn stop_reason(result: Result<hearth_plugins::ToolOutput, PluginError>) -> StopReason {
+    match result {
+        Err(PluginError::Stopped { reason, .. }) => reason,
+        other => panic!("expected a stopped call, got {other:?}"),
+    }
+}
+
+async fn echo(plugins: &Plugins, plugin: &str) -> String {
+    plugins
+        .call_tool(plugin, "echo", r#"{"hello":"world"}"#, "tenant-a")
+        .await
+        .unwrap()
+        .output
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_plugin_lists_its_tools_and_answers_calls() {
+    let host = host().await;
+    let calculator = sample("calculator");
+    let info = host
+        .plugins
+        .install(&calculator.manifest, &calculator.component)
+        .await
+        .unwrap();
+    assert_eq!(info.manifest.name, "calculator");
+    assert_eq!(info.tools.len(), 1);
+    assert_eq!(info.tools[0].name, "convert");
+    let schema: Value = serde_json::from_str(&info.tools[0].parameters).unwrap();
+    assert_eq!(schema["required"], json!(["value", "from", "to"]));
+
+    let output = host
+        .plugins
+        .call_tool(
+            "calculator",
+            "convert",
+            r#"{"value": 5, "from": "km", "to": "mi"}"#,
+            "t",
+        )
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_str(&output.output).unwrap();
+    assert_eq!(answer, json!({"value": 3.106856, "unit": "mi"}));
+
+    // The tool's own error is an answer, not a stop.
+    match host
+        .plugins
+        .call_tool(
+            "calculator",
+            "convert",
+            r#"{"value": 1, "from": "kg", "to": "m"}"#,
+            "t",
+        )
+        .await
+    {
+        Err(PluginError::ToolFailed(message)) => assert!(message.contains("mass"), "{message}"),
+        other => panic!("expected the tool's error, got {other:?}"),
+    }
+    match host
+        .plugins
+        .call_tool("calculator", "divide", "{}", "t")
+        .await
+    {
+        Err(PluginError::ToolNotFound { tool, .. }) => assert_eq!(tool, "divide"),
+        other => panic!("expected an unknown tool, got {other:?}"),
+    }
+    match host
+        .plugins
+        .call_tool("calculator", "convert", "[1]", "t")
+        .await
+    {
+        Err(PluginError::InvalidArguments { field, .. }) => assert_eq!(field, "arguments"),
+        other => panic!("expected refused arguments, got {other:?}"),
+    }
+    assert!(matches!(
+        host.plugins.call_tool("abacus", "convert", "{}", "t").await,
+        Err(PluginError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_misbehaving_call_is_stopped_with_its_reason_while_another_plugin_keeps_answering() {
+    let host = host().await;
+    let unruly = sample("unruly");
+    host.plugins
+        .install(
+            &manifest_with(
+                &unruly,
+                "timeout_ms = 200",
+                "timeout_ms = 100\nfailures_to_disable = 100",
+            ),
+            &unruly.component,
+        )
+        .await
+        .unwrap();
+    let calculator = sample("calculator");
+    host.plugins
+        .install(&calculator.manifest, &calculator.component)
+        .await
+        .unwrap();
+
+    // A runaway loop: stopped by its time limit, while the calculator answers meanwhile.
+    let spinning = {
+        let plugins = host.plugins.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = plugins.call_tool("unruly", "spin", "{}", "t").await;
+            (result, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    for _ in 0..20 {
+        host.plugins
+            .call_tool(
+                "calculator",
+                "convert",
+                r#"{"value": 1, "from": "m", "to": "cm"}"#,
+                "t",
+            )
+            .await
+            .unwrap();
+    }
+    let (result, elapsed) = spinning.await.unwrap();
+    assert_eq!(stop_reason(result), StopReason::Cpu);
+    assert!(
+        elapsed >= Duration::from_millis(100),
+        "stopped early: {elapsed:?}"
+    );
+    assert_eq!(echo(&host.plugins, "unruly").await, r#"{"hello":"world"}"#);
+
+    // A memory bomb: trapped by the limiter with the memory reason, in the same call.
+    let result = host.plugins.call_tool("unruly", "grow", "{}", "t").await;
+    assert_eq!(stop_reason(result), StopReason::Memory);
+    assert_eq!(echo(&host.plugins, "unruly").await, r#"{"hello":"world"}"#);
+
+    // A panic: a trap.
+    let result = host.plugins.call_tool("unruly", "panic", "{}", "t").await;
+    assert_eq!(stop_reason(result), StopReason::Trap);
+    assert_eq!(echo(&host.plugins, "unruly").await, r#"{"hello":"world"}"#);
+
+    // Reading a host file: there is no file system to read, so the plugin's own call fails.
+    match host
+        .plugins
+        .call_tool("unruly", "read_file", "{}", "t")
+        .await
+    {
+        Err(PluginError::ToolFailed(message)) => {
+            assert!(message.starts_with("cannot read /etc/passwd"), "{message}");
+            assert!(!message.contains("root:"), "{message}");
+        }
+        other => panic!("expected the read to fail inside the plugin, got {other:?}"),
+    }
+
+    // Every stop was reported with its reason.
+    let stops: Vec<StopReason> = host
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| match event {
+            PluginEvent::Called {
+                outcome: CallOutcome::Stopped(reason),
+                ..
+            } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stops,
+        [StopReason::Cpu, StopReason::Memory, StopReason::Trap]
+    );
+    let logs = host.plugins.logs("unruly", 10).unwrap();
+    assert_eq!(logs.len(), 3, "{logs:?}");
+    assert!(
+        logs[1].message.contains("call stopped (memory)"),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_the_manifest_does_not_grant_are_refused_at_install() {
+    let host = host().await;
+    // Opening a socket: wasi:sockets is never granted.
+    let socket = sample("socket");
+    match host
+        .plugins
+        .install(&socket.manifest, &socket.component)
+        .await
+    {
+        Err(PluginError::ImportRefused { import, .. }) => {
+            assert!(import.starts_with("wasi:sockets/"), "{import}")
+        }
+        other => panic!("expected the socket import refused, got {other:?}"),
+    }
+    // Calling a host interface the manifest does not declare.
+    let counter = sample("counter");
+    let undeclared = manifest_with(&counter, "kv = true", "kv = false");
+    match host.plugins.install(&undeclared, &counter.component).await {
+        Err(PluginError::ImportRefused { import, reason }) => {
+            assert!(import.starts_with("hearth:plugin/kv"), "{import}");
+            assert!(reason.contains("`kv`"), "{reason}");
+        }
+        other => panic!("expected the kv import refused, got {other:?}"),
+    }
+    // Not a component at all.
+    assert!(matches!(
+        host.plugins
+            .install(&counter.manifest, b"\0asm not really")
+            .await,
+        Err(PluginError::InvalidComponent(_))
+    ));
+    // Nothing was written.
+    assert!(host.plugins.list().is_empty());
+    assert!(host.store.plugins().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_value_store_is_per_tenant_and_survives_a_restart_without_recompiling() {
+    let host = host().await;
+    let counter = sample("counter");
+    host.plugins
+        .install(&counter.manifest, &counter.component)
+        .await
+        .unwrap();
+    let count = |plugins: Plugins, tenant: &'static str| async move {
+        let output = plugins
+            .call_tool("counter", "count", r#"{"name": "visits"}"#, tenant)
+            .await
+            .unwrap();
+        serde_json::from_str::<Value>(&output.output).unwrap()["count"].clone()
+    };
+    assert_eq!(count(host.plugins.clone(), "tenant-a").await, 1);
+    assert_eq!(count(host.plugins.clone(), "tenant-a").await, 2);
+    assert_eq!(count(host.plugins.clone(), "tenant-b").await, 1);
+
+    let compiled: Vec<_> = std::fs::read_dir(host.dir.path().join("plugins/compiled"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(compiled.len(), 1, "{compiled:?}");
+    let compiled_at = std::fs::metadata(&compiled[0]).unwrap().modified().unwrap();
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reopened = open_plugins(host.dir.path(), &host.store, &host.events, &seen).await;
+    assert_eq!(reopened.list().len(), 1);
+    assert_eq!(count(reopened.clone(), "tenant-a").await, 3);
+    // The compiled form was loaded, not written again.
+    assert_eq!(
+        std::fs::metadata(&compiled[0]).unwrap().modified().unwrap(),
+        compiled_at
+    );
+
+    // Removing the plugin removes its store and its files.
+    reopened.remove("counter").await.unwrap();
+    assert!(
+        host.store
+            .plugin_kv_get("counter", "tenant-a", "count/visits")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        std::fs::read_dir(host.dir.path().join("plugins/compiled"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_stops_disable_a_plugin_until_it_is_enabled_again() {
+    let host = host().await;
+    let unruly = sample("unruly");
+    let manifest = manifest_with(
+        &unruly,
+        "timeout_ms = 200",
+        "timeout_ms = 200\nfailures_to_disable = 3",
+    );
+    host.plugins
+        .install(&manifest, &unruly.component)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let result = host.plugins.call_tool("unruly", "panic", "{}", "t").await;
+        assert_eq!(stop_reason(result), StopReason::Trap);
+    }
+    match host.plugins.call_tool("unruly", "echo", "{}", "t").await {
+        Err(PluginError::Disabled { reason, .. }) => {
+            assert!(reason.contains("3 calls in a row"), "{reason}")
+        }
+        other => panic!("expected the plugin disabled, got {other:?}"),
+    }
+    let info = host.plugins.get("unruly").unwrap();
+    assert!(!info.enabled);
+    assert!(host.seen.lock().unwrap().iter().any(|event| matches!(
+        event,
+        PluginEvent::Disabled { plugin, .. } if plugin == "unruly"
+    )));
+    // The store says so too, so a restart keeps it disabled.
+    assert!(!host.store.plugins().await.unwrap()[0].enabled);
+
+    host.plugins.set_enabled("unruly", true).await.unwrap();
+    assert_eq!(echo(&host.plugins, "unruly").await, r#"{"hello":"world"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_lets_calls_in_flight_finish_on_the_old_version_and_rollback_returns() {
+    let host = host().await;
+    let unruly = sample("unruly");
+    host.plugins
+        .install(
+            &manifest_with(&unruly, "timeout_ms = 200", "timeout_ms = 2000"),
+            &unruly.component,
+        )
+        .await
+        .unwrap();
+    let in_flight = {
+        let plugins = host.plugins.clone();
+        tokio::spawn(async move {
+            plugins
+                .call_tool("unruly", "busy", r#"{"ms": 300}"#, "t")
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Version 0.2.0 is another component under the same name: the calculator's.
+    let calculator = sample("calculator");
+    let upgrade = manifest_with(
+        &calculator,
+        "name = \"calculator\"\nversion = \"0.1.0\"",
+        "name = \"unruly\"\nversion = \"0.2.0\"",
+    );
+    let info = host
+        .plugins
+        .upgrade(&upgrade, &calculator.component)
+        .await
+        .unwrap();
+    assert_eq!(info.manifest.version, "0.2.0");
+    assert_eq!(info.previous_version.as_deref(), Some("0.1.0"));
+
+    let finished = in_flight.await.unwrap().unwrap();
+    assert!(finished.output.contains("rounds"), "{}", finished.output);
+    // New calls go to the new version.
+    assert!(matches!(
+        host.plugins
+            .call_tool("unruly", "busy", r#"{"ms": 1}"#, "t")
+            .await,
+        Err(PluginError::ToolNotFound { .. })
+    ));
+    host.plugins
+        .call_tool(
+            "unruly",
+            "convert",
+            r#"{"value": 1, "from": "m", "to": "cm"}"#,
+            "t",
+        )
+        .await
+        .unwrap();
+
+    let info = host.plugins.rollback("unruly").await.unwrap();
+    assert_eq!(info.manifest.version, "0.1.0");
+    assert_eq!(echo(&host.plugins, "unruly").await, r#"{"hello":"world"}"#);
+    // A second rollback undoes the first.
+    let info = host.plugins.rollback("unruly").await.unwrap();
+    assert_eq!(info.manifest.version, "0.2.0");
+    assert!(matches!(
+        host.plugins
+            .upgrade(&upgrade.replace("unruly", "nobody"), &calculator.component)
+            .await,
+        Err(PluginError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_plugins_serve_a_hundred_calls_at_once() {
+    let host = host().await;
+    let calculator = sample("calculator");
+    for index in 0..12 {
+        let manifest = manifest_with(
+            &calculator,
+            "name = \"calculator\"",
+            &format!("name = \"calc-{index}\""),
+        );
+        host.plugins
+            .install(&manifest, &calculator.component)
+            .await
+            .unwrap();
+    }
+    let calls = (0..100).map(|call| {
+        let plugins = host.plugins.clone();
+        tokio::spawn(async move {
+            let arguments = json!({"value": call, "from": "m", "to": "cm"}).to_string();
+            let output = plugins
+                .call_tool(&format!("calc-{}", call % 12), "convert", &arguments, "t")
+                .await
+                .unwrap();
+            let answer: Value = serde_json::from_str(&output.output).unwrap();
+            assert_eq!(answer["value"], json!(call as f64 * 100.0));
+        })
+    });
+    for call in calls {
+        call.await.unwrap();
+    }
+    assert_eq!(host.plugins.list().len(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_handler_that_traps_is_delivered_again_and_publishes_once_it_succeeds() {
+    let host = host().await;
+    let relay = sample("relay");
+    host.plugins
+        .install(&relay.manifest, &relay.component)
+        .await
+        .unwrap();
+    let mut totals = host
+        .events
+        .follow("tenant-a", &["orders.totals"], 1)
+        .await
+        .unwrap();
+    let order = json!({"order": 7, "fail_first": true,
+                       "items": [{"price": 2.5, "quantity": 2}, {"price": 1.0}]});
+    let event = |delivery| GuestEvent {
+        topic: "orders.placed".into(),
+        id: "event-1".into(),
+        payload: order.to_string(),
+        delivery,
+    };
+    match host
+        .plugins
+        .handle_event("relay", event(1), "tenant-a")
+        .await
+    {
+        Err(PluginError::Stopped { reason, .. }) => assert_eq!(reason, StopReason::Trap),
+        other => panic!("expected the first delivery to trap, got {other:?}"),
+    }
+    host.plugins
+        .handle_event("relay", event(2), "tenant-a")
+        .await
+        .unwrap();
+    let published = tokio::time::timeout(Duration::from_secs(5), totals.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let data: Value = serde_json::from_str(&published.data).unwrap();
+    assert_eq!(data, json!({"order": 7, "total": 6.0, "source": "event-1"}));
+    // Into the tenant whose event it handled, and no other.
+    assert_eq!(host.events.last_sequence("tenant-b").await.unwrap(), 0);
+    assert!(
+        host.plugins
+            .logs("relay", 10)
+            .unwrap()
+            .iter()
+            .any(|line| line.message.contains("totals 6"))
+    );
+}
