@@ -26,6 +26,8 @@
 //! - `bench retrieval [--binary PATH] [--questions N]`: time to the first token of a chat
 //!   with `memory` over 99,000 gcide definitions against the same final prompt without it;
 //!   see `bench_retrieval.rs`.
+//! - `bench plugins [--calls N] [--skip-peer]`: the plugin host in process against Extism's
+//!   Rust SDK over the same guest logic; see `bench_plugins.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
@@ -35,6 +37,7 @@ mod bench_gateway;
 mod bench_graph;
 mod bench_inference;
 mod bench_memory;
+mod bench_plugins;
 mod bench_responses;
 mod bench_retrieval;
 mod bench_vectors;
@@ -73,6 +76,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("graph") => {
             bench_graph::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("plugins") => {
+            bench_plugins::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("memory") => {
             bench_memory::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
@@ -100,6 +106,7 @@ const USAGE: &str = "usage:
   cargo xtask bench responses [--binary PATH] [--rounds N]
   cargo xtask bench graph [--binary PATH] [--skip-peer] [--nodes N] [--edges M]
   cargo xtask bench retrieval [--binary PATH] [--questions N]
+  cargo xtask bench plugins [--calls N] [--skip-peer]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 

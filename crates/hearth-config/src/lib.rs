@@ -23,8 +23,8 @@ pub use load::{
 };
 pub use model::{
     AuthConfig, AuthMode, CacheConfig, Config, EventsConfig, IntegrityCheck, LimitsConfig,
-    LogConfig, LogFormat, MemoryConfig, ModelsConfig, OidcConfig, PriceConfig, Profile,
-    ReloadConfig, RouteConfig, RouteStrategy, RouteTarget, RoutingConfig, ServerConfig,
+    LogConfig, LogFormat, MemoryConfig, ModelsConfig, OidcConfig, PluginsConfig, PriceConfig,
+    Profile, ReloadConfig, RouteConfig, RouteStrategy, RouteTarget, RoutingConfig, ServerConfig,
     StorageConfig, TelemetryConfig, UpstreamConfig, validate_log_filter,
 };
 pub use render::ReloadDiff;

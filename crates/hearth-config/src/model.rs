@@ -56,7 +56,19 @@ pub struct Config {
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
     pub responses: ResponsesConfig,
+    pub plugins: PluginsConfig,
     pub reload: ReloadConfig,
+}
+
+/// The WebAssembly plugin sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginsConfig {
+    /// Instances of all plugins together, running and idle.
+    pub max_instances: u32,
+    /// Public keys (base64) whose signatures are trusted.
+    pub trusted_keys: Vec<String>,
+    /// Whether plugins without a signature may be installed.
+    pub allow_unsigned: bool,
 }
 
 /// Stored responses of the Responses API.
@@ -613,6 +625,11 @@ impl Config {
             responses: ResponsesConfig {
                 ttl_days: values.integer("responses.ttl_days")? as u32,
                 max_per_tenant: values.integer("responses.max_per_tenant")? as u64,
+            },
+            plugins: PluginsConfig {
+                max_instances: values.integer("plugins.max_instances")? as u32,
+                trusted_keys: values.strings("plugins.trusted_keys")?,
+                allow_unsigned: values.boolean("plugins.allow_unsigned")?,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

@@ -756,6 +756,36 @@ pub static SCHEMA: &[KeySpec] = &[
         help: "most documents one upsert or delete by ids may hold",
     },
     KeySpec {
+        key: "plugins.max_instances",
+        kind: Kind::Integer {
+            min: 10,
+            max: 100_000,
+        },
+        default: |_| Some(Value::Integer(1000)),
+        secret: false,
+        reloadable: false,
+        help: "plugin instances of all plugins together, running and idle: the size of the \
+               sandbox's pool, whose address space is reserved at start",
+    },
+    KeySpec {
+        key: "plugins.trusted_keys",
+        kind: Kind::StringList,
+        default: |_| Some(Value::Array(Vec::new())),
+        secret: false,
+        reloadable: false,
+        help: "ed25519 public keys (base64, from `hearth plugins keygen`) whose signatures a \
+               plugin may carry",
+    },
+    KeySpec {
+        key: "plugins.allow_unsigned",
+        kind: Kind::Bool,
+        default: |profile| Some(Value::Boolean(matches!(profile, Profile::Dev))),
+        secret: false,
+        reloadable: false,
+        help: "install plugins that carry no signature (the dev profile's default; production \
+               refuses them)",
+    },
+    KeySpec {
         key: "events.max_event_bytes",
         kind: Kind::Integer {
             min: 1,

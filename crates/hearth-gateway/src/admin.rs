@@ -243,7 +243,9 @@ impl Gateway {
         &self.store
     }
 
-    async fn audit(
+    /// Appends an admin action to the audit trail (the gateway's own, and those of services
+    /// the gateway does not own, such as installing a plugin).
+    pub async fn audit(
         &self,
         actor: &Actor,
         action: &str,

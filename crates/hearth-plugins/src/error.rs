@@ -45,6 +45,9 @@ pub enum PluginError {
     /// compile error).
     #[error("not a Hearth plugin: {0}")]
     InvalidComponent(String),
+    /// A signature is missing where one is required, or does not verify.
+    #[error("{0}")]
+    InvalidSignature(String),
     #[error("no plugin named {0}")]
     NotFound(String),
     #[error("a plugin named {0} is installed already; upgrade it instead")]

@@ -11,11 +11,13 @@
 //! directory, named by hash, so a restart does not recompile.
 
 mod error;
+mod handlers;
 mod imports;
 mod loaded;
 mod manifest;
 mod runtime;
 pub mod samples;
+mod signature;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,9 +31,11 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 pub use error::{PluginError, StopReason};
+pub use handlers::{DEAD_LETTER_TOPIC, MAX_DELIVERIES};
 pub use loaded::{GuestEvent, ToolSpec};
-pub use manifest::{Capabilities, Limits, Manifest};
+pub use manifest::{Capabilities, Limits, MAX_NAME_BYTES, Manifest};
 pub use runtime::{LogLine, MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
+pub use signature::{TrustedKeys, key_pair, sign, signed_message};
 
 use loaded::{Answer, Loaded, Request};
 use runtime::{GuestIdentity, HostServices, Runtime, bindings::PluginPre};
@@ -46,6 +50,10 @@ pub struct PluginsOptions {
     pub dir: PathBuf,
     /// Instances of all plugins together, busy and idle: the size of the engine's pool.
     pub max_instances: u32,
+    /// The public keys a plugin's signature may be by.
+    pub trusted_keys: TrustedKeys,
+    /// Whether a plugin without a signature may be installed.
+    pub allow_unsigned: bool,
 }
 
 /// How a call ended.
@@ -79,6 +87,8 @@ pub type PluginObserver = Arc<dyn Fn(PluginEvent) + Send + Sync>;
 pub struct PluginInfo {
     pub manifest: Manifest,
     pub sha256: String,
+    /// The trusted key whose signature it carries; `None` when unsigned.
+    pub signed_by: Option<String>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub previous_version: Option<String>,
@@ -108,12 +118,29 @@ pub struct Plugins {
 
 struct Inner {
     runtime: Runtime,
+    trusted_keys: TrustedKeys,
+    allow_unsigned: bool,
     host: Arc<HostServices>,
+    /// The event handler workers, by (plugin, tenant).
+    workers: std::sync::Mutex<HashMap<(String, String), tokio::task::AbortHandle>>,
     dir: PathBuf,
     installed: RwLock<HashMap<String, Installed>>,
     /// Installs, upgrades, rollbacks and removals one at a time.
     changes: tokio::sync::Mutex<()>,
     observer: Option<PluginObserver>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for handle in self
+            .workers
+            .get_mut()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .values()
+        {
+            handle.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Plugins {
@@ -125,7 +152,7 @@ impl std::fmt::Debug for Plugins {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -147,9 +174,12 @@ impl Plugins {
         let plugins = Plugins {
             inner: Arc::new(Inner {
                 runtime: Runtime::new(options.max_instances)?,
+                trusted_keys: options.trusted_keys,
+                allow_unsigned: options.allow_unsigned,
                 host: Arc::new(HostServices { store, events }),
                 dir: options.dir,
                 installed: RwLock::new(HashMap::new()),
+                workers: std::sync::Mutex::new(HashMap::new()),
                 changes: tokio::sync::Mutex::new(()),
                 observer,
             }),
@@ -187,6 +217,13 @@ impl Plugins {
                         )
                         .await?;
                 }
+            }
+        }
+        // The event handlers' workers; their consumers (and what they delivered) are the
+        // events service's.
+        if plugins.inner.host.events.is_some() {
+            for (plugin, tenant_id) in plugins.inner.host.store.plugin_subscriptions().await? {
+                plugins.start_worker(&plugin, &tenant_id);
             }
         }
         Ok(plugins)
@@ -288,14 +325,16 @@ impl Plugins {
         &self,
         manifest_text: &str,
         component: &[u8],
+        signature: Option<&str>,
     ) -> Result<PluginInfo, PluginError> {
         let manifest = Manifest::parse(manifest_text)?;
         check_size(component)?;
+        let sha256 = sha256_hex(component);
+        let signed_by = self.check_signature(manifest_text, &sha256, signature)?;
         let _changes = self.inner.changes.lock().await;
         if self.read_installed().contains_key(&manifest.name) {
             return Err(PluginError::AlreadyInstalled(manifest.name));
         }
-        let sha256 = sha256_hex(component);
         let loaded = self
             .load(manifest.clone(), &sha256, Some(component))
             .await?;
@@ -308,9 +347,11 @@ impl Plugins {
             version: manifest.version.clone(),
             sha256,
             manifest: manifest_text.to_string(),
+            signed_by,
             previous_version: None,
             previous_sha256: None,
             previous_manifest: None,
+            previous_signed_by: None,
             config: "{}".to_string(),
             installed_at_ms: now_ms,
             updated_at_ms: now_ms,
@@ -334,12 +375,14 @@ impl Plugins {
         &self,
         manifest_text: &str,
         component: &[u8],
+        signature: Option<&str>,
     ) -> Result<PluginInfo, PluginError> {
         let manifest = Manifest::parse(manifest_text)?;
         check_size(component)?;
+        let sha256 = sha256_hex(component);
+        let signed_by = self.check_signature(manifest_text, &sha256, signature)?;
         let _changes = self.inner.changes.lock().await;
         let current = self.row(&manifest.name)?;
-        let sha256 = sha256_hex(component);
         let loaded = self
             .load(manifest.clone(), &sha256, Some(component))
             .await?;
@@ -348,13 +391,38 @@ impl Plugins {
             version: manifest.version.clone(),
             sha256,
             manifest: manifest_text.to_string(),
+            signed_by,
             previous_version: Some(current.version),
             previous_sha256: Some(current.sha256),
             previous_manifest: Some(current.manifest),
+            previous_signed_by: current.signed_by.clone(),
             updated_at_ms: hearth_time::now_ms(),
             ..current
         };
         self.replace(row, loaded).await
+    }
+
+    /// The trusted key a signature is by; `None` for an unsigned plugin where those are
+    /// allowed.
+    fn check_signature(
+        &self,
+        manifest_text: &str,
+        sha256: &str,
+        signature: Option<&str>,
+    ) -> Result<Option<String>, PluginError> {
+        match signature {
+            Some(signature) => self
+                .inner
+                .trusted_keys
+                .verify(signature, manifest_text, sha256)
+                .map(Some),
+            None if self.inner.allow_unsigned => Ok(None),
+            None => Err(PluginError::InvalidSignature(
+                "this server installs signed plugins only: sign it with `hearth plugins sign` \
+                 by a key in plugins.trusted_keys (or set plugins.allow_unsigned)"
+                    .to_string(),
+            )),
+        }
     }
 
     /// Returns a plugin to the version it had before its last upgrade (and keeps the one it
@@ -375,9 +443,11 @@ impl Plugins {
             version,
             sha256,
             manifest: manifest_text,
+            signed_by: current.previous_signed_by.clone(),
             previous_version: Some(current.version),
             previous_sha256: Some(current.sha256),
             previous_manifest: Some(current.manifest),
+            previous_signed_by: current.signed_by.clone(),
             updated_at_ms: hearth_time::now_ms(),
             ..current
         };
@@ -401,8 +471,24 @@ impl Plugins {
     /// Removes a plugin, its key-value store and its files.
     pub async fn remove(&self, name: &str) -> Result<(), PluginError> {
         let _changes = self.inner.changes.lock().await;
+        let tenants: Vec<String> = self
+            .inner
+            .host
+            .store
+            .plugin_subscriptions()
+            .await?
+            .into_iter()
+            .filter(|(plugin, _)| plugin == name)
+            .map(|(_, tenant_id)| tenant_id)
+            .collect();
         if !self.inner.host.store.delete_plugin(name).await? {
             return Err(PluginError::NotFound(name.to_string()));
+        }
+        for tenant_id in tenants {
+            self.stop_worker(name, &tenant_id);
+            if let Some(events) = &self.inner.host.events {
+                handlers::drop_consumer(events, name, &tenant_id).await;
+            }
         }
         self.write_installed().remove(name);
         tracing::info!(plugin = %name, "plugin removed");
@@ -656,6 +742,140 @@ impl Plugins {
         }
     }
 
+    /// Sends a tenant's events on the plugin's `subscribe` patterns to its handler, from now
+    /// on. Subscribing again changes nothing.
+    pub async fn subscribe(&self, name: &str, tenant_id: &str) -> Result<(), PluginError> {
+        let _changes = self.inner.changes.lock().await;
+        let loaded = self.serving_any(name)?;
+        let patterns = loaded.manifest.capabilities.subscribe.clone();
+        if patterns.is_empty() {
+            return Err(PluginError::InvalidArguments {
+                field: "plugin".into(),
+                message: format!(
+                    "plugin {name} handles no events: its manifest subscribes to no topics"
+                ),
+            });
+        }
+        let Some(events) = self.inner.host.events.clone() else {
+            return Err(PluginError::Runtime(
+                "events are not enabled on this server".into(),
+            ));
+        };
+        let now_ms = hearth_time::now_ms();
+        if !self
+            .inner
+            .host
+            .store
+            .put_plugin_subscription(name, tenant_id, now_ms)
+            .await?
+        {
+            return Ok(());
+        }
+        if let Err(error) = handlers::make_consumer(
+            &events,
+            name,
+            tenant_id,
+            &patterns,
+            loaded.manifest.limits.timeout_ms,
+        )
+        .await
+        {
+            self.inner
+                .host
+                .store
+                .delete_plugin_subscription(name, tenant_id)
+                .await?;
+            return Err(error);
+        }
+        self.start_worker(name, tenant_id);
+        tracing::info!(plugin = %name, tenant = %tenant_id, "plugin subscribed to a tenant's events");
+        Ok(())
+    }
+
+    /// Stops sending a tenant's events to a plugin; false when they were not sent.
+    pub async fn unsubscribe(&self, name: &str, tenant_id: &str) -> Result<bool, PluginError> {
+        let _changes = self.inner.changes.lock().await;
+        self.serving_any(name)?;
+        if !self
+            .inner
+            .host
+            .store
+            .delete_plugin_subscription(name, tenant_id)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.stop_worker(name, tenant_id);
+        if let Some(events) = &self.inner.host.events {
+            handlers::drop_consumer(events, name, tenant_id).await;
+        }
+        Ok(true)
+    }
+
+    /// Whether a tenant's events go to a plugin.
+    pub async fn subscribed(&self, name: &str, tenant_id: &str) -> Result<bool, PluginError> {
+        self.serving_any(name)?;
+        Ok(self
+            .inner
+            .host
+            .store
+            .plugin_subscriptions()
+            .await?
+            .iter()
+            .any(|(plugin, tenant)| plugin == name && tenant == tenant_id))
+    }
+
+    fn start_worker(&self, plugin: &str, tenant_id: &str) {
+        let Some(events) = self.inner.host.events.clone() else {
+            return;
+        };
+        let handle = handlers::spawn_worker(
+            &self.inner,
+            events,
+            plugin.to_string(),
+            tenant_id.to_string(),
+        );
+        let previous = self
+            .inner
+            .workers
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert((plugin.to_string(), tenant_id.to_string()), handle);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+    }
+
+    fn stop_worker(&self, plugin: &str, tenant_id: &str) {
+        let handle = self
+            .inner
+            .workers
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(&(plugin.to_string(), tenant_id.to_string()));
+        if let Some(handle) = handle {
+            handle.abort();
+        }
+    }
+
+    /// The serving version of a plugin, enabled or not.
+    fn serving_any(&self, name: &str) -> Result<Arc<Loaded>, PluginError> {
+        self.read_installed()
+            .get(name)
+            .map(|installed| installed.current.clone())
+            .ok_or_else(|| PluginError::NotFound(name.to_string()))
+    }
+
+    /// Makes up to `count` instances of a plugin ahead of its calls (bounded by its
+    /// `max_instances`), so the first calls after a start or an upgrade find them warm.
+    /// Returns how many are idle now.
+    pub async fn prewarm(&self, name: &str, count: usize) -> Result<usize, PluginError> {
+        let loaded = self.serving_any(name)?;
+        loaded
+            .prewarm(&self.inner.runtime, &self.inner.host, count)
+            .await
+    }
+
     /// Every tool of every enabled plugin, as (plugin, tool).
     pub fn tools(&self) -> Vec<(String, ToolSpec)> {
         let installed = self.read_installed();
@@ -679,6 +899,7 @@ fn info(installed: &Installed) -> PluginInfo {
     PluginInfo {
         manifest: installed.current.manifest.clone(),
         sha256: installed.row.sha256.clone(),
+        signed_by: installed.row.signed_by.clone(),
         enabled: installed.row.enabled,
         disabled_reason: installed.row.disabled_reason.clone(),
         previous_version: installed.row.previous_version.clone(),

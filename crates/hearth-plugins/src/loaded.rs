@@ -116,6 +116,35 @@ impl Loaded {
         self.idle.lock().map(|idle| idle.len()).unwrap_or(0)
     }
 
+    /// Makes instances ahead of calls, up to `count` and the plugin's `max_instances` idle;
+    /// returns how many are idle now.
+    pub async fn prewarm(
+        &self,
+        runtime: &Runtime,
+        host: &Arc<HostServices>,
+        count: usize,
+    ) -> Result<usize, PluginError> {
+        let limit = self.manifest.limits.max_instances as usize;
+        for _ in 0..count {
+            if self.idle_instances() >= limit {
+                break;
+            }
+            let deadline = Instant::now() + Duration::from_millis(self.manifest.limits.timeout_ms);
+            let mut store = runtime.new_store(&self.guest, host);
+            store.data_mut().call = CallState::new("", deadline);
+            store.set_epoch_deadline(1);
+            let plugin = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|error| PluginError::Runtime(format!("making an instance: {error:#}")))?;
+            if let Ok(mut idle) = self.idle.lock() {
+                idle.push(Warm { store, plugin });
+            }
+        }
+        Ok(self.idle_instances())
+    }
+
     /// Runs one request in an instance, within the plugin's limits.
     pub async fn call(
         &self,

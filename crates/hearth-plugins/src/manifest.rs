@@ -97,11 +97,14 @@ fn invalid(field: &str, message: impl Into<String>) -> PluginError {
     }
 }
 
-/// A plugin name: 1–64 lowercase letters, digits, `-` and `_`, starting with a letter.
+/// The longest plugin name (its event consumers are named `_plugin_<name>`, at most 64).
+pub const MAX_NAME_BYTES: usize = 48;
+
+/// A plugin name: 1–48 lowercase letters, digits, `-` and `_`, starting with a letter.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(first) if first.is_ascii_lowercase())
-        && name.len() <= 64
+        && name.len() <= MAX_NAME_BYTES
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
@@ -130,7 +133,7 @@ impl Manifest {
         if !valid_name(&raw.name) {
             return Err(invalid(
                 "name",
-                "a plugin name is 1-64 lowercase letters, digits, '-' and '_', starting with a letter",
+                "a plugin name is 1-48 lowercase letters, digits, '-' and '_', starting with a letter",
             ));
         }
         if !valid_version(&raw.version) {

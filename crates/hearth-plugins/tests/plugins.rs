@@ -31,6 +31,8 @@ async fn open_plugins(
         PluginsOptions {
             dir: dir.join("plugins"),
             max_instances: 200,
+            trusted_keys: hearth_plugins::TrustedKeys::default(),
+            allow_unsigned: true,
         },
         store.clone(),
         Some(events.clone()),
@@ -93,7 +95,7 @@ async fn a_tool_plugin_lists_its_tools_and_answers_calls() {
     let calculator = sample("calculator");
     let info = host
         .plugins
-        .install(&calculator.manifest, &calculator.component)
+        .install(&calculator.manifest, &calculator.component, None)
         .await
         .unwrap();
     assert_eq!(info.manifest.name, "calculator");
@@ -163,12 +165,13 @@ async fn each_misbehaving_call_is_stopped_with_its_reason_while_another_plugin_k
                 "timeout_ms = 100\nfailures_to_disable = 100",
             ),
             &unruly.component,
+            None,
         )
         .await
         .unwrap();
     let calculator = sample("calculator");
     host.plugins
-        .install(&calculator.manifest, &calculator.component)
+        .install(&calculator.manifest, &calculator.component, None)
         .await
         .unwrap();
 
@@ -257,7 +260,7 @@ async fn imports_the_manifest_does_not_grant_are_refused_at_install() {
     let socket = sample("socket");
     match host
         .plugins
-        .install(&socket.manifest, &socket.component)
+        .install(&socket.manifest, &socket.component, None)
         .await
     {
         Err(PluginError::ImportRefused { import, .. }) => {
@@ -268,7 +271,11 @@ async fn imports_the_manifest_does_not_grant_are_refused_at_install() {
     // Calling a host interface the manifest does not declare.
     let counter = sample("counter");
     let undeclared = manifest_with(&counter, "kv = true", "kv = false");
-    match host.plugins.install(&undeclared, &counter.component).await {
+    match host
+        .plugins
+        .install(&undeclared, &counter.component, None)
+        .await
+    {
         Err(PluginError::ImportRefused { import, reason }) => {
             assert!(import.starts_with("hearth:plugin/kv"), "{import}");
             assert!(reason.contains("`kv`"), "{reason}");
@@ -278,7 +285,7 @@ async fn imports_the_manifest_does_not_grant_are_refused_at_install() {
     // Not a component at all.
     assert!(matches!(
         host.plugins
-            .install(&counter.manifest, b"\0asm not really")
+            .install(&counter.manifest, b"\0asm not really", None)
             .await,
         Err(PluginError::InvalidComponent(_))
     ));
@@ -292,7 +299,7 @@ async fn the_key_value_store_is_per_tenant_and_survives_a_restart_without_recomp
     let host = host().await;
     let counter = sample("counter");
     host.plugins
-        .install(&counter.manifest, &counter.component)
+        .install(&counter.manifest, &counter.component, None)
         .await
         .unwrap();
     let count = |plugins: Plugins, tenant: &'static str| async move {
@@ -350,7 +357,7 @@ async fn repeated_stops_disable_a_plugin_until_it_is_enabled_again() {
         "timeout_ms = 200\nfailures_to_disable = 3",
     );
     host.plugins
-        .install(&manifest, &unruly.component)
+        .install(&manifest, &unruly.component, None)
         .await
         .unwrap();
     for _ in 0..3 {
@@ -384,6 +391,7 @@ async fn an_upgrade_lets_calls_in_flight_finish_on_the_old_version_and_rollback_
         .install(
             &manifest_with(&unruly, "timeout_ms = 200", "timeout_ms = 2000"),
             &unruly.component,
+            None,
         )
         .await
         .unwrap();
@@ -406,7 +414,7 @@ async fn an_upgrade_lets_calls_in_flight_finish_on_the_old_version_and_rollback_
     );
     let info = host
         .plugins
-        .upgrade(&upgrade, &calculator.component)
+        .upgrade(&upgrade, &calculator.component, None)
         .await
         .unwrap();
     assert_eq!(info.manifest.version, "0.2.0");
@@ -439,7 +447,11 @@ async fn an_upgrade_lets_calls_in_flight_finish_on_the_old_version_and_rollback_
     assert_eq!(info.manifest.version, "0.2.0");
     assert!(matches!(
         host.plugins
-            .upgrade(&upgrade.replace("unruly", "nobody"), &calculator.component)
+            .upgrade(
+                &upgrade.replace("unruly", "nobody"),
+                &calculator.component,
+                None
+            )
             .await,
         Err(PluginError::NotFound(_))
     ));
@@ -456,7 +468,7 @@ async fn twelve_plugins_serve_a_hundred_calls_at_once() {
             &format!("name = \"calc-{index}\""),
         );
         host.plugins
-            .install(&manifest, &calculator.component)
+            .install(&manifest, &calculator.component, None)
             .await
             .unwrap();
     }
@@ -483,7 +495,7 @@ async fn an_event_handler_that_traps_is_delivered_again_and_publishes_once_it_su
     let host = host().await;
     let relay = sample("relay");
     host.plugins
-        .install(&relay.manifest, &relay.component)
+        .install(&relay.manifest, &relay.component, None)
         .await
         .unwrap();
     let mut totals = host
@@ -525,5 +537,200 @@ async fn an_event_handler_that_traps_is_delivered_again_and_publishes_once_it_su
             .unwrap()
             .iter()
             .any(|line| line.message.contains("totals 6"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_handler_gets_each_event_at_least_once_through_a_trap_and_a_restart() {
+    let host = host().await;
+    let relay = sample("relay");
+    host.plugins
+        .install(&relay.manifest, &relay.component, None)
+        .await
+        .unwrap();
+    // A plugin that declares no topics handles none.
+    let calculator = sample("calculator");
+    host.plugins
+        .install(&calculator.manifest, &calculator.component, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        host.plugins.subscribe("calculator", "tenant-a").await,
+        Err(PluginError::InvalidArguments { .. })
+    ));
+
+    host.plugins.subscribe("relay", "tenant-a").await.unwrap();
+    assert!(host.plugins.subscribed("relay", "tenant-a").await.unwrap());
+    assert!(!host.plugins.subscribed("relay", "tenant-b").await.unwrap());
+    let mut totals = host
+        .events
+        .follow("tenant-a", &["orders.totals"], 1)
+        .await
+        .unwrap();
+    let publish = |order: Value| {
+        let events = host.events.clone();
+        async move {
+            let publish = hearth_events::Publish {
+                topic: "orders.placed".into(),
+                data: order,
+                idempotency_key: None,
+            };
+            events
+                .publish("tenant-a", vec![publish], "data")
+                .await
+                .unwrap();
+        }
+    };
+    publish(json!({"order": 1, "fail_first": true, "items": [{"price": 3.0, "quantity": 3}]}))
+        .await;
+    let first = tokio::time::timeout(Duration::from_secs(20), totals.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let data: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(data["order"], 1);
+    assert_eq!(data["total"], 9.0);
+    // It trapped once, then succeeded on its second delivery (the success is reported once
+    // the call returns, which may be just after its event arrived).
+    let outcomes = || -> Vec<CallOutcome> {
+        host.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|event| match event {
+                PluginEvent::Called {
+                    plugin,
+                    tenant_id,
+                    outcome,
+                    ..
+                } if plugin == "relay" && tenant_id == "tenant-a" => Some(*outcome),
+                _ => None,
+            })
+            .collect()
+    };
+    for _ in 0..100 {
+        if outcomes().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        outcomes(),
+        [CallOutcome::Stopped(StopReason::Trap), CallOutcome::Ok]
+    );
+
+    // Another tenant's orders are not this subscription's.
+    let other = hearth_events::Publish {
+        topic: "orders.placed".into(),
+        data: json!({"order": 99, "items": []}),
+        idempotency_key: None,
+    };
+    host.events
+        .publish("tenant-b", vec![other], "data")
+        .await
+        .unwrap();
+
+    // After a restart the subscription goes on from where its consumer was.
+    drop(host.plugins);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reopened = open_plugins(host.dir.path(), &host.store, &host.events, &seen).await;
+    publish(json!({"order": 2, "items": [{"price": 1.5, "quantity": 2}]})).await;
+    let second = tokio::time::timeout(Duration::from_secs(20), totals.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let data: Value = serde_json::from_str(&second.data).unwrap();
+    assert_eq!(data["order"], 2);
+    assert_eq!(host.events.last_sequence("tenant-b").await.unwrap(), 1);
+
+    // Unsubscribed, its consumer is gone.
+    assert!(reopened.unsubscribe("relay", "tenant-a").await.unwrap());
+    assert!(!reopened.unsubscribe("relay", "tenant-a").await.unwrap());
+    assert!(
+        host.events
+            .consumer("tenant-a", "_plugin_relay")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_trusts_a_key_installs_only_what_it_signed_unchanged() {
+    let host = host().await;
+    let (secret, public) = hearth_plugins::key_pair([42; 32]);
+    let (stranger, _) = hearth_plugins::key_pair([43; 32]);
+    let strict = Plugins::open(
+        PluginsOptions {
+            dir: host.dir.path().join("strict-plugins"),
+            max_instances: 50,
+            trusted_keys: hearth_plugins::TrustedKeys::parse(std::slice::from_ref(&public))
+                .unwrap(),
+            allow_unsigned: false,
+        },
+        host.store.clone(),
+        Some(host.events.clone()),
+        None,
+    )
+    .await
+    .unwrap();
+    let calculator = sample("calculator");
+    let signature =
+        hearth_plugins::sign(&secret, &calculator.manifest, &calculator.component).unwrap();
+    let refused = |result: Result<hearth_plugins::PluginInfo, PluginError>| match result {
+        Err(PluginError::InvalidSignature(message)) => message,
+        other => panic!("expected a refused signature, got {other:?}"),
+    };
+
+    // Unsigned, signed by a stranger, or changed by one bit after signing: refused.
+    let message = refused(
+        strict
+            .install(&calculator.manifest, &calculator.component, None)
+            .await,
+    );
+    assert!(message.contains("signed plugins only"), "{message}");
+    let theirs =
+        hearth_plugins::sign(&stranger, &calculator.manifest, &calculator.component).unwrap();
+    refused(
+        strict
+            .install(&calculator.manifest, &calculator.component, Some(&theirs))
+            .await,
+    );
+    let mut tampered = calculator.component.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    refused(
+        strict
+            .install(&calculator.manifest, &tampered, Some(&signature))
+            .await,
+    );
+    let loosened = calculator
+        .manifest
+        .replace("memory_mib = 8", "memory_mib = 9");
+    refused(
+        strict
+            .install(&loosened, &calculator.component, Some(&signature))
+            .await,
+    );
+    assert!(strict.list().is_empty());
+
+    let info = strict
+        .install(
+            &calculator.manifest,
+            &calculator.component,
+            Some(&signature),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.signed_by.as_deref(), Some(public.as_str()));
+    // An upgrade is held to the same rule.
+    refused(
+        strict
+            .upgrade(
+                &calculator.manifest.replace("0.1.0", "0.2.0"),
+                &calculator.component,
+                None,
+            )
+            .await,
     );
 }

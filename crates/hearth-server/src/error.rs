@@ -307,6 +307,54 @@ impl From<hearth_models::ModelsError> for ApiError {
     }
 }
 
+impl From<hearth_plugins::PluginError> for ApiError {
+    fn from(error: hearth_plugins::PluginError) -> ApiError {
+        use hearth_plugins::PluginError as Error;
+        let message = error.to_string();
+        match error {
+            // The manifest's own fields are named under `manifest` (the request field).
+            Error::InvalidManifest { field, .. } => {
+                let param = if field == "manifest" {
+                    field
+                } else {
+                    format!("manifest.{field}")
+                };
+                ApiError::bad_request(message).with_param(param)
+            }
+            Error::ImportRefused { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "import_refused", message)
+                    .with_param("component")
+            }
+            Error::InvalidSignature(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_signature", message)
+                    .with_param("signature")
+            }
+            Error::InvalidComponent(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_component", message)
+                    .with_param("component")
+            }
+            Error::InvalidArguments { field, .. } => {
+                ApiError::bad_request(message).with_param(field)
+            }
+            Error::NotFound(_) | Error::ToolNotFound { .. } => ApiError::not_found(message),
+            Error::AlreadyInstalled(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            Error::NoPreviousVersion(_) => {
+                ApiError::new(StatusCode::CONFLICT, "no_previous_version", message)
+            }
+            Error::Disabled { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "plugin_disabled", message)
+            }
+            Error::ToolFailed(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "tool_error", message)
+            }
+            Error::Stopped { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "plugin_stopped", message)
+            }
+            Error::Store(_) | Error::Io(_) | Error::Runtime(_) => ApiError::internal(message),
+        }
+    }
+}
+
 impl From<hearth_gateway::GatewayError> for ApiError {
     fn from(error: hearth_gateway::GatewayError) -> ApiError {
         use hearth_gateway::GatewayError as Error;

@@ -162,6 +162,25 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             "POST",
             "/v1/webhooks/{id}/rotate_secret" | "/v1/webhooks/{id}/deliveries/{delivery}/retry",
         ) => Needs(Role::Admin),
+        // Plugins run inside the server for every tenant: instance admins install and manage
+        // them (logs included: any tenant's calls write there); readers see what is installed
+        // and members call tools, in their own tenant.
+        ("GET", "/v1/plugins" | "/v1/plugins/{plugin}" | "/v1/plugins/{plugin}/subscription") => {
+            Needs(Role::Reader)
+        }
+        // Which of a tenant's events reach a plugin is the tenant admins' choice.
+        ("PUT" | "DELETE", "/v1/plugins/{plugin}/subscription") => Needs(Role::Admin),
+        ("POST", "/v1/plugins/{plugin}/tools/{tool}") => Needs(Role::Member),
+        ("POST", "/v1/plugins")
+        | ("DELETE", "/v1/plugins/{plugin}")
+        | (
+            "POST",
+            "/v1/plugins/{plugin}/upgrade"
+            | "/v1/plugins/{plugin}/rollback"
+            | "/v1/plugins/{plugin}/enable"
+            | "/v1/plugins/{plugin}/disable",
+        )
+        | ("GET", "/v1/plugins/{plugin}/logs") => InstanceAdmin,
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")
@@ -1021,6 +1040,24 @@ mod tests {
             (
                 Method::DELETE,
                 "/v1/vector_stores/{vector_store_id}",
+                Access::Role(Role::Member),
+            ),
+            // Plugins run for every tenant: instance admins manage them, members call tools.
+            (Method::GET, "/v1/plugins", Access::Role(Role::Reader)),
+            (Method::POST, "/v1/plugins", Access::InstanceAdmin),
+            (
+                Method::POST,
+                "/v1/plugins/{plugin}/upgrade",
+                Access::InstanceAdmin,
+            ),
+            (
+                Method::GET,
+                "/v1/plugins/{plugin}/logs",
+                Access::InstanceAdmin,
+            ),
+            (
+                Method::POST,
+                "/v1/plugins/{plugin}/tools/{tool}",
                 Access::Role(Role::Member),
             ),
         ];

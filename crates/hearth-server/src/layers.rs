@@ -146,8 +146,12 @@ fn cors_layer(settings: &StaticSettings) -> Option<CorsLayer> {
 /// reading otherwise (chunked uploads), without buffering more than the limit.
 async fn limit_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let settings = state.current();
+    // Files and plugin components (base64 in JSON) may be as large as uploads.
+    let path = request.uri().path().trim_end_matches('/');
     let is_upload = request.method() == axum::http::Method::POST
-        && request.uri().path().trim_end_matches('/') == "/v1/files";
+        && (path == "/v1/files"
+            || path == "/v1/plugins"
+            || (path.starts_with("/v1/plugins/") && path.ends_with("/upgrade")));
     let limit = if is_upload {
         settings.max_upload_bytes.max(settings.max_body_bytes)
     } else {

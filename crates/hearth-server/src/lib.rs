@@ -32,6 +32,7 @@ pub use readiness::{ComponentState, Readiness};
 pub use serve::serve;
 pub use state::{AppState, RuntimeSettings, SharedState, StaticSettings};
 pub use system_events::model_observer as system_events_model_observer;
+pub use system_events::plugin_observer as system_events_plugin_observer;
 
 /// Builds the application router with all routes and middleware.
 pub fn router(state: AppState) -> axum::Router {

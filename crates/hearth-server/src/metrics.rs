@@ -82,6 +82,16 @@ pub fn install_metrics_recorder() -> PrometheusHandle {
                 "hearth_memory_embedding_tokens_total",
                 "Tokens the embedding model read for documents and queries"
             );
+            metrics::describe_counter!(
+                "hearth_plugin_calls_total",
+                "Plugin calls by plugin and outcome (ok, guest_error, or the reason the sandbox \
+                 stopped it: cpu, memory, time, trap)"
+            );
+            metrics::describe_histogram!(
+                "hearth_plugin_call_duration_seconds",
+                metrics::Unit::Seconds,
+                "Time a plugin call took, waiting for an instance included"
+            );
             handle
         })
         .clone()
@@ -543,4 +553,22 @@ mod tests {
         assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(escape_label("x\ny"), r"x\ny");
     }
+}
+
+/// Records one plugin call: its outcome and how long it took.
+pub(crate) fn record_plugin_call(
+    plugin: &str,
+    outcome: hearth_plugins::CallOutcome,
+    duration: std::time::Duration,
+) {
+    let outcome = match outcome {
+        hearth_plugins::CallOutcome::Ok => "ok",
+        hearth_plugins::CallOutcome::GuestError => "guest_error",
+        hearth_plugins::CallOutcome::Stopped(reason) => reason.as_str(),
+    };
+    let plugin = plugin.to_owned();
+    metrics::counter!("hearth_plugin_calls_total", "plugin" => plugin.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("hearth_plugin_call_duration_seconds", "plugin" => plugin)
+        .record(duration.as_secs_f64());
 }

@@ -85,6 +85,8 @@ pub struct SharedState {
     pub conversations: Option<hearth_memory::Conversations>,
     /// Knowledge graphs over memory; `None` answers 503.
     pub graphs: Option<hearth_graph::Graphs>,
+    /// WebAssembly plugins; `None` answers 503.
+    pub plugins: Option<hearth_plugins::Plugins>,
     /// Topics, the durable event log and live subscriptions; `None` answers 503.
     pub events: Option<std::sync::Arc<hearth_events::Events>>,
     /// Webhook endpoints fed by the events; `None` answers 503.

@@ -106,3 +106,31 @@ pub fn limit_event_due(holder: String) -> bool {
         }
     }
 }
+
+/// Reports plugin calls as metrics, and as events what an operator or app reacts to: a call
+/// the sandbox stopped (`hearth.plugin.stopped`, into the tenant whose call it was) and a
+/// plugin its breaker disabled (`hearth.plugin.disabled`, into the instance's scope).
+pub fn plugin_observer(events: Option<Arc<Events>>) -> hearth_plugins::PluginObserver {
+    use hearth_plugins::{CallOutcome, PluginEvent};
+    Arc::new(move |event| match event {
+        PluginEvent::Called {
+            plugin,
+            tenant_id,
+            outcome,
+            duration,
+        } => {
+            crate::metrics::record_plugin_call(&plugin, outcome, duration);
+            // Calls with no tenant are the service's own (listing tools at install).
+            if let (CallOutcome::Stopped(reason), false) = (outcome, tenant_id.is_empty()) {
+                let data = json!({"plugin": plugin, "reason": reason.as_str(),
+                                  "duration_ms": duration.as_secs_f64() * 1000.0});
+                spawn_emit(events.clone(), tenant_id, "hearth.plugin.stopped", data);
+            }
+        }
+        PluginEvent::Disabled { plugin, reason } => {
+            let data = json!({"plugin": plugin, "reason": reason});
+            let scope = crate::gate::INSTANCE_SCOPE.to_string();
+            spawn_emit(events.clone(), scope, "hearth.plugin.disabled", data);
+        }
+    })
+}

@@ -14,9 +14,12 @@ pub struct PluginRow {
     pub sha256: String,
     /// The manifest as installed (TOML).
     pub manifest: String,
+    /// The trusted key (base64) whose signature it carried; `None` when unsigned.
+    pub signed_by: Option<String>,
     pub previous_version: Option<String>,
     pub previous_sha256: Option<String>,
     pub previous_manifest: Option<String>,
+    pub previous_signed_by: Option<String>,
     /// A JSON object.
     pub config: String,
     pub installed_at_ms: i64,
@@ -24,7 +27,8 @@ pub struct PluginRow {
 }
 
 const PLUGIN_COLUMNS: &str = "name, enabled, disabled_reason, version, sha256, manifest, \
-     previous_version, previous_sha256, previous_manifest, config, installed_at_ms, updated_at_ms";
+     signed_by, previous_version, previous_sha256, previous_manifest, previous_signed_by, \
+     config, installed_at_ms, updated_at_ms";
 
 impl Store {
     /// Every installed plugin, by name.
@@ -43,16 +47,17 @@ impl Store {
             "ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, \
              disabled_reason = excluded.disabled_reason, version = excluded.version, \
              sha256 = excluded.sha256, manifest = excluded.manifest, \
-             previous_version = excluded.previous_version, \
+             signed_by = excluded.signed_by, previous_version = excluded.previous_version, \
              previous_sha256 = excluded.previous_sha256, \
-             previous_manifest = excluded.previous_manifest, config = excluded.config, \
+             previous_manifest = excluded.previous_manifest, \
+             previous_signed_by = excluded.previous_signed_by, config = excluded.config, \
              updated_at_ms = excluded.updated_at_ms"
         } else {
             "ON CONFLICT (name) DO NOTHING"
         };
         let result = sqlx::query(&format!(
             "INSERT INTO plugins ({PLUGIN_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) {conflict}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) {conflict}"
         ))
         .bind(&row.name)
         .bind(row.enabled)
@@ -60,9 +65,11 @@ impl Store {
         .bind(&row.version)
         .bind(&row.sha256)
         .bind(&row.manifest)
+        .bind(&row.signed_by)
         .bind(&row.previous_version)
         .bind(&row.previous_sha256)
         .bind(&row.previous_manifest)
+        .bind(&row.previous_signed_by)
         .bind(&row.config)
         .bind(row.installed_at_ms)
         .bind(row.updated_at_ms)
@@ -93,13 +100,19 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Removes a plugin and its key-value store. False when there was no such plugin.
+    /// Removes a plugin, its key-value store and its subscriptions. False when there was no
+    /// such plugin.
     pub async fn delete_plugin(&self, name: &str) -> Result<bool, StoreError> {
         let mut transaction = self.begin_write().await?;
-        sqlx::query("DELETE FROM plugin_kv WHERE plugin = $1")
-            .bind(name)
-            .execute(&mut *transaction)
-            .await?;
+        for statement in [
+            "DELETE FROM plugin_kv WHERE plugin = $1",
+            "DELETE FROM plugin_subscriptions WHERE plugin = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(name)
+                .execute(&mut *transaction)
+                .await?;
+        }
         let result = sqlx::query("DELETE FROM plugins WHERE name = $1")
             .bind(name)
             .execute(&mut *transaction)
@@ -187,5 +200,48 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Every subscription, as (plugin, tenant).
+    pub async fn plugin_subscriptions(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT plugin, tenant_id FROM plugin_subscriptions ORDER BY plugin, tenant_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records that a tenant's events go to a plugin; false when they did already.
+    pub async fn put_plugin_subscription(
+        &self,
+        plugin: &str,
+        tenant_id: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO plugin_subscriptions (plugin, tenant_id, created_at_ms) \
+             VALUES ($1, $2, $3) ON CONFLICT (plugin, tenant_id) DO NOTHING",
+        )
+        .bind(plugin)
+        .bind(tenant_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Stops a tenant's events going to a plugin; false when they did not.
+    pub async fn delete_plugin_subscription(
+        &self,
+        plugin: &str,
+        tenant_id: &str,
+    ) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("DELETE FROM plugin_subscriptions WHERE plugin = $1 AND tenant_id = $2")
+                .bind(plugin)
+                .bind(tenant_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
     }
 }

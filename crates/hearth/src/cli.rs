@@ -71,6 +71,10 @@ pub enum Command {
     /// A running server's events: publish one, or print those of topics live.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// A running server's WebAssembly plugins: install, upgrade, roll back, enable, disable,
+    /// remove, read logs, call a tool.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script, e.g. `hearth completions bash > /etc/bash_completion.d/hearth`.
@@ -242,6 +246,109 @@ pub enum CollectionsCommand {
         #[command(flatten)]
         server: ServerArgs,
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List the installed plugins with their tools.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one plugin: its manifest, limits, tools and state, as JSON.
+    Show {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Install a plugin from its manifest and its component (built with
+    /// `cargo build --target wasm32-wasip2 --release`), with its signature when
+    /// `COMPONENT.wasm.sig` exists (or --signature names one).
+    Install {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(value_name = "plugin.toml")]
+        manifest: std::path::PathBuf,
+        #[arg(value_name = "COMPONENT.wasm")]
+        component: std::path::PathBuf,
+        /// The signature file (default: COMPONENT.wasm.sig when it exists).
+        #[arg(long, value_name = "FILE")]
+        signature: Option<std::path::PathBuf>,
+    },
+    /// Install a new version of a plugin (the manifest names it); calls in flight finish on
+    /// the old version, which `rollback` returns to.
+    Upgrade {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(value_name = "plugin.toml")]
+        manifest: std::path::PathBuf,
+        #[arg(value_name = "COMPONENT.wasm")]
+        component: std::path::PathBuf,
+        /// The signature file (default: COMPONENT.wasm.sig when it exists).
+        #[arg(long, value_name = "FILE")]
+        signature: Option<std::path::PathBuf>,
+    },
+    /// Make a signing key pair: the secret key goes to FILE (readable by you only), the public
+    /// key is printed, for the servers' plugins.trusted_keys.
+    Keygen {
+        #[arg(value_name = "FILE")]
+        secret_key: std::path::PathBuf,
+    },
+    /// Sign a plugin (its manifest and its component) with a secret key from `keygen`; the
+    /// signature goes to COMPONENT.wasm.sig, where `install` finds it.
+    Sign {
+        #[arg(long = "key", value_name = "FILE")]
+        secret_key: std::path::PathBuf,
+        #[arg(value_name = "plugin.toml")]
+        manifest: std::path::PathBuf,
+        #[arg(value_name = "COMPONENT.wasm")]
+        component: std::path::PathBuf,
+    },
+    /// Return a plugin to the version before its last upgrade.
+    Rollback {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Enable a plugin (also after its breaker disabled it).
+    Enable {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Disable a plugin: its tools answer an error until it is enabled.
+    Disable {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Remove a plugin and its key-value store.
+    Remove {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Print a plugin's latest log lines.
+    Logs {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Call a plugin's tool and print its answer.
+    Call {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        tool: String,
+        /// The tool's arguments, a JSON object.
+        #[arg(default_value = "{}")]
+        arguments: String,
     },
 }
 

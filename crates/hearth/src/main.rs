@@ -11,6 +11,7 @@ mod graphs;
 mod keys;
 mod log_writer;
 mod models;
+mod plugins;
 mod reload;
 mod serve;
 mod telemetry;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         }
         Command::Events(command) => events::run(&config::sources(&cli.global, None), command),
         Command::Graphs(command) => graphs::run(&config::sources(&cli.global, None), command),
+        Command::Plugins(command) => plugins::run(&config::sources(&cli.global, None), command),
         Command::Memories(command) => {
             graphs::run_memories(&config::sources(&cli.global, None), command)
         }

@@ -171,6 +171,23 @@ async fn serve(
     .await
     .context("starting webhooks")?;
 
+    let plugins = hearth_plugins::Plugins::open(
+        hearth_plugins::PluginsOptions {
+            dir: config.data_dir.join("plugins"),
+            max_instances: config.plugins.max_instances,
+            trusted_keys: hearth_plugins::TrustedKeys::parse(&config.plugins.trusted_keys)
+                .context("plugins.trusted_keys")?,
+            allow_unsigned: config.plugins.allow_unsigned,
+        },
+        store.clone(),
+        Some(events.clone()),
+        Some(hearth_server::system_events_plugin_observer(Some(
+            events.clone(),
+        ))),
+    )
+    .await
+    .context("starting plugins")?;
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
@@ -192,6 +209,7 @@ async fn serve(
         vector_stores,
         graphs: Some(hearth_graph::Graphs::new(store.clone(), memory.clone())),
         conversations: Some(conversations),
+        plugins: Some(plugins),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: Some(routing.clone()),

@@ -14,6 +14,8 @@ mod health;
 pub(crate) mod memory;
 pub(crate) mod ollama;
 pub(crate) mod openai;
+pub(crate) mod plugin_tools;
+pub(crate) mod plugins;
 pub(crate) mod proxy;
 pub(crate) mod responses;
 pub(crate) mod retrieval;
@@ -39,6 +41,7 @@ use crate::state::AppState;
         (name = "openai", description = "OpenAI-compatible API"),
         (name = "ollama", description = "Ollama-compatible API"),
         (name = "memory", description = "Collections of documents, vector search and filters"),
+        (name = "plugins", description = "WebAssembly plugins: install, upgrade, roll back, call their tools"),
         (name = "events", description = "Topics, durable events and live subscriptions"),
         (name = "admin", description = "Tenants, API keys, usage and the audit trail")
     )
@@ -127,6 +130,19 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(graphs::get_relation, graphs::delete_relation))
         .routes(routes!(graphs::paths))
         .routes(routes!(graphs::search))
+        .routes(routes!(plugins::list_plugins, plugins::install_plugin))
+        .routes(routes!(plugins::get_plugin, plugins::remove_plugin))
+        .routes(routes!(plugins::upgrade_plugin))
+        .routes(routes!(plugins::rollback_plugin))
+        .routes(routes!(plugins::enable_plugin))
+        .routes(routes!(plugins::disable_plugin))
+        .routes(routes!(plugins::plugin_logs))
+        .routes(routes!(plugins::call_tool))
+        .routes(routes!(
+            plugins::get_subscription,
+            plugins::put_subscription,
+            plugins::delete_subscription
+        ))
         .routes(routes!(vector_stores::create, vector_stores::list))
         .routes(routes!(
             vector_stores::retrieve,

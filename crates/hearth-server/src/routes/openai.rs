@@ -16,6 +16,7 @@ use hearth_inference::tools::{AssistantReply, ToolUse};
 
 use super::cache::{self, CacheScope};
 use super::generate::{self, Bound, Started, inference};
+use super::plugin_tools;
 use super::proxy;
 use super::retrieval;
 use crate::error::{ApiError, ErrorBody};
@@ -103,6 +104,11 @@ pub async fn chat_completions(
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    // Plugin tools run between generations, and what they answer is not the request's.
+    if plugin_tools::wants_plugins(&body) {
+        return plugin_tools::chat_with_plugins(&state, &meter, (&tenant, &caller_user), body)
+            .await;
+    }
     // An answer drawn from memory depends on what the collections hold now: never cached.
     let recalls = ["memory", "files"]
         .iter()
@@ -123,7 +129,7 @@ pub async fn chat_completions(
     .await
 }
 
-async fn chat_completions_uncached(
+pub(crate) async fn chat_completions_uncached(
     state: &AppState,
     meter: &Meter,
     (tenant, caller_user): (&str, &CallerUser),
@@ -241,6 +247,7 @@ async fn chat_completions_uncached(
             .as_ref()
             .map(|recalled| recalled.citations(&answers)),
         retrieval: recalled.as_ref().map(|recalled| recalled.retrieval()),
+        plugin_calls: None,
     })
     .into_response())
 }

@@ -10,6 +10,7 @@ pub mod graphs;
 pub mod memory;
 pub mod ollama;
 pub mod openai;
+pub mod plugins;
 pub mod responses;
 pub mod schema;
 pub mod vector_stores;

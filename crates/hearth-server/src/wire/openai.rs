@@ -84,6 +84,13 @@ pub struct ChatCompletionRequest {
     /// The end user the request is for (OpenAI's field): whose memory `memory.remember`
     /// reaches, when the key was not issued to a user.
     pub user: Option<String>,
+    /// Hearth's extension: plugin tools the server runs for the model (not with `stream`,
+    /// `n` > 1 or `memory` yet).
+    #[expect(
+        dead_code,
+        reason = "documented here; the tool loop reads it from the JSON before parsing"
+    )]
+    pub plugins: Option<super::plugins::PluginToolsIn>,
 }
 
 /// Retrieval for a chat: the last user turn is searched in the collections (and, with
@@ -989,6 +996,9 @@ pub struct ChatCompletion {
     /// With `memory`: what retrieval placed in the prompt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval: Option<RetrievalOut>,
+    /// With `plugins`: the plugin tools the server ran, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_calls: Option<Vec<super::plugins::PluginCallOut>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -1299,6 +1309,7 @@ mod tests {
             system_fingerprint: "hearth-0.1.0".to_owned(),
             citations: None,
             retrieval: None,
+            plugin_calls: None,
         };
         insta::assert_json_snapshot!(completion);
     }
@@ -1330,6 +1341,7 @@ mod tests {
             system_fingerprint: "hearth-0.1.0".to_owned(),
             citations: None,
             retrieval: None,
+            plugin_calls: None,
         };
         insta::assert_json_snapshot!(completion);
     }

@@ -1246,6 +1246,7 @@ async fn small_queues() -> (String, axum::Router, tempfile::TempDir) {
         vector_stores: None,
         graphs: None,
         conversations: None,
+        plugins: None,
         events: Some(events),
         webhooks: None,
         routing: None,

@@ -158,6 +158,21 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
             memory,
             None,
         )),
+        plugins: Some(
+            hearth_plugins::Plugins::open(
+                hearth_plugins::PluginsOptions {
+                    dir: dir.path().join("plugins"),
+                    max_instances: 50,
+                    trusted_keys: hearth_plugins::TrustedKeys::default(),
+                    allow_unsigned: true,
+                },
+                store.clone(),
+                Some(events.clone()),
+                None,
+            )
+            .await
+            .expect("plugins"),
+        ),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: None,

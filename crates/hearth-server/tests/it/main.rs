@@ -20,6 +20,7 @@ mod gate;
 mod graphs;
 mod memory;
 mod openapi;
+mod plugins;
 mod shutdown;
 
 struct Harness {
@@ -58,6 +59,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         vector_stores: None,
         graphs: None,
         conversations: None,
+        plugins: None,
         events: None,
         webhooks: None,
         routing: None,

@@ -65,6 +65,7 @@ pub(crate) async fn keyless() -> Keyless {
         vector_stores: None,
         graphs: Some(hearth_graph::Graphs::new(store, memory)),
         conversations: None,
+        plugins: None,
         events: None,
         webhooks: None,
         routing: None,

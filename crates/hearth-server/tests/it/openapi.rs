@@ -23,8 +23,8 @@ use crate::send;
 /// Every status some part of the server answers with: handlers through `ApiError`, the gate
 /// (401, 403, 429), the body limit (413), the request timeout (504), readiness (503).
 const KNOWN_STATUSES: &[&str] = &[
-    "101", "200", "201", "400", "401", "403", "404", "409", "410", "413", "429", "500", "502",
-    "503", "504",
+    "101", "200", "201", "400", "401", "403", "404", "409", "410", "413", "422", "429", "500",
+    "502", "503", "504",
 ];
 
 /// Added to every route behind the gate, from the gate's own table.
@@ -76,12 +76,18 @@ fn bad(what: &'static str, body: Value) -> (Verdict, &'static str, Value) {
     (Refused, what, body)
 }
 
-/// Routes whose body is any JSON: an event's data.
-const ANY_JSON_BODIES: [&str; 1] = ["/v1/events/{topic}"];
+/// Routes whose body is any JSON: an event's data, a plugin tool's arguments (its own schema,
+/// which `GET /v1/plugins/{plugin}` shows).
+const ANY_JSON_BODIES: [&str; 2] = ["/v1/events/{topic}", "/v1/plugins/{plugin}/tools/{tool}"];
 
-/// POST routes that take no body, as OpenAI defines them (an action on a resource).
-const BODYLESS_POSTS: [&str; 3] = [
+/// POST and PUT routes that take no body: an action on a resource (as OpenAI defines them), or
+/// a switch (a plugin subscription).
+const BODYLESS_POSTS: [&str; 7] = [
+    "/v1/plugins/{plugin}/subscription",
     "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+    "/v1/plugins/{plugin}/rollback",
+    "/v1/plugins/{plugin}/enable",
+    "/v1/plugins/{plugin}/disable",
     "/v1/webhooks/{id}/rotate_secret",
     "/v1/webhooks/{id}/deliveries/{delivery}/retry",
 ];
@@ -1113,6 +1119,42 @@ fn cases() -> Vec<Case> {
         good.push(bad("an unknown field", json!({"ids": ["1.1"]})));
         cases.extend(requests(Method::POST, route, good));
     }
+    // A plugin (the sample calculator, built from source), then a new version of it.
+    let calculator = hearth_plugins::samples::sample("calculator");
+    let component = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&calculator.component)
+    };
+    cases.extend(requests(
+        Method::POST,
+        "/v1/plugins",
+        vec![
+            ok(
+                "the calculator",
+                json!({"manifest": calculator.manifest, "component": component}),
+            ),
+            bad(
+                "a manifest that is a number",
+                json!({"manifest": 7, "component": component}),
+            ),
+            bad("no component", json!({"manifest": calculator.manifest})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/plugins/{plugin}/upgrade",
+        vec![
+            ok(
+                "version 0.2.0",
+                json!({"manifest": calculator.manifest.replace("0.1.0", "0.2.0"),
+                       "component": component}),
+            ),
+            bad(
+                "a component that is a list",
+                json!({"manifest": calculator.manifest, "component": []}),
+            ),
+        ],
+    ));
     // A webhook (to a loopback receiver this harness allows), then a change to it.
     cases.extend(requests(
         Method::POST,
@@ -1170,6 +1212,8 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{delivery}", "whd_0")
         .replace("{pattern}", "emotion.*")
         .replace("{graph}", "people")
+        .replace("{plugin}", "calculator")
+        .replace("{tool}", "convert")
 }
 
 fn operation<'a>(document: &'a Value, method: &Method, route: &str) -> &'a Value {

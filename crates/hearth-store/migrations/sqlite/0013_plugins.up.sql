@@ -9,9 +9,12 @@ CREATE TABLE plugins (
     version TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     manifest TEXT NOT NULL,
+    -- The trusted public key (base64) whose signature the serving version carried.
+    signed_by TEXT,
     previous_version TEXT,
     previous_sha256 TEXT,
     previous_manifest TEXT,
+    previous_signed_by TEXT,
     -- The plugin's configuration, a JSON object checked against its manifest's schema.
     config TEXT NOT NULL,
     installed_at_ms BIGINT NOT NULL,
@@ -26,4 +29,13 @@ CREATE TABLE plugin_kv (
     value BLOB NOT NULL,
     updated_at_ms BIGINT NOT NULL,
     PRIMARY KEY (plugin, tenant_id, key)
+);
+
+-- The tenants whose events a plugin's handler receives (through a system consumer of that
+-- tenant, `_plugin_<name>`, which holds the delivery state).
+CREATE TABLE plugin_subscriptions (
+    plugin TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (plugin, tenant_id)
 );

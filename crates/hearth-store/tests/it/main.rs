@@ -47,7 +47,8 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "vector stores",
             "responses",
             "graphs",
-            "conversation memory"
+            "conversation memory",
+            "plugins"
         ]
     );
     store
@@ -57,6 +58,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(store.migrate_down(None).await.expect("down plugins"), [13]);
     assert_eq!(
         store
             .migrate_down(None)
@@ -91,7 +93,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     assert!(
         store

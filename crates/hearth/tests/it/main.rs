@@ -11,6 +11,7 @@ mod memory;
 mod models;
 mod oidc;
 mod otlp;
+mod plugins;
 mod python_clients;
 mod server;
 mod storage;

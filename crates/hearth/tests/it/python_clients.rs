@@ -37,8 +37,14 @@ pub(crate) fn client_script(name: &str) -> PathBuf {
 /// Runs one client script against a fresh server and fails with the script's output and the
 /// server's log unless it exits 0.
 fn run_client_script(name: &str) {
+    run_client_script_after(name, |_| {});
+}
+
+/// [`run_client_script`], once `prepare` has set the server up (installed a plugin, say).
+fn run_client_script_after(name: &str, prepare: impl FnOnce(&crate::Server)) {
     let python = venv_python();
     let server = serve_with_sample_models();
+    prepare(&server);
     // A clean environment, so a developer's OPENAI_API_KEY, OLLAMA_HOST or proxy settings
     // cannot redirect the clients away from the server under test.
     let output = Command::new(&python)
@@ -80,4 +86,27 @@ fn ollama_python_client_works_against_the_binary() {
 #[test]
 fn openai_python_client_runs_the_responses_api_against_the_binary() {
     run_client_script("openai_responses.py");
+}
+
+#[test]
+fn openai_python_client_chats_with_a_plugin_tool_against_the_binary() {
+    run_client_script_after("openai_plugins.py", |server| {
+        use base64::Engine as _;
+        let calculator = hearth_plugins::samples::sample("calculator");
+        let body = serde_json::json!({
+            "manifest": calculator.manifest,
+            "component": base64::engine::general_purpose::STANDARD.encode(&calculator.component),
+        });
+        let response = crate::client()
+            .post(server.url("/v1/plugins"))
+            .json(&body)
+            .send()
+            .expect("install the calculator");
+        assert_eq!(
+            response.status(),
+            201,
+            "{}",
+            response.text().unwrap_or_default()
+        );
+    });
 }

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 struct Calculator;
 
-const PARAMETERS: &str = r#"{"type":"object","properties":{"value":{"type":"number"},"from":{"type":"string","description":"unit: mm, cm, m, km, in, ft, yd, mi, mg, g, kg, oz, lb, c, f, k"},"to":{"type":"string"}},"required":["value","from","to"]}"#;
+/// The units as an enum: a model constrained by the schema can only name one that exists.
+const PARAMETERS: &str = r#"{"type":"object","properties":{"value":{"type":"number"},"from":{"type":"string","enum":["mm","cm","m","km","in","ft","yd","mi","mg","g","kg","oz","lb","c","f","k"]},"to":{"type":"string","enum":["mm","cm","m","km","in","ft","yd","mi","mg","g","kg","oz","lb","c","f","k"]}},"required":["value","from","to"]}"#;
 
 /// A unit's dimension and how to reach the base unit of that dimension (metre, gram).
 fn linear_factor(unit: &str) -> Option<(&'static str, f64)> {

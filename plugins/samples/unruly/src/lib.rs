@@ -1,6 +1,7 @@
 //! A plugin whose tools misbehave: spin forever, allocate without end, read the host's files,
 //! panic. `echo` is the well-behaved no-op the benchmarks call; `busy` computes for a given
-//! number of milliseconds and then answers (a call that is still in flight when a test acts).
+//! number of milliseconds and then answers (a call that is still in flight when a test acts);
+//! `sleep` waits on the host's clock (a call in flight that costs no CPU).
 
 use hearth_plugin_sdk::{Plugin, Tool};
 
@@ -13,6 +14,7 @@ impl Plugin for Unruly {
         vec![
             Tool::new("echo", "Returns its arguments.", ANY),
             Tool::new("busy", "Computes for `ms` milliseconds, then answers.", ANY),
+            Tool::new("sleep", "Waits `ms` milliseconds (on the host's clock), then answers.", ANY),
             Tool::new("spin", "Loops forever.", ANY),
             Tool::new("grow", "Allocates memory until it cannot.", ANY),
             Tool::new("read_file", "Reads /etc/passwd.", ANY),
@@ -33,6 +35,13 @@ impl Plugin for Unruly {
                     rounds = std::hint::black_box(rounds + 1);
                 }
                 Ok(format!("{{\"rounds\":{rounds}}}"))
+            }
+            "sleep" => {
+                let arguments: serde_json::Value =
+                    serde_json::from_str(arguments).map_err(|error| error.to_string())?;
+                let ms = arguments["ms"].as_u64().unwrap_or(10);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok("{}".to_owned())
             }
             "spin" => {
                 let mut counter: u64 = 0;
