@@ -504,6 +504,24 @@ fn read_process_stats() -> Option<ProcessStats> {
     })
 }
 
+/// Records one plugin call: its outcome and how long it took.
+pub(crate) fn record_plugin_call(
+    plugin: &str,
+    outcome: hearth_plugins::CallOutcome,
+    duration: std::time::Duration,
+) {
+    let outcome = match outcome {
+        hearth_plugins::CallOutcome::Ok => "ok",
+        hearth_plugins::CallOutcome::GuestError => "guest_error",
+        hearth_plugins::CallOutcome::Stopped(reason) => reason.as_str(),
+    };
+    let plugin = plugin.to_owned();
+    metrics::counter!("hearth_plugin_calls_total", "plugin" => plugin.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("hearth_plugin_call_duration_seconds", "plugin" => plugin)
+        .record(duration.as_secs_f64());
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -553,22 +571,4 @@ mod tests {
         assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(escape_label("x\ny"), r"x\ny");
     }
-}
-
-/// Records one plugin call: its outcome and how long it took.
-pub(crate) fn record_plugin_call(
-    plugin: &str,
-    outcome: hearth_plugins::CallOutcome,
-    duration: std::time::Duration,
-) {
-    let outcome = match outcome {
-        hearth_plugins::CallOutcome::Ok => "ok",
-        hearth_plugins::CallOutcome::GuestError => "guest_error",
-        hearth_plugins::CallOutcome::Stopped(reason) => reason.as_str(),
-    };
-    let plugin = plugin.to_owned();
-    metrics::counter!("hearth_plugin_calls_total", "plugin" => plugin.clone(), "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("hearth_plugin_call_duration_seconds", "plugin" => plugin)
-        .record(duration.as_secs_f64());
 }
