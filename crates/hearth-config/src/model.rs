@@ -69,6 +69,8 @@ pub struct PluginsConfig {
     pub trusted_keys: Vec<String>,
     /// Whether plugins without a signature may be installed.
     pub allow_unsigned: bool,
+    /// A directory of plugin folders reloaded when they change.
+    pub watch_dir: Option<PathBuf>,
 }
 
 /// Stored responses of the Responses API.
@@ -630,6 +632,9 @@ impl Config {
                 max_instances: values.integer("plugins.max_instances")? as u32,
                 trusted_keys: values.strings("plugins.trusted_keys")?,
                 allow_unsigned: values.boolean("plugins.allow_unsigned")?,
+                watch_dir: values
+                    .optional_string("plugins.watch_dir")
+                    .map(PathBuf::from),
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,

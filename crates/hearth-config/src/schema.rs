@@ -768,6 +768,15 @@ pub static SCHEMA: &[KeySpec] = &[
                sandbox's pool, whose address space is reserved at start",
     },
     KeySpec {
+        key: "plugins.watch_dir",
+        kind: Kind::String,
+        default: unset,
+        secret: false,
+        reloadable: false,
+        help: "a directory of plugin folders (plugin.toml, a .wasm component, its .wasm.sig) \
+               installed or upgraded when their files change, for development",
+    },
+    KeySpec {
         key: "plugins.trusted_keys",
         kind: Kind::StringList,
         default: |_| Some(Value::Array(Vec::new())),

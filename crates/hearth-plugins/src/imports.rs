@@ -43,7 +43,7 @@ fn grant(interface: &str) -> Grant {
         | "wasi:cli/terminal-stdout"
         | "wasi:cli/terminal-stderr" => Grant::Always,
         "wasi:filesystem/types" | "wasi:filesystem/preopens" => Grant::Always,
-        "hearth:plugin/types" | "hearth:plugin/log" => Grant::Always,
+        "hearth:plugin/types" | "hearth:plugin/log" | "hearth:plugin/config" => Grant::Always,
         "hearth:plugin/kv" => Grant::Declared("kv"),
         "hearth:plugin/events" => Grant::Declared("publish"),
         other if other.starts_with("wasi:sockets/") => Grant::Never(

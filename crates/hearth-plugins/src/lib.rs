@@ -18,6 +18,7 @@ mod manifest;
 mod runtime;
 pub mod samples;
 mod signature;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use loaded::{GuestEvent, ToolSpec};
 pub use manifest::{Capabilities, Limits, MAX_NAME_BYTES, Manifest};
 pub use runtime::{LogLine, MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 pub use signature::{TrustedKeys, key_pair, sign, signed_message};
+pub use watch::spawn_watch;
 
 use loaded::{Answer, Loaded, Request};
 use runtime::{GuestIdentity, HostServices, Runtime, bindings::PluginPre};
@@ -94,6 +96,8 @@ pub struct PluginInfo {
     pub previous_version: Option<String>,
     pub tools: Vec<ToolSpec>,
     pub idle_instances: usize,
+    /// Its configuration, a JSON object.
+    pub config: serde_json::Value,
     pub installed_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -192,7 +196,7 @@ impl Plugins {
                     continue;
                 }
             };
-            match plugins.load(manifest, &row.sha256, None).await {
+            match plugins.load(manifest, &row.sha256, None, &row.config).await {
                 Ok(loaded) => {
                     let name = row.name.clone();
                     let installed = Installed {
@@ -268,6 +272,7 @@ impl Plugins {
         manifest: Manifest,
         sha256: &str,
         bytes: Option<&[u8]>,
+        config: &str,
     ) -> Result<Loaded, PluginError> {
         let runtime = &self.inner.runtime;
         let compiled = self.compiled_path(sha256);
@@ -314,7 +319,7 @@ impl Plugins {
                 "it does not export hearth:plugin/guest: {error:#}"
             ))
         })?;
-        let guest = Arc::new(GuestIdentity::new(&manifest));
+        let guest = Arc::new(GuestIdentity::new(&manifest, config));
         Loaded::new(runtime, &self.inner.host, manifest, pre, guest).await
     }
 
@@ -336,7 +341,7 @@ impl Plugins {
             return Err(PluginError::AlreadyInstalled(manifest.name));
         }
         let loaded = self
-            .load(manifest.clone(), &sha256, Some(component))
+            .load(manifest.clone(), &sha256, Some(component), "{}")
             .await?;
         write_atomically(&self.component_path(&sha256), component)?;
         let now_ms = hearth_time::now_ms();
@@ -383,8 +388,9 @@ impl Plugins {
         let signed_by = self.check_signature(manifest_text, &sha256, signature)?;
         let _changes = self.inner.changes.lock().await;
         let current = self.row(&manifest.name)?;
+        manifest.check_config(&config_value(&current.config))?;
         let loaded = self
-            .load(manifest.clone(), &sha256, Some(component))
+            .load(manifest.clone(), &sha256, Some(component), &current.config)
             .await?;
         write_atomically(&self.component_path(&sha256), component)?;
         let row = PluginRow {
@@ -438,7 +444,8 @@ impl Plugins {
             return Err(PluginError::NoPreviousVersion(name.to_string()));
         };
         let manifest = Manifest::parse(&manifest_text)?;
-        let loaded = self.load(manifest, &sha256, None).await?;
+        manifest.check_config(&config_value(&current.config))?;
+        let loaded = self.load(manifest, &sha256, None, &current.config).await?;
         let row = PluginRow {
             version,
             sha256,
@@ -496,6 +503,35 @@ impl Plugins {
         Ok(())
     }
 
+    /// Sets a plugin's configuration, checked against its manifest's `config_schema`; calls
+    /// from now on read it.
+    pub async fn configure(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+    ) -> Result<PluginInfo, PluginError> {
+        let _changes = self.inner.changes.lock().await;
+        let loaded = self.serving_any(name)?;
+        loaded.manifest.check_config(config)?;
+        let text = config.to_string();
+        let now_ms = hearth_time::now_ms();
+        if !self
+            .inner
+            .host
+            .store
+            .set_plugin_config(name, &text, now_ms)
+            .await?
+        {
+            return Err(PluginError::NotFound(name.to_string()));
+        }
+        if let Some(installed) = self.write_installed().get_mut(name) {
+            installed.row.config = text.clone();
+            installed.row.updated_at_ms = now_ms;
+            installed.current.guest.set_config(&text);
+        }
+        self.get(name)
+    }
+
     /// Enables or disables a plugin; enabling resets its breaker.
     pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<PluginInfo, PluginError> {
         let reason = (!enabled).then_some("disabled by an administrator");
@@ -531,7 +567,7 @@ impl Plugins {
         Ok(())
     }
 
-    fn row(&self, name: &str) -> Result<PluginRow, PluginError> {
+    pub(crate) fn row(&self, name: &str) -> Result<PluginRow, PluginError> {
         self.read_installed()
             .get(name)
             .map(|installed| installed.row.clone())
@@ -905,9 +941,16 @@ fn info(installed: &Installed) -> PluginInfo {
         previous_version: installed.row.previous_version.clone(),
         tools: installed.current.tools.clone(),
         idle_instances: installed.current.idle_instances(),
+        config: config_value(&installed.row.config),
         installed_at_ms: installed.row.installed_at_ms,
         updated_at_ms: installed.row.updated_at_ms,
     }
+}
+
+/// A stored configuration as JSON (`{}` if the row's text is not JSON, which the store never
+/// writes).
+fn config_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}))
 }
 
 fn check_size(component: &[u8]) -> Result<(), PluginError> {

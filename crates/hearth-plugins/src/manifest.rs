@@ -20,6 +20,8 @@ pub struct Manifest {
     pub description: String,
     pub capabilities: Capabilities,
     pub limits: Limits,
+    /// The JSON schema its configuration must match (`None`: any JSON object).
+    pub config_schema: Option<serde_json::Value>,
 }
 
 /// What the plugin may touch beyond its own memory. Everything not listed is denied.
@@ -68,6 +70,7 @@ struct RawManifest {
     capabilities: RawCapabilities,
     #[serde(default)]
     limits: RawLimits,
+    config_schema: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Default)]
@@ -123,6 +126,34 @@ fn valid_version(version: &str) -> bool {
 
 impl Manifest {
     /// Parses and validates a manifest's TOML text.
+    /// Checks a configuration against the schema: a JSON object, and what the schema asks.
+    pub fn check_config(&self, config: &serde_json::Value) -> Result<(), PluginError> {
+        let invalid_config = |message: String| PluginError::InvalidArguments {
+            field: "config".into(),
+            message,
+        };
+        if !config.is_object() {
+            return Err(invalid_config("a configuration is a JSON object".into()));
+        }
+        if let Some(schema) = &self.config_schema {
+            let validator = jsonschema::validator_for(schema)
+                .map_err(|error| invalid_config(format!("the schema does not compile: {error}")))?;
+            if let Some(error) = validator.iter_errors(config).next() {
+                let at = error.instance_path().to_string();
+                let at = if at.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {at}")
+                };
+                return Err(invalid_config(format!(
+                    "the configuration does not match {}'s config_schema{at}: {error}",
+                    self.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn parse(text: &str) -> Result<Manifest, PluginError> {
         let raw: RawManifest = toml::from_str(text).map_err(|error| {
             invalid(
@@ -190,7 +221,19 @@ impl Manifest {
         if failures_to_disable == 0 {
             return Err(invalid("limits.failures_to_disable", "must be at least 1"));
         }
+        let config_schema = match raw.config_schema {
+            None => None,
+            Some(table) => {
+                let schema = serde_json::to_value(table)
+                    .map_err(|error| invalid("config_schema", error.to_string()))?;
+                jsonschema::validator_for(&schema).map_err(|error| {
+                    invalid("config_schema", format!("not a JSON schema: {error}"))
+                })?;
+                Some(schema)
+            }
+        };
         Ok(Manifest {
+            config_schema,
             name: raw.name,
             version: raw.version,
             description: raw.description,

@@ -30,7 +30,7 @@ pub(crate) mod bindings {
     });
 }
 
-use bindings::hearth::plugin::{events, kv, log, types};
+use bindings::hearth::plugin::{config, events, kv, log, types};
 
 /// How often the engine's epoch advances: the granularity of the time limits, and how often a
 /// computing guest yields its thread to other work.
@@ -153,11 +153,14 @@ pub(crate) struct GuestIdentity {
     pub memory_bytes: usize,
     pub publish: Vec<Pattern>,
     pub logs: Mutex<VecDeque<LogLine>>,
+    /// The configuration as the guest reads it (JSON text); replaced when an admin sets one.
+    config: std::sync::RwLock<Arc<str>>,
 }
 
 impl GuestIdentity {
-    pub fn new(manifest: &Manifest) -> GuestIdentity {
+    pub fn new(manifest: &Manifest, config: &str) -> GuestIdentity {
         GuestIdentity {
+            config: std::sync::RwLock::new(Arc::from(config)),
             name: manifest.name.clone(),
             memory_bytes: manifest.limits.memory_bytes as usize,
             // Validated with the manifest.
@@ -169,6 +172,20 @@ impl GuestIdentity {
                 .collect(),
             logs: Mutex::new(VecDeque::new()),
         }
+    }
+
+    pub fn config(&self) -> Arc<str> {
+        self.config
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    pub fn set_config(&self, config: &str) {
+        *self
+            .config
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = Arc::from(config);
     }
 
     pub fn log(&self, level: &'static str, message: String) {
@@ -274,6 +291,12 @@ impl WasiView for GuestState {
 }
 
 impl types::Host for GuestState {}
+
+impl config::Host for GuestState {
+    async fn get(&mut self) -> String {
+        self.guest.config().to_string()
+    }
+}
 
 impl log::Host for GuestState {
     async fn write(&mut self, level: log::Level, message: String) {

@@ -734,3 +734,124 @@ async fn a_server_that_trusts_a_key_installs_only_what_it_signed_unchanged() {
             .await,
     );
 }
+
+/// Waits up to 10 s for `done`.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_folder_installs_and_upgrades_its_plugin_without_a_restart() {
+    let host = host().await;
+    let watched = host.dir.path().join("watched");
+    let folder = watched.join("calculator");
+    std::fs::create_dir_all(&folder).unwrap();
+    let calculator = sample("calculator");
+    std::fs::write(folder.join("plugin.toml"), &calculator.manifest).unwrap();
+    std::fs::write(folder.join("calculator.wasm"), &calculator.component).unwrap();
+    hearth_plugins::spawn_watch(&host.plugins, watched.clone(), Duration::from_millis(50));
+    assert!(eventually(|| host.plugins.get("calculator").is_ok()).await);
+
+    // A new version saved over the old: upgraded in place.
+    std::fs::write(
+        folder.join("plugin.toml"),
+        calculator.manifest.replace("0.1.0", "0.2.0"),
+    )
+    .unwrap();
+    let version = || {
+        host.plugins
+            .get("calculator")
+            .map(|info| info.manifest.version)
+            .unwrap_or_default()
+    };
+    assert!(
+        eventually(|| version() == "0.2.0").await,
+        "still {}",
+        version()
+    );
+    assert_eq!(
+        host.plugins
+            .get("calculator")
+            .unwrap()
+            .previous_version
+            .as_deref(),
+        Some("0.1.0")
+    );
+
+    // A broken save leaves the plugin as it was, still answering.
+    std::fs::write(folder.join("calculator.wasm"), b"not a component").unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(version(), "0.2.0");
+    host.plugins
+        .call_tool(
+            "calculator",
+            "convert",
+            r#"{"value": 1, "from": "m", "to": "cm"}"#,
+            "t",
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_is_checked_against_the_schema_and_read_by_the_next_call() {
+    let host = host().await;
+    let counter = sample("counter");
+    let info = host
+        .plugins
+        .install(&counter.manifest, &counter.component, None)
+        .await
+        .unwrap();
+    assert_eq!(info.config, json!({}));
+    let count = || async {
+        let output = host
+            .plugins
+            .call_tool("counter", "count", r#"{"name": "n"}"#, "t")
+            .await
+            .unwrap();
+        serde_json::from_str::<Value>(&output.output).unwrap()["count"].clone()
+    };
+    assert_eq!(count().await, 1);
+    let info = host
+        .plugins
+        .configure("counter", &json!({"step": 5}))
+        .await
+        .unwrap();
+    assert_eq!(info.config, json!({"step": 5}));
+    assert_eq!(count().await, 6);
+    for bad in [
+        json!({"step": 0}),
+        json!({"step": "five"}),
+        json!({"other": 1}),
+        json!([5]),
+    ] {
+        match host.plugins.configure("counter", &bad).await {
+            Err(PluginError::InvalidArguments { field, .. }) => assert_eq!(field, "config"),
+            other => panic!("{bad} was not refused: {other:?}"),
+        }
+    }
+    assert_eq!(count().await, 11);
+    // A version whose schema the configuration does not fit is refused.
+    let stricter = counter
+        .manifest
+        .replace("minimum = 1", "maximum = 3")
+        .replace("0.1.0", "0.2.0");
+    match host
+        .plugins
+        .upgrade(&stricter, &counter.component, None)
+        .await
+    {
+        Err(PluginError::InvalidArguments { field, .. }) => assert_eq!(field, "config"),
+        other => panic!("the upgrade was not refused: {other:?}"),
+    }
+    // A restart keeps the configuration.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reopened = open_plugins(host.dir.path(), &host.store, &host.events, &seen).await;
+    assert_eq!(reopened.get("counter").unwrap().config, json!({"step": 5}));
+}

@@ -180,7 +180,8 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             | "/v1/plugins/{plugin}/enable"
             | "/v1/plugins/{plugin}/disable",
         )
-        | ("GET", "/v1/plugins/{plugin}/logs") => InstanceAdmin,
+        | ("GET", "/v1/plugins/{plugin}/logs")
+        | ("PUT", "/v1/plugins/{plugin}/config") => InstanceAdmin,
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")

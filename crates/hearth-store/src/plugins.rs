@@ -244,4 +244,21 @@ impl Store {
                 .await?;
         Ok(result.rows_affected() == 1)
     }
+
+    /// Sets a plugin's configuration (a JSON object's text); false when there is no such plugin.
+    pub async fn set_plugin_config(
+        &self,
+        name: &str,
+        config: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE plugins SET config = $2, updated_at_ms = $3 WHERE name = $1")
+                .bind(name)
+                .bind(config)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
 }

@@ -332,6 +332,14 @@ pub enum PluginsCommand {
         server: ServerArgs,
         name: String,
     },
+    /// Set a plugin's configuration (a JSON object its manifest's config_schema checks).
+    Config {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        /// The configuration, a JSON object.
+        config: String,
+    },
     /// Print a plugin's latest log lines.
     Logs {
         #[command(flatten)]

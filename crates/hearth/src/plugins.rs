@@ -210,6 +210,23 @@ pub fn run(sources: &Sources, command: &PluginsCommand) -> anyhow::Result<()> {
                 println!("{done} plugin {}", summary(&plugin));
                 Ok(())
             }
+            PluginsCommand::Config {
+                server,
+                name,
+                config,
+            } => {
+                let api = Api::new(sources, server)?;
+                let config: Value = serde_json::from_str(config)
+                    .context("the configuration is not JSON; give a JSON object")?;
+                let path = format!("/v1/plugins/{}/config", percent_encode(name));
+                let plugin = api.call(reqwest::Method::PUT, &path, Some(&config)).await?;
+                println!(
+                    "configured plugin {}: {}",
+                    summary(&plugin),
+                    plugin["config"]
+                );
+                Ok(())
+            }
             PluginsCommand::Remove { server, name } => {
                 let api = Api::new(sources, server)?;
                 let path = format!("/v1/plugins/{}", percent_encode(name));

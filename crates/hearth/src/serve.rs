@@ -187,6 +187,10 @@ async fn serve(
     )
     .await
     .context("starting plugins")?;
+    if let Some(dir) = &config.plugins.watch_dir {
+        tracing::info!(dir = %dir.display(), "watching plugin folders for changes");
+        hearth_plugins::spawn_watch(&plugins, dir.clone(), std::time::Duration::from_secs(1));
+    }
 
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {

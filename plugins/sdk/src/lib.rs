@@ -16,8 +16,8 @@
 //! hearth_plugin_sdk::plugin!(Echo);
 //! ```
 //!
-//! The host's capabilities are the modules [`log`], [`kv`] and [`events`]; calling one that the
-//! plugin's manifest does not declare makes Hearth refuse the plugin at install.
+//! The host's capabilities are the modules [`log`], [`config`], [`kv`] and [`events`]; calling
+//! one that the plugin's manifest does not declare makes Hearth refuse the plugin at install.
 
 wit_bindgen::generate!({
     path: "../../crates/hearth-plugins/wit",
@@ -58,6 +58,12 @@ pub mod log {
     pub fn error(message: &str) {
         write(Level::Error, message);
     }
+}
+
+/// The plugin's configuration: a JSON object as text, `{}` until an administrator sets one
+/// (checked against the manifest's `config_schema`).
+pub mod config {
+    pub use crate::hearth::plugin::config::get;
 }
 
 /// The plugin's key-value store (capability `kv`), separate per tenant.

@@ -137,6 +137,7 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(plugins::enable_plugin))
         .routes(routes!(plugins::disable_plugin))
         .routes(routes!(plugins::plugin_logs))
+        .routes(routes!(plugins::configure_plugin))
         .routes(routes!(plugins::call_tool))
         .routes(routes!(
             plugins::get_subscription,

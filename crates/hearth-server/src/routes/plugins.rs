@@ -217,6 +217,27 @@ async fn set_enabled(
     Ok(Json(info.into()))
 }
 
+/// Sets a plugin's configuration (a JSON object, checked against its manifest's
+/// `config_schema`); calls from now on read it.
+#[utoipa::path(put, path = "/v1/plugins/{plugin}/config", tag = "plugins",
+    params(("plugin" = String, Path, description = "The plugin's name")),
+    request_body(content = Object, description = "The configuration"),
+    responses(
+        (status = 200, description = "The plugin with its configuration", body = PluginOut),
+        (status = 400, description = "Not an object, or not what the schema asks", body = ErrorBody),
+        (status = 404, description = "No such plugin", body = ErrorBody)))]
+pub async fn configure_plugin(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path(plugin): Path<String>,
+    ApiJson(config): ApiJson<Value>,
+) -> Result<Json<PluginOut>, ApiError> {
+    let info = plugins(&state)?.configure(&plugin, &config).await?;
+    audit(&state, &caller, ip, "plugin.configure", &plugin, None).await?;
+    Ok(Json(info.into()))
+}
+
 /// Enables a plugin (and resets its breaker).
 #[utoipa::path(post, path = "/v1/plugins/{plugin}/enable", tag = "plugins",
     params(("plugin" = String, Path, description = "The plugin's name")),

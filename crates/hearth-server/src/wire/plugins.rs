@@ -81,6 +81,13 @@ pub struct PluginOut {
     pub capabilities: CapabilitiesOut,
     pub limits: LimitsOut,
     pub tools: Vec<ToolOut>,
+    /// Its configuration (`PUT /v1/plugins/{plugin}/config`).
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// The JSON schema its configuration must match (absent: any object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config_schema: Option<Value>,
     /// Instances kept warm for the next calls.
     pub idle_instances: usize,
     /// Unix seconds.
@@ -113,6 +120,8 @@ impl From<PluginInfo> for PluginOut {
                 failures_to_disable: manifest.limits.failures_to_disable,
             },
             tools: info.tools.into_iter().map(ToolOut::from).collect(),
+            config: info.config,
+            config_schema: manifest.config_schema,
             idle_instances: info.idle_instances,
             installed_at: info.installed_at_ms / 1000,
             updated_at: info.updated_at_ms / 1000,

