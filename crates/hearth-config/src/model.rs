@@ -71,6 +71,8 @@ pub struct PluginsConfig {
     pub allow_unsigned: bool,
     /// A directory of plugin folders reloaded when they change.
     pub watch_dir: Option<PathBuf>,
+    /// Whether plugins' HTTP may reach internal addresses.
+    pub allow_internal_hosts: bool,
 }
 
 /// Stored responses of the Responses API.

@@ -777,6 +777,15 @@ pub static SCHEMA: &[KeySpec] = &[
                installed or upgraded when their files change, for development",
     },
     KeySpec {
+        key: "plugins.allow_internal_hosts",
+        kind: Kind::Bool,
+        default: |_| Some(Value::Boolean(false)),
+        secret: false,
+        reloadable: false,
+        help: "let plugins' HTTP reach loopback and private addresses (their capabilities.http \
+               allow-lists apply either way)",
+    },
+    KeySpec {
         key: "plugins.trusted_keys",
         kind: Kind::StringList,
         default: |_| Some(Value::Array(Vec::new())),

@@ -49,6 +49,7 @@ async fn open(dir: &std::path::Path, store: &Store, events: &Arc<Events>) -> Plu
             max_instances: 2_000,
             trusted_keys: TrustedKeys::default(),
             allow_unsigned: true,
+            allow_internal_hosts: false,
         },
         store.clone(),
         Some(events.clone()),

@@ -46,6 +46,7 @@ fn grant(interface: &str) -> Grant {
         "hearth:plugin/types" | "hearth:plugin/log" | "hearth:plugin/config" => Grant::Always,
         "hearth:plugin/kv" => Grant::Declared("kv"),
         "hearth:plugin/events" => Grant::Declared("publish"),
+        "hearth:plugin/http" => Grant::Declared("http"),
         other if other.starts_with("wasi:sockets/") => Grant::Never(
             "which Hearth never grants: a plugin reaches the network only through Hearth's host interfaces",
         ),
@@ -60,6 +61,7 @@ fn declared(manifest: &Manifest, capability: &str) -> bool {
     match capability {
         "kv" => manifest.capabilities.kv,
         "publish" => !manifest.capabilities.publish.is_empty(),
+        "http" => !manifest.capabilities.http.is_empty(),
         _ => false,
     }
 }

@@ -56,6 +56,9 @@ pub struct PluginsOptions {
     pub trusted_keys: TrustedKeys,
     /// Whether a plugin without a signature may be installed.
     pub allow_unsigned: bool,
+    /// Whether plugins' HTTP may reach loopback and private addresses (tests, a private
+    /// network); their allow-lists apply either way.
+    pub allow_internal_hosts: bool,
 }
 
 /// How a call ended.
@@ -180,7 +183,17 @@ impl Plugins {
                 runtime: Runtime::new(options.max_instances)?,
                 trusted_keys: options.trusted_keys,
                 allow_unsigned: options.allow_unsigned,
-                host: Arc::new(HostServices { store, events }),
+                host: Arc::new(HostServices {
+                    store,
+                    events,
+                    http: hearth_egress::client(
+                        options.allow_internal_hosts,
+                        Duration::from_millis(manifest::MAX_TIMEOUT_MS),
+                        runtime::EGRESS,
+                    )
+                    .map_err(|error| PluginError::Runtime(format!("the HTTP client: {error}")))?,
+                    allow_internal_hosts: options.allow_internal_hosts,
+                }),
                 dir: options.dir,
                 installed: RwLock::new(HashMap::new()),
                 workers: std::sync::Mutex::new(HashMap::new()),

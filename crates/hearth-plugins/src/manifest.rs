@@ -33,6 +33,8 @@ pub struct Capabilities {
     pub publish: Vec<String>,
     /// Topic patterns its event handler consumes.
     pub subscribe: Vec<String>,
+    /// Origins (`scheme://host:port`, the port written out) it may send HTTP requests to.
+    pub http: Vec<String>,
 }
 
 /// The hard limits of each call.
@@ -82,6 +84,8 @@ struct RawCapabilities {
     publish: Vec<String>,
     #[serde(default)]
     subscribe: Vec<String>,
+    #[serde(default)]
+    http: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -122,6 +126,20 @@ fn valid_version(version: &str) -> bool {
         && version
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+}
+
+/// The origin of a URL as `scheme://host:port` (the port always written), for comparing a
+/// request's URL with the allowed ones; an allowed origin has no path, query or credentials.
+pub fn origin_of(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|error| format!("not a URL: {error}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("an origin is http or https".into());
+    }
+    let host = parsed.host_str().ok_or("an origin names a host")?;
+    let port = parsed
+        .port_or_known_default()
+        .ok_or("an origin has a port")?;
+    Ok(format!("{}://{host}:{port}", parsed.scheme()))
 }
 
 impl Manifest {
@@ -192,6 +210,12 @@ impl Manifest {
                 })?;
             }
         }
+        let mut http = Vec::with_capacity(raw.capabilities.http.len());
+        for origin in &raw.capabilities.http {
+            http.push(origin_of(origin).map_err(|message| {
+                invalid("capabilities.http", format!("{origin:?}: {message}"))
+            })?);
+        }
         let defaults = Limits::default();
         let memory_mib = raw.limits.memory_mib.unwrap_or(defaults.memory_bytes >> 20);
         if !(1..=MAX_MEMORY_MIB).contains(&memory_mib) {
@@ -241,6 +265,7 @@ impl Manifest {
                 kv: raw.capabilities.kv,
                 publish: raw.capabilities.publish,
                 subscribe: raw.capabilities.subscribe,
+                http,
             },
             limits: Limits {
                 memory_bytes: memory_mib << 20,

@@ -30,7 +30,7 @@ pub(crate) mod bindings {
     });
 }
 
-use bindings::hearth::plugin::{config, events, kv, log, types};
+use bindings::hearth::plugin::{config, events, http, kv, log, types};
 
 /// How often the engine's epoch advances: the granularity of the time limits, and how often a
 /// computing guest yields its thread to other work.
@@ -41,6 +41,14 @@ pub const MAX_KV_KEY_BYTES: usize = 512;
 pub const MAX_KV_VALUE_BYTES: usize = 1 << 20;
 /// The most keys one plugin may hold for one tenant.
 pub const MAX_KV_KEYS: u64 = 10_000;
+/// The largest request body a plugin may send, and response body it may read.
+pub const MAX_HTTP_REQUEST_BYTES: usize = 1 << 20;
+pub const MAX_HTTP_RESPONSE_BYTES: usize = 4 << 20;
+/// Plugins' outbound requests, as the egress guard names them in its refusals.
+pub(crate) const EGRESS: hearth_egress::Egress = hearth_egress::Egress {
+    who: "plugins",
+    setting: "plugins.allow_internal_hosts",
+};
 /// Log lines kept in memory per plugin.
 const LOG_LINES_KEPT: usize = 1_000;
 /// The most table elements an instance may grow to.
@@ -152,6 +160,8 @@ pub(crate) struct GuestIdentity {
     pub name: String,
     pub memory_bytes: usize,
     pub publish: Vec<Pattern>,
+    /// Origins its HTTP requests may go to.
+    pub http: Vec<String>,
     pub logs: Mutex<VecDeque<LogLine>>,
     /// The configuration as the guest reads it (JSON text); replaced when an admin sets one.
     config: std::sync::RwLock<Arc<str>>,
@@ -170,6 +180,7 @@ impl GuestIdentity {
                 .iter()
                 .filter_map(|pattern| Pattern::parse(pattern).ok())
                 .collect(),
+            http: manifest.capabilities.http.clone(),
             logs: Mutex::new(VecDeque::new()),
         }
     }
@@ -206,10 +217,13 @@ impl GuestIdentity {
     }
 }
 
-/// What the host interfaces reach: the store (key-value) and the events service (publish).
+/// What the host interfaces reach: the store (key-value), the events service (publish) and an
+/// HTTP client behind the egress guard.
 pub(crate) struct HostServices {
     pub store: Store,
     pub events: Option<Arc<Events>>,
+    pub http: reqwest::Client,
+    pub allow_internal_hosts: bool,
 }
 
 /// The call an instance is serving.
@@ -395,5 +409,70 @@ impl events::Host for GuestState {
             .next()
             .map(|appended| appended.event.id)
             .unwrap_or_default())
+    }
+}
+
+impl http::Host for GuestState {
+    async fn fetch(&mut self, request: http::Request) -> Result<http::Response, String> {
+        let url = hearth_egress::check_url(&request.url, self.host.allow_internal_hosts, EGRESS)?;
+        let origin = crate::manifest::origin_of(url.as_str())?;
+        if !self.guest.http.contains(&origin) {
+            return Err(format!(
+                "{origin} is not among this plugin's allowed origins (capabilities.http)"
+            ));
+        }
+        let method = match request.method.to_ascii_uppercase().as_str() {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            "PUT" => reqwest::Method::PUT,
+            "PATCH" => reqwest::Method::PATCH,
+            "DELETE" => reqwest::Method::DELETE,
+            "HEAD" => reqwest::Method::HEAD,
+            other => {
+                return Err(format!(
+                    "method {other:?} is not one of GET, POST, PUT, PATCH, DELETE, HEAD"
+                ));
+            }
+        };
+        if request.body.len() > MAX_HTTP_REQUEST_BYTES {
+            return Err(format!(
+                "a request body is at most {MAX_HTTP_REQUEST_BYTES} bytes"
+            ));
+        }
+        // Whatever is left of the call's time, at most; the call's own deadline stops it too.
+        let left = self.call.deadline.saturating_duration_since(Instant::now());
+        let mut builder = self.host.http.request(method, url).timeout(left);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let mut response = builder
+            .body(request.body)
+            .send()
+            .await
+            .map_err(|error| format!("the request failed: {error}"))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| format!("reading the response failed: {error}"))?
+        {
+            if body.len() + chunk.len() > MAX_HTTP_RESPONSE_BYTES {
+                return Err(format!(
+                    "the response is over {MAX_HTTP_RESPONSE_BYTES} bytes"
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(http::Response {
+            status,
+            headers,
+            body,
+        })
     }
 }

@@ -26,6 +26,16 @@ async fn open_plugins(
     events: &Arc<Events>,
     seen: &Arc<Mutex<Vec<PluginEvent>>>,
 ) -> Plugins {
+    open_plugins_with(dir, store, events, seen, false).await
+}
+
+async fn open_plugins_with(
+    dir: &std::path::Path,
+    store: &Store,
+    events: &Arc<Events>,
+    seen: &Arc<Mutex<Vec<PluginEvent>>>,
+    allow_internal_hosts: bool,
+) -> Plugins {
     let seen = seen.clone();
     Plugins::open(
         PluginsOptions {
@@ -33,6 +43,7 @@ async fn open_plugins(
             max_instances: 200,
             trusted_keys: hearth_plugins::TrustedKeys::default(),
             allow_unsigned: true,
+            allow_internal_hosts,
         },
         store.clone(),
         Some(events.clone()),
@@ -43,6 +54,10 @@ async fn open_plugins(
 }
 
 async fn host() -> Host {
+    host_with(false).await
+}
+
+async fn host_with(allow_internal_hosts: bool) -> Host {
     let dir = tempfile::tempdir().unwrap();
     let options = OpenOptions {
         integrity_check: IntegrityCheck::Quick,
@@ -55,7 +70,7 @@ async fn host() -> Host {
             .unwrap(),
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let plugins = open_plugins(dir.path(), &store, &events, &seen).await;
+    let plugins = open_plugins_with(dir.path(), &store, &events, &seen, allow_internal_hosts).await;
     Host {
         dir,
         store,
@@ -667,6 +682,7 @@ async fn a_server_that_trusts_a_key_installs_only_what_it_signed_unchanged() {
             trusted_keys: hearth_plugins::TrustedKeys::parse(std::slice::from_ref(&public))
                 .unwrap(),
             allow_unsigned: false,
+            allow_internal_hosts: false,
         },
         host.store.clone(),
         Some(host.events.clone()),
@@ -854,4 +870,104 @@ async fn a_configuration_is_checked_against_the_schema_and_read_by_the_next_call
     let seen = Arc::new(Mutex::new(Vec::new()));
     let reopened = open_plugins(host.dir.path(), &host.store, &host.events, &seen).await;
     assert_eq!(reopened.get("counter").unwrap().config, json!({"step": 5}));
+}
+
+/// A web server on loopback answering `GET /page` with a text.
+async fn web_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = vec![0u8; 4096];
+                let read = socket.read(&mut request).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..read]).to_string();
+                let body = if head.starts_with("GET /page ") {
+                    "the lighthouse is lit"
+                } else {
+                    "no such page"
+                };
+                let status = if head.starts_with("GET /page ") {
+                    "200 OK"
+                } else {
+                    "404 Not Found"
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_http_reaches_only_the_allowed_origins_and_no_internal_address_by_default() {
+    let host = host().await;
+    let origin = web_server().await;
+    let webfetch = sample("webfetch");
+    let manifest = webfetch.manifest.replace("http://127.0.0.1:9", &origin);
+    let fetch = |plugins: Plugins, url: String| async move {
+        plugins
+            .call_tool("webfetch", "fetch", &json!({"url": url}).to_string(), "t")
+            .await
+    };
+
+    // This server keeps internal addresses off limits, allow-listed or not.
+    host.plugins
+        .install(&manifest, &webfetch.component, None)
+        .await
+        .unwrap();
+    match fetch(host.plugins.clone(), format!("{origin}/page")).await {
+        Err(PluginError::ToolFailed(message)) => {
+            assert!(message.contains("internal address"), "{message}")
+        }
+        other => panic!("expected the internal address refused, got {other:?}"),
+    }
+
+    // One that allows them (a private network) still holds the plugin to its origins.
+    let private = host_with(true).await;
+    let open = private.plugins.clone();
+    open.install(&manifest, &webfetch.component, None)
+        .await
+        .unwrap();
+    let output = fetch(open.clone(), format!("{origin}/page")).await.unwrap();
+    let answer: Value = serde_json::from_str(&output.output).unwrap();
+    assert_eq!(
+        answer,
+        json!({"status": 200, "text": "the lighthouse is lit"})
+    );
+    let output = fetch(open.clone(), format!("{origin}/missing"))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&output.output).unwrap()["status"],
+        404
+    );
+    match fetch(open.clone(), "http://127.0.0.1:1/page".to_string()).await {
+        Err(PluginError::ToolFailed(message)) => {
+            assert!(
+                message.contains("not among this plugin's allowed origins"),
+                "{message}"
+            )
+        }
+        other => panic!("expected another origin refused, got {other:?}"),
+    }
+    // Declaring no origins means no HTTP import at all.
+    let undeclared = webfetch.manifest.replace(
+        &format!("[capabilities]\nhttp = [\"http://127.0.0.1:9\"]\n"),
+        "",
+    );
+    assert!(!undeclared.contains("http ="), "{undeclared}");
+    let undeclared = undeclared.replace("name = \"webfetch\"", "name = \"webfetch-bare\"");
+    assert!(matches!(
+        open.install(&undeclared, &webfetch.component, None).await,
+        Err(PluginError::ImportRefused { .. })
+    ));
 }

@@ -7,7 +7,7 @@
 //!   `nak` with the schedule's wait (jittered), or the endpoint's `Retry-After`.
 //! - [`sign`]: `whsec_` secrets, `v1,` HMAC-SHA256 signatures of `id.timestamp.body`, one per
 //!   secret during a rotation's grace period.
-//! - [`guard`]: deliveries never reach loopback, private or link-local addresses unless
+//! - `hearth-egress`: deliveries never reach loopback, private or link-local addresses unless
 //!   configured, checked on IP literals and inside the client's DNS step; no redirects.
 //! - `410 Gone` disables an endpoint at once; failing without a success for days disables it
 //!   too; both publish `hearth.webhook.disabled` in its tenant.
@@ -16,7 +16,6 @@
 //!
 //! Knows nothing of Hearth's HTTP server; it is an HTTP client.
 
-pub mod guard;
 mod service;
 pub mod sign;
 mod store;

@@ -16,8 +16,14 @@ use std::time::{Duration, Instant};
 use hearth_events::{ConsumerConfig, DeliverPolicy, Delivery, Events, EventsError, Publish};
 use serde_json::{Value, json};
 
+use crate::sign;
 use crate::store::{Attempt, DeliveryRecord, Endpoint, Recorded, Signing, Store};
-use crate::{guard, sign};
+
+/// Deliveries' outbound requests, as the egress guard names them in its refusals.
+const EGRESS: hearth_egress::Egress = hearth_egress::Egress {
+    who: "webhooks",
+    setting: "webhooks.allow_internal_targets",
+};
 
 /// Svix's schedule: the waits after the first to the seventh failed attempt.
 pub const SVIX_SCHEDULE: [Duration; 7] = [
@@ -157,12 +163,10 @@ impl Webhooks {
         options: WebhooksOptions,
     ) -> Result<Arc<Webhooks>, WebhooksError> {
         let store = Store::open(data_dir).await?;
-        let client =
-            guard::client(options.allow_internal_targets, options.timeout).map_err(|error| {
-                WebhooksError::Invalid {
-                    field: "webhooks".to_string(),
-                    message: format!("cannot build the HTTP client: {error}"),
-                }
+        let client = hearth_egress::client(options.allow_internal_targets, options.timeout, EGRESS)
+            .map_err(|error| WebhooksError::Invalid {
+                field: "webhooks".to_string(),
+                message: format!("cannot build the HTTP client: {error}"),
             })?;
         let webhooks = Arc::new(Webhooks {
             events,
@@ -191,7 +195,7 @@ impl Webhooks {
     }
 
     fn check_url(&self, url: &str) -> Result<(), WebhooksError> {
-        guard::check_url(url, self.options.allow_internal_targets)
+        hearth_egress::check_url(url, self.options.allow_internal_targets, EGRESS)
             .map(|_| ())
             .map_err(|message| WebhooksError::Invalid {
                 field: "url".to_string(),
@@ -467,7 +471,11 @@ impl Webhooks {
         let at_ms = now_ms();
         let started = Instant::now();
         let sent = async {
-            guard::check_url(&signing.endpoint.url, self.options.allow_internal_targets)?;
+            hearth_egress::check_url(
+                &signing.endpoint.url,
+                self.options.allow_internal_targets,
+                EGRESS,
+            )?;
             self.client
                 .post(&signing.endpoint.url)
                 .header("content-type", "application/json")

@@ -178,6 +178,7 @@ async fn serve(
             trusted_keys: hearth_plugins::TrustedKeys::parse(&config.plugins.trusted_keys)
                 .context("plugins.trusted_keys")?,
             allow_unsigned: config.plugins.allow_unsigned,
+            allow_internal_hosts: config.plugins.allow_internal_hosts,
         },
         store.clone(),
         Some(events.clone()),

@@ -16,7 +16,8 @@
 //! hearth_plugin_sdk::plugin!(Echo);
 //! ```
 //!
-//! The host's capabilities are the modules [`log`], [`config`], [`kv`] and [`events`]; calling
+//! The host's capabilities are the modules [`log`], [`config`], [`kv`], [`events`] and
+//! [`http`]; calling
 //! one that the plugin's manifest does not declare makes Hearth refuse the plugin at install.
 
 wit_bindgen::generate!({
@@ -69,6 +70,22 @@ pub mod config {
 /// The plugin's key-value store (capability `kv`), separate per tenant.
 pub mod kv {
     pub use crate::hearth::plugin::kv::{delete, get, set};
+}
+
+/// Outbound HTTP through Hearth (capability `http`: the manifest's allowed origins).
+pub mod http {
+    pub use crate::hearth::plugin::http::{Request, Response, fetch};
+
+    /// A GET of `url`: its status and body.
+    pub fn get(url: &str) -> Result<(u16, Vec<u8>), String> {
+        let response = fetch(&Request {
+            method: "GET".to_string(),
+            url: url.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        })?;
+        Ok((response.status, response.body))
+    }
 }
 
 /// Publishing events (capability `publish`).

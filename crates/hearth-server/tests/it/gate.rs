@@ -165,6 +165,7 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
                     max_instances: 50,
                     trusted_keys: hearth_plugins::TrustedKeys::default(),
                     allow_unsigned: true,
+                    allow_internal_hosts: true,
                 },
                 store.clone(),
                 Some(events.clone()),

@@ -1,16 +1,27 @@
-//! Where webhooks may go. Outbound requests never reach loopback, private, link-local,
-//! shared (CGNAT), multicast or unspecified addresses unless the server is configured to allow
-//! them: a webhook URL is the classic server-side request forgery, and a hostname can resolve
-//! to anything (and change between a check and the request). So the check runs on every
-//! address the resolver returns, inside the HTTP client's own DNS step, and on IP literals
-//! before a request is made; redirects are not followed.
+//! Where Hearth's own outbound requests (webhook deliveries, plugins' HTTP) may go. They never
+//! reach loopback, private, link-local, shared (CGNAT), multicast or unspecified addresses
+//! unless the server is configured to allow them: a URL someone else chose is the classic
+//! server-side request forgery, and a hostname can resolve to anything (and change between a
+//! check and the request). So the check runs on every address the resolver returns, inside the
+//! HTTP client's own DNS step, and on IP literals before a request is made; redirects are not
+//! followed.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// Whether an address is one that webhooks must not reach by default.
+/// Who sends the requests, for error messages: what they are and the setting that allows
+/// internal addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Egress {
+    /// `webhooks`, `plugins`.
+    pub who: &'static str,
+    /// `webhooks.allow_internal_targets`.
+    pub setting: &'static str,
+}
+
+/// Whether an address is one that outbound requests must not reach by default.
 pub fn is_internal(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => is_internal_v4(v4),
@@ -48,20 +59,21 @@ fn is_internal_v4(v4: Ipv4Addr) -> bool {
 }
 
 /// Why a URL is refused.
-pub fn check_url(url: &str, allow_internal: bool) -> Result<reqwest::Url, String> {
+pub fn check_url(url: &str, allow_internal: bool, egress: Egress) -> Result<reqwest::Url, String> {
+    let who = egress.who;
     let parsed =
         reqwest::Url::parse(url).map_err(|error| format!("`{url}` is not a URL: {error}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!(
-            "webhook URLs are http or https, not `{}`",
+            "{who} reach http or https URLs, not `{}`",
             parsed.scheme()
         ));
     }
     if url.len() > 2048 {
-        return Err("webhook URLs are at most 2048 bytes".to_string());
+        return Err(format!("{who} reach URLs of at most 2048 bytes"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("put no credentials in a webhook URL; the signature authenticates us".into());
+        return Err("put no credentials in the URL".into());
     }
     let Some(host) = parsed.host_str() else {
         return Err(format!("`{url}` has no host"));
@@ -77,8 +89,9 @@ pub fn check_url(url: &str, allow_internal: bool) -> Result<reqwest::Url, String
         };
         if let Some(address) = literal.filter(|address| is_internal(*address)) {
             return Err(format!(
-                "`{url}` points at an internal address ({address}); webhooks reach only \
-                 public addresses unless webhooks.allow_internal_targets is set"
+                "`{url}` points at an internal address ({address}); {who} reach only public \
+                 addresses unless {} is set",
+                egress.setting
             ));
         }
     }
@@ -88,11 +101,12 @@ pub fn check_url(url: &str, allow_internal: bool) -> Result<reqwest::Url, String
 /// The HTTP client's resolver: the system's, with internal addresses removed (and an error
 /// when none is left).
 #[derive(Debug, Clone, Copy)]
-pub struct PublicOnly;
+pub struct PublicOnly(pub Egress);
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_string();
+        let Egress { who, setting } = self.0;
         Box::pin(async move {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
@@ -100,8 +114,8 @@ impl Resolve for PublicOnly {
                 .collect();
             if found.is_empty() {
                 return Err(format!(
-                    "`{host}` resolves to no public address; webhooks reach only public \
-                     addresses unless webhooks.allow_internal_targets is set"
+                    "`{host}` resolves to no public address; {who} reach only public \
+                     addresses unless {setting} is set"
                 )
                 .into());
             }
@@ -111,19 +125,24 @@ impl Resolve for PublicOnly {
     }
 }
 
-/// The client deliveries go through: no redirects, a timeout, and (unless internal targets
-/// are allowed) the public-only resolver.
+/// A client for outbound requests: no redirects, a timeout, a user agent naming the sender,
+/// and (unless internal targets are allowed) the public-only resolver.
 pub fn client(
     allow_internal: bool,
     timeout: std::time::Duration,
+    egress: Egress,
 ) -> Result<reqwest::Client, reqwest::Error> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
-        .user_agent(concat!("hearth-webhooks/", env!("CARGO_PKG_VERSION")));
+        .user_agent(format!(
+            "hearth-{}/{}",
+            egress.who,
+            env!("CARGO_PKG_VERSION")
+        ));
     if !allow_internal {
-        builder = builder.dns_resolver(Arc::new(PublicOnly));
+        builder = builder.dns_resolver(Arc::new(PublicOnly(egress)));
     }
     builder.build()
 }
@@ -155,9 +174,14 @@ mod tests {
         }
     }
 
+    const TEST: Egress = Egress {
+        who: "webhooks",
+        setting: "webhooks.allow_internal_targets",
+    };
+
     #[test]
     fn urls_are_checked_for_scheme_credentials_and_internal_hosts() {
-        assert!(check_url("https://hooks.example.com/in", false).is_ok());
+        assert!(check_url("https://hooks.example.com/in", false, TEST).is_ok());
         for refused in [
             "ftp://example.com/",
             "http://user:pw@example.com/",
@@ -167,8 +191,13 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "not a url",
         ] {
-            assert!(check_url(refused, false).is_err(), "{refused}");
+            assert!(check_url(refused, false, TEST).is_err(), "{refused}");
         }
-        assert!(check_url("http://127.0.0.1:8080/hook", true).is_ok());
+        assert!(check_url("http://127.0.0.1:8080/hook", true, TEST).is_ok());
+        let refused = check_url("http://10.0.0.1/", false, TEST).unwrap_err();
+        assert!(
+            refused.contains("webhooks.allow_internal_targets"),
+            "{refused}"
+        );
     }
 }
