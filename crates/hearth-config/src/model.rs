@@ -637,6 +637,7 @@ impl Config {
                 watch_dir: values
                     .optional_string("plugins.watch_dir")
                     .map(PathBuf::from),
+                allow_internal_hosts: values.boolean("plugins.allow_internal_hosts")?,
             },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,
