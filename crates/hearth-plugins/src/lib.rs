@@ -345,10 +345,7 @@ impl Plugins {
         component: &[u8],
         signature: Option<&str>,
     ) -> Result<PluginInfo, PluginError> {
-        let manifest = Manifest::parse(manifest_text)?;
-        check_size(component)?;
-        let sha256 = sha256_hex(component);
-        let signed_by = self.check_signature(manifest_text, &sha256, signature)?;
+        let (manifest, sha256, signed_by) = self.accept(manifest_text, component, signature)?;
         let _changes = self.inner.changes.lock().await;
         if self.read_installed().contains_key(&manifest.name) {
             return Err(PluginError::AlreadyInstalled(manifest.name));
@@ -395,10 +392,7 @@ impl Plugins {
         component: &[u8],
         signature: Option<&str>,
     ) -> Result<PluginInfo, PluginError> {
-        let manifest = Manifest::parse(manifest_text)?;
-        check_size(component)?;
-        let sha256 = sha256_hex(component);
-        let signed_by = self.check_signature(manifest_text, &sha256, signature)?;
+        let (manifest, sha256, signed_by) = self.accept(manifest_text, component, signature)?;
         let _changes = self.inner.changes.lock().await;
         let current = self.row(&manifest.name)?;
         manifest.check_config(&config_value(&current.config))?;
@@ -419,6 +413,22 @@ impl Plugins {
             ..current
         };
         self.replace(row, loaded).await
+    }
+
+    /// What every new version passes before anything is compiled: a valid manifest, a
+    /// component within the size limit, and a signature the server accepts. Returns the
+    /// manifest, the component's sha256 and the key that signed it.
+    fn accept(
+        &self,
+        manifest_text: &str,
+        component: &[u8],
+        signature: Option<&str>,
+    ) -> Result<(Manifest, String, Option<String>), PluginError> {
+        let manifest = Manifest::parse(manifest_text)?;
+        check_size(component)?;
+        let sha256 = sha256_hex(component);
+        let signed_by = self.check_signature(manifest_text, &sha256, signature)?;
+        Ok((manifest, sha256, signed_by))
     }
 
     /// The trusted key a signature is by; `None` for an unsigned plugin where those are

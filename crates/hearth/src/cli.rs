@@ -249,6 +249,18 @@ pub enum CollectionsCommand {
     },
 }
 
+/// A plugin as `install` and `upgrade` send it.
+#[derive(Debug, Args)]
+pub struct PluginPackage {
+    #[arg(value_name = "plugin.toml")]
+    pub manifest: std::path::PathBuf,
+    #[arg(value_name = "COMPONENT.wasm")]
+    pub component: std::path::PathBuf,
+    /// The signature file (default: COMPONENT.wasm.sig when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<std::path::PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
     /// List the installed plugins with their tools.
@@ -271,26 +283,16 @@ pub enum PluginsCommand {
     Install {
         #[command(flatten)]
         server: ServerArgs,
-        #[arg(value_name = "plugin.toml")]
-        manifest: std::path::PathBuf,
-        #[arg(value_name = "COMPONENT.wasm")]
-        component: std::path::PathBuf,
-        /// The signature file (default: COMPONENT.wasm.sig when it exists).
-        #[arg(long, value_name = "FILE")]
-        signature: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        package: PluginPackage,
     },
     /// Install a new version of a plugin (the manifest names it); calls in flight finish on
     /// the old version, which `rollback` returns to.
     Upgrade {
         #[command(flatten)]
         server: ServerArgs,
-        #[arg(value_name = "plugin.toml")]
-        manifest: std::path::PathBuf,
-        #[arg(value_name = "COMPONENT.wasm")]
-        component: std::path::PathBuf,
-        /// The signature file (default: COMPONENT.wasm.sig when it exists).
-        #[arg(long, value_name = "FILE")]
-        signature: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        package: PluginPackage,
     },
     /// Make a signing key pair: the secret key goes to FILE (readable by you only), the public
     /// key is printed, for the servers' plugins.trusted_keys.

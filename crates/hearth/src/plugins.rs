@@ -10,7 +10,7 @@ use hearth_config::Sources;
 use serde_json::{Value, json};
 
 use crate::api_client::{Api, percent_encode};
-use crate::cli::PluginsCommand;
+use crate::cli::{PluginPackage, PluginsCommand};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -28,7 +28,9 @@ fn signature_path(component: &Path) -> PathBuf {
 
 /// The install/upgrade body: the manifest's text, the component in base64 and its signature
 /// (the named file, else `COMPONENT.wasm.sig` when there is one).
-fn package(manifest: &Path, component: &Path, signature: Option<&Path>) -> anyhow::Result<Value> {
+fn body_of(package: &PluginPackage) -> anyhow::Result<Value> {
+    let (manifest, component) = (&package.manifest, &package.component);
+    let signature = package.signature.as_deref();
     let manifest = std::fs::read_to_string(manifest)
         .with_context(|| format!("cannot read the manifest {}", manifest.display()))?;
     let bytes = std::fs::read(component)
@@ -168,28 +170,18 @@ pub fn run(sources: &Sources, command: &PluginsCommand) -> anyhow::Result<()> {
                 println!("wrote {}", path.display());
                 Ok(())
             }
-            PluginsCommand::Install {
-                server,
-                manifest,
-                component,
-                signature,
-            } => {
+            PluginsCommand::Install { server, package } => {
                 let api = Api::new(sources, server)?;
-                let body = package(manifest, component, signature.as_deref())?;
+                let body = body_of(package)?;
                 let plugin = api.call(post, "/v1/plugins", Some(&body)).await?;
                 println!("installed plugin {}", summary(&plugin));
                 Ok(())
             }
-            PluginsCommand::Upgrade {
-                server,
-                manifest,
-                component,
-                signature,
-            } => {
+            PluginsCommand::Upgrade { server, package } => {
                 let api = Api::new(sources, server)?;
-                let body = package(manifest, component, signature.as_deref())?;
+                let body = body_of(package)?;
                 let name = hearth_plugins::Manifest::parse(body["manifest"].as_str().unwrap_or(""))
-                    .map_err(|error| anyhow::anyhow!("{}: {error}", manifest.display()))?
+                    .map_err(|error| anyhow::anyhow!("{}: {error}", package.manifest.display()))?
                     .name;
                 let path = format!("/v1/plugins/{}/upgrade", percent_encode(&name));
                 let plugin = api.call(post, &path, Some(&body)).await?;

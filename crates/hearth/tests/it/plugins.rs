@@ -20,21 +20,24 @@ fn sample_paths(name: &str) -> (String, String) {
     )
 }
 
+/// Runs `hearth ARGS --url <server>`: (success, stdout, stderr).
+fn cli(server: &Server, args: &[&str]) -> (bool, String, String) {
+    let output = crate::run(
+        crate::hearth(server.dir.path())
+            .args(args)
+            .args(["--url", &server.url("")]),
+    );
+    (
+        output.status.success(),
+        crate::stdout_of(&output),
+        crate::stderr_of(&output),
+    )
+}
+
 #[test]
 fn the_cli_installs_calls_upgrades_and_rolls_back_plugins_that_survive_a_restart() {
     let mut server = Server::start(|_, _| {});
-    let hearth = |server: &Server, args: &[&str]| {
-        let output = crate::run(
-            crate::hearth(server.dir.path())
-                .args(args)
-                .args(["--url", &server.url("")]),
-        );
-        (
-            output.status.success(),
-            crate::stdout_of(&output),
-            crate::stderr_of(&output),
-        )
-    };
+    let hearth = cli;
     let (calculator_manifest, calculator) = sample_paths("calculator");
     let (ok, out, err) = hearth(
         &server,
@@ -147,18 +150,7 @@ fn a_server_that_trusts_a_key_installs_only_what_that_key_signed() {
             .env("HEARTH_PLUGINS_TRUSTED_KEYS", &public)
             .env("HEARTH_PLUGINS_ALLOW_UNSIGNED", "false");
     });
-    let hearth = |args: &[&str]| {
-        let output = crate::run(
-            crate::hearth(server.dir.path())
-                .args(args)
-                .args(["--url", &server.url("")]),
-        );
-        (
-            output.status.success(),
-            crate::stdout_of(&output),
-            crate::stderr_of(&output),
-        )
-    };
+    let hearth = |args: &[&str]| cli(&server, args);
     // A copy of the component, so its signature file is this test's own.
     let (manifest, built) = sample_paths("calculator");
     let component = keys.path().join("calculator.wasm");
