@@ -960,10 +960,9 @@ async fn outbound_http_reaches_only_the_allowed_origins_and_no_internal_address_
         other => panic!("expected another origin refused, got {other:?}"),
     }
     // Declaring no origins means no HTTP import at all.
-    let undeclared = webfetch.manifest.replace(
-        &format!("[capabilities]\nhttp = [\"http://127.0.0.1:9\"]\n"),
-        "",
-    );
+    let undeclared = webfetch
+        .manifest
+        .replace("[capabilities]\nhttp = [\"http://127.0.0.1:9\"]\n", "");
     assert!(!undeclared.contains("http ="), "{undeclared}");
     let undeclared = undeclared.replace("name = \"webfetch\"", "name = \"webfetch-bare\"");
     assert!(matches!(
