@@ -250,6 +250,14 @@ impl CallState {
             stopped: None,
         }
     }
+
+    /// The state of a new call on a reused instance (the tenant's buffer kept).
+    pub fn start(&mut self, tenant_id: &str, deadline: Instant) {
+        self.tenant_id.clear();
+        self.tenant_id.push_str(tenant_id);
+        self.deadline = deadline;
+        self.stopped = None;
+    }
 }
 
 /// Traps growth past the plugin's memory limit, remembering that it did.

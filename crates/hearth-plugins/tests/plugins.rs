@@ -970,3 +970,31 @@ async fn outbound_http_reaches_only_the_allowed_origins_and_no_internal_address_
         Err(PluginError::ImportRefused { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_on_the_host_past_its_time_is_stopped_for_time() {
+    let host = host().await;
+    let unruly = sample("unruly");
+    host.plugins
+        .install(&unruly.manifest, &unruly.component, None)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // The sample's limit is 200 ms; it asks to sleep (on the host's clock) for a minute.
+    let result = host
+        .plugins
+        .call_tool("unruly", "sleep", r#"{"ms": 60000}"#, "t")
+        .await;
+    assert_eq!(stop_reason(result), StopReason::Time);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // Short sleeps answer, and the instance after a stopped one is a fresh one.
+    host.plugins
+        .call_tool("unruly", "sleep", r#"{"ms": 5}"#, "t")
+        .await
+        .unwrap();
+    assert_eq!(echo(&host.plugins, "unruly").await, r#"{"hello":"world"}"#);
+}
