@@ -7,6 +7,7 @@
 //! (plugin, tenant) fetches and handles in order; a disabled plugin's worker waits without
 //! taking deliveries.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -67,20 +68,33 @@ pub(crate) async fn drop_consumer(events: &Events, plugin: &str, tenant_id: &str
     }
 }
 
-/// Starts the worker that feeds a tenant's events to a plugin.
+/// Starts the worker that feeds a tenant's events to a plugin; it ends when `stop` is set (or
+/// the service is gone), between steps: never aborted in the middle of settling a delivery,
+/// whose store transaction would then hold the event log's write lock until its connection
+/// was used again.
 pub(crate) fn spawn_worker(
     inner: &Arc<Inner>,
     events: Arc<Events>,
     plugin: String,
     tenant_id: String,
-) -> tokio::task::AbortHandle {
+    stop: Arc<AtomicBool>,
+) {
     let weak = Arc::downgrade(inner);
-    tokio::spawn(run_worker(weak, events, plugin, tenant_id)).abort_handle()
+    tokio::spawn(run_worker(weak, events, plugin, tenant_id, stop));
 }
 
-async fn run_worker(weak: Weak<Inner>, events: Arc<Events>, plugin: String, tenant_id: String) {
+async fn run_worker(
+    weak: Weak<Inner>,
+    events: Arc<Events>,
+    plugin: String,
+    tenant_id: String,
+    stop: Arc<AtomicBool>,
+) {
     let consumer = consumer_name(&plugin);
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         // Only while the service lives, and only deliveries an enabled plugin will handle.
         let enabled = match weak.upgrade() {
             None => return,
@@ -105,10 +119,15 @@ async fn run_worker(weak: Weak<Inner>, events: Arc<Events>, plugin: String, tena
             }
         };
         let Some(inner) = weak.upgrade() else {
+            release(&events, &tenant_id, &consumer, &deliveries).await;
             return;
         };
         let plugins = Plugins { inner };
-        for delivery in deliveries {
+        for (index, delivery) in deliveries.iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                release(&events, &tenant_id, &consumer, &deliveries[index..]).await;
+                return;
+            }
             let ids = [delivery.delivery_id.clone()];
             let event = GuestEvent {
                 topic: delivery.event.topic.clone(),
@@ -128,5 +147,28 @@ async fn run_worker(weak: Weak<Inner>, events: Arc<Events>, plugin: String, tena
                 tracing::warn!(%plugin, tenant = %tenant_id, %error, "settling a plugin's event failed; it comes again after its wait");
             }
         }
+    }
+}
+
+/// Hands back deliveries a stopping worker fetched but will not handle, for the next worker at
+/// once (rather than after their ack wait).
+async fn release(
+    events: &Events,
+    tenant_id: &str,
+    consumer: &str,
+    deliveries: &[hearth_events::Delivery],
+) {
+    if deliveries.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = deliveries
+        .iter()
+        .map(|delivery| delivery.delivery_id.clone())
+        .collect();
+    if let Err(error) = events
+        .nak(tenant_id, consumer, &ids, Some(Duration::ZERO))
+        .await
+    {
+        tracing::debug!(%error, "a stopping plugin worker could not hand back its deliveries; they come again after their wait");
     }
 }

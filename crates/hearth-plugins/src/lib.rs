@@ -22,7 +22,7 @@ mod watch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -128,8 +128,8 @@ struct Inner {
     trusted_keys: TrustedKeys,
     allow_unsigned: bool,
     host: Arc<HostServices>,
-    /// The event handler workers, by (plugin, tenant).
-    workers: std::sync::Mutex<HashMap<(String, String), tokio::task::AbortHandle>>,
+    /// The event handler workers' stop flags, by (plugin, tenant).
+    workers: std::sync::Mutex<HashMap<(String, String), Arc<AtomicBool>>>,
     dir: PathBuf,
     installed: RwLock<HashMap<String, Installed>>,
     /// Installs, upgrades, rollbacks and removals one at a time.
@@ -139,13 +139,13 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for handle in self
+        for stop in self
             .workers
             .get_mut()
             .unwrap_or_else(|poison| poison.into_inner())
             .values()
         {
-            handle.abort();
+            stop.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -888,32 +888,34 @@ impl Plugins {
         let Some(events) = self.inner.host.events.clone() else {
             return;
         };
-        let handle = handlers::spawn_worker(
+        let stop = Arc::new(AtomicBool::new(false));
+        handlers::spawn_worker(
             &self.inner,
             events,
             plugin.to_string(),
             tenant_id.to_string(),
+            stop.clone(),
         );
         let previous = self
             .inner
             .workers
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-            .insert((plugin.to_string(), tenant_id.to_string()), handle);
+            .insert((plugin.to_string(), tenant_id.to_string()), stop);
         if let Some(previous) = previous {
-            previous.abort();
+            previous.store(true, Ordering::Relaxed);
         }
     }
 
     fn stop_worker(&self, plugin: &str, tenant_id: &str) {
-        let handle = self
+        let stop = self
             .inner
             .workers
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .remove(&(plugin.to_string(), tenant_id.to_string()));
-        if let Some(handle) = handle {
-            handle.abort();
+        if let Some(stop) = stop {
+            stop.store(true, Ordering::Relaxed);
         }
     }
 
