@@ -35,14 +35,6 @@ use crate::process::{cpu_model_name, serve_hearth};
 
 const NATS_URL: &str = "nats://127.0.0.1:4222";
 
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// Runs a command and returns its stdout's JSON lines by their `bench` name.
 fn measurements(command: &mut Command) -> anyhow::Result<HashMap<String, Value>> {
     let output = command.output().context("cannot run a benchmark")?;
@@ -67,24 +59,10 @@ fn measurements(command: &mut Command) -> anyhow::Result<HashMap<String, Value>>
 
 fn hearth_in_process(quick: bool) -> anyhow::Result<HashMap<String, Value>> {
     let target = crate::process::target_dir();
-    let status = cargo()
-        .current_dir(repo_root())
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "hearth-events",
-            "--example",
-            "events_bench",
-        ])
-        .status()?;
-    if !status.success() {
-        bail!("building the events_bench example failed");
-    }
+    let events_bench = crate::process::release_example("hearth-events", "events_bench")?;
     let dir = target.join("bench-events");
     std::fs::create_dir_all(&dir)?;
-    let mut command = Command::new(target.join("release/examples/events_bench"));
+    let mut command = Command::new(events_bench);
     command.arg(&dir);
     if quick {
         command.arg("--quick");
@@ -94,17 +72,12 @@ fn hearth_in_process(quick: bool) -> anyhow::Result<HashMap<String, Value>> {
 }
 
 fn peer_binary() -> anyhow::Result<PathBuf> {
-    let peer_target = PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-        .join(".cache/hearth-nats-peer-target");
-    let status = cargo()
-        .current_dir(repo_root().join("xtask/peers/nats"))
-        .env("CARGO_TARGET_DIR", &peer_target)
-        .args(["build", "--release", "--quiet"])
-        .status()?;
-    if !status.success() {
-        bail!("building the NATS peer failed");
-    }
-    Ok(peer_target.join("release/hearth-bench-nats-peer"))
+    let target = crate::process::build_outside_workspace(
+        "xtask/peers/nats",
+        "hearth-nats-peer-target",
+        &[],
+    )?;
+    Ok(target.join("release/hearth-bench-nats-peer"))
 }
 
 /// A nats-server of the benchmark's own with a WebSocket listener (the system's has none).

@@ -14,21 +14,12 @@
 //!
 //! The report, with the CPU it ran on, goes to `<target>/bench/plugins.json`.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::process::{cpu_model_name, target_dir};
-
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::process::{build_outside_workspace, cpu_model_name, release_example, target_dir};
 
 fn json_of(command: &mut Command) -> anyhow::Result<Value> {
     let output = command.output().context("cannot run a benchmark")?;
@@ -44,62 +35,29 @@ fn json_of(command: &mut Command) -> anyhow::Result<Value> {
 }
 
 fn hearth(calls: usize) -> anyhow::Result<Value> {
-    let status = cargo()
-        .current_dir(repo_root())
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "hearth-plugins",
-            "--example",
-            "plugin_bench",
-        ])
-        .status()?;
-    if !status.success() {
-        bail!("building the plugin_bench example failed");
-    }
-    let target = target_dir();
+    let plugin_bench = release_example("hearth-plugins", "plugin_bench")?;
     eprintln!("bench: Hearth's plugin host");
     json_of(
-        Command::new(target.join("release/examples/plugin_bench"))
-            .arg(target.join("bench-plugins"))
+        Command::new(plugin_bench)
+            .arg(target_dir().join("bench-plugins"))
             .args(["--calls", &calls.to_string()]),
     )
 }
 
 fn extism(calls: usize) -> anyhow::Result<Value> {
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    let guest_target = home.join(".cache/hearth-extism-guest-target");
     let status = Command::new("rustup")
         .args(["target", "add", "wasm32-unknown-unknown"])
         .status()?;
     if !status.success() {
         bail!("rustup could not add wasm32-unknown-unknown for the Extism guest");
     }
-    let status = cargo()
-        .current_dir(repo_root().join("xtask/peers/extism-guest"))
-        .env("CARGO_TARGET_DIR", &guest_target)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
-        .status()?;
-    if !status.success() {
-        bail!("building the Extism guest failed");
-    }
-    let peer_target = home.join(".cache/hearth-extism-peer-target");
-    let status = cargo()
-        .current_dir(repo_root().join("xtask/peers/extism"))
-        .env("CARGO_TARGET_DIR", &peer_target)
-        .args(["build", "--release", "--quiet"])
-        .status()?;
-    if !status.success() {
-        bail!("building the Extism peer failed");
-    }
+    let guest_target = build_outside_workspace(
+        "xtask/peers/extism-guest",
+        "hearth-extism-guest-target",
+        &["--target", "wasm32-unknown-unknown"],
+    )?;
+    let peer_target =
+        build_outside_workspace("xtask/peers/extism", "hearth-extism-peer-target", &[])?;
     eprintln!("bench: Extism 1.30.0");
     json_of(
         Command::new(peer_target.join("release/hearth-bench-extism-peer"))

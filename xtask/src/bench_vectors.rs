@@ -244,23 +244,7 @@ fn run_captured(command: &mut Command, what: &str) -> anyhow::Result<String> {
 
 /// Runs Hearth's index and the peers on the cached vectors and prints the comparison.
 pub fn compare(prefix: &Path, skip_peer: bool) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "hearth-memory",
-            "--example",
-            "ann_bench",
-        ])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("building ann_bench failed");
-    }
-    let ann_bench = crate::process::target_dir().join("release/examples/ann_bench");
+    let ann_bench = crate::process::release_example("hearth-memory", "ann_bench")?;
     let hearth = run_captured(
         Command::new(&ann_bench)
             .arg("--fvecs")

@@ -7,6 +7,61 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// The cargo that runs xtask.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds an example of a workspace crate in release and returns its path.
+pub fn release_example(package: &str, example: &str) -> anyhow::Result<PathBuf> {
+    let status = cargo()
+        .current_dir(repo_root())
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            package,
+            "--example",
+            example,
+        ])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building the {example} example failed");
+    }
+    Ok(target_dir().join("release/examples").join(example))
+}
+
+/// Builds a benchmark peer that lives outside the workspace (`dir`, from the repository's
+/// root) in release, into `~/.cache/<target_name>` so CI never builds its dependencies, with
+/// `extra` arguments (a `--target`); returns that target directory.
+pub fn build_outside_workspace(
+    dir: &str,
+    target_name: &str,
+    extra: &[&str],
+) -> anyhow::Result<PathBuf> {
+    let target = PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+        .join(".cache")
+        .join(target_name);
+    let status = cargo()
+        .current_dir(repo_root().join(dir))
+        .env("CARGO_TARGET_DIR", &target)
+        .args(["build", "--release", "--quiet"])
+        .args(extra)
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building {dir} failed");
+    }
+    Ok(target)
+}
+
 /// Where cargo puts this workspace's builds (`CARGO_TARGET_DIR` when set).
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
