@@ -98,8 +98,9 @@ async fn run_worker(
         // Only while the service lives, and only deliveries an enabled plugin will handle.
         let enabled = match weak.upgrade() {
             None => return,
-            Some(inner) => match (Plugins { inner }).get(&plugin) {
-                Ok(info) => info.enabled,
+            Some(inner) => match (Plugins { inner }).ensure_enabled(&plugin) {
+                Ok(()) => true,
+                Err(PluginError::Disabled { .. }) => false,
                 Err(_) => return,
             },
         };

@@ -125,6 +125,8 @@ pub struct Plugins {
 
 struct Inner {
     runtime: Runtime,
+    /// What compiled forms are keyed by besides their component (see [`engine_key`]).
+    engine_key: String,
     trusted_keys: TrustedKeys,
     allow_unsigned: bool,
     host: Arc<HostServices>,
@@ -178,9 +180,11 @@ impl Plugins {
     ) -> Result<Plugins, PluginError> {
         std::fs::create_dir_all(options.dir.join("components"))?;
         std::fs::create_dir_all(options.dir.join("compiled"))?;
+        let runtime = Runtime::new(options.max_instances)?;
         let plugins = Plugins {
             inner: Arc::new(Inner {
-                runtime: Runtime::new(options.max_instances)?,
+                engine_key: engine_key(&runtime.engine),
+                runtime,
                 trusted_keys: options.trusted_keys,
                 allow_unsigned: options.allow_unsigned,
                 host: Arc::new(HostServices {
@@ -271,7 +275,7 @@ impl Plugins {
     /// version and settings), so an upgraded Hearth compiles again instead of loading what it
     /// cannot run.
     fn compiled_path(&self, sha256: &str) -> PathBuf {
-        let engine = engine_key(&self.inner.runtime.engine);
+        let engine = &self.inner.engine_key;
         self.inner
             .dir
             .join("compiled")
@@ -279,7 +283,8 @@ impl Plugins {
     }
 
     /// Compiles (or loads the compiled form of) a component, checks its imports against the
-    /// manifest, pre-links it and asks it for its tools.
+    /// manifest, pre-links it and asks it for its tools; then keeps the component given in
+    /// `bytes` and the compiled form on disk.
     async fn load(
         &self,
         manifest: Manifest,
@@ -289,8 +294,8 @@ impl Plugins {
     ) -> Result<Loaded, PluginError> {
         let runtime = &self.inner.runtime;
         let compiled = self.compiled_path(sha256);
-        let component = match load_compiled(&runtime.engine, &compiled) {
-            Some(component) => component,
+        let (component, compiled_now) = match load_compiled(&runtime.engine, &compiled) {
+            Some(component) => (component, false),
             None => {
                 let bytes = match bytes {
                     Some(bytes) => bytes.to_vec(),
@@ -302,18 +307,7 @@ impl Plugins {
                         .await
                         .map_err(|error| PluginError::Runtime(error.to_string()))?
                         .map_err(|error| PluginError::InvalidComponent(format!("{error:#}")))?;
-                // A cache: when it cannot be written, the next start compiles again.
-                match component.serialize() {
-                    Ok(serialized) => {
-                        if let Err(error) = write_atomically(&compiled, &serialized) {
-                            tracing::warn!(%error, "a compiled plugin could not be cached");
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "a compiled plugin could not be serialized")
-                    }
-                }
-                component
+                (component, true)
             }
         };
         let component_type = component.component_type();
@@ -333,7 +327,24 @@ impl Plugins {
             ))
         })?;
         let guest = Arc::new(GuestIdentity::new(&manifest, config));
-        Loaded::new(runtime, &self.inner.host, manifest, pre, guest).await
+        let loaded = Loaded::new(runtime, &self.inner.host, manifest, pre, guest).await?;
+        // Only a version that loaded is kept: its component (when it came with the request)
+        // and its compiled form, a cache (when it cannot be written, the next start compiles
+        // again).
+        if let Some(bytes) = bytes {
+            write_atomically(&self.component_path(sha256), bytes)?;
+        }
+        if compiled_now {
+            match component.serialize() {
+                Ok(serialized) => {
+                    if let Err(error) = write_atomically(&compiled, &serialized) {
+                        tracing::warn!(%error, "a compiled plugin could not be cached");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "a compiled plugin could not be serialized"),
+            }
+        }
+        Ok(loaded)
     }
 
     /// Installs a plugin from its manifest (TOML) and component. Refused, with nothing
@@ -353,7 +364,6 @@ impl Plugins {
         let loaded = self
             .load(manifest.clone(), &sha256, Some(component), "{}")
             .await?;
-        write_atomically(&self.component_path(&sha256), component)?;
         let now_ms = hearth_time::now_ms();
         let row = PluginRow {
             name: manifest.name.clone(),
@@ -384,22 +394,32 @@ impl Plugins {
         Ok(info)
     }
 
-    /// Replaces an installed plugin's version: calls from now on go to the new one, calls in
-    /// flight finish on the old; the old one is kept for [`Plugins::rollback`].
+    /// Replaces plugin `name`'s version (the manifest must name it): calls from now on go to
+    /// the new one, calls in flight finish on the old; the old one is kept for
+    /// [`Plugins::rollback`].
     pub async fn upgrade(
         &self,
+        name: &str,
         manifest_text: &str,
         component: &[u8],
         signature: Option<&str>,
     ) -> Result<PluginInfo, PluginError> {
         let (manifest, sha256, signed_by) = self.accept(manifest_text, component, signature)?;
+        if manifest.name != name {
+            return Err(PluginError::InvalidManifest {
+                field: "name".to_string(),
+                message: format!(
+                    "the manifest names plugin {:?}, not {name:?}",
+                    manifest.name
+                ),
+            });
+        }
         let _changes = self.inner.changes.lock().await;
         let current = self.row(&manifest.name)?;
         manifest.check_config(&config_value(&current.config))?;
         let loaded = self
             .load(manifest.clone(), &sha256, Some(component), &current.config)
             .await?;
-        write_atomically(&self.component_path(&sha256), component)?;
         let row = PluginRow {
             version: manifest.version.clone(),
             sha256,
@@ -501,16 +521,7 @@ impl Plugins {
     /// Removes a plugin, its key-value store and its files.
     pub async fn remove(&self, name: &str) -> Result<(), PluginError> {
         let _changes = self.inner.changes.lock().await;
-        let tenants: Vec<String> = self
-            .inner
-            .host
-            .store
-            .plugin_subscriptions()
-            .await?
-            .into_iter()
-            .filter(|(plugin, _)| plugin == name)
-            .map(|(_, tenant_id)| tenant_id)
-            .collect();
+        let tenants = self.inner.host.store.plugin_subscribers(name).await?;
         if !self.inner.host.store.delete_plugin(name).await? {
             return Err(PluginError::NotFound(name.to_string()));
         }
@@ -655,6 +666,11 @@ impl Plugins {
             .unwrap_or_else(|poison| poison.into_inner());
         let skip = logs.len().saturating_sub(limit);
         Ok(logs.iter().skip(skip).cloned().collect())
+    }
+
+    /// Whether a plugin takes calls: `NotFound` or `Disabled` (with the reason) when not.
+    pub fn ensure_enabled(&self, name: &str) -> Result<(), PluginError> {
+        self.serving(name).map(|_| ())
     }
 
     /// The serving version of an enabled plugin.
@@ -874,14 +890,8 @@ impl Plugins {
     /// Whether a tenant's events go to a plugin.
     pub async fn subscribed(&self, name: &str, tenant_id: &str) -> Result<bool, PluginError> {
         self.serving_any(name)?;
-        Ok(self
-            .inner
-            .host
-            .store
-            .plugin_subscriptions()
-            .await?
-            .iter()
-            .any(|(plugin, tenant)| plugin == name && tenant == tenant_id))
+        let tenants = self.inner.host.store.plugin_subscribers(name).await?;
+        Ok(tenants.iter().any(|tenant| tenant == tenant_id))
     }
 
     fn start_worker(&self, plugin: &str, tenant_id: &str) {

@@ -80,7 +80,12 @@ pub(crate) async fn load_folder(
         Ok(row) if row.sha256 == sha256 && row.manifest == manifest_text => return Ok(None),
         Ok(_) => {
             plugins
-                .upgrade(&manifest_text, &component, signature.as_deref())
+                .upgrade(
+                    &manifest.name,
+                    &manifest_text,
+                    &component,
+                    signature.as_deref(),
+                )
                 .await?
         }
     };

@@ -429,7 +429,7 @@ async fn an_upgrade_lets_calls_in_flight_finish_on_the_old_version_and_rollback_
     );
     let info = host
         .plugins
-        .upgrade(&upgrade, &calculator.component, None)
+        .upgrade("unruly", &upgrade, &calculator.component, None)
         .await
         .unwrap();
     assert_eq!(info.manifest.version, "0.2.0");
@@ -463,6 +463,7 @@ async fn an_upgrade_lets_calls_in_flight_finish_on_the_old_version_and_rollback_
     assert!(matches!(
         host.plugins
             .upgrade(
+                "nobody",
                 &upgrade.replace("unruly", "nobody"),
                 &calculator.component,
                 None
@@ -743,6 +744,7 @@ async fn a_server_that_trusts_a_key_installs_only_what_it_signed_unchanged() {
     refused(
         strict
             .upgrade(
+                "calculator",
                 &calculator.manifest.replace("0.1.0", "0.2.0"),
                 &calculator.component,
                 None,
@@ -860,7 +862,7 @@ async fn a_configuration_is_checked_against_the_schema_and_read_by_the_next_call
         .replace("0.1.0", "0.2.0");
     match host
         .plugins
-        .upgrade(&stricter, &counter.component, None)
+        .upgrade("counter", &stricter, &counter.component, None)
         .await
     {
         Err(PluginError::InvalidArguments { field, .. }) => assert_eq!(field, "config"),

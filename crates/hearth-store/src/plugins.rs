@@ -211,6 +211,16 @@ impl Store {
         .await?)
     }
 
+    /// The tenants whose events go to a plugin.
+    pub async fn plugin_subscribers(&self, plugin: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT tenant_id FROM plugin_subscriptions WHERE plugin = $1 ORDER BY tenant_id",
+        )
+        .bind(plugin)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records that a tenant's events go to a plugin; false when they did already.
     pub async fn put_plugin_subscription(
         &self,

@@ -62,16 +62,9 @@ fn offer(
                     None => (name.as_str(), None),
                 };
                 // Say why a plugin offers nothing: missing, or disabled.
-                let info = plugins
-                    .get(plugin)
+                plugins
+                    .ensure_enabled(plugin)
                     .map_err(|error| ApiError::from(error).with_param(&param))?;
-                if !info.enabled {
-                    return Err(ApiError::from(PluginError::Disabled {
-                        name: plugin.to_string(),
-                        reason: info.disabled_reason.unwrap_or_default(),
-                    })
-                    .with_param(param));
-                }
                 let before = chosen.len();
                 chosen.extend(available.iter().filter(|(owner, spec)| {
                     owner == plugin && tool.is_none_or(|tool| spec.name == tool)

@@ -157,16 +157,13 @@ pub async fn upgrade_plugin(
     ApiJson(request): ApiJson<PluginIn>,
 ) -> Result<Json<PluginOut>, ApiError> {
     let component = component_bytes(&request)?;
-    let manifest = hearth_plugins::Manifest::parse(&request.manifest)?;
-    if manifest.name != plugin {
-        return Err(ApiError::bad_request(format!(
-            "the manifest names plugin {:?}, not {plugin:?}",
-            manifest.name
-        ))
-        .with_param("manifest.name"));
-    }
     let info = plugins(&state)?
-        .upgrade(&request.manifest, &component, request.signature.as_deref())
+        .upgrade(
+            &plugin,
+            &request.manifest,
+            &component,
+            request.signature.as_deref(),
+        )
         .await?;
     let detail = format!("version {} sha256 {}", info.manifest.version, info.sha256);
     audit(&state, &caller, ip, "plugin.upgrade", &plugin, Some(detail)).await?;

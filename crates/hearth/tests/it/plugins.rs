@@ -37,15 +37,14 @@ fn cli(server: &Server, args: &[&str]) -> (bool, String, String) {
 #[test]
 fn the_cli_installs_calls_upgrades_and_rolls_back_plugins_that_survive_a_restart() {
     let mut server = Server::start(|_, _| {});
-    let hearth = cli;
     let (calculator_manifest, calculator) = sample_paths("calculator");
-    let (ok, out, err) = hearth(
+    let (ok, out, err) = cli(
         &server,
         &["plugins", "install", &calculator_manifest, &calculator],
     );
     assert!(ok, "{out}{err}");
     assert_eq!(out.trim(), "installed plugin calculator 0.1.0");
-    let (ok, out, err) = hearth(
+    let (ok, out, err) = cli(
         &server,
         &[
             "plugins",
@@ -60,12 +59,12 @@ fn the_cli_installs_calls_upgrades_and_rolls_back_plugins_that_survive_a_restart
 
     // A runaway call is stopped; the error says why, and the plugin's log has it.
     let (unruly_manifest, unruly) = sample_paths("unruly");
-    let (ok, _, err) = hearth(&server, &["plugins", "install", &unruly_manifest, &unruly]);
+    let (ok, _, err) = cli(&server, &["plugins", "install", &unruly_manifest, &unruly]);
     assert!(ok, "{err}");
-    let (ok, _, err) = hearth(&server, &["plugins", "call", "unruly", "spin"]);
+    let (ok, _, err) = cli(&server, &["plugins", "call", "unruly", "spin"]);
     assert!(!ok);
     assert!(err.contains("was stopped (cpu)"), "{err}");
-    let (ok, out, err) = hearth(&server, &["plugins", "logs", "unruly"]);
+    let (ok, out, err) = cli(&server, &["plugins", "logs", "unruly"]);
     assert!(ok, "{err}");
     assert!(out.contains("call stopped (cpu)"), "{out}");
 
@@ -73,28 +72,28 @@ fn the_cli_installs_calls_upgrades_and_rolls_back_plugins_that_survive_a_restart
     let upgraded = server.dir.path().join("calculator-0.2.0.toml");
     let text = std::fs::read_to_string(&calculator_manifest).expect("manifest");
     std::fs::write(&upgraded, text.replace("0.1.0", "0.2.0")).expect("write");
-    let (ok, out, err) = hearth(
+    let (ok, out, err) = cli(
         &server,
         &["plugins", "upgrade", upgraded.to_str().unwrap(), &unruly],
     );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "upgraded plugin calculator 0.2.0");
-    let (ok, out, err) = hearth(
+    let (ok, out, err) = cli(
         &server,
         &["plugins", "call", "calculator", "echo", r#"{"a":1}"#],
     );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), r#"{"a":1}"#);
-    let (ok, out, err) = hearth(&server, &["plugins", "rollback", "calculator"]);
+    let (ok, out, err) = cli(&server, &["plugins", "rollback", "calculator"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "rolled back plugin calculator 0.1.0");
-    let (ok, out, err) = hearth(&server, &["plugins", "disable", "unruly"]);
+    let (ok, out, err) = cli(&server, &["plugins", "disable", "unruly"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "disabled plugin unruly 0.1.0 (disabled)");
 
     // After a restart both are installed as they were.
     server.restart(|_, _| {});
-    let (ok, out, err) = hearth(&server, &["plugins", "list"]);
+    let (ok, out, err) = cli(&server, &["plugins", "list"]);
     assert!(ok, "{err}");
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{out}");
@@ -108,7 +107,7 @@ fn the_cli_installs_calls_upgrades_and_rolls_back_plugins_that_survive_a_restart
         rows[1].starts_with("unruly") && rows[1].contains("false"),
         "{out}"
     );
-    let (ok, out, err) = hearth(
+    let (ok, out, err) = cli(
         &server,
         &[
             "plugins",
@@ -120,7 +119,7 @@ fn the_cli_installs_calls_upgrades_and_rolls_back_plugins_that_survive_a_restart
     );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), r#"{"unit":"f","value":212.0}"#);
-    let (ok, out, err) = hearth(&server, &["plugins", "remove", "unruly"]);
+    let (ok, out, err) = cli(&server, &["plugins", "remove", "unruly"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "removed plugin unruly");
 }
