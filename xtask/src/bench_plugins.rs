@@ -19,20 +19,9 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::process::{build_outside_workspace, cpu_model_name, release_example, target_dir};
-
-fn json_of(command: &mut Command) -> anyhow::Result<Value> {
-    let output = command.output().context("cannot run a benchmark")?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).with_context(|| format!("not a JSON report: {stdout}"))
-}
+use crate::process::{
+    build_outside_workspace, cpu_model_name, json_of, release_example, target_dir,
+};
 
 fn hearth(calls: usize) -> anyhow::Result<Value> {
     let plugin_bench = release_example("hearth-plugins", "plugin_bench")?;

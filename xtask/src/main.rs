@@ -28,6 +28,8 @@
 //!   see `bench_retrieval.rs`.
 //! - `bench plugins [--calls N] [--skip-peer]`: the plugin host in process against Extism's
 //!   Rust SDK over the same guest logic; see `bench_plugins.rs`.
+//! - `bench jobs [--fires N] [--runs N] [--skip-peer]`: how late cron work starts, against
+//!   APScheduler; see `bench_jobs.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
@@ -36,6 +38,7 @@ mod bench_events;
 mod bench_gateway;
 mod bench_graph;
 mod bench_inference;
+mod bench_jobs;
 mod bench_memory;
 mod bench_plugins;
 mod bench_responses;
@@ -79,6 +82,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("plugins") => {
             bench_plugins::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("jobs") => {
+            bench_jobs::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("memory") => {
             bench_memory::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
@@ -107,6 +113,7 @@ const USAGE: &str = "usage:
   cargo xtask bench graph [--binary PATH] [--skip-peer] [--nodes N] [--edges M]
   cargo xtask bench retrieval [--binary PATH] [--questions N]
   cargo xtask bench plugins [--calls N] [--skip-peer]
+  cargo xtask bench jobs [--fires N] [--runs N] [--skip-peer]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 

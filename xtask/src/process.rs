@@ -208,3 +208,17 @@ pub fn serve_hearth(
     wait_until_ready(&mut server, "/readyz", &log_path)?;
     Ok(server)
 }
+
+/// Runs a benchmark program and reads the JSON report on the last line of its output.
+pub fn json_of(command: &mut Command) -> anyhow::Result<serde_json::Value> {
+    let output = command.output().context("cannot run a benchmark")?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("not a JSON report: {stdout}"))
+}

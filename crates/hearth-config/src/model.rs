@@ -57,7 +57,55 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub responses: ResponsesConfig,
     pub plugins: PluginsConfig,
+    pub jobs: Vec<JobConfig>,
+    pub scheduler: SchedulerConfig,
     pub reload: ReloadConfig,
+}
+
+/// A job the configuration defines (`[[jobs]]`), as written: the jobs service checks the
+/// rest of it when the server starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobConfig {
+    pub name: String,
+    /// The tenant whose job it is; the instance's own when absent.
+    pub tenant: Option<String>,
+    pub description: Option<String>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub trigger: Option<String>,
+    pub after: Vec<String>,
+    pub action: JobActionConfig,
+    pub retries: Option<u32>,
+    pub backoff_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub overlap: Option<String>,
+    pub catch_up: Option<String>,
+}
+
+/// What a configured job does: exactly one of these.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum JobActionConfig {
+    Plugin {
+        plugin: String,
+        tool: String,
+        /// A JSON object, as text.
+        arguments: Option<String>,
+    },
+    Webhook {
+        url: String,
+        /// The environment variable holding the signing secret.
+        secret_env: Option<String>,
+    },
+    #[default]
+    Noop,
+    Builtin(String),
+}
+
+/// How jobs are run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    pub max_jobs_per_tenant: usize,
+    pub allow_internal_targets: bool,
 }
 
 /// The WebAssembly plugin sandbox.
@@ -639,6 +687,11 @@ impl Config {
                     .map(PathBuf::from),
                 allow_internal_hosts: values.boolean("plugins.allow_internal_hosts")?,
             },
+            jobs: jobs(&values)?,
+            scheduler: SchedulerConfig {
+                max_jobs_per_tenant: values.integer("scheduler.max_jobs_per_tenant")? as usize,
+                allow_internal_targets: values.boolean("scheduler.allow_internal_targets")?,
+            },
             reload: ReloadConfig {
                 watch: values.boolean("reload.watch")?,
                 poll_interval: values.millis("reload.poll_interval_ms")?,
@@ -713,6 +766,83 @@ fn upstreams(values: &Values<'_>) -> Result<Vec<UpstreamConfig>, ConfigError> {
         });
     }
     Ok(upstreams)
+}
+
+fn jobs(values: &Values<'_>) -> Result<Vec<JobConfig>, ConfigError> {
+    let mut jobs: Vec<JobConfig> = Vec::new();
+    for (index, table) in tables(values, "jobs")?.iter().enumerate() {
+        let invalid = |name: &str, expected: &str| {
+            let mut error = values.invalid("jobs", expected);
+            if let ConfigError::InvalidValue { key, value, .. } = &mut error {
+                *key = format!("jobs[{index}].{name}");
+                *value = field(table, name).map(Value::to_string).unwrap_or_default();
+            }
+            error
+        };
+        let text = |name: &str| {
+            field(table, name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let number = |name: &str| field(table, name).and_then(Value::as_integer);
+        let name = text("name").unwrap_or_default();
+        let tenant = text("tenant");
+        if jobs
+            .iter()
+            .any(|job| job.name == name && job.tenant == tenant)
+        {
+            return Err(invalid("name", "a name no other job of its tenant has"));
+        }
+        let action = match (text("plugin"), text("webhook_url"), text("builtin")) {
+            (Some(plugin), None, None) => {
+                let Some(tool) = text("tool") else {
+                    return Err(invalid("tool", "the plugin's tool the job calls"));
+                };
+                JobActionConfig::Plugin {
+                    plugin,
+                    tool,
+                    arguments: text("arguments"),
+                }
+            }
+            (None, Some(url), None) => JobActionConfig::Webhook {
+                url,
+                secret_env: text("webhook_secret_env"),
+            },
+            (None, None, Some(builtin)) => JobActionConfig::Builtin(builtin),
+            (None, None, None) => JobActionConfig::Noop,
+            _ => {
+                return Err(invalid(
+                    "plugin",
+                    "one action: plugin (with tool), webhook_url or builtin",
+                ));
+            }
+        };
+        jobs.push(JobConfig {
+            name,
+            tenant,
+            description: text("description"),
+            schedule: text("schedule"),
+            timezone: text("timezone"),
+            trigger: text("trigger"),
+            after: field(table, "after")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            action,
+            retries: number("retries").map(|value| value as u32),
+            backoff_ms: number("backoff_ms").map(|value| value as u64),
+            timeout_ms: number("timeout_ms").map(|value| value as u64),
+            overlap: text("overlap"),
+            catch_up: text("catch_up"),
+        });
+    }
+    Ok(jobs)
 }
 
 fn routes(values: &Values<'_>) -> Result<Vec<RouteConfig>, ConfigError> {

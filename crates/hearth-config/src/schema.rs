@@ -795,6 +795,135 @@ pub static SCHEMA: &[KeySpec] = &[
                plugin may carry",
     },
     KeySpec {
+        key: "jobs",
+        kind: Kind::Tables(&[
+            Field {
+                name: "name",
+                kind: FieldKind::String,
+                required: true,
+            },
+            Field {
+                name: "tenant",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "description",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "schedule",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "timezone",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "trigger",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "after",
+                kind: FieldKind::StringList,
+                required: false,
+            },
+            Field {
+                name: "plugin",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "tool",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "arguments",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "webhook_url",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "webhook_secret_env",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "builtin",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "retries",
+                kind: FieldKind::Integer { min: 0, max: 10 },
+                required: false,
+            },
+            Field {
+                name: "backoff_ms",
+                kind: FieldKind::Integer {
+                    min: 0,
+                    max: 3_600_000,
+                },
+                required: false,
+            },
+            Field {
+                name: "timeout_ms",
+                kind: FieldKind::Integer {
+                    min: 1,
+                    max: 3_600_000,
+                },
+                required: false,
+            },
+            Field {
+                name: "overlap",
+                kind: FieldKind::OneOf(&["skip", "queue"]),
+                required: false,
+            },
+            Field {
+                name: "catch_up",
+                kind: FieldKind::OneOf(&["skip", "once", "all"]),
+                required: false,
+            },
+        ]),
+        default: |_| Some(Value::Array(Vec::new())),
+        secret: false,
+        reloadable: false,
+        help: "jobs the server defines at start (the instance's own unless `tenant` names one): \
+               name; when: schedule (cron, 5 or 6 fields) with timezone, trigger (a topic \
+               pattern) or after (job names); what: plugin and tool with arguments (a JSON \
+               object as text), webhook_url with webhook_secret_env (the environment variable \
+               holding its whsec_ secret), or builtin; how: retries, backoff_ms, timeout_ms, \
+               overlap (skip, queue), catch_up (skip, once, all)",
+    },
+    KeySpec {
+        key: "scheduler.max_jobs_per_tenant",
+        kind: Kind::Integer {
+            min: 1,
+            max: 100_000,
+        },
+        default: |_| Some(Value::Integer(100)),
+        secret: false,
+        reloadable: false,
+        help: "jobs one tenant may define over the API",
+    },
+    KeySpec {
+        key: "scheduler.allow_internal_targets",
+        kind: Kind::Bool,
+        default: |_| Some(Value::Boolean(false)),
+        secret: false,
+        reloadable: false,
+        help: "let jobs' webhooks reach loopback and private addresses",
+    },
+    KeySpec {
         key: "plugins.allow_unsigned",
         kind: Kind::Bool,
         default: |profile| Some(Value::Boolean(matches!(profile, Profile::Dev))),

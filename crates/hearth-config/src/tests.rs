@@ -399,6 +399,9 @@ fn sample_text(kind: Kind, key: &str) -> String {
         (Kind::Tables(_), "upstreams") => {
             r#"[{ name = "primary", base_url = "http://127.0.0.1:9001/v1" }]"#.to_string()
         }
+        (Kind::Tables(_), "jobs") => {
+            r#"[{ name = "nightly", schedule = "0 3 * * *", builtin = "noop" }]"#.to_string()
+        }
         (Kind::Tables(_), "prices") => {
             r#"[{ model = "gpt-4o-mini", prompt_per_million = 0.15, completion_per_million = 0.6 }]"#
                 .to_string()
@@ -532,4 +535,43 @@ fn bad_upstreams_and_routes_name_the_field_at_fault() {
         let error = load(&sources_with_file(&file)).expect_err(key);
         assert_eq!(error.key(), Some(key), "{text}: {error}");
     }
+}
+
+#[test]
+fn jobs_are_read_with_one_action_each() {
+    let file = config_file(
+        r#"
+[[jobs]]
+name = "convert"
+schedule = "*/10 * * * * *"
+timezone = "Europe/Paris"
+plugin = "calculator"
+tool = "convert"
+arguments = '{"value": 1, "from": "km", "to": "m"}'
+retries = 2
+
+[[jobs]]
+name = "notify"
+after = ["convert"]
+webhook_url = "https://example.com/hook"
+webhook_secret_env = "NOTIFY_SECRET"
+overlap = "queue"
+"#,
+    );
+    let config = load(&sources_with_file(&file)).expect("jobs load").config;
+    assert_eq!(config.jobs.len(), 2);
+    assert_eq!(config.jobs[0].retries, Some(2));
+    assert!(
+        matches!(&config.jobs[0].action, crate::JobActionConfig::Plugin { tool, .. } if tool == "convert")
+    );
+    assert_eq!(config.jobs[1].after, vec!["convert".to_string()]);
+    assert_eq!(config.scheduler.max_jobs_per_tenant, 100);
+
+    let file = config_file(
+        "[[jobs]]\nname = \"both\"\nbuiltin = \"noop\"\nwebhook_url = \"https://example.com\"\n",
+    );
+    let error = load(&sources_with_file(&file))
+        .expect_err("two actions")
+        .to_string();
+    assert!(error.contains("jobs[0].plugin"), "{error}");
 }

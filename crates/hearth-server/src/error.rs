@@ -368,3 +368,17 @@ impl From<hearth_gateway::GatewayError> for ApiError {
         }
     }
 }
+
+impl From<hearth_jobs::JobError> for ApiError {
+    fn from(error: hearth_jobs::JobError) -> ApiError {
+        use hearth_jobs::JobError as Error;
+        let message = error.to_string();
+        match error {
+            Error::Invalid { field, .. } => ApiError::bad_request(message).with_param(field),
+            Error::NotFound(_) | Error::RunNotFound(_) => ApiError::not_found(message),
+            Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            Error::TooMany(_) => ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message),
+            Error::Store(_) | Error::Runtime(_) => ApiError::internal(message),
+        }
+    }
+}

@@ -182,6 +182,15 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         )
         | ("GET", "/v1/plugins/{plugin}/logs")
         | ("PUT", "/v1/plugins/{plugin}/config") => InstanceAdmin,
+        // Jobs, in the caller's tenant: readers see them and their history; admins define,
+        // remove and run them (a job's webhook carries data out, as webhooks do).
+        (
+            "GET",
+            "/v1/jobs" | "/v1/jobs/{job}" | "/v1/jobs/{job}/runs" | "/v1/jobs/{job}/runs/{run}",
+        ) => Needs(Role::Reader),
+        ("POST", "/v1/jobs" | "/v1/jobs/{job}/run") | ("PUT" | "DELETE", "/v1/jobs/{job}") => {
+            Needs(Role::Admin)
+        }
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")
@@ -1042,6 +1051,18 @@ mod tests {
                 Method::DELETE,
                 "/v1/vector_stores/{vector_store_id}",
                 Access::Role(Role::Member),
+            ),
+            // Jobs: readers read them, admins define and run them.
+            (
+                Method::GET,
+                "/v1/jobs/{job}/runs/{run}",
+                Access::Role(Role::Reader),
+            ),
+            (Method::PUT, "/v1/jobs/{job}", Access::Role(Role::Admin)),
+            (
+                Method::POST,
+                "/v1/jobs/{job}/run",
+                Access::Role(Role::Admin),
             ),
             // Plugins run for every tenant: instance admins manage them, members call tools.
             (Method::GET, "/v1/plugins", Access::Role(Role::Reader)),

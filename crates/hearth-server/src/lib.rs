@@ -31,6 +31,7 @@ pub use metrics::install_metrics_recorder;
 pub use readiness::{ComponentState, Readiness};
 pub use serve::serve;
 pub use state::{AppState, RuntimeSettings, SharedState, StaticSettings};
+pub use system_events::job_observer as system_events_job_observer;
 pub use system_events::model_observer as system_events_model_observer;
 pub use system_events::plugin_observer as system_events_plugin_observer;
 

@@ -92,6 +92,20 @@ pub fn install_metrics_recorder() -> PrometheusHandle {
                 metrics::Unit::Seconds,
                 "Time a plugin call took, waiting for an instance included"
             );
+            metrics::describe_counter!(
+                "hearth_job_runs_total",
+                "Job runs by job and how they ended (succeeded, failed, skipped, interrupted)"
+            );
+            metrics::describe_histogram!(
+                "hearth_job_run_duration_seconds",
+                metrics::Unit::Seconds,
+                "Time a job run took, every attempt and backoff included"
+            );
+            metrics::describe_histogram!(
+                "hearth_job_start_lag_seconds",
+                metrics::Unit::Seconds,
+                "How late a scheduled job run started after its cron time"
+            );
             handle
         })
         .clone()
@@ -520,6 +534,19 @@ pub(crate) fn record_plugin_call(
         .increment(1);
     metrics::histogram!("hearth_plugin_call_duration_seconds", "plugin" => plugin)
         .record(duration.as_secs_f64());
+}
+
+/// Records one job run's end: how it ended, how long it took and, for scheduled runs, how
+/// late it started.
+pub(crate) fn record_job_run(run: &hearth_jobs::RunEnded) {
+    let job = run.job.clone();
+    metrics::counter!("hearth_job_runs_total", "job" => job.clone(), "status" => run.status)
+        .increment(1);
+    metrics::histogram!("hearth_job_run_duration_seconds", "job" => job)
+        .record(run.duration.as_secs_f64());
+    if let Some(lag) = run.lag {
+        metrics::histogram!("hearth_job_start_lag_seconds").record(lag.as_secs_f64());
+    }
 }
 
 #[cfg(test)]

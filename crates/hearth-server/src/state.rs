@@ -87,6 +87,8 @@ pub struct SharedState {
     pub graphs: Option<hearth_graph::Graphs>,
     /// WebAssembly plugins; `None` answers 503.
     pub plugins: Option<hearth_plugins::Plugins>,
+    /// Scheduled, triggered and dependent jobs; `None` answers 503.
+    pub jobs: Option<hearth_jobs::Jobs>,
     /// Topics, the durable event log and live subscriptions; `None` answers 503.
     pub events: Option<std::sync::Arc<hearth_events::Events>>,
     /// Webhook endpoints fed by the events; `None` answers 503.

@@ -15,6 +15,7 @@ mod error;
 mod files;
 mod gateway;
 mod graphs;
+mod jobs;
 mod memory;
 mod memory_text;
 mod migrations;
@@ -33,6 +34,7 @@ pub use graphs::{
     EdgeDirection, GraphEdge, GraphNodeRow, GraphRelationRow, GraphRow, NeighborRow, NewGraphNode,
     NewGraphRelation, NodesDeleted, RelationsWrite,
 };
+pub use jobs::{JobAttemptRow, JobRow, JobRunRow};
 pub use memory::{
     CollectionWrite, MemoryChunkKey, MemoryChunkRow, MemoryCollectionRow, MemoryWrite,
     NewMemoryChunk,

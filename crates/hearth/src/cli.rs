@@ -75,6 +75,9 @@ pub enum Command {
     /// remove, read logs, call a tool.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// A running server's jobs: list, show, define, remove, run one now, read its history.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script, e.g. `hearth completions bash > /etc/bash_completion.d/hearth`.
@@ -259,6 +262,61 @@ pub struct PluginPackage {
     /// The signature file (default: COMPONENT.wasm.sig when it exists).
     #[arg(long, value_name = "FILE")]
     pub signature: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List the jobs of the key's tenant: when each runs, what it does, its next run.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one job as JSON.
+    Show {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Define a job, or replace the one of that name, from a JSON file in the API's shape
+    /// (`{"name": "nightly", "schedule": "0 3 * * *", "action": {"type": "webhook", ...}}`).
+    Define {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(value_name = "JOB.json")]
+        file: std::path::PathBuf,
+    },
+    /// Remove a job with its history.
+    Remove {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Run a job now and wait for it to end (exit status 1 unless it succeeded).
+    Run {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        /// JSON given to the action as the run's input.
+        #[arg(long, value_name = "JSON")]
+        input: Option<String>,
+        /// Answer as soon as the run is recorded.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// A job's runs, newest first: status, why it ran, attempts, when, how long, the error.
+    History {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

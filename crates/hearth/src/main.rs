@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod events;
 mod graphs;
+mod jobs;
 mod keys;
 mod log_writer;
 mod models;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Command::Events(command) => events::run(&config::sources(&cli.global, None), command),
         Command::Graphs(command) => graphs::run(&config::sources(&cli.global, None), command),
         Command::Plugins(command) => plugins::run(&config::sources(&cli.global, None), command),
+        Command::Jobs(command) => jobs::run(&config::sources(&cli.global, None), command),
         Command::Memories(command) => {
             graphs::run_memories(&config::sources(&cli.global, None), command)
         }

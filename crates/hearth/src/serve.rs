@@ -193,6 +193,10 @@ async fn serve(
         hearth_plugins::spawn_watch(&plugins, dir.clone(), std::time::Duration::from_secs(1));
     }
 
+    let jobs = crate::jobs::start(&config, store.clone(), events.clone(), plugins.clone())
+        .await
+        .context("starting jobs")?;
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
@@ -215,6 +219,7 @@ async fn serve(
         graphs: Some(hearth_graph::Graphs::new(store.clone(), memory.clone())),
         conversations: Some(conversations),
         plugins: Some(plugins),
+        jobs: Some(jobs),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: Some(routing.clone()),

@@ -11,6 +11,7 @@ pub(crate) mod files;
 pub(crate) mod generate;
 pub(crate) mod graphs;
 mod health;
+pub(crate) mod jobs;
 pub(crate) mod memory;
 pub(crate) mod ollama;
 pub(crate) mod openai;
@@ -43,6 +44,7 @@ use crate::state::AppState;
         (name = "memory", description = "Collections of documents, vector search and filters"),
         (name = "plugins", description = "WebAssembly plugins: install, upgrade, roll back, call their tools"),
         (name = "events", description = "Topics, durable events and live subscriptions"),
+        (name = "jobs", description = "Scheduled, triggered and dependent jobs, and their runs"),
         (name = "admin", description = "Tenants, API keys, usage and the audit trail")
     )
 )]
@@ -130,6 +132,11 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(graphs::get_relation, graphs::delete_relation))
         .routes(routes!(graphs::paths))
         .routes(routes!(graphs::search))
+        .routes(routes!(jobs::list_jobs, jobs::create_job))
+        .routes(routes!(jobs::get_job, jobs::put_job, jobs::delete_job))
+        .routes(routes!(jobs::run_job))
+        .routes(routes!(jobs::list_runs))
+        .routes(routes!(jobs::get_run))
         .routes(routes!(plugins::list_plugins, plugins::install_plugin))
         .routes(routes!(plugins::get_plugin, plugins::remove_plugin))
         .routes(routes!(plugins::upgrade_plugin))

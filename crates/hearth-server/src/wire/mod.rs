@@ -7,6 +7,7 @@ pub mod conversation_memory;
 pub mod events;
 pub mod files;
 pub mod graphs;
+pub mod jobs;
 pub mod memory;
 pub mod ollama;
 pub mod openai;

@@ -1247,6 +1247,7 @@ async fn small_queues() -> (String, axum::Router, tempfile::TempDir) {
         graphs: None,
         conversations: None,
         plugins: None,
+        jobs: None,
         events: Some(events),
         webhooks: None,
         routing: None,

@@ -141,6 +141,33 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
     )
     .await
     .expect("webhooks");
+    let plugins = hearth_plugins::Plugins::open(
+        hearth_plugins::PluginsOptions {
+            dir: dir.path().join("plugins"),
+            max_instances: 50,
+            trusted_keys: hearth_plugins::TrustedKeys::default(),
+            allow_unsigned: true,
+            allow_internal_hosts: true,
+        },
+        store.clone(),
+        Some(events.clone()),
+        None,
+    )
+    .await
+    .expect("plugins");
+    let jobs = hearth_jobs::Jobs::open(
+        hearth_jobs::JobsOptions {
+            allow_internal_targets: true,
+            ..hearth_jobs::JobsOptions::default()
+        },
+        store.clone(),
+        Some(events.clone()),
+        Some(plugins.clone()),
+        hearth_jobs::Builtins::new(),
+        None,
+    )
+    .await
+    .expect("jobs");
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),
@@ -158,22 +185,8 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
             memory,
             None,
         )),
-        plugins: Some(
-            hearth_plugins::Plugins::open(
-                hearth_plugins::PluginsOptions {
-                    dir: dir.path().join("plugins"),
-                    max_instances: 50,
-                    trusted_keys: hearth_plugins::TrustedKeys::default(),
-                    allow_unsigned: true,
-                    allow_internal_hosts: true,
-                },
-                store.clone(),
-                Some(events.clone()),
-                None,
-            )
-            .await
-            .expect("plugins"),
-        ),
+        plugins: Some(plugins),
+        jobs: Some(jobs),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: None,

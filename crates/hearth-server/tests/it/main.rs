@@ -18,6 +18,7 @@ mod events;
 mod files;
 mod gate;
 mod graphs;
+mod jobs;
 mod memory;
 mod openapi;
 mod plugins;
@@ -60,6 +61,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         graphs: None,
         conversations: None,
         plugins: None,
+        jobs: None,
         events: None,
         webhooks: None,
         routing: None,

@@ -66,6 +66,7 @@ pub(crate) async fn keyless() -> Keyless {
         graphs: Some(hearth_graph::Graphs::new(store, memory)),
         conversations: None,
         plugins: None,
+        jobs: None,
         events: None,
         webhooks: None,
         routing: None,

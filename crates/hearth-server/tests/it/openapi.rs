@@ -23,8 +23,8 @@ use crate::send;
 /// Every status some part of the server answers with: handlers through `ApiError`, the gate
 /// (401, 403, 429), the body limit (413), the request timeout (504), readiness (503).
 const KNOWN_STATUSES: &[&str] = &[
-    "101", "200", "201", "400", "401", "403", "404", "409", "410", "413", "422", "429", "500",
-    "502", "503", "504",
+    "101", "200", "201", "202", "400", "401", "403", "404", "409", "410", "413", "422", "429",
+    "500", "502", "503", "504",
 ];
 
 /// Added to every route behind the gate, from the gate's own table.
@@ -1190,6 +1190,52 @@ fn cases() -> Vec<Case> {
             bad("enabled that is text", json!({"enabled": "yes"})),
         ],
     ));
+    // A job (the instance's own, so built-in work is allowed), replaced, then run.
+    let noop = json!({"type": "builtin", "name": "noop"});
+    cases.extend(requests(
+        Method::POST,
+        "/v1/jobs",
+        vec![
+            ok(
+                "a nightly job",
+                json!({"name": "nightly", "schedule": "0 3 * * *", "timezone": "UTC",
+                       "action": noop, "retries": 1, "overlap": "queue"}),
+            ),
+            bad(
+                "a schedule that is a number",
+                json!({"name": "other", "schedule": 3, "action": noop}),
+            ),
+            bad(
+                "an unknown action",
+                json!({"name": "other", "action": {"type": "email"}}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PUT,
+        "/v1/jobs/{job}",
+        vec![
+            ok(
+                "every field",
+                json!({"name": "nightly", "description": "sweeps", "schedule": "0 3 * * *",
+                       "timezone": "Europe/Paris", "action": noop, "retries": 2,
+                       "backoff_ms": 500, "timeout_ms": 1000, "overlap": "skip",
+                       "catch_up": "once", "enabled": true}),
+            ),
+            bad(
+                "an unknown field",
+                json!({"action": noop, "cron": "* * * * *"}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/jobs/{job}/run",
+        vec![
+            ok("an input", json!({"input": {"day": "monday"}})),
+            bad("a wait that is text", json!({"wait_s": "long"})),
+        ],
+    ));
     // Last: the key is rotated, and a rotated key cannot be rotated again.
     cases.push(Case {
         method: Method::POST,
@@ -1218,6 +1264,8 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{graph}", "people")
         .replace("{plugin}", "calculator")
         .replace("{tool}", "convert")
+        .replace("{job}", "nightly")
+        .replace("{run}", "run_0")
 }
 
 fn operation<'a>(document: &'a Value, method: &Method, route: &str) -> &'a Value {

@@ -7,6 +7,7 @@ mod config;
 mod events;
 mod gateway;
 mod inference;
+mod jobs;
 mod memory;
 mod models;
 mod oidc;

@@ -1,0 +1,3 @@
+DROP TABLE job_attempts;
+DROP TABLE job_runs;
+DROP TABLE jobs;
