@@ -143,7 +143,7 @@ impl Schedule {
     pub fn parse(pattern: &str, timezone: Option<&str>) -> Result<Schedule, JobError> {
         let pattern = pattern.trim();
         let fields = pattern.split_whitespace().count();
-        if !pattern.starts_with('@') && !(fields == 5 || fields == 6) {
+        if !(pattern.starts_with('@') || fields == 5 || fields == 6) {
             return Err(JobError::invalid(
                 "schedule",
                 format!(

@@ -127,7 +127,7 @@ async fn spawn_worker(inner: &Arc<Inner>, events: Arc<Events>, key: &Key) {
                         .nak(
                             &key.0,
                             &consumer,
-                            &[delivery.delivery_id.clone()],
+                            std::slice::from_ref(&delivery.delivery_id),
                             Some(Duration::ZERO),
                         )
                         .await;

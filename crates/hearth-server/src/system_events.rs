@@ -138,5 +138,5 @@ pub fn plugin_observer(events: Option<Arc<Events>>) -> hearth_plugins::PluginObs
 /// Counts job runs as metrics (their system events, `hearth.job.*`, the jobs service publishes
 /// itself).
 pub fn job_observer() -> hearth_jobs::JobObserver {
-    Arc::new(|run| crate::metrics::record_job_run(run))
+    Arc::new(crate::metrics::record_job_run)
 }
