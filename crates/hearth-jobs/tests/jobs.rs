@@ -523,6 +523,7 @@ async fn a_webhook_action_posts_signed_and_is_retried_and_a_plugin_action_calls_
             trusted_keys: hearth_plugins::TrustedKeys::default(),
             allow_unsigned: true,
             allow_internal_hosts: false,
+            memory: None,
         },
         setup.store.clone(),
         Some(setup.events.clone()),

@@ -50,6 +50,7 @@ async fn open(dir: &std::path::Path, store: &Store, events: &Arc<Events>) -> Plu
             trusted_keys: TrustedKeys::default(),
             allow_unsigned: true,
             allow_internal_hosts: false,
+            memory: None,
         },
         store.clone(),
         Some(events.clone()),

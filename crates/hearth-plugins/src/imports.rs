@@ -47,6 +47,8 @@ fn grant(interface: &str) -> Grant {
         "hearth:plugin/kv" => Grant::Declared("kv"),
         "hearth:plugin/events" => Grant::Declared("publish"),
         "hearth:plugin/http" => Grant::Declared("http"),
+        "hearth:plugin/memory" => Grant::Declared("memory_read` or `memory_write"),
+        "hearth:plugin/secrets" => Grant::Declared("secrets"),
         other if other.starts_with("wasi:sockets/") => Grant::Never(
             "which Hearth never grants: a plugin reaches the network only through Hearth's host interfaces",
         ),
@@ -62,6 +64,11 @@ fn declared(manifest: &Manifest, capability: &str) -> bool {
         "kv" => manifest.capabilities.kv,
         "publish" => !manifest.capabilities.publish.is_empty(),
         "http" => !manifest.capabilities.http.is_empty(),
+        "memory_read` or `memory_write" => {
+            !manifest.capabilities.memory_read.is_empty()
+                || !manifest.capabilities.memory_write.is_empty()
+        }
+        "secrets" => !manifest.capabilities.secrets.is_empty(),
         _ => false,
     }
 }

@@ -17,6 +17,7 @@ mod loaded;
 mod manifest;
 mod runtime;
 pub mod samples;
+mod secrets;
 mod signature;
 mod watch;
 
@@ -36,6 +37,7 @@ pub use handlers::{DEAD_LETTER_TOPIC, MAX_DELIVERIES};
 pub use loaded::{GuestEvent, ToolSpec};
 pub use manifest::{Capabilities, Limits, MAX_NAME_BYTES, Manifest};
 pub use runtime::{LogLine, MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
+pub use secrets::{MAX_SECRET_BYTES, SecretInfo};
 pub use signature::{TrustedKeys, key_pair, sign, signed_message};
 pub use watch::spawn_watch;
 
@@ -59,6 +61,8 @@ pub struct PluginsOptions {
     /// Whether plugins' HTTP may reach loopback and private addresses (tests, a private
     /// network); their allow-lists apply either way.
     pub allow_internal_hosts: bool,
+    /// The collections behind the `memory` capability; without it, memory calls fail.
+    pub memory: Option<Arc<hearth_memory::Memory>>,
 }
 
 /// How a call ended.
@@ -197,6 +201,7 @@ impl Plugins {
                     )
                     .map_err(|error| PluginError::Runtime(format!("the HTTP client: {error}")))?,
                     allow_internal_hosts: options.allow_internal_hosts,
+                    memory: options.memory,
                 }),
                 dir: options.dir,
                 installed: RwLock::new(HashMap::new()),

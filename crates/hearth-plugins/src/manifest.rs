@@ -35,6 +35,48 @@ pub struct Capabilities {
     pub subscribe: Vec<String>,
     /// Origins (`scheme://host:port`, the port written out) it may send HTTP requests to.
     pub http: Vec<String>,
+    /// Memory collections (names, or prefixes ending in `*`) it may search and read, in the
+    /// calling tenant.
+    pub memory_read: Vec<String>,
+    /// Memory collections it may write (and read).
+    pub memory_write: Vec<String>,
+    /// Names of the secrets it may read.
+    pub secrets: Vec<String>,
+}
+
+impl Capabilities {
+    /// Whether the plugin may read collection `name`.
+    pub fn reads_collection(&self, name: &str) -> bool {
+        self.writes_collection(name)
+            || self
+                .memory_read
+                .iter()
+                .any(|pattern| collection_matches(pattern, name))
+    }
+
+    /// Whether the plugin may write collection `name`.
+    pub fn writes_collection(&self, name: &str) -> bool {
+        self.memory_write
+            .iter()
+            .any(|pattern| collection_matches(pattern, name))
+    }
+}
+
+/// A collection pattern: a name, or a prefix ending in `*` (`*` alone: every collection).
+fn collection_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// A secret's name: 1–64 letters, digits and `_` (environment variable style).
+pub fn valid_secret_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
 }
 
 /// The hard limits of each call.
@@ -86,6 +128,12 @@ struct RawCapabilities {
     subscribe: Vec<String>,
     #[serde(default)]
     http: Vec<String>,
+    #[serde(default)]
+    memory_read: Vec<String>,
+    #[serde(default)]
+    memory_write: Vec<String>,
+    #[serde(default)]
+    secrets: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -216,6 +264,30 @@ impl Manifest {
                 invalid("capabilities.http", format!("{origin:?}: {message}"))
             })?);
         }
+        for (field, patterns) in [
+            ("capabilities.memory_read", &raw.capabilities.memory_read),
+            ("capabilities.memory_write", &raw.capabilities.memory_write),
+        ] {
+            for pattern in patterns {
+                let name = pattern.strip_suffix('*').unwrap_or(pattern);
+                let ok =
+                    name.len() <= 64 && !name.contains('*') && (!name.is_empty() || pattern == "*");
+                if !ok {
+                    return Err(invalid(
+                        field,
+                        format!("{pattern:?} is not a collection name or a prefix ending in `*`"),
+                    ));
+                }
+            }
+        }
+        for name in &raw.capabilities.secrets {
+            if !valid_secret_name(name) {
+                return Err(invalid(
+                    "capabilities.secrets",
+                    format!("{name:?} is not a secret name: 1 to 64 letters, digits and `_`"),
+                ));
+            }
+        }
         let defaults = Limits::default();
         let memory_mib = raw.limits.memory_mib.unwrap_or(defaults.memory_bytes >> 20);
         if !(1..=MAX_MEMORY_MIB).contains(&memory_mib) {
@@ -266,6 +338,9 @@ impl Manifest {
                 publish: raw.capabilities.publish,
                 subscribe: raw.capabilities.subscribe,
                 http,
+                memory_read: raw.capabilities.memory_read,
+                memory_write: raw.capabilities.memory_write,
+                secrets: raw.capabilities.secrets,
             },
             limits: Limits {
                 memory_bytes: memory_mib << 20,

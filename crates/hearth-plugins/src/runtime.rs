@@ -30,7 +30,7 @@ pub(crate) mod bindings {
     });
 }
 
-use bindings::hearth::plugin::{config, events, http, kv, log, types};
+use bindings::hearth::plugin::{config, events, http, kv, log, memory, secrets, types};
 
 /// How often the engine's epoch advances: the granularity of the time limits, and how often a
 /// computing guest yields its thread to other work.
@@ -49,6 +49,8 @@ pub(crate) const EGRESS: hearth_egress::Egress = hearth_egress::Egress {
     who: "plugins",
     setting: "plugins.allow_internal_hosts",
 };
+/// The most documents one memory call may store or remove, and hits one search may ask for.
+pub const MAX_MEMORY_BATCH: usize = 100;
 /// Log lines kept in memory per plugin.
 const LOG_LINES_KEPT: usize = 1_000;
 /// The most table elements an instance may grow to.
@@ -162,6 +164,8 @@ pub(crate) struct GuestIdentity {
     pub publish: Vec<Pattern>,
     /// Origins its HTTP requests may go to.
     pub http: Vec<String>,
+    /// What it may do: memory collections and secret names, as its manifest declares them.
+    pub capabilities: crate::manifest::Capabilities,
     pub logs: Mutex<VecDeque<LogLine>>,
     /// The configuration as the guest reads it (JSON text); replaced when an admin sets one.
     config: std::sync::RwLock<Arc<str>>,
@@ -181,6 +185,7 @@ impl GuestIdentity {
                 .filter_map(|pattern| Pattern::parse(pattern).ok())
                 .collect(),
             http: manifest.capabilities.http.clone(),
+            capabilities: manifest.capabilities.clone(),
             logs: Mutex::new(VecDeque::new()),
         }
     }
@@ -224,6 +229,7 @@ pub(crate) struct HostServices {
     pub events: Option<Arc<Events>>,
     pub http: reqwest::Client,
     pub allow_internal_hosts: bool,
+    pub memory: Option<Arc<hearth_memory::Memory>>,
 }
 
 /// The call an instance is serving.
@@ -482,5 +488,165 @@ impl http::Host for GuestState {
             headers,
             body,
         })
+    }
+}
+
+impl GuestState {
+    /// The memory service, once the plugin may touch `collection` (writing when `write`).
+    fn collection(
+        &self,
+        collection: &str,
+        write: bool,
+    ) -> Result<&Arc<hearth_memory::Memory>, String> {
+        let capabilities = &self.guest.capabilities;
+        let allowed = if write {
+            capabilities.writes_collection(collection)
+        } else {
+            capabilities.reads_collection(collection)
+        };
+        if !allowed {
+            let capability = if write { "memory_write" } else { "memory_read" };
+            return Err(format!(
+                "collection {collection:?} is not among this plugin's {capability} collections"
+            ));
+        }
+        self.host
+            .memory
+            .as_ref()
+            .ok_or_else(|| "memory is not enabled on this server".to_string())
+    }
+}
+
+fn memory_error(error: hearth_memory::MemoryError) -> String {
+    error.to_string()
+}
+
+fn document_of(document: hearth_memory::Document) -> memory::Document {
+    memory::Document {
+        id: document.id,
+        text: document.text,
+        metadata: serde_json::Value::Object(document.metadata).to_string(),
+        embedding: document.embedding,
+    }
+}
+
+impl memory::Host for GuestState {
+    async fn search(
+        &mut self,
+        collection: String,
+        query: String,
+        mode: String,
+        limit: u32,
+    ) -> Result<Vec<memory::Hit>, String> {
+        let memory = self.collection(&collection, false)?;
+        let limit = limit as usize;
+        if !(1..=MAX_MEMORY_BATCH).contains(&limit) {
+            return Err(format!("a search asks for 1 to {MAX_MEMORY_BATCH} hits"));
+        }
+        let request = match mode.as_str() {
+            "keyword" => hearth_memory::SearchRequest::keyword(query, limit),
+            "vector" => hearth_memory::SearchRequest::text(query, limit),
+            "hybrid" => hearth_memory::SearchRequest::hybrid(query, limit),
+            other => {
+                return Err(format!(
+                    "mode {other:?} is not one of keyword, vector, hybrid"
+                ));
+            }
+        };
+        let results = memory
+            .search(&self.call.tenant_id, &collection, &request)
+            .await
+            .map_err(memory_error)?;
+        Ok(results
+            .hits
+            .into_iter()
+            .map(|hit| memory::Hit {
+                id: hit.document.id,
+                score: hit.score,
+                text: hit.document.text,
+                metadata: serde_json::Value::Object(hit.document.metadata).to_string(),
+            })
+            .collect())
+    }
+
+    async fn upsert(
+        &mut self,
+        collection: String,
+        documents: Vec<memory::Document>,
+    ) -> Result<Vec<String>, String> {
+        let memory = self.collection(&collection, true)?;
+        if documents.len() > MAX_MEMORY_BATCH {
+            return Err(format!("at most {MAX_MEMORY_BATCH} documents per upsert"));
+        }
+        let mut new = Vec::with_capacity(documents.len());
+        for (position, document) in documents.into_iter().enumerate() {
+            let metadata: serde_json::Value = if document.metadata.trim().is_empty() {
+                serde_json::Value::Object(Default::default())
+            } else {
+                serde_json::from_str(&document.metadata).map_err(|error| {
+                    format!("documents[{position}].metadata is not JSON: {error}")
+                })?
+            };
+            new.push(hearth_memory::NewDocument {
+                id: (!document.id.is_empty()).then_some(document.id),
+                text: document.text,
+                metadata,
+                embedding: document.embedding,
+            });
+        }
+        let upserted = memory
+            .upsert_documents(&self.call.tenant_id, &collection, new)
+            .await
+            .map_err(memory_error)?;
+        Ok(upserted.ids)
+    }
+
+    async fn get(
+        &mut self,
+        collection: String,
+        id: String,
+    ) -> Result<Option<memory::Document>, String> {
+        let memory = self.collection(&collection, false)?;
+        let found = memory
+            .get_documents(&self.call.tenant_id, &collection, &[id], false)
+            .await
+            .map_err(memory_error)?;
+        Ok(found.into_iter().next().map(document_of))
+    }
+
+    async fn delete(&mut self, collection: String, ids: Vec<String>) -> Result<u32, String> {
+        let memory = self.collection(&collection, true)?;
+        if ids.len() > MAX_MEMORY_BATCH {
+            return Err(format!("at most {MAX_MEMORY_BATCH} ids per delete"));
+        }
+        let deleted = memory
+            .delete_documents(
+                &self.call.tenant_id,
+                &collection,
+                &hearth_memory::DocumentSelector::Ids(ids),
+            )
+            .await
+            .map_err(memory_error)?;
+        Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+    }
+}
+
+impl secrets::Host for GuestState {
+    async fn get(&mut self, name: String) -> Option<String> {
+        if !self.guest.capabilities.secrets.contains(&name) {
+            self.guest.log(
+                "warn",
+                format!("asked for secret {name:?}, which the manifest does not declare"),
+            );
+            return None;
+        }
+        match self.host.store.plugin_secret(&self.guest.name, &name).await {
+            Ok(value) => value,
+            Err(error) => {
+                self.guest
+                    .log("error", format!("reading secret {name:?} failed: {error}"));
+                None
+            }
+        }
     }
 }

@@ -44,6 +44,11 @@ async fn open_plugins_with(
             trusted_keys: hearth_plugins::TrustedKeys::default(),
             allow_unsigned: true,
             allow_internal_hosts,
+            memory: Some(Arc::new(hearth_memory::Memory::new(
+                store.clone(),
+                dir,
+                hearth_memory::MemoryOptions::default(),
+            ))),
         },
         store.clone(),
         Some(events.clone()),
@@ -684,6 +689,7 @@ async fn a_server_that_trusts_a_key_installs_only_what_it_signed_unchanged() {
                 .unwrap(),
             allow_unsigned: false,
             allow_internal_hosts: false,
+            memory: None,
         },
         host.store.clone(),
         Some(host.events.clone()),
@@ -999,4 +1005,198 @@ async fn a_call_waiting_on_the_host_past_its_time_is_stopped_for_time() {
         .await
         .unwrap();
     assert_eq!(echo(&host.plugins, "unruly").await, r#"{"hello":"world"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_keeps_notes_in_the_callers_collections_and_reads_only_its_declared_secret() {
+    let host = host().await;
+    let memory = Arc::new(hearth_memory::Memory::new(
+        host.store.clone(),
+        host.dir.path(),
+        hearth_memory::MemoryOptions::default(),
+    ));
+    let plugins = Plugins::open(
+        PluginsOptions {
+            dir: host.dir.path().join("memory-plugins"),
+            max_instances: 50,
+            trusted_keys: hearth_plugins::TrustedKeys::default(),
+            allow_unsigned: true,
+            allow_internal_hosts: false,
+            memory: Some(memory.clone()),
+        },
+        host.store.clone(),
+        Some(host.events.clone()),
+        None,
+    )
+    .await
+    .unwrap();
+    let notes = sample("notes");
+    plugins
+        .install(&notes.manifest, &notes.component, None)
+        .await
+        .unwrap();
+    // Collections of the plugin's own vectors (this server has no embedding model): the
+    // tenant's `notes`, a knowledge base it may only read, and one it may not touch.
+    for (tenant, name) in [
+        ("acme", "notes"),
+        ("acme", "kb-faq"),
+        ("acme", "private"),
+        ("globex", "notes"),
+    ] {
+        memory
+            .create_collection(tenant, hearth_memory::NewCollection::new(name, 3))
+            .await
+            .unwrap();
+    }
+    let call = |tool: &'static str, arguments: Value, tenant: &'static str| {
+        let plugins = plugins.clone();
+        async move {
+            plugins
+                .call_tool("notes", tool, &arguments.to_string(), tenant)
+                .await
+                .map(|output| serde_json::from_str::<Value>(&output.output).unwrap())
+        }
+    };
+    let remember =
+        |text: &str| json!({"text": text, "topic": "garden", "embedding": [0.1, 0.2, 0.3]});
+
+    assert_eq!(
+        call("remember", remember("water the tomatoes at dawn"), "acme")
+            .await
+            .unwrap()["id"],
+        "note-1"
+    );
+    assert_eq!(
+        call("remember", remember("prune the roses in March"), "acme")
+            .await
+            .unwrap()["id"],
+        "note-2"
+    );
+    let found = call("recall", json!({"query": "tomatoes"}), "acme")
+        .await
+        .unwrap();
+    assert_eq!(found[0]["id"], "note-1", "{found}");
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    // Stored in the caller's collection, numbered by the caller's counter.
+    let stored = memory
+        .get_documents("acme", "notes", &["note-2".to_string()], false)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].metadata["topic"], "garden");
+    assert_eq!(
+        call("recall", json!({"query": "tomatoes"}), "globex")
+            .await
+            .unwrap(),
+        json!([])
+    );
+    assert_eq!(
+        call("remember", remember("globex's first"), "globex")
+            .await
+            .unwrap()["id"],
+        "note-1"
+    );
+
+    // Reading a declared kb-* collection is allowed; another collection is not.
+    memory
+        .upsert_documents(
+            "acme",
+            "kb-faq",
+            vec![hearth_memory::NewDocument {
+                id: Some("faq-1".into()),
+                text: "tomatoes need full sun".into(),
+                metadata: json!({}),
+                embedding: Some(vec![0.3, 0.2, 0.1]),
+            }],
+        )
+        .await
+        .unwrap();
+    let found = call(
+        "recall",
+        json!({"query": "tomatoes", "collection": "kb-faq"}),
+        "acme",
+    )
+    .await
+    .unwrap();
+    assert_eq!(found[0]["id"], "faq-1");
+    let refused = call(
+        "recall",
+        json!({"query": "x", "collection": "private"}),
+        "acme",
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("memory_read"), "{refused}");
+    assert_eq!(
+        call("forget", json!({"id": "note-1"}), "acme")
+            .await
+            .unwrap()["removed"],
+        1
+    );
+    assert_eq!(
+        call("recall", json!({"query": "tomatoes"}), "acme")
+            .await
+            .unwrap(),
+        json!([])
+    );
+
+    // The secret: unset, then set (declared names only), read but never listed with its value.
+    assert_eq!(
+        call("key_status", json!({}), "acme").await.unwrap(),
+        json!({"set": false, "length": 0})
+    );
+    let undeclared = plugins.set_secret("notes", "OTHER", "x").await.unwrap_err();
+    assert!(
+        matches!(undeclared, PluginError::InvalidArguments { ref field, .. } if field == "secret"),
+        "{undeclared}"
+    );
+    plugins
+        .set_secret("notes", "NOTES_API_KEY", "sk-0123456789")
+        .await
+        .unwrap();
+    assert_eq!(
+        call("key_status", json!({}), "acme").await.unwrap(),
+        json!({"set": true, "length": 13})
+    );
+    let listed = plugins.secrets("notes").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].declared && listed[0].updated_at_ms.is_some());
+    assert!(
+        plugins
+            .delete_secret("notes", "NOTES_API_KEY")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        call("key_status", json!({}), "acme").await.unwrap()["set"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn memory_and_secrets_imports_need_their_capabilities() {
+    let host = host().await;
+    let notes = sample("notes");
+    for (without, capability) in [
+        (
+            &["memory_write", "memory_read"][..],
+            "memory_read` or `memory_write",
+        ),
+        (&["secrets"][..], "secrets"),
+    ] {
+        let manifest: String = notes
+            .manifest
+            .lines()
+            .filter(|line| !without.iter().any(|key| line.starts_with(key)))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let error = host
+            .plugins
+            .install(&manifest, &notes.component, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, PluginError::ImportRefused { reason, .. } if reason.contains(capability)),
+            "{error}"
+        );
+    }
 }

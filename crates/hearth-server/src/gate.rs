@@ -180,8 +180,9 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
             | "/v1/plugins/{plugin}/enable"
             | "/v1/plugins/{plugin}/disable",
         )
-        | ("GET", "/v1/plugins/{plugin}/logs")
-        | ("PUT", "/v1/plugins/{plugin}/config") => InstanceAdmin,
+        | ("GET", "/v1/plugins/{plugin}/logs" | "/v1/plugins/{plugin}/secrets")
+        | ("PUT", "/v1/plugins/{plugin}/config")
+        | ("PUT" | "DELETE", "/v1/plugins/{plugin}/secrets/{secret}") => InstanceAdmin,
         // Jobs, in the caller's tenant: readers see them and their history; admins define,
         // remove and run them (a job's webhook carries data out, as webhooks do).
         (
@@ -1059,6 +1060,11 @@ mod tests {
                 Access::Role(Role::Reader),
             ),
             (Method::PUT, "/v1/jobs/{job}", Access::Role(Role::Admin)),
+            (
+                Method::PUT,
+                "/v1/plugins/{plugin}/secrets/{secret}",
+                Access::InstanceAdmin,
+            ),
             (
                 Method::POST,
                 "/v1/jobs/{job}/run",

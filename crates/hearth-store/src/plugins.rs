@@ -107,6 +107,7 @@ impl Store {
         for statement in [
             "DELETE FROM plugin_kv WHERE plugin = $1",
             "DELETE FROM plugin_subscriptions WHERE plugin = $1",
+            "DELETE FROM plugin_secrets WHERE plugin = $1",
         ] {
             sqlx::query(statement)
                 .bind(name)
@@ -270,5 +271,67 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         Ok(result.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    /// A plugin's secret, if set.
+    pub async fn plugin_secret(
+        &self,
+        plugin: &str,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM plugin_secrets WHERE plugin = $1 AND name = $2")
+                .bind(plugin)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Sets a plugin's secret, replacing its value.
+    pub async fn set_plugin_secret(
+        &self,
+        plugin: &str,
+        name: &str,
+        value: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO plugin_secrets (plugin, name, value, updated_at_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (plugin, name) \
+             DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(plugin)
+        .bind(name)
+        .bind(value)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a plugin's secret; false when it was not set.
+    pub async fn delete_plugin_secret(&self, plugin: &str, name: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM plugin_secrets WHERE plugin = $1 AND name = $2")
+            .bind(plugin)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The names of a plugin's secrets that are set, with when each was set (never values).
+    pub async fn plugin_secret_names(
+        &self,
+        plugin: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT name, updated_at_ms FROM plugin_secrets WHERE plugin = $1 ORDER BY name",
+        )
+        .bind(plugin)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

@@ -380,6 +380,22 @@ pub enum PluginsCommand {
         server: ServerArgs,
         name: String,
     },
+    /// Set a secret the plugin's manifest declares, reading its value from standard input
+    /// (so it stays out of the shell's history), or remove it with --delete.
+    Secret {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        secret: String,
+        #[arg(long)]
+        delete: bool,
+    },
+    /// List the secrets a plugin declares and which are set (never their values).
+    Secrets {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
     /// Disable a plugin: its tools answer an error until it is enabled.
     Disable {
         #[command(flatten)]

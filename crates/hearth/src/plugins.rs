@@ -226,6 +226,54 @@ pub fn run(sources: &Sources, command: &PluginsCommand) -> anyhow::Result<()> {
                 println!("removed plugin {name}");
                 Ok(())
             }
+            PluginsCommand::Secret {
+                server,
+                name,
+                secret,
+                delete,
+            } => {
+                let api = Api::new(sources, server)?;
+                let path = format!(
+                    "/v1/plugins/{}/secrets/{}",
+                    percent_encode(name),
+                    percent_encode(secret)
+                );
+                if *delete {
+                    api.call(reqwest::Method::DELETE, &path, None).await?;
+                    println!("removed secret {secret} of plugin {name}");
+                    return Ok(());
+                }
+                let mut value = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut value)
+                    .context("cannot read the secret from standard input")?;
+                let value = value.trim_end_matches(['\n', '\r']);
+                api.call(
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(&json!({ "value": value })),
+                )
+                .await?;
+                println!("set secret {secret} of plugin {name}");
+                Ok(())
+            }
+            PluginsCommand::Secrets { server, name } => {
+                let api = Api::new(sources, server)?;
+                let path = format!("/v1/plugins/{}/secrets", percent_encode(name));
+                let list = api.call(reqwest::Method::GET, &path, None).await?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{:<32} {:<9} {:<5} UPDATED", "NAME", "DECLARED", "SET")?;
+                for secret in list["data"].as_array().cloned().unwrap_or_default() {
+                    writeln!(
+                        out,
+                        "{:<32} {:<9} {:<5} {}",
+                        secret["name"].as_str().unwrap_or(""),
+                        secret["declared"].as_bool().unwrap_or(false),
+                        secret["set"].as_bool().unwrap_or(false),
+                        secret["updated_at"].as_str().unwrap_or("")
+                    )?;
+                }
+                Ok(())
+            }
             PluginsCommand::Logs {
                 server,
                 name,

@@ -179,6 +179,7 @@ async fn serve(
                 .context("plugins.trusted_keys")?,
             allow_unsigned: config.plugins.allow_unsigned,
             allow_internal_hosts: config.plugins.allow_internal_hosts,
+            memory: Some(memory.clone()),
         },
         store.clone(),
         Some(events.clone()),

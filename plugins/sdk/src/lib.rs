@@ -16,8 +16,8 @@
 //! hearth_plugin_sdk::plugin!(Echo);
 //! ```
 //!
-//! The host's capabilities are the modules [`log`], [`config`], [`kv`], [`events`] and
-//! [`http`]; calling
+//! The host's capabilities are the modules [`log`], [`config`], [`kv`], [`events`],
+//! [`http`], [`memory`] and [`secrets`]; calling
 //! one that the plugin's manifest does not declare makes Hearth refuse the plugin at install.
 
 wit_bindgen::generate!({
@@ -86,6 +86,29 @@ pub mod http {
         })?;
         Ok((response.status, response.body))
     }
+}
+
+/// Collections of the calling tenant's memory (capabilities `memory_read`, `memory_write`).
+pub mod memory {
+    pub use crate::hearth::plugin::memory::{Document, Hit, delete, get, search, upsert};
+
+    impl Document {
+        /// A document of `text` with metadata (a JSON object as text), embedded by the
+        /// collection's model; an empty `id` has one made.
+        pub fn new(id: &str, text: &str, metadata: &str) -> Document {
+            Document {
+                id: id.to_owned(),
+                text: text.to_owned(),
+                metadata: metadata.to_owned(),
+                embedding: None,
+            }
+        }
+    }
+}
+
+/// Named secrets an administrator set for the plugin (capability `secrets`).
+pub mod secrets {
+    pub use crate::hearth::plugin::secrets::get;
 }
 
 /// Publishing events (capability `publish`).

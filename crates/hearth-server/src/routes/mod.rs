@@ -145,6 +145,8 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(plugins::disable_plugin))
         .routes(routes!(plugins::plugin_logs))
         .routes(routes!(plugins::configure_plugin))
+        .routes(routes!(plugins::list_secrets))
+        .routes(routes!(plugins::put_secret, plugins::delete_secret))
         .routes(routes!(plugins::call_tool))
         .routes(routes!(
             plugins::get_subscription,

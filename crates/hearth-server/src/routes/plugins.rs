@@ -235,6 +235,91 @@ pub async fn configure_plugin(
     Ok(Json(info.into()))
 }
 
+/// The secrets a plugin declares or has set: names only, never values.
+#[utoipa::path(get, path = "/v1/plugins/{plugin}/secrets", tag = "plugins",
+    params(("plugin" = String, Path, description = "The plugin's name")),
+    responses(
+        (status = 200, description = "The secrets", body = List<SecretOut>),
+        (status = 404, description = "No such plugin", body = ErrorBody)))]
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    Path(plugin): Path<String>,
+) -> Result<Json<List<SecretOut>>, ApiError> {
+    let secrets = plugins(&state)?.secrets(&plugin).await?;
+    Ok(Json(List::of(secrets.into_iter().map(SecretOut::from))))
+}
+
+/// Sets a secret the plugin's manifest declares (`capabilities.secrets`); the plugin reads it
+/// from its next call. The value is never answered back.
+#[utoipa::path(put, path = "/v1/plugins/{plugin}/secrets/{secret}", tag = "plugins",
+    params(("plugin" = String, Path, description = "The plugin's name"),
+           ("secret" = String, Path, description = "The secret's name")),
+    request_body = SecretIn,
+    responses(
+        (status = 200, description = "The secret, without its value", body = SecretOut),
+        (status = 400, description = "Not a declared secret, or an empty value", body = ErrorBody),
+        (status = 404, description = "No such plugin", body = ErrorBody)))]
+pub async fn put_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path((plugin, secret)): Path<(String, String)>,
+    ApiJson(request): ApiJson<SecretIn>,
+) -> Result<Json<SecretOut>, ApiError> {
+    let service = plugins(&state)?;
+    service.set_secret(&plugin, &secret, &request.value).await?;
+    audit(
+        &state,
+        &caller,
+        ip,
+        "plugin.secret.set",
+        &plugin,
+        Some(secret.clone()),
+    )
+    .await?;
+    let found = service
+        .secrets(&plugin)
+        .await?
+        .into_iter()
+        .find(|info| info.name == secret)
+        .ok_or_else(|| ApiError::internal("a secret just set is not listed"))?;
+    Ok(Json(found.into()))
+}
+
+/// Removes a secret.
+#[utoipa::path(delete, path = "/v1/plugins/{plugin}/secrets/{secret}", tag = "plugins",
+    params(("plugin" = String, Path, description = "The plugin's name"),
+           ("secret" = String, Path, description = "The secret's name")),
+    responses(
+        (status = 200, description = "Removed", body = Deleted),
+        (status = 404, description = "No such plugin or secret", body = ErrorBody)))]
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddress(ip): ClientAddress,
+    Path((plugin, secret)): Path<(String, String)>,
+) -> Result<Json<Deleted>, ApiError> {
+    if !plugins(&state)?.delete_secret(&plugin, &secret).await? {
+        return Err(ApiError::not_found(format!(
+            "plugin {plugin} has no secret {secret} set"
+        )));
+    }
+    audit(
+        &state,
+        &caller,
+        ip,
+        "plugin.secret.delete",
+        &plugin,
+        Some(secret.clone()),
+    )
+    .await?;
+    Ok(Json(Deleted {
+        id: secret,
+        object: "plugin.secret.deleted",
+        deleted: true,
+    }))
+}
+
 /// Enables a plugin (and resets its breaker).
 #[utoipa::path(post, path = "/v1/plugins/{plugin}/enable", tag = "plugins",
     params(("plugin" = String, Path, description = "The plugin's name")),

@@ -26,6 +26,15 @@ pub struct CapabilitiesOut {
     pub kv: bool,
     pub publish: Vec<String>,
     pub subscribe: Vec<String>,
+    /// Origins its HTTP may reach.
+    pub http: Vec<String>,
+    /// Memory collections (names, or prefixes ending in `*`) it may read, in the caller's
+    /// tenant.
+    pub memory_read: Vec<String>,
+    /// Memory collections it may write.
+    pub memory_write: Vec<String>,
+    /// The secrets it may read (by name).
+    pub secrets: Vec<String>,
 }
 
 /// The limits each call of the plugin runs under.
@@ -112,6 +121,10 @@ impl From<PluginInfo> for PluginOut {
                 kv: manifest.capabilities.kv,
                 publish: manifest.capabilities.publish,
                 subscribe: manifest.capabilities.subscribe,
+                http: manifest.capabilities.http,
+                memory_read: manifest.capabilities.memory_read,
+                memory_write: manifest.capabilities.memory_write,
+                secrets: manifest.capabilities.secrets,
             },
             limits: LimitsOut {
                 memory_mib: manifest.limits.memory_bytes >> 20,
@@ -221,4 +234,38 @@ pub struct SubscriptionOut {
     pub subscribed: bool,
     /// The topic patterns the plugin's handler receives (its manifest's `subscribe`).
     pub topics: Vec<String>,
+}
+
+/// A secret's value (never shown again).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretIn {
+    pub value: String,
+}
+
+/// A secret a plugin declares or has set: its name, never its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretOut {
+    /// Always `plugin.secret`.
+    pub object: &'static str,
+    pub name: String,
+    /// Whether the plugin's manifest declares it (only declared secrets are readable).
+    pub declared: bool,
+    pub set: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl From<hearth_plugins::SecretInfo> for SecretOut {
+    fn from(secret: hearth_plugins::SecretInfo) -> SecretOut {
+        SecretOut {
+            object: "plugin.secret",
+            name: secret.name,
+            declared: secret.declared,
+            set: secret.updated_at_ms.is_some(),
+            updated_at: secret
+                .updated_at_ms
+                .map(hearth_time::rfc3339_from_unix_millis),
+        }
+    }
 }

@@ -148,6 +148,7 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
             trusted_keys: hearth_plugins::TrustedKeys::default(),
             allow_unsigned: true,
             allow_internal_hosts: true,
+            memory: Some(memory.clone()),
         },
         store.clone(),
         Some(events.clone()),

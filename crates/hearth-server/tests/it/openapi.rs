@@ -1149,14 +1149,24 @@ fn cases() -> Vec<Case> {
         "/v1/plugins/{plugin}/upgrade",
         vec![
             ok(
-                "version 0.2.0",
-                json!({"manifest": calculator.manifest.replace("0.1.0", "0.2.0"),
+                "version 0.2.0, declaring a secret",
+                json!({"manifest": format!("{}\n[capabilities]\nsecrets = [\"NOTES_API_KEY\"]\n",
+                                           calculator.manifest.replace("0.1.0", "0.2.0")),
                        "component": component}),
             ),
             bad(
                 "a component that is a list",
                 json!({"manifest": calculator.manifest, "component": []}),
             ),
+        ],
+    ));
+    // The secret version 0.2.0 declares.
+    cases.extend(requests(
+        Method::PUT,
+        "/v1/plugins/{plugin}/secrets/{secret}",
+        vec![
+            ok("a value", json!({"value": "sk-test"})),
+            bad("a value that is a number", json!({"value": 7})),
         ],
     ));
     // A webhook (to a loopback receiver this harness allows), then a change to it.
@@ -1265,6 +1275,7 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{plugin}", "calculator")
         .replace("{tool}", "convert")
         .replace("{job}", "nightly")
+        .replace("{secret}", "NOTES_API_KEY")
         .replace("{run}", "run_0")
 }
 

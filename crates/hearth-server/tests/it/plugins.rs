@@ -383,3 +383,96 @@ async fn a_tenants_admins_send_its_events_to_a_plugin_handler() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["subscribed"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_admins_set_a_plugins_secrets_which_are_listed_by_name_only() {
+    let server = gated(LimitDefaults::default()).await;
+    let keys = &server.keys;
+    let router = &server.router;
+    let (status, body) = call(
+        router,
+        Method::POST,
+        "/v1/plugins",
+        Some(package("notes", None)),
+        Some(&keys.instance_admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["capabilities"]["memory_write"], json!(["notes"]));
+    assert_eq!(body["capabilities"]["secrets"], json!(["NOTES_API_KEY"]));
+
+    let path = "/v1/plugins/notes/secrets/NOTES_API_KEY";
+    let value = json!({"value": "sk-very-secret"});
+    let (status, _) = call(
+        router,
+        Method::PUT,
+        path,
+        Some(value.clone()),
+        Some(&keys.acme_admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = call(
+        router,
+        Method::PUT,
+        path,
+        Some(value),
+        Some(&keys.instance_admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["set"], true);
+    assert!(!body.to_string().contains("sk-very-secret"), "{body}");
+    let (status, body) = call(
+        router,
+        Method::PUT,
+        "/v1/plugins/notes/secrets/OTHER",
+        Some(json!({"value": "x"})),
+        Some(&keys.instance_admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "secret");
+
+    let (status, body) = call(
+        router,
+        Method::GET,
+        "/v1/plugins/notes/secrets",
+        None,
+        Some(&keys.instance_admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"][0]["name"], "NOTES_API_KEY");
+    assert!(!body.to_string().contains("sk-very-secret"), "{body}");
+    // The plugin reads it in any tenant's call; nobody reads it back.
+    let (status, body) = call(
+        router,
+        Method::POST,
+        "/v1/plugins/notes/tools/key_status",
+        Some(json!({})),
+        Some(&keys.acme_member),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["output"], r#"{"length":14,"set":true}"#);
+
+    let (status, _) = call(
+        router,
+        Method::DELETE,
+        path,
+        None,
+        Some(&keys.instance_admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        router,
+        Method::DELETE,
+        path,
+        None,
+        Some(&keys.instance_admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
