@@ -49,6 +49,7 @@ fn grant(interface: &str) -> Grant {
         "hearth:plugin/http" => Grant::Declared("http"),
         "hearth:plugin/memory" => Grant::Declared("memory_read` or `memory_write"),
         "hearth:plugin/secrets" => Grant::Declared("secrets"),
+        "hearth:plugin/models" => Grant::Declared("models"),
         other if other.starts_with("wasi:sockets/") => Grant::Never(
             "which Hearth never grants: a plugin reaches the network only through Hearth's host interfaces",
         ),
@@ -69,6 +70,7 @@ fn declared(manifest: &Manifest, capability: &str) -> bool {
                 || !manifest.capabilities.memory_write.is_empty()
         }
         "secrets" => !manifest.capabilities.secrets.is_empty(),
+        "models" => !manifest.capabilities.models.is_empty(),
         _ => false,
     }
 }

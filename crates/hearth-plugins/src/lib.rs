@@ -15,6 +15,7 @@ mod handlers;
 mod imports;
 mod loaded;
 mod manifest;
+mod models;
 mod runtime;
 pub mod samples;
 mod secrets;
@@ -36,6 +37,7 @@ pub use error::{PluginError, StopReason};
 pub use handlers::{DEAD_LETTER_TOPIC, MAX_DELIVERIES};
 pub use loaded::{GuestEvent, ToolSpec};
 pub use manifest::{Capabilities, Limits, MAX_NAME_BYTES, Manifest};
+pub use models::{HostFuture, ModelHost};
 pub use runtime::{LogLine, MAX_KV_KEY_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 pub use secrets::{MAX_SECRET_BYTES, SecretInfo};
 pub use signature::{TrustedKeys, key_pair, sign, signed_message};
@@ -202,6 +204,7 @@ impl Plugins {
                     .map_err(|error| PluginError::Runtime(format!("the HTTP client: {error}")))?,
                     allow_internal_hosts: options.allow_internal_hosts,
                     memory: options.memory,
+                    models: std::sync::OnceLock::new(),
                 }),
                 dir: options.dir,
                 installed: RwLock::new(HashMap::new()),

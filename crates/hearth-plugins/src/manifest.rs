@@ -42,6 +42,8 @@ pub struct Capabilities {
     pub memory_write: Vec<String>,
     /// Names of the secrets it may read.
     pub secrets: Vec<String>,
+    /// The models (as `/v1/models` names them) it may chat with or embed with.
+    pub models: Vec<String>,
 }
 
 impl Capabilities {
@@ -134,6 +136,8 @@ struct RawCapabilities {
     memory_write: Vec<String>,
     #[serde(default)]
     secrets: Vec<String>,
+    #[serde(default)]
+    models: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -288,6 +292,14 @@ impl Manifest {
                 ));
             }
         }
+        for model in &raw.capabilities.models {
+            if model.is_empty() || model.len() > 256 || model.contains(char::is_whitespace) {
+                return Err(invalid(
+                    "capabilities.models",
+                    format!("{model:?} is not a model name (such as gemma3:270m)"),
+                ));
+            }
+        }
         let defaults = Limits::default();
         let memory_mib = raw.limits.memory_mib.unwrap_or(defaults.memory_bytes >> 20);
         if !(1..=MAX_MEMORY_MIB).contains(&memory_mib) {
@@ -341,6 +353,7 @@ impl Manifest {
                 memory_read: raw.capabilities.memory_read,
                 memory_write: raw.capabilities.memory_write,
                 secrets: raw.capabilities.secrets,
+                models: raw.capabilities.models,
             },
             limits: Limits {
                 memory_bytes: memory_mib << 20,

@@ -30,7 +30,7 @@ pub(crate) mod bindings {
     });
 }
 
-use bindings::hearth::plugin::{config, events, http, kv, log, memory, secrets, types};
+use bindings::hearth::plugin::{config, events, http, kv, log, memory, models, secrets, types};
 
 /// How often the engine's epoch advances: the granularity of the time limits, and how often a
 /// computing guest yields its thread to other work.
@@ -230,6 +230,8 @@ pub(crate) struct HostServices {
     pub http: reqwest::Client,
     pub allow_internal_hosts: bool,
     pub memory: Option<Arc<hearth_memory::Memory>>,
+    /// The models behind the `models` capability, given by the server once it runs.
+    pub models: std::sync::OnceLock<Arc<dyn crate::ModelHost>>,
 }
 
 /// The call an instance is serving.
@@ -648,5 +650,55 @@ impl secrets::Host for GuestState {
                 None
             }
         }
+    }
+}
+
+impl GuestState {
+    /// The model host, once the plugin may use `model`.
+    fn model_host(&self, model: &str) -> Result<Arc<dyn crate::ModelHost>, String> {
+        if !self
+            .guest
+            .capabilities
+            .models
+            .iter()
+            .any(|declared| declared == model)
+        {
+            return Err(format!(
+                "model {model:?} is not among this plugin's models (capabilities.models)"
+            ));
+        }
+        self.host
+            .models
+            .get()
+            .cloned()
+            .ok_or_else(|| "models are not served to plugins on this server".to_string())
+    }
+}
+
+impl models::Host for GuestState {
+    async fn chat(&mut self, request: String) -> Result<String, String> {
+        let request: serde_json::Value = serde_json::from_str(&request)
+            .map_err(|error| format!("the chat request is not JSON: {error}"))?;
+        let model = request["model"]
+            .as_str()
+            .ok_or("the chat request names no `model`")?
+            .to_string();
+        let host = self.model_host(&model)?;
+        if request.get("stream").and_then(serde_json::Value::as_bool) == Some(true) {
+            return Err("a plugin's chat is not streamed: leave out `stream`".to_string());
+        }
+        if request.get("plugins").is_some() {
+            return Err("a plugin's chat cannot offer plugin tools".to_string());
+        }
+        let answer = host.chat(&self.call.tenant_id, request).await?;
+        Ok(answer.to_string())
+    }
+
+    async fn embed(&mut self, model: String, input: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
+        let host = self.model_host(&model)?;
+        if input.is_empty() || input.len() > MAX_MEMORY_BATCH {
+            return Err(format!("embed 1 to {MAX_MEMORY_BATCH} texts at a time"));
+        }
+        host.embed(&self.call.tenant_id, &model, input).await
     }
 }

@@ -1200,3 +1200,52 @@ async fn memory_and_secrets_imports_need_their_capabilities() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_plugin_importing_models_needs_them_declared_and_fails_cleanly_without_a_host() {
+    let host = host().await;
+    let writer = sample("writer");
+    let undeclared: String = writer
+        .manifest
+        .lines()
+        .filter(|line| !line.starts_with("models"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let error = host
+        .plugins
+        .install(&undeclared, &writer.component, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::ImportRefused { reason, .. } if reason.contains("`models`")),
+        "{error}"
+    );
+    host.plugins
+        .install(&writer.manifest, &writer.component, None)
+        .await
+        .unwrap();
+    // This host serves no models: the plugin's call fails with the reason, nothing stops.
+    let error = host
+        .plugins
+        .call_tool("writer", "complete", r#"{"prompt": "hi"}"#, "acme")
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("not served to plugins"),
+        "{error}"
+    );
+    let error = host
+        .plugins
+        .call_tool(
+            "writer",
+            "complete",
+            r#"{"prompt": "hi", "model": "other"}"#,
+            "acme",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("not among this plugin's models"),
+        "{error}"
+    );
+}

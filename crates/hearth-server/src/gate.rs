@@ -268,6 +268,56 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantScope {
     }
 }
 
+/// The scope words that limit the plugins a key may use: `plugin:<name>` each, `plugin:*` for
+/// all. A key without any may use every enabled plugin.
+pub const PLUGIN_SCOPE_PREFIX: &str = "plugin:";
+
+/// The plugins the caller's key may use (their tools in chats and direct calls).
+#[derive(Debug, Clone, Default)]
+pub struct CallerPlugins {
+    /// `None`: every plugin.
+    pub allowed: Option<Vec<String>>,
+}
+
+impl CallerPlugins {
+    pub fn allows(&self, plugin: &str) -> bool {
+        self.allowed
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|name| name == plugin))
+    }
+
+    /// The refusal of a plugin the key may not use, naming the request field.
+    pub fn refuse(&self, plugin: &str, param: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+            format!(
+                "this key may use only the plugins its scopes name ({}); not {plugin}",
+                self.allowed.as_deref().unwrap_or_default().join(", ")
+            ),
+        )
+        .with_param(param)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerPlugins {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(Caller::Key(principal)) = parts.extensions.get::<Caller>() else {
+            return Ok(CallerPlugins::default());
+        };
+        let named: Vec<String> = principal
+            .scopes
+            .iter()
+            .filter_map(|scope| scope.strip_prefix(PLUGIN_SCOPE_PREFIX))
+            .map(str::to_owned)
+            .collect();
+        let allowed = (!named.is_empty() && !named.iter().any(|name| name == "*")).then_some(named);
+        Ok(CallerPlugins { allowed })
+    }
+}
+
 /// The scope word that makes a key's chats remember by default (`memory.remember` unless the
 /// request says `false`).
 pub const REMEMBER_SCOPE: &str = "memory:remember";
@@ -631,8 +681,9 @@ impl Meter {
         }
     }
 
-    /// A meter that records nothing, for servers without a gateway.
-    fn detached() -> Meter {
+    /// A meter that records nothing, for servers without a gateway (and plugins' model calls,
+    /// which no request carries).
+    pub(crate) fn detached() -> Meter {
         Meter {
             inner: Arc::new(MeterInner {
                 state: Mutex::default(),

@@ -52,6 +52,15 @@ impl AppState {
     pub fn new(shared: SharedState) -> AppState {
         AppState(std::sync::Arc::new(shared))
     }
+
+    /// A reference that does not keep the state alive (for services the state holds).
+    pub fn downgrade(&self) -> std::sync::Weak<SharedState> {
+        std::sync::Arc::downgrade(&self.0)
+    }
+
+    pub fn from_shared(shared: std::sync::Arc<SharedState>) -> AppState {
+        AppState(shared)
+    }
 }
 
 impl std::ops::Deref for AppState {

@@ -245,6 +245,11 @@ async fn serve(
         metrics: hearth_server::install_metrics_recorder(),
         started_at,
     });
+    // Plugins' `models` capability goes through this server's chat path, so it is given the
+    // state once there is one.
+    if let Some(plugins) = &state.plugins {
+        plugins.set_model_host(Arc::new(hearth_server::ServerModels::new(&state)));
+    }
     // The admin API on a listener of its own, when configured; bound before anything is
     // served, so a taken port stops start-up with a clear message.
     let (router, admin) = match config.server.admin_listen {

@@ -17,7 +17,7 @@
 //! ```
 //!
 //! The host's capabilities are the modules [`log`], [`config`], [`kv`], [`events`],
-//! [`http`], [`memory`] and [`secrets`]; calling
+//! [`http`], [`memory`], [`secrets`] and [`models`]; calling
 //! one that the plugin's manifest does not declare makes Hearth refuse the plugin at install.
 
 wit_bindgen::generate!({
@@ -104,6 +104,11 @@ pub mod memory {
             }
         }
     }
+}
+
+/// Models served by Hearth (capability `models`: the model names the plugin may use).
+pub mod models {
+    pub use crate::hearth::plugin::models::{chat, embed};
 }
 
 /// Named secrets an administrator set for the plugin (capability `secrets`).

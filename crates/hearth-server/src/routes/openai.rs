@@ -21,7 +21,7 @@ use super::proxy;
 use super::retrieval;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{CallerUser, Meter, MeteredGeneration, TenantScope};
+use crate::gate::{CallerPlugins, CallerUser, Meter, MeteredGeneration, TenantScope};
 use crate::state::AppState;
 use crate::wire::openai::*;
 use crate::wire::unix_seconds;
@@ -100,14 +100,14 @@ pub async fn chat_completions(
     meter: Meter,
     scope: CacheScope,
     TenantScope(tenant): TenantScope,
-    caller_user: CallerUser,
+    (caller_user, plugin_access): (CallerUser, CallerPlugins),
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     // Plugin tools run between generations, and what they answer is not the request's.
     if plugin_tools::wants_plugins(&body) {
-        return plugin_tools::chat_with_plugins(&state, &meter, (&tenant, &caller_user), body)
-            .await;
+        let caller = (tenant.as_str(), &caller_user, &plugin_access);
+        return plugin_tools::chat_with_plugins(&state, &meter, caller, body).await;
     }
     // An answer drawn from memory depends on what the collections hold now: never cached.
     let recalls = ["memory", "files"]

@@ -16,7 +16,7 @@ use hearth_plugins::{PluginError, Plugins};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::gate::{CallerUser, Meter};
+use crate::gate::{CallerPlugins, CallerUser, Meter};
 use crate::routes::openai::chat_completions_uncached;
 use crate::state::AppState;
 use crate::wire::plugins::{PluginCallErrorOut, PluginCallOut, PluginToolsIn};
@@ -49,11 +49,12 @@ fn plugins(state: &AppState) -> Result<Plugins, ApiError> {
 fn offer(
     plugins: &Plugins,
     wanted: Option<&[String]>,
+    access: &CallerPlugins,
 ) -> Result<(HashMap<String, Offered>, Vec<Value>), ApiError> {
     let available = plugins.tools();
     let mut chosen = Vec::new();
     match wanted {
-        None => chosen.extend(available.iter()),
+        None => chosen.extend(available.iter().filter(|(owner, _)| access.allows(owner))),
         Some(wanted) => {
             for (index, name) in wanted.iter().enumerate() {
                 let param = format!("plugins.tools[{index}]");
@@ -61,6 +62,9 @@ fn offer(
                     Some((plugin, tool)) => (plugin, Some(tool)),
                     None => (name.as_str(), None),
                 };
+                if !access.allows(plugin) {
+                    return Err(access.refuse(plugin, &param));
+                }
                 // Say why a plugin offers nothing: missing, or disabled.
                 plugins
                     .ensure_enabled(plugin)
@@ -113,7 +117,7 @@ fn offer(
 pub(crate) async fn chat_with_plugins(
     state: &AppState,
     meter: &Meter,
-    (tenant, caller_user): (&str, &CallerUser),
+    (tenant, caller_user, access): (&str, &CallerUser, &CallerPlugins),
     mut body: Value,
 ) -> Result<Response, ApiError> {
     let request: PluginToolsIn =
@@ -156,7 +160,7 @@ pub(crate) async fn chat_with_plugins(
         );
     }
     let plugins = plugins(state)?;
-    let (offered, functions) = offer(&plugins, request.tools.as_deref())?;
+    let (offered, functions) = offer(&plugins, request.tools.as_deref(), access)?;
     let tools = object.entry("tools").or_insert_with(|| json!([]));
     let Some(tools) = tools.as_array_mut() else {
         return Err(ApiError::bad_request("tools must be a list").with_param("tools"));

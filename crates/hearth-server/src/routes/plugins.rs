@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::gate::{Caller, ClientAddress, TenantScope};
+use crate::gate::{Caller, CallerPlugins, ClientAddress, TenantScope};
 use crate::state::AppState;
 use crate::wire::admin::List;
 use crate::wire::memory::Deleted;
@@ -388,9 +388,13 @@ pub async fn plugin_logs(
 pub async fn call_tool(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    access: CallerPlugins,
     Path((plugin, tool)): Path<(String, String)>,
     ApiJson(arguments): ApiJson<Value>,
 ) -> Result<Json<ToolCallOut>, ApiError> {
+    if !access.allows(&plugin) {
+        return Err(access.refuse(&plugin, "plugin"));
+    }
     let arguments =
         serde_json::to_string(&arguments).map_err(|error| ApiError::internal(error.to_string()))?;
     let output = plugins(&state)?

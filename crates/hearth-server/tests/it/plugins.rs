@@ -476,3 +476,84 @@ async fn instance_admins_set_a_plugins_secrets_which_are_listed_by_name_only() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_scoped_to_some_plugins_calls_only_those() {
+    let server = gated(LimitDefaults::default()).await;
+    let keys = &server.keys;
+    let router = &server.router;
+    for name in ["calculator", "counter"] {
+        let (status, body) = call(
+            router,
+            Method::POST,
+            "/v1/plugins",
+            Some(package(name, None)),
+            Some(&keys.instance_admin),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = call(
+        router,
+        Method::POST,
+        "/admin/v1/keys",
+        Some(json!({"name": "converter-app", "role": "member", "scopes": ["plugin:calculator"]})),
+        Some(&keys.acme_admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let scoped = body["key"].as_str().unwrap().to_string();
+    server.authenticator.refresh(&server.store).await.unwrap();
+
+    let convert = json!({"value": 1, "from": "km", "to": "m"});
+    let (status, body) = call(
+        router,
+        Method::POST,
+        "/v1/plugins/calculator/tools/convert",
+        Some(convert),
+        Some(&scoped),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(
+        router,
+        Method::POST,
+        "/v1/plugins/counter/tools/count",
+        Some(json!({"name": "visits"})),
+        Some(&scoped),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["param"], "plugin");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("calculator"),
+        "{body}"
+    );
+    // A chat naming a plugin the key may not use is refused before any model is asked.
+    let (status, body) = call(
+        router,
+        Method::POST,
+        "/v1/chat/completions",
+        Some(
+            json!({"model": "gemma3:270m", "messages": [{"role": "user", "content": "hi"}],
+                    "plugins": {"tools": ["counter"]}}),
+        ),
+        Some(&scoped),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["param"], "plugins.tools[0]");
+    // A key without plugin scopes uses every plugin.
+    let (status, body) = call(
+        router,
+        Method::POST,
+        "/v1/plugins/counter/tools/count",
+        Some(json!({"name": "visits"})),
+        Some(&keys.acme_member),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -182,3 +182,59 @@ fn a_server_that_trusts_a_key_installs_only_what_that_key_signed() {
         "{out}"
     );
 }
+
+#[test]
+fn a_plugin_chats_and_embeds_with_the_models_its_manifest_names() {
+    let server = crate::inference::serve_with_sample_models_and(&[]);
+    let (manifest, component) = sample_paths("writer");
+    let (ok, out, err) = cli(&server, &["plugins", "install", &manifest, &component]);
+    assert!(ok, "{out}{err}");
+
+    // The chat goes through the server's own chat path: an answer, with its usage.
+    let (ok, out, err) = cli(
+        &server,
+        &[
+            "plugins",
+            "call",
+            "writer",
+            "complete",
+            r#"{"prompt": "The capital of France is", "max_tokens": 8}"#,
+        ],
+    );
+    assert!(ok, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert!(!answer["text"].as_str().unwrap().is_empty(), "{answer}");
+    assert!(
+        answer["usage"]["completion_tokens"].as_u64().unwrap() >= 1,
+        "{answer}"
+    );
+
+    let (ok, out, err) = cli(
+        &server,
+        &[
+            "plugins",
+            "call",
+            "writer",
+            "embed",
+            r#"{"text": "a lighthouse keeper"}"#,
+        ],
+    );
+    assert!(ok, "{err}");
+    let embedded: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(embedded["dimensions"], 384);
+    assert!(embedded["norm"].as_f64().unwrap() > 0.1, "{embedded}");
+
+    // A model the manifest does not name is refused inside the plugin's call.
+    let (ok, _, err) = cli(
+        &server,
+        &[
+            "plugins",
+            "call",
+            "writer",
+            "complete",
+            r#"{"prompt": "hi", "model": "llama3:8b"}"#,
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("not among this plugin's models"), "{err}");
+}

@@ -1,0 +1,93 @@
+//! The `models` capability of plugins, served by this server: a plugin's chat goes through
+//! the same path as `/v1/chat/completions` (local models and routes alike; checked whole,
+//! answered as the JSON a client gets) and its embeddings through the local model pool. Held
+//! by the plugin service, it reaches the server's state weakly, so neither keeps the other
+//! alive.
+
+use std::sync::Weak;
+
+use hearth_plugins::{HostFuture, ModelHost};
+use serde_json::Value;
+
+use crate::gate::{CallerUser, Meter};
+use crate::state::{AppState, SharedState};
+
+/// The largest chat answer a plugin is handed.
+const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+pub struct ServerModels(Weak<SharedState>);
+
+impl ServerModels {
+    pub fn new(state: &AppState) -> ServerModels {
+        ServerModels(state.downgrade())
+    }
+
+    fn state(&self) -> Result<AppState, String> {
+        self.0
+            .upgrade()
+            .map(AppState::from_shared)
+            .ok_or_else(|| "the server is stopping".to_string())
+    }
+}
+
+impl ModelHost for ServerModels {
+    fn chat(&self, tenant_id: &str, request: Value) -> HostFuture<Value> {
+        let state = self.state();
+        let tenant = tenant_id.to_string();
+        Box::pin(async move {
+            let state = state?;
+            let meter = Meter::detached();
+            let caller = CallerUser::default();
+            let response = crate::routes::openai::chat_completions_uncached(
+                &state,
+                &meter,
+                (&tenant, &caller),
+                request,
+            )
+            .await
+            .map_err(|error| error.message)?;
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+                .await
+                .map_err(|error| format!("reading the model's answer: {error}"))?;
+            let answer: Value = serde_json::from_slice(&bytes)
+                .map_err(|error| format!("the model's answer is not JSON: {error}"))?;
+            if !status.is_success() {
+                let message = answer["error"]["message"]
+                    .as_str()
+                    .map_or_else(|| answer.to_string(), str::to_string);
+                return Err(format!("the chat failed ({status}): {message}"));
+            }
+            Ok(answer)
+        })
+    }
+
+    fn embed(
+        &self,
+        _tenant_id: &str,
+        model: &str,
+        input: Vec<String>,
+    ) -> HostFuture<Vec<Vec<f32>>> {
+        let state = self.state();
+        let model = model.to_string();
+        Box::pin(async move {
+            let inference = state?
+                .inference
+                .clone()
+                .ok_or("models are not served by this server")?;
+            let (_, service) = inference
+                .embedding_model(&model, None)
+                .await
+                .map_err(|error| error.to_string())?;
+            let embeddings = service
+                .embed(input)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok(embeddings
+                .items
+                .into_iter()
+                .map(|item| item.vector)
+                .collect())
+        })
+    }
+}
