@@ -647,8 +647,8 @@ impl Jobs {
     ) -> Result<RunInfo, JobError> {
         let key = (tenant_id.to_string(), name.to_string());
         let now = hearth_time::now_ms();
-        let run =
-            runner::start_run(&self.inner, &key, RunReason::Manual, now, input, false).await?;
+        let start = runner::Start::now(RunReason::Manual, now);
+        let run = runner::start_run(&self.inner, &key, start, input).await?;
         Ok(run.into())
     }
 

@@ -52,12 +52,11 @@ async fn schedule_loop(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
             }
         }
         for (key, fire) in due {
-            if let Err(error) = inner.store.set_job_last_fire(&key.0, &key.1, fire).await {
-                tracing::warn!(job = %key.1, tenant = %key.0, %error, "recording a job's fire time failed");
-            }
-            if let Err(error) =
-                start_run(&inner, &key, RunReason::Schedule, fire, None, false).await
-            {
+            let start = Start {
+                fire: Some(fire),
+                ..Start::now(RunReason::Schedule, fire)
+            };
+            if let Err(error) = start_run(&inner, &key, start, None).await {
                 tracing::warn!(job = %key.1, tenant = %key.0, %error, "a scheduled run could not start");
             }
         }
@@ -73,16 +72,41 @@ async fn schedule_loop(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
     }
 }
 
-/// Starts a run of a job, or queues or skips it as the job's overlap policy says (`queue`
-/// forces queueing: catch-up replays). Answers the run as recorded.
+/// Why and when a run is asked for.
+pub(crate) struct Start {
+    pub reason: RunReason,
+    pub due_at_ms: i64,
+    /// Queue it behind a running one whatever the overlap policy (catch-up replays).
+    pub queue: bool,
+    /// The scheduled time it was made for, recorded with it (catch-up counts from there).
+    pub fire: Option<i64>,
+}
+
+impl Start {
+    pub fn now(reason: RunReason, due_at_ms: i64) -> Start {
+        Start {
+            reason,
+            due_at_ms,
+            queue: false,
+            fire: None,
+        }
+    }
+}
+
+/// Starts a run of a job, or queues or skips it as the job's overlap policy says. Answers the
+/// run as recorded.
 pub(crate) async fn start_run(
     inner: &Arc<Inner>,
     key: &Key,
-    reason: RunReason,
-    due_at_ms: i64,
+    start: Start,
     input: Option<Value>,
-    queue: bool,
 ) -> Result<JobRunRow, JobError> {
+    let Start {
+        reason,
+        due_at_ms,
+        queue,
+        fire,
+    } = start;
     let now = hearth_time::now_ms();
     let mut run = JobRunRow {
         id: format!("run_{}", uuid::Uuid::now_v7().simple()),
@@ -107,16 +131,30 @@ pub(crate) async fn start_run(
         .ok_or_else(|| JobError::NotFound(key.1.clone()))?;
     let spec = job.spec.clone();
     if !job.running {
-        job.running = true;
+        // Recorded with its first attempt in one write: the work starts right after.
         run.started_at_ms = Some(now);
-        inner.store.insert_job_run(&run).await?;
+        run.attempts = 1;
+        let attempt = JobAttemptRow {
+            run_id: run.id.clone(),
+            attempt: 1,
+            status: status::RUNNING.to_string(),
+            output: None,
+            error: None,
+            started_at_ms: now,
+            finished_at_ms: None,
+        };
+        inner
+            .store
+            .record_job_run(&run, Some(&attempt), fire)
+            .await?;
+        job.running = true;
         drop(jobs);
-        spawn_execute(inner, key.clone(), spec, run.clone());
+        spawn_execute(inner, key.clone(), spec, run.clone(), Some(attempt));
         return Ok(run);
     }
     if (queue || spec.overlap == Overlap::Queue) && job.queue.len() < MAX_QUEUED {
         run.status = status::QUEUED.to_string();
-        inner.store.insert_job_run(&run).await?;
+        inner.store.record_job_run(&run, None, fire).await?;
         job.queue.push_back(run.clone());
         return Ok(run);
     }
@@ -127,7 +165,7 @@ pub(crate) async fn start_run(
         "the previous run was still running (overlap: skip)".to_string()
     });
     run.finished_at_ms = Some(now);
-    inner.store.insert_job_run(&run).await?;
+    inner.store.record_job_run(&run, None, fire).await?;
     drop(jobs);
     ended(inner, &run, reason, Duration::ZERO, None).await;
     Ok(run)
@@ -153,10 +191,18 @@ pub(crate) async fn start_next(inner: &Arc<Inner>, key: &Key) {
     if let Err(error) = inner.store.update_job_run(&run).await {
         tracing::warn!(job = %key.1, %error, "starting a queued run failed");
     }
-    spawn_execute(inner, key.clone(), spec, run);
+    spawn_execute(inner, key.clone(), spec, run, None);
 }
 
-fn spawn_execute(inner: &Arc<Inner>, key: Key, spec: Arc<JobSpec>, run: JobRunRow) {
+/// Runs a started run on its own task; `first` is its first attempt when that was recorded
+/// with the run.
+fn spawn_execute(
+    inner: &Arc<Inner>,
+    key: Key,
+    spec: Arc<JobSpec>,
+    run: JobRunRow,
+    first: Option<JobAttemptRow>,
+) {
     let inner = inner.clone();
     tokio::spawn(async move {
         let started = Instant::now();
@@ -165,7 +211,7 @@ fn spawn_execute(inner: &Arc<Inner>, key: Key, spec: Arc<JobSpec>, run: JobRunRo
                 u64::try_from(run.started_at_ms.unwrap_or(0) - run.due_at_ms).unwrap_or(0),
             )
         });
-        let (run, outcome) = execute(&inner, &key, &spec, run).await;
+        let (run, outcome) = execute(&inner, &key, &spec, run, first).await;
         // Free before anyone hears of the end, so a run asked for right after it is not
         // taken for an overlap.
         if let Some(job) = inner.jobs.lock().await.get_mut(&key) {
@@ -186,6 +232,7 @@ async fn execute(
     key: &Key,
     spec: &JobSpec,
     mut run: JobRunRow,
+    mut first: Option<JobAttemptRow>,
 ) -> (JobRunRow, Result<Value, String>) {
     let input: Option<Value> = run
         .input
@@ -196,17 +243,23 @@ async fn execute(
     let mut outcome: Result<Value, String> = Err("no attempt ran".to_string());
     for attempt in 1..=attempts {
         run.attempts = i64::from(attempt);
-        record(inner, |store| store.update_job_run(&run)).await;
-        let mut row = JobAttemptRow {
-            run_id: run.id.clone(),
-            attempt: i64::from(attempt),
-            status: status::RUNNING.to_string(),
-            output: None,
-            error: None,
-            started_at_ms: hearth_time::now_ms(),
-            finished_at_ms: None,
+        let mut row = match first.take() {
+            Some(recorded) => recorded,
+            None => {
+                record(inner, |store| store.update_job_run(&run)).await;
+                let row = JobAttemptRow {
+                    run_id: run.id.clone(),
+                    attempt: i64::from(attempt),
+                    status: status::RUNNING.to_string(),
+                    output: None,
+                    error: None,
+                    started_at_ms: hearth_time::now_ms(),
+                    finished_at_ms: None,
+                };
+                record(inner, |store| store.put_job_attempt(&row)).await;
+                row
+            }
         };
-        record(inner, |store| store.put_job_attempt(&row)).await;
         let context = RunContext {
             tenant_id: &key.0,
             job: &key.1,
@@ -368,9 +421,8 @@ async fn dependents(inner: &Arc<Inner>, key: &Key, output: Value) {
     }
     for (child, input) in ready {
         let now = hearth_time::now_ms();
-        if let Err(error) =
-            start_run(inner, &child, RunReason::After, now, Some(input), false).await
-        {
+        let start = Start::now(RunReason::After, now);
+        if let Err(error) = start_run(inner, &child, start, Some(input)).await {
             tracing::warn!(job = %child.1, %error, "a dependent job could not start");
         }
     }
@@ -429,12 +481,22 @@ pub(crate) async fn catch_up(
         }
         CatchUp::Once => {
             let input = json!({"missed": count, "first_ms": first, "last_ms": last});
-            start_run(inner, key, RunReason::CatchUp, last, Some(input), false).await?;
+            start_run(
+                inner,
+                key,
+                Start::now(RunReason::CatchUp, last),
+                Some(input),
+            )
+            .await?;
         }
         CatchUp::All => {
             let from = count.saturating_sub(MAX_CATCH_UP);
             for &time in &missed[from..] {
-                start_run(inner, key, RunReason::CatchUp, time, None, true).await?;
+                let start = Start {
+                    queue: true,
+                    ..Start::now(RunReason::CatchUp, time)
+                };
+                start_run(inner, key, start, None).await?;
             }
         }
     }

@@ -137,16 +137,10 @@ async fn spawn_worker(inner: &Arc<Inner>, events: Arc<Events>, key: &Key) {
                     Ok(())
                 } else {
                     let input = event_input(&delivery);
-                    crate::runner::start_run(
-                        &inner,
-                        &key,
-                        RunReason::Event,
-                        delivery.event.time_ms,
-                        Some(input),
-                        false,
-                    )
-                    .await
-                    .map(|_| ())
+                    let start = crate::runner::Start::now(RunReason::Event, delivery.event.time_ms);
+                    crate::runner::start_run(&inner, &key, start, Some(input))
+                        .await
+                        .map(|_| ())
                 };
                 let ids = [delivery.delivery_id.clone()];
                 let result = match settled {

@@ -171,6 +171,13 @@ async fn a_cron_schedule_with_seconds_fires_on_its_times_and_publishes_each_run(
             "never before its time"
         );
     }
+    // The time it fired for is kept with the job: what catch-up counts from after a restart.
+    let rows = setup.store.jobs().await.unwrap();
+    let last_fire = rows[0].last_fire_ms.expect("a fire time recorded");
+    assert!(
+        fired.iter().any(|run| run.due_at_ms <= last_fire),
+        "{last_fire}"
+    );
     let event = tokio::time::timeout(Duration::from_secs(5), ended.next())
         .await
         .expect("a run's event")

@@ -123,8 +123,16 @@ impl Store {
         Ok(())
     }
 
-    /// Records a new run.
-    pub async fn insert_job_run(&self, run: &JobRunRow) -> Result<(), StoreError> {
+    /// Records a new run in one transaction with what goes with it: its first attempt, when
+    /// it starts at once, and the scheduled time it was made for (`jobs.last_fire_ms`). One
+    /// write before a run's work begins, not three.
+    pub async fn record_job_run(
+        &self,
+        run: &JobRunRow,
+        first_attempt: Option<&JobAttemptRow>,
+        fire_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO job_runs ({RUN_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -142,8 +150,32 @@ impl Store {
         .bind(run.created_at_ms)
         .bind(run.started_at_ms)
         .bind(run.finished_at_ms)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
+        if let Some(attempt) = first_attempt {
+            sqlx::query(
+                "INSERT INTO job_attempts (run_id, attempt, status, output, error, \
+                 started_at_ms, finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&attempt.run_id)
+            .bind(attempt.attempt)
+            .bind(&attempt.status)
+            .bind(&attempt.output)
+            .bind(&attempt.error)
+            .bind(attempt.started_at_ms)
+            .bind(attempt.finished_at_ms)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        if let Some(fire_ms) = fire_ms {
+            sqlx::query("UPDATE jobs SET last_fire_ms = $3 WHERE tenant_id = $1 AND name = $2")
+                .bind(&run.tenant_id)
+                .bind(&run.job)
+                .bind(fire_ms)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 
