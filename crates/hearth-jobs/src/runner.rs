@@ -61,12 +61,19 @@ async fn schedule_loop(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
             }
         }
         drop(inner);
+        // To the microsecond: whole milliseconds would wake up to one late, before the timer's
+        // own rounding.
         let wait = earliest
-            .map_or(MAX_SLEEP_MS, |next| next - hearth_time::now_ms())
-            .clamp(0, MAX_SLEEP_MS);
+            .map_or(Duration::from_millis(MAX_SLEEP_MS as u64), |next| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                Duration::from_millis(u64::try_from(next).unwrap_or(0)).saturating_sub(now)
+            })
+            .min(Duration::from_millis(MAX_SLEEP_MS as u64));
         let notified = wake.notified();
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = notified => {}
         }
     }

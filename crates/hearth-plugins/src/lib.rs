@@ -86,6 +86,8 @@ pub enum PluginEvent {
         tenant_id: String,
         outcome: CallOutcome,
         duration: Duration,
+        /// The largest linear memory an instance of the serving version grew to (bytes).
+        memory_peak_bytes: u64,
     },
     /// The breaker disabled a plugin after repeated stops.
     Disabled { plugin: String, reason: String },
@@ -780,6 +782,10 @@ impl Plugins {
             tenant_id: tenant_id.to_string(),
             outcome,
             duration: started.elapsed(),
+            memory_peak_bytes: loaded
+                .guest
+                .memory_peak
+                .load(std::sync::atomic::Ordering::Relaxed) as u64,
         });
         match &result {
             Err(PluginError::Stopped {

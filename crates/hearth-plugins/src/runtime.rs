@@ -122,6 +122,7 @@ impl Runtime {
             memory: MemoryLimit {
                 max_bytes: guest.memory_bytes,
                 exceeded: false,
+                peak: guest.memory_peak.clone(),
             },
             guest: guest.clone(),
             host: host.clone(),
@@ -166,6 +167,8 @@ pub(crate) struct GuestIdentity {
     pub http: Vec<String>,
     /// What it may do: memory collections and secret names, as its manifest declares them.
     pub capabilities: crate::manifest::Capabilities,
+    /// The largest linear memory any of its instances grew to (bytes).
+    pub memory_peak: Arc<std::sync::atomic::AtomicUsize>,
     pub logs: Mutex<VecDeque<LogLine>>,
     /// The configuration as the guest reads it (JSON text); replaced when an admin sets one.
     config: std::sync::RwLock<Arc<str>>,
@@ -186,6 +189,7 @@ impl GuestIdentity {
                 .collect(),
             http: manifest.capabilities.http.clone(),
             capabilities: manifest.capabilities.clone(),
+            memory_peak: Arc::default(),
             logs: Mutex::new(VecDeque::new()),
         }
     }
@@ -272,6 +276,8 @@ impl CallState {
 pub(crate) struct MemoryLimit {
     max_bytes: usize,
     pub exceeded: bool,
+    /// The plugin version's largest linear memory so far, over all its instances.
+    peak: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ResourceLimiter for MemoryLimit {
@@ -288,6 +294,7 @@ impl ResourceLimiter for MemoryLimit {
                 self.max_bytes
             )));
         }
+        self.peak.fetch_max(desired, Ordering::Relaxed);
         Ok(true)
     }
 

@@ -271,6 +271,23 @@ async fn each_misbehaving_call_is_stopped_with_its_reason_while_another_plugin_k
         logs[1].message.contains("call stopped (memory)"),
         "{logs:?}"
     );
+    // Each call reports the largest memory the plugin's instances grew to, within its limit.
+    let peaks: Vec<u64> = host
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| match event {
+            PluginEvent::Called {
+                plugin,
+                memory_peak_bytes,
+                ..
+            } if plugin == "unruly" => Some(*memory_peak_bytes),
+            _ => None,
+        })
+        .collect();
+    let peak = *peaks.iter().max().unwrap();
+    assert!(peak > 64 << 10 && peak <= 16 << 20, "{peaks:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,6 +92,11 @@ pub fn install_metrics_recorder() -> PrometheusHandle {
                 metrics::Unit::Seconds,
                 "Time a plugin call took, waiting for an instance included"
             );
+            metrics::describe_gauge!(
+                "hearth_plugin_memory_peak_bytes",
+                metrics::Unit::Bytes,
+                "The largest linear memory an instance of the plugin's serving version grew to"
+            );
             metrics::describe_counter!(
                 "hearth_job_runs_total",
                 "Job runs by job and how they ended (succeeded, failed, skipped, interrupted)"
@@ -523,6 +528,7 @@ pub(crate) fn record_plugin_call(
     plugin: &str,
     outcome: hearth_plugins::CallOutcome,
     duration: std::time::Duration,
+    memory_peak_bytes: u64,
 ) {
     let outcome = match outcome {
         hearth_plugins::CallOutcome::Ok => "ok",
@@ -532,8 +538,10 @@ pub(crate) fn record_plugin_call(
     let plugin = plugin.to_owned();
     metrics::counter!("hearth_plugin_calls_total", "plugin" => plugin.clone(), "outcome" => outcome)
         .increment(1);
-    metrics::histogram!("hearth_plugin_call_duration_seconds", "plugin" => plugin)
+    metrics::histogram!("hearth_plugin_call_duration_seconds", "plugin" => plugin.clone())
         .record(duration.as_secs_f64());
+    metrics::gauge!("hearth_plugin_memory_peak_bytes", "plugin" => plugin)
+        .set(memory_peak_bytes as f64);
 }
 
 /// Records one job run's end: how it ended, how long it took and, for scheduled runs, how

@@ -118,8 +118,9 @@ pub fn plugin_observer(events: Option<Arc<Events>>) -> hearth_plugins::PluginObs
             tenant_id,
             outcome,
             duration,
+            memory_peak_bytes,
         } => {
-            crate::metrics::record_plugin_call(&plugin, outcome, duration);
+            crate::metrics::record_plugin_call(&plugin, outcome, duration, memory_peak_bytes);
             // Calls with no tenant are the service's own (listing tools at install).
             if let (CallOutcome::Stopped(reason), false) = (outcome, tenant_id.is_empty()) {
                 let data = json!({"plugin": plugin, "reason": reason.as_str(),
