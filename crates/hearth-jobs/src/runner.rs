@@ -15,6 +15,8 @@ use crate::{Inner, JobError, Key, MAX_CATCH_UP, MAX_QUEUED, RunEnded, RunReason,
 
 /// The longest the scheduler sleeps without looking again (a clock change, a lost wake).
 const MAX_SLEEP_MS: i64 = 60_000;
+/// How long before a fire the scheduler stops trusting the async timer.
+const PRECISE_SLEEP: Duration = Duration::from_millis(3);
 /// Missed times counted at most when catching up.
 const MAX_MISSED_COUNTED: usize = 100_000;
 
@@ -71,9 +73,16 @@ async fn schedule_loop(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
                 Duration::from_millis(u64::try_from(next).unwrap_or(0)).saturating_sub(now)
             })
             .min(Duration::from_millis(MAX_SLEEP_MS as u64));
+        // The async timer wakes on whole milliseconds, rounded up (a fire would start a
+        // millisecond or two late): the last stretch is slept on a blocking thread, to the
+        // tens of microseconds.
+        if wait <= PRECISE_SLEEP {
+            let _ = tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await;
+            continue;
+        }
         let notified = wake.notified();
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(wait - PRECISE_SLEEP) => {}
             _ = notified => {}
         }
     }
