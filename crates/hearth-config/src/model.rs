@@ -711,6 +711,29 @@ fn field<'a>(table: &'a Value, name: &str) -> Option<&'a Value> {
     table.as_table().and_then(|table| table.get(name))
 }
 
+/// The error for field `name` of table `index` of the array `key` (`upstreams[1].base_url`).
+fn invalid_field(
+    values: &Values<'_>,
+    key: &str,
+    index: usize,
+    table: &Value,
+    name: &str,
+    expected: &str,
+) -> ConfigError {
+    let mut error = values.invalid(key, expected);
+    if let ConfigError::InvalidValue { key: at, value, .. } = &mut error {
+        *at = format!("{key}[{index}].{name}");
+        *value = field(table, name).map(Value::to_string).unwrap_or_default();
+    }
+    error
+}
+
+fn text_field(table: &Value, name: &str) -> Option<String> {
+    field(table, name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -723,18 +746,9 @@ fn upstreams(values: &Values<'_>) -> Result<Vec<UpstreamConfig>, ConfigError> {
     let mut upstreams: Vec<UpstreamConfig> = Vec::new();
     for (index, table) in tables(values, "upstreams")?.iter().enumerate() {
         let invalid = |name: &str, expected: &str| {
-            let mut error = values.invalid("upstreams", expected);
-            if let ConfigError::InvalidValue { key, value, .. } = &mut error {
-                *key = format!("upstreams[{index}].{name}");
-                *value = field(table, name).map(Value::to_string).unwrap_or_default();
-            }
-            error
+            invalid_field(values, "upstreams", index, table, name, expected)
         };
-        let text = |name: &str| {
-            field(table, name)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let text = |name: &str| text_field(table, name);
         let name = text("name").unwrap_or_default();
         if !valid_name(&name) || name == "local" {
             return Err(invalid(
@@ -772,18 +786,9 @@ fn jobs(values: &Values<'_>) -> Result<Vec<JobConfig>, ConfigError> {
     let mut jobs: Vec<JobConfig> = Vec::new();
     for (index, table) in tables(values, "jobs")?.iter().enumerate() {
         let invalid = |name: &str, expected: &str| {
-            let mut error = values.invalid("jobs", expected);
-            if let ConfigError::InvalidValue { key, value, .. } = &mut error {
-                *key = format!("jobs[{index}].{name}");
-                *value = field(table, name).map(Value::to_string).unwrap_or_default();
-            }
-            error
+            invalid_field(values, "jobs", index, table, name, expected)
         };
-        let text = |name: &str| {
-            field(table, name)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let text = |name: &str| text_field(table, name);
         let number = |name: &str| field(table, name).and_then(Value::as_integer);
         let name = text("name").unwrap_or_default();
         let tenant = text("tenant");

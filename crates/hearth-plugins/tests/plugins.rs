@@ -1189,6 +1189,15 @@ async fn a_plugin_keeps_notes_in_the_callers_collections_and_reads_only_its_decl
     );
 }
 
+/// A manifest without the lines that set `keys`.
+fn without_lines(manifest: &str, keys: &[&str]) -> String {
+    manifest
+        .lines()
+        .filter(|line| !keys.iter().any(|key| line.starts_with(key)))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 #[tokio::test]
 async fn memory_and_secrets_imports_need_their_capabilities() {
     let host = host().await;
@@ -1200,12 +1209,7 @@ async fn memory_and_secrets_imports_need_their_capabilities() {
         ),
         (&["secrets"][..], "secrets"),
     ] {
-        let manifest: String = notes
-            .manifest
-            .lines()
-            .filter(|line| !without.iter().any(|key| line.starts_with(key)))
-            .map(|line| format!("{line}\n"))
-            .collect();
+        let manifest = without_lines(&notes.manifest, without);
         let error = host
             .plugins
             .install(&manifest, &notes.component, None)
@@ -1222,12 +1226,7 @@ async fn memory_and_secrets_imports_need_their_capabilities() {
 async fn a_plugin_importing_models_needs_them_declared_and_fails_cleanly_without_a_host() {
     let host = host().await;
     let writer = sample("writer");
-    let undeclared: String = writer
-        .manifest
-        .lines()
-        .filter(|line| !line.starts_with("models"))
-        .map(|line| format!("{line}\n"))
-        .collect();
+    let undeclared = without_lines(&writer.manifest, &["models"]);
     let error = host
         .plugins
         .install(&undeclared, &writer.component, None)

@@ -114,13 +114,7 @@ impl Store {
         name: &str,
         fire_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET last_fire_ms = $3 WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant_id)
-            .bind(name)
-            .bind(fire_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Ok(update_last_fire(&self.pool, tenant_id, name, fire_ms).await?)
     }
 
     /// Records a new run in one transaction with what goes with it: its first attempt, when
@@ -153,27 +147,10 @@ impl Store {
         .execute(&mut *transaction)
         .await?;
         if let Some(attempt) = first_attempt {
-            sqlx::query(
-                "INSERT INTO job_attempts (run_id, attempt, status, output, error, \
-                 started_at_ms, finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&attempt.run_id)
-            .bind(attempt.attempt)
-            .bind(&attempt.status)
-            .bind(&attempt.output)
-            .bind(&attempt.error)
-            .bind(attempt.started_at_ms)
-            .bind(attempt.finished_at_ms)
-            .execute(&mut *transaction)
-            .await?;
+            upsert_attempt(&mut *transaction, attempt).await?;
         }
         if let Some(fire_ms) = fire_ms {
-            sqlx::query("UPDATE jobs SET last_fire_ms = $3 WHERE tenant_id = $1 AND name = $2")
-                .bind(&run.tenant_id)
-                .bind(&run.job)
-                .bind(fire_ms)
-                .execute(&mut *transaction)
-                .await?;
+            update_last_fire(&mut *transaction, &run.tenant_id, &run.job, fire_ms).await?;
         }
         transaction.commit().await?;
         Ok(())
@@ -199,23 +176,7 @@ impl Store {
 
     /// Records an attempt, or its end (the same run and attempt number).
     pub async fn put_job_attempt(&self, attempt: &JobAttemptRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO job_attempts (run_id, attempt, status, output, error, started_at_ms, \
-             finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (run_id, attempt) DO UPDATE SET status = excluded.status, \
-             output = excluded.output, error = excluded.error, \
-             finished_at_ms = excluded.finished_at_ms",
-        )
-        .bind(&attempt.run_id)
-        .bind(attempt.attempt)
-        .bind(&attempt.status)
-        .bind(&attempt.output)
-        .bind(&attempt.error)
-        .bind(attempt.started_at_ms)
-        .bind(attempt.finished_at_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        Ok(upsert_attempt(&self.pool, attempt).await?)
     }
 
     /// A job's runs, newest first; `before_ms` pages back by creation time.
@@ -324,4 +285,43 @@ impl Store {
         transaction.commit().await?;
         Ok(result.rows_affected())
     }
+}
+
+/// Inserts an attempt, or records its end (same run and number).
+async fn upsert_attempt<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    attempt: &JobAttemptRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO job_attempts (run_id, attempt, status, output, error, started_at_ms, \
+         finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (run_id, attempt) DO UPDATE SET status = excluded.status, \
+         output = excluded.output, error = excluded.error, \
+         finished_at_ms = excluded.finished_at_ms",
+    )
+    .bind(&attempt.run_id)
+    .bind(attempt.attempt)
+    .bind(&attempt.status)
+    .bind(&attempt.output)
+    .bind(&attempt.error)
+    .bind(attempt.started_at_ms)
+    .bind(attempt.finished_at_ms)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+async fn update_last_fire<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    tenant_id: &str,
+    name: &str,
+    fire_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET last_fire_ms = $3 WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant_id)
+        .bind(name)
+        .bind(fire_ms)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

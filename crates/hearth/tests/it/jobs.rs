@@ -5,19 +5,7 @@
 use std::time::Duration;
 
 use crate::Server;
-
-fn cli(server: &Server, args: &[&str]) -> (bool, String, String) {
-    let output = crate::run(
-        crate::hearth(server.dir.path())
-            .args(args)
-            .args(["--url", &server.url("")]),
-    );
-    (
-        output.status.success(),
-        crate::stdout_of(&output),
-        crate::stderr_of(&output),
-    )
-}
+use crate::plugins::cli;
 
 const CONFIG: &str = r#"
 [[jobs]]

@@ -21,7 +21,7 @@ fn sample_paths(name: &str) -> (String, String) {
 }
 
 /// Runs `hearth ARGS --url <server>`: (success, stdout, stderr).
-fn cli(server: &Server, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn cli(server: &Server, args: &[&str]) -> (bool, String, String) {
     let output = crate::run(
         crate::hearth(server.dir.path())
             .args(args)
