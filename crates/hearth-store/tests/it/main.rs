@@ -48,7 +48,9 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "responses",
             "graphs",
             "conversation memory",
-            "plugins"
+            "plugins",
+            "jobs",
+            "plugin secrets"
         ]
     );
     store
@@ -58,6 +60,11 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(
+        store.migrate_down(None).await.expect("down plugin secrets"),
+        [15]
+    );
+    assert_eq!(store.migrate_down(None).await.expect("down jobs"), [14]);
     assert_eq!(store.migrate_down(None).await.expect("down plugins"), [13]);
     assert_eq!(
         store
@@ -93,7 +100,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
     );
     assert!(
         store
