@@ -134,12 +134,12 @@ pub(crate) async fn chat_with_plugins(
         ))
         .with_param(field))
     };
-    if object.get("stream").and_then(Value::as_bool) == Some(true) {
-        return refuse(
-            "stream",
-            "plugin tools run between generations; ask without streaming",
-        );
-    }
+    // Streamed, the steps still run whole (their tool calls must be complete to run); the
+    // answer is then sent as chunks, as a streamed chat is.
+    let stream = object.remove("stream").and_then(|value| value.as_bool()) == Some(true);
+    let include_usage = object
+        .remove("stream_options")
+        .is_some_and(|options| options["include_usage"] == json!(true));
     if object
         .get("n")
         .and_then(Value::as_u64)
@@ -209,6 +209,9 @@ pub(crate) async fn chat_with_plugins(
             answer["usage"]["completion_tokens"] = json!(usage[1]);
             answer["usage"]["total_tokens"] = json!(usage[2]);
             answer["plugin_calls"] = serde_json::to_value(&calls).unwrap_or(Value::Null);
+            if stream {
+                return Ok(as_chunks(&answer, include_usage));
+            }
             return Ok(Json(answer).into_response());
         }
         let mut results = Vec::with_capacity(requested.len());
@@ -314,4 +317,57 @@ async fn run_call(
     }
     record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     record
+}
+
+/// A whole chat answer as the server-sent events of a streamed one: the message in one delta
+/// (its text, or its tool calls, indexed), then the finish reason with `plugin_calls`, the
+/// usage chunk when asked for, and `[DONE]`.
+fn as_chunks(answer: &Value, include_usage: bool) -> Response {
+    let choice = &answer["choices"][0];
+    let message = &choice["message"];
+    let chunk = |choices: Value| {
+        json!({"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"],
+               "model": answer["model"], "system_fingerprint": answer["system_fingerprint"],
+               "choices": choices})
+    };
+    let mut delta = json!({"role": "assistant", "content": message["content"]});
+    if let Some(calls) = message["tool_calls"].as_array() {
+        let indexed: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(index, call)| {
+                let mut call = call.clone();
+                call["index"] = json!(index);
+                call
+            })
+            .collect();
+        delta["tool_calls"] = Value::Array(indexed);
+    }
+    let mut events = vec![chunk(
+        json!([{"index": 0, "delta": delta, "finish_reason": null}]),
+    )];
+    let mut last =
+        chunk(json!([{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]));
+    last["plugin_calls"] = answer["plugin_calls"].clone();
+    events.push(last);
+    if include_usage {
+        let mut usage = chunk(json!([]));
+        usage["usage"] = answer["usage"].clone();
+        events.push(usage);
+    }
+    let mut body = String::new();
+    for event in events {
+        body.push_str("data: ");
+        body.push_str(&event.to_string());
+        body.push_str("\n\n");
+    }
+    body.push_str("data: [DONE]\n\n");
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }

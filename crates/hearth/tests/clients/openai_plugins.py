@@ -63,13 +63,26 @@ def main(base_url):
     except openai.NotFoundError as error:
         check(error.body["param"] == "plugins.tools[0]", f"{error.body}")
 
-    # Streaming does not mix with the tool loop yet: a 400 naming stream.
-    try:
-        client.chat.completions.create(model=CHAT_MODEL, messages=question, stream=True,
-                                       extra_body={"plugins": {}})
-        raise AssertionError("a streamed plugin chat was accepted")
-    except openai.BadRequestError as error:
-        check(error.body["param"] == "stream", f"{error.body}")
+    # Streamed: the steps run whole, then the answer comes as chunks, plugin_calls on the
+    # last one with a finish reason, and the usage chunk when asked for.
+    stream = client.chat.completions.create(
+        model=CHAT_MODEL, messages=question, tool_choice="required", max_tokens=128,
+        temperature=0, stream=True, stream_options={"include_usage": True},
+        extra_body={"plugins": {"tools": ["calculator.convert"], "max_steps": 2}})
+    text, finish, streamed_calls, usage = "", None, None, None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for streamed in chunk.choices:
+            text += streamed.delta.content or ""
+            if streamed.finish_reason:
+                finish = streamed.finish_reason
+                streamed_calls = chunk.model_extra.get("plugin_calls")
+    check(text, "no streamed answer")
+    check(finish in ("stop", "length"), f"finish_reason {finish!r}")
+    check(streamed_calls and streamed_calls[0]["tool"] == "convert", f"{streamed_calls!r}")
+    check(usage is not None and usage.completion_tokens > 1, f"usage {usage}")
+    print(f"streamed answer: {text!r}")
     print("refusals: ok")
 
 
