@@ -743,6 +743,47 @@ impl Meter {
         self.state().target = Some(target.to_owned());
     }
 
+    /// Records what a meter no request carried saw (a plugin's model call) as a usage row of
+    /// `tenant`, with its cost, under `route`.
+    pub(crate) fn record_detached(
+        &self,
+        gateway: &GatewayState,
+        tenant: &str,
+        route: &str,
+        status: u16,
+        latency: std::time::Duration,
+    ) {
+        let state = self.state();
+        let Some(model) = state.model.clone() else {
+            return;
+        };
+        let target = state
+            .target
+            .clone()
+            .unwrap_or_else(|| format!("local/{model}"));
+        let cost_micro_usd = gateway
+            .prices
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .cost_micro_usd(&target, state.prompt_tokens, state.completion_tokens);
+        gateway.usage.record(UsageEvent {
+            at_ms: hearth_gateway::now_ms(),
+            tenant_id: (tenant != INSTANCE_SCOPE).then(|| tenant.to_string()),
+            key_id: None,
+            user_id: None,
+            target,
+            model,
+            route: route.to_string(),
+            status,
+            prompt_tokens: state.prompt_tokens,
+            completion_tokens: state.completion_tokens,
+            latency_ms: latency.as_millis() as u64,
+            time_to_first_token_ms: None,
+            cache_hit: false,
+            cost_micro_usd,
+        });
+    }
+
     #[cfg(test)]
     pub(crate) fn detached_for_tests() -> Meter {
         Meter::detached()

@@ -1,6 +1,7 @@
 //! The `models` capability of plugins, served by this server: a plugin's chat goes through
 //! the same path as `/v1/chat/completions` (local models and routes alike; checked whole,
-//! answered as the JSON a client gets) and its embeddings through the local model pool. Held
+//! answered as the JSON a client gets; its tokens recorded as the calling tenant's usage,
+//! route `plugin models.chat`) and its embeddings through the local model pool. Held
 //! by the plugin service, it reaches the server's state weakly, so neither keeps the other
 //! alive.
 
@@ -12,6 +13,8 @@ use serde_json::Value;
 use crate::gate::{CallerUser, Meter};
 use crate::state::{AppState, SharedState};
 
+/// How usage rows name a plugin's chat.
+const PLUGIN_CHAT_ROUTE: &str = "plugin models.chat";
 /// The largest chat answer a plugin is handed.
 const MAX_ANSWER_BYTES: usize = 4 << 20;
 
@@ -38,6 +41,7 @@ impl ModelHost for ServerModels {
             let state = state?;
             let meter = Meter::detached();
             let caller = CallerUser::default();
+            let started = std::time::Instant::now();
             let response = crate::routes::openai::chat_completions_uncached(
                 &state,
                 &meter,
@@ -47,6 +51,16 @@ impl ModelHost for ServerModels {
             .await
             .map_err(|error| error.message)?;
             let status = response.status();
+            // The tenant's usage and costs count what its plugins' chats read and wrote.
+            if let Some(gateway) = &state.gateway {
+                meter.record_detached(
+                    gateway,
+                    &tenant,
+                    PLUGIN_CHAT_ROUTE,
+                    status.as_u16(),
+                    started.elapsed(),
+                );
+            }
             let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
                 .await
                 .map_err(|error| format!("reading the model's answer: {error}"))?;

@@ -208,6 +208,32 @@ fn a_plugin_chats_and_embeds_with_the_models_its_manifest_names() {
         answer["usage"]["completion_tokens"].as_u64().unwrap() >= 1,
         "{answer}"
     );
+    // The plugin's chat is the caller's usage (here the local user's, the instance's own).
+    let started = std::time::Instant::now();
+    loop {
+        let usage: serde_json::Value = crate::client()
+            .get(server.url("/admin/v1/usage?group_by=model"))
+            .send()
+            .expect("usage")
+            .json()
+            .expect("JSON");
+        let chat = usage["data"]
+            .as_array()
+            .and_then(|groups| groups.iter().find(|group| group["model"] == "gemma3:270m"));
+        if let Some(chat) = chat {
+            assert_eq!(chat["requests"], 1, "{usage}");
+            assert_eq!(
+                chat["completion_tokens"], answer["usage"]["completion_tokens"],
+                "{usage}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "no usage: {usage}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     let (ok, out, err) = cli(
         &server,
