@@ -487,6 +487,15 @@ impl Jobs {
         let mut changed_triggers = Vec::new();
         for (spec, schedule) in specs.into_iter().zip(schedules) {
             let key = (tenant_id.to_string(), spec.name.clone());
+            // The same definition again (configuration's, at every start) changes nothing:
+            // not its next fire, not what its parents have done, not when it was updated.
+            if let Some(job) = jobs.get(&key)
+                && *job.spec == spec
+                && job.source == source
+            {
+                infos.push(info(&key, job));
+                continue;
+            }
             let definition = serde_json::to_string(&spec)
                 .map_err(|error| JobError::Runtime(error.to_string()))?;
             let created_at_ms = jobs.get(&key).map_or(now, |job| job.created_at_ms);

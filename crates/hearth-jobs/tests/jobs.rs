@@ -290,6 +290,15 @@ async fn cycles_and_unknown_parents_are_refused_when_defined() {
             .is_err()
     );
 
+    // The same definition again (configuration's, at every start) changes nothing.
+    let before = jobs.get(TENANT, "b").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = jobs
+        .define(TENANT, before.spec.clone(), Source::Api, true)
+        .await
+        .unwrap();
+    assert_eq!(again.updated_at_ms, before.updated_at_ms);
+
     let unknown = builtin("d", "make-coffee");
     let error = jobs
         .define(TENANT, unknown, Source::Api, true)
