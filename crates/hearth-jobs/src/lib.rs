@@ -40,7 +40,7 @@ pub const MAX_CATCH_UP: usize = 100;
 pub struct JobsOptions {
     /// Most jobs one tenant may define.
     pub max_per_tenant: usize,
-    /// Runs kept per job; older ones (and their attempts) are removed.
+    /// Runs kept per job (about: trims run now and then); older ones and their attempts go.
     pub history_per_job: u32,
     /// Whether webhook actions may reach loopback and private addresses.
     pub allow_internal_targets: bool,
@@ -244,6 +244,8 @@ pub(crate) struct Inner {
     wake: Arc<Notify>,
     /// Run ids as they end, for callers waiting on one.
     ended: broadcast::Sender<String>,
+    /// Run ends so far, for trimming history now and then.
+    runs_ended: std::sync::atomic::AtomicU64,
 }
 
 /// The jobs service.
@@ -285,6 +287,7 @@ impl Jobs {
             jobs: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             ended,
+            runs_ended: std::sync::atomic::AtomicU64::new(0),
         });
         let jobs = Jobs { inner };
         jobs.load().await?;
@@ -360,7 +363,7 @@ impl Jobs {
                 runner::catch_up(inner, &key, spec, schedule, last_fire, now).await?;
             }
             if spec.trigger.is_some() {
-                triggers::start(inner, &key, spec).await?;
+                triggers::sync(inner, &key, spec).await?;
             }
         }
         // Queued runs of jobs with nothing running start now.
@@ -549,7 +552,7 @@ impl Jobs {
         }
         drop(jobs);
         for (key, spec) in changed_triggers {
-            triggers::replace(inner, &key, &spec).await?;
+            triggers::sync(inner, &key, &spec).await?;
         }
         inner.wake.notify_one();
         Ok(infos)

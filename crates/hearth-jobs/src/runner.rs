@@ -15,6 +15,8 @@ use crate::{Inner, JobError, Key, MAX_CATCH_UP, MAX_QUEUED, RunEnded, RunReason,
 
 /// The longest the scheduler sleeps without looking again (a clock change, a lost wake).
 const MAX_SLEEP_MS: i64 = 60_000;
+/// Run ends per history trim.
+const TRIM_EVERY: u64 = 32;
 /// How long before a fire the scheduler stops trusting the async timer.
 const PRECISE_SLEEP: Duration = Duration::from_millis(3);
 /// Missed times counted at most when catching up.
@@ -361,10 +363,16 @@ async fn ended(
     duration: Duration,
     lag: Option<Duration>,
 ) {
-    if let Err(error) = inner
-        .store
-        .trim_job_runs(&run.tenant_id, &run.job, inner.options.history_per_job)
-        .await
+    // A trim is a write of its own: one run end in TRIM_EVERY pays for it, so a job keeps
+    // about `history_per_job` runs without a second write per run.
+    if inner
+        .runs_ended
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(TRIM_EVERY)
+        && let Err(error) = inner
+            .store
+            .trim_job_runs(&run.tenant_id, &run.job, inner.options.history_per_job)
+            .await
     {
         tracing::warn!(job = %run.job, %error, "trimming a job's history failed");
     }

@@ -22,30 +22,10 @@ fn consumer_name(job: &str) -> String {
     format!("_job_{job}")
 }
 
-/// Starts the trigger of a loaded job (its consumer exists, or is made).
-pub(crate) async fn start(inner: &Arc<Inner>, key: &Key, spec: &JobSpec) -> Result<(), JobError> {
-    let (Some(events), Some(pattern)) = (&inner.events, &spec.trigger) else {
-        return Ok(());
-    };
-    let existing = events
-        .consumer_config(&key.0, &consumer_name(&key.1))
-        .await
-        .ok();
-    let same = existing
-        .as_ref()
-        .is_some_and(|config| config.filter == vec![pattern.clone()]);
-    if !same {
-        make_consumer(events, key, pattern).await?;
-    }
-    if spec.enabled {
-        spawn_worker(inner, events.clone(), key).await;
-    }
-    Ok(())
-}
-
-/// A job's trigger changed (or it was defined, enabled or disabled): the consumer follows the
-/// new pattern from now on and the worker runs while the job is enabled.
-pub(crate) async fn replace(inner: &Arc<Inner>, key: &Key, spec: &JobSpec) -> Result<(), JobError> {
+/// Makes a job's trigger what its definition says (at load, and whenever it is defined,
+/// enabled or disabled): the consumer follows the pattern (a changed one from now on) and the
+/// worker runs while the job is enabled.
+pub(crate) async fn sync(inner: &Arc<Inner>, key: &Key, spec: &JobSpec) -> Result<(), JobError> {
     let Some(events) = &inner.events else {
         return Ok(());
     };

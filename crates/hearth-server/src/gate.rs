@@ -639,6 +639,14 @@ pub(crate) async fn gatekeeper(
     })
 }
 
+/// What a finished meter is recorded as: the model asked for, the target that served it and
+/// the cost of its tokens (none for a cache hit).
+struct Priced {
+    model: String,
+    target: String,
+    cost_micro_usd: u64,
+}
+
 #[derive(Debug, Default)]
 struct MeterState {
     model: Option<String>,
@@ -648,6 +656,30 @@ struct MeterState {
     prompt_tokens: u64,
     completion_tokens: u64,
     first_token_at: Option<Instant>,
+}
+
+impl MeterState {
+    /// `None` when no model was used (nothing to record).
+    fn priced(&self, prices: &std::sync::RwLock<hearth_gateway::Prices>) -> Option<Priced> {
+        let model = self.model.clone()?;
+        let target = self
+            .target
+            .clone()
+            .unwrap_or_else(|| format!("local/{model}"));
+        let cost_micro_usd = if self.cache_hit {
+            0
+        } else {
+            prices
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .cost_micro_usd(&target, self.prompt_tokens, self.completion_tokens)
+        };
+        Some(Priced {
+            model,
+            target,
+            cost_micro_usd,
+        })
+    }
 }
 
 /// What one request used, reported by its handler while it runs; the gate records it when
@@ -754,18 +786,14 @@ impl Meter {
         latency: std::time::Duration,
     ) {
         let state = self.state();
-        let Some(model) = state.model.clone() else {
+        let Some(Priced {
+            model,
+            target,
+            cost_micro_usd,
+        }) = state.priced(&gateway.prices)
+        else {
             return;
         };
-        let target = state
-            .target
-            .clone()
-            .unwrap_or_else(|| format!("local/{model}"));
-        let cost_micro_usd = gateway
-            .prices
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .cost_micro_usd(&target, state.prompt_tokens, state.completion_tokens);
         gateway.usage.record(UsageEvent {
             at_ms: hearth_gateway::now_ms(),
             tenant_id: (tenant != INSTANCE_SCOPE).then(|| tenant.to_string()),
@@ -950,20 +978,13 @@ fn report_exceeded(state: &AppState, caller: &Caller, refusal: &LimitExceeded) {
 impl Drop for Finish {
     fn drop(&mut self) {
         let state = self.meter.state();
-        let Some(model) = state.model.clone() else {
+        let Some(Priced {
+            model,
+            target,
+            cost_micro_usd,
+        }) = state.priced(&self.prices)
+        else {
             return;
-        };
-        let target = state
-            .target
-            .clone()
-            .unwrap_or_else(|| format!("local/{model}"));
-        let cost_micro_usd = if state.cache_hit {
-            0
-        } else {
-            self.prices
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .cost_micro_usd(&target, state.prompt_tokens, state.completion_tokens)
         };
         let (prompt_tokens, completion_tokens, first_token_at, cache_hit) = (
             state.prompt_tokens,

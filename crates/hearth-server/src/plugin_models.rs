@@ -15,8 +15,6 @@ use crate::state::{AppState, SharedState};
 
 /// How usage rows name a plugin's chat.
 const PLUGIN_CHAT_ROUTE: &str = "plugin models.chat";
-/// The largest chat answer a plugin is handed.
-const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 pub struct ServerModels(Weak<SharedState>);
 
@@ -42,37 +40,38 @@ impl ModelHost for ServerModels {
             let meter = Meter::detached();
             let caller = CallerUser::default();
             let started = std::time::Instant::now();
-            let response = crate::routes::openai::chat_completions_uncached(
-                &state,
-                &meter,
-                (&tenant, &caller),
-                request,
-            )
-            .await
-            .map_err(|error| error.message)?;
-            let status = response.status();
+            let answer =
+                crate::routes::plugin_tools::chat_once(&state, &meter, (&tenant, &caller), request)
+                    .await
+                    .map_err(|error| error.message)?;
             // The tenant's usage and costs count what its plugins' chats read and wrote.
             if let Some(gateway) = &state.gateway {
+                let status = match &answer {
+                    Ok(_) => 200,
+                    Err(response) => response.status().as_u16(),
+                };
                 meter.record_detached(
                     gateway,
                     &tenant,
                     PLUGIN_CHAT_ROUTE,
-                    status.as_u16(),
+                    status,
                     started.elapsed(),
                 );
             }
-            let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
-                .await
-                .map_err(|error| format!("reading the model's answer: {error}"))?;
-            let answer: Value = serde_json::from_slice(&bytes)
-                .map_err(|error| format!("the model's answer is not JSON: {error}"))?;
-            if !status.is_success() {
-                let message = answer["error"]["message"]
-                    .as_str()
-                    .map_or_else(|| answer.to_string(), str::to_string);
-                return Err(format!("the chat failed ({status}): {message}"));
+            match answer {
+                Ok(answer) => Ok(answer),
+                Err(response) => {
+                    let status = response.status();
+                    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+                        .await
+                        .unwrap_or_default();
+                    let message = serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|error| error["error"]["message"].as_str().map(str::to_string))
+                        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+                    Err(format!("the chat failed ({status}): {message}"))
+                }
             }
-            Ok(answer)
         })
     }
 

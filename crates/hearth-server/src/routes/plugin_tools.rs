@@ -243,7 +243,7 @@ pub(crate) async fn chat_with_plugins(
 
 /// One generation, as the JSON a client would have received; an error answer (an upstream's
 /// included) is passed through as it is.
-async fn chat_once(
+pub(crate) async fn chat_once(
     state: &AppState,
     meter: &Meter,
     caller: (&str, &CallerUser),
