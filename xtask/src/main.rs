@@ -30,11 +30,15 @@
 //!   Rust SDK over the same guest logic; see `bench_plugins.rs`.
 //! - `bench jobs [--fires N] [--runs N] [--skip-peer]`: how late cron work starts, against
 //!   APScheduler; see `bench_jobs.rs`.
+//! - `bench flags [--binary PATH] [--skip-peer] [--seconds N] [--connections N]`: flag
+//!   evaluation in process against GrowthBook's Python SDK, and OFREP over HTTP; see
+//!   `bench_flags.rs`.
 //! - `fake-upstream --listen ADDR`: that benchmark's upstream, as its own process.
 //! - `dist [--check]`: a portable binary with ggml's CPU backends chosen at run time, for
 //!   other machines; `--check` runs a copy of it; see `dist.rs`.
 
 mod bench_events;
+mod bench_flags;
 mod bench_gateway;
 mod bench_graph;
 mod bench_inference;
@@ -82,6 +86,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("plugins") => {
             bench_plugins::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("flags") => {
+            bench_flags::run(&args[2..]).map_err(|error| format!("{error:#}"))
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("jobs") => {
             bench_jobs::run(&args[2..]).map_err(|error| format!("{error:#}"))
         }
@@ -114,6 +121,7 @@ const USAGE: &str = "usage:
   cargo xtask bench retrieval [--binary PATH] [--questions N]
   cargo xtask bench plugins [--calls N] [--skip-peer]
   cargo xtask bench jobs [--fires N] [--runs N] [--skip-peer]
+  cargo xtask bench flags [--binary PATH] [--skip-peer] [--seconds N] [--connections N]
   cargo xtask fake-upstream --listen ADDR
   cargo xtask dist [--check]";
 

@@ -22,11 +22,11 @@ pub use load::{
     ConfigWarning, LoadedConfig, Origin, RESERVED_ENV_VARS, Sources, env_var_name, load,
 };
 pub use model::{
-    AuthConfig, AuthMode, CacheConfig, Config, EventsConfig, IntegrityCheck, JobActionConfig,
-    JobConfig, LimitsConfig, LogConfig, LogFormat, MemoryConfig, ModelsConfig, OidcConfig,
-    PluginsConfig, PriceConfig, Profile, ReloadConfig, RouteConfig, RouteStrategy, RouteTarget,
-    RoutingConfig, SchedulerConfig, ServerConfig, StorageConfig, TelemetryConfig, UpstreamConfig,
-    validate_log_filter,
+    AuthConfig, AuthMode, CacheConfig, Config, EventsConfig, FlagConfig, IntegrityCheck,
+    JobActionConfig, JobConfig, LimitsConfig, LogConfig, LogFormat, MemoryConfig, ModelsConfig,
+    OidcConfig, PluginsConfig, PriceConfig, Profile, ReloadConfig, RouteConfig, RouteStrategy,
+    RouteTarget, RoutingConfig, SchedulerConfig, ServerConfig, StorageConfig, TelemetryConfig,
+    UpstreamConfig, validate_log_filter,
 };
 pub use render::ReloadDiff;
 

@@ -354,6 +354,7 @@ fn check_table(
                 })
             }
             (FieldKind::OneOf(options), Value::String(text)) => options.contains(&text.as_str()),
+            (FieldKind::Bool, Value::Boolean(_)) | (FieldKind::Any, _) => true,
             (FieldKind::Float { min, max }, Value::Float(number)) => (min..=max).contains(number),
             (FieldKind::Float { min, max }, Value::Integer(number)) => {
                 (min..=max).contains(&(*number as f64))

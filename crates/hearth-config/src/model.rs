@@ -59,6 +59,7 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub jobs: Vec<JobConfig>,
     pub scheduler: SchedulerConfig,
+    pub flags: Vec<FlagConfig>,
     pub reload: ReloadConfig,
 }
 
@@ -80,6 +81,16 @@ pub struct JobConfig {
     pub timeout_ms: Option<u64>,
     pub overlap: Option<String>,
     pub catch_up: Option<String>,
+}
+
+/// A feature flag the configuration defines (`[[flags]]`): its key, its tenant (the
+/// instance's own when absent) and the rest of its table as written, which the flags service
+/// checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagConfig {
+    pub key: String,
+    pub tenant: Option<String>,
+    pub definition: toml::Table,
 }
 
 /// What a configured job does: exactly one of these.
@@ -688,6 +699,7 @@ impl Config {
                 allow_internal_hosts: values.boolean("plugins.allow_internal_hosts")?,
             },
             jobs: jobs(&values)?,
+            flags: flags(&values)?,
             scheduler: SchedulerConfig {
                 max_jobs_per_tenant: values.integer("scheduler.max_jobs_per_tenant")? as usize,
                 allow_internal_targets: values.boolean("scheduler.allow_internal_targets")?,
@@ -848,6 +860,36 @@ fn jobs(values: &Values<'_>) -> Result<Vec<JobConfig>, ConfigError> {
         });
     }
     Ok(jobs)
+}
+
+fn flags(values: &Values<'_>) -> Result<Vec<FlagConfig>, ConfigError> {
+    let mut flags: Vec<FlagConfig> = Vec::new();
+    for (index, table) in tables(values, "flags")?.iter().enumerate() {
+        let key = text_field(table, "key").unwrap_or_default();
+        let tenant = text_field(table, "tenant");
+        if flags
+            .iter()
+            .any(|flag| flag.key == key && flag.tenant == tenant)
+        {
+            return Err(invalid_field(
+                values,
+                "flags",
+                index,
+                table,
+                "key",
+                "a key no other flag of its tenant has",
+            ));
+        }
+        let mut definition = table.as_table().cloned().unwrap_or_default();
+        definition.remove("key");
+        definition.remove("tenant");
+        flags.push(FlagConfig {
+            key,
+            tenant,
+            definition,
+        });
+    }
+    Ok(flags)
 }
 
 fn routes(values: &Values<'_>) -> Result<Vec<RouteConfig>, ConfigError> {

@@ -37,11 +37,23 @@ pub struct Field {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldKind {
     String,
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     StringList,
-    IntegerList { min: i64, max: i64 },
-    Float { min: f64, max: f64 },
+    IntegerList {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
     OneOf(&'static [&'static str]),
+    Bool,
+    /// Any value (a table, a list): the service it configures checks it.
+    Any,
 }
 
 impl FieldKind {
@@ -55,6 +67,8 @@ impl FieldKind {
             }
             FieldKind::Float { min, max } => format!("a number from {min} to {max}"),
             FieldKind::OneOf(options) => format!("one of {}", options.join(", ")),
+            FieldKind::Bool => "true or false".to_string(),
+            FieldKind::Any => "any value".to_string(),
         }
     }
 }
@@ -903,6 +917,75 @@ pub static SCHEMA: &[KeySpec] = &[
                object as text), webhook_url with webhook_secret_env (the environment variable \
                holding its whsec_ secret), or builtin; how: retries, backoff_ms, timeout_ms, \
                overlap (skip, queue), catch_up (skip, once, all)",
+    },
+    KeySpec {
+        key: "flags",
+        kind: Kind::Tables(&[
+            Field {
+                name: "key",
+                kind: FieldKind::String,
+                required: true,
+            },
+            Field {
+                name: "tenant",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "type",
+                kind: FieldKind::OneOf(&["boolean", "string", "number", "object"]),
+                required: false,
+            },
+            Field {
+                name: "description",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "enabled",
+                kind: FieldKind::Bool,
+                required: false,
+            },
+            Field {
+                name: "variants",
+                kind: FieldKind::Any,
+                required: false,
+            },
+            Field {
+                name: "default_variant",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "rules",
+                kind: FieldKind::Any,
+                required: false,
+            },
+            Field {
+                name: "split",
+                kind: FieldKind::Any,
+                required: false,
+            },
+            Field {
+                name: "bucket_by",
+                kind: FieldKind::String,
+                required: false,
+            },
+            Field {
+                name: "metadata",
+                kind: FieldKind::Any,
+                required: false,
+            },
+        ]),
+        default: |_| Some(Value::Array(Vec::new())),
+        secret: false,
+        reloadable: true,
+        help: "feature flags (the instance's own unless `tenant` names one), applied at start \
+               and on every reload: key, type (boolean, string, number, object), variants (a \
+               table of name = value; a boolean flag without them has on and off), \
+               default_variant, rules ([{when = [{attribute, op, values}], variant or split}]), \
+               split ([{variant, weight}]: a percentage rollout), bucket_by (default \
+               targetingKey), enabled (the kill switch), metadata",
     },
     KeySpec {
         key: "scheduler.max_jobs_per_tenant",

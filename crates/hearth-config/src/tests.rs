@@ -399,6 +399,9 @@ fn sample_text(kind: Kind, key: &str) -> String {
         (Kind::Tables(_), "upstreams") => {
             r#"[{ name = "primary", base_url = "http://127.0.0.1:9001/v1" }]"#.to_string()
         }
+        (Kind::Tables(_), "flags") => {
+            r#"[{ key = "dark-mode", rules = [{ variant = "on" }] }]"#.to_string()
+        }
         (Kind::Tables(_), "jobs") => {
             r#"[{ name = "nightly", schedule = "0 3 * * *", builtin = "noop" }]"#.to_string()
         }
@@ -574,4 +577,39 @@ overlap = "queue"
         .expect_err("two actions")
         .to_string();
     assert!(error.contains("jobs[0].plugin"), "{error}");
+}
+
+#[test]
+fn flags_are_read_whole_and_reload_without_a_restart() {
+    let file = config_file(
+        r#"
+[[flags]]
+key = "new-checkout"
+tenant = "acme"
+type = "string"
+variants = { classic = "classic", express = "express" }
+default_variant = "classic"
+rules = [{ when = [{ attribute = "plan", op = "in", values = ["pro"] }], variant = "express" }]
+split = [{ variant = "express", weight = 10 }, { variant = "classic", weight = 90 }]
+"#,
+    );
+    let loaded = load(&sources_with_file(&file)).expect("flags load");
+    let flag = &loaded.config.flags[0];
+    assert_eq!(flag.key, "new-checkout");
+    assert_eq!(flag.tenant.as_deref(), Some("acme"));
+    assert!(!flag.definition.contains_key("key"));
+    assert_eq!(
+        flag.definition["rules"][0]["variant"].as_str(),
+        Some("express")
+    );
+
+    let changed = config_file("[[flags]]\nkey = \"new-checkout\"\nenabled = false\n");
+    let newer = load(&sources_with_file(&changed)).expect("flags load");
+    let diff = loaded.diff(&newer);
+    assert!(diff.applied.contains(&"flags"), "{diff:?}");
+    assert!(diff.needs_restart.is_empty(), "{diff:?}");
+
+    let file = config_file("[[flags]]\nkey = \"x\"\nenabled = \"no\"\n");
+    let error = load(&sources_with_file(&file)).expect_err("enabled is a boolean");
+    assert_eq!(error.key(), Some("flags[0].enabled"), "{error}");
 }

@@ -37,7 +37,8 @@ impl Actor {
 }
 
 impl Actor {
-    fn name(&self) -> String {
+    /// Who acted, as the audit trail names them: a key prefix, `local` or `cli`.
+    pub fn name(&self) -> String {
         match self {
             Actor::Cli => "cli".to_owned(),
             Actor::Local { .. } => "local".to_owned(),

@@ -27,6 +27,9 @@ pub struct UsageEvent {
     pub time_to_first_token_ms: Option<u64>,
     pub cache_hit: bool,
     pub cost_micro_usd: u64,
+    /// The prompt template the request rendered, and its version.
+    pub prompt_id: Option<String>,
+    pub prompt_version: Option<u32>,
 }
 
 const QUEUE_CAPACITY: usize = 16_384;
@@ -87,6 +90,8 @@ fn row(event: UsageEvent) -> UsageRow {
         time_to_first_token_ms: event.time_to_first_token_ms.map(signed),
         cache_hit: event.cache_hit,
         cost_micro_usd: signed(event.cost_micro_usd),
+        prompt_id: event.prompt_id,
+        prompt_version: event.prompt_version.map(i64::from),
     }
 }
 

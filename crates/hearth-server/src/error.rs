@@ -369,6 +369,33 @@ impl From<hearth_gateway::GatewayError> for ApiError {
     }
 }
 
+impl From<hearth_flags::FlagError> for ApiError {
+    fn from(error: hearth_flags::FlagError) -> ApiError {
+        use hearth_flags::FlagError as Error;
+        let message = error.to_string();
+        match error {
+            Error::Invalid { field, .. } => ApiError::bad_request(message).with_param(field),
+            Error::NotFound(_) => ApiError::not_found(message),
+            Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            Error::Limit(_) => ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message),
+            Error::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
+impl From<hearth_prompts::PromptError> for ApiError {
+    fn from(error: hearth_prompts::PromptError) -> ApiError {
+        use hearth_prompts::PromptError as Error;
+        let message = error.to_string();
+        match error {
+            Error::Invalid { field, .. } => ApiError::bad_request(message).with_param(field),
+            Error::NotFound(_) | Error::NoSuchVersion { .. } => ApiError::not_found(message),
+            Error::Limit(_) => ApiError::new(StatusCode::BAD_REQUEST, "limit_reached", message),
+            Error::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
 impl From<hearth_jobs::JobError> for ApiError {
     fn from(error: hearth_jobs::JobError) -> ApiError {
         use hearth_jobs::JobError as Error;

@@ -192,6 +192,25 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("POST", "/v1/jobs" | "/v1/jobs/{job}/run") | ("PUT" | "DELETE", "/v1/jobs/{job}") => {
             Needs(Role::Admin)
         }
+        // Feature flags, in the caller's tenant: readers read and evaluate them (OFREP is how
+        // applications read flags); admins define, switch and remove them.
+        ("GET", "/v1/flags" | "/v1/flags/{key}" | "/ofrep/v1/configuration")
+        | ("POST", "/ofrep/v1/evaluate/flags" | "/ofrep/v1/evaluate/flags/{key}") => {
+            Needs(Role::Reader)
+        }
+        ("POST", "/v1/flags") | ("PUT" | "PATCH" | "DELETE", "/v1/flags/{key}") => {
+            Needs(Role::Admin)
+        }
+        // Prompt templates, in the caller's tenant: readers read and render them; admins push
+        // versions and move labels (what a label points at is what traffic gets).
+        (
+            "GET",
+            "/v1/prompts" | "/v1/prompts/{prompt}" | "/v1/prompts/{prompt}/versions/{version}",
+        )
+        | ("POST", "/v1/prompts/{prompt}/render") => Needs(Role::Reader),
+        ("POST", "/v1/prompts")
+        | ("DELETE", "/v1/prompts/{prompt}")
+        | ("PUT" | "DELETE", "/v1/prompts/{prompt}/labels/{label}") => Needs(Role::Admin),
         // The admin API scopes each operation to what the caller administers.
         ("GET", "/admin/v1/usage") => Needs(Role::Reader),
         ("GET" | "POST", "/admin/v1/tenants" | "/admin/v1/keys" | "/admin/v1/users")
@@ -656,6 +675,8 @@ struct MeterState {
     prompt_tokens: u64,
     completion_tokens: u64,
     first_token_at: Option<Instant>,
+    /// The prompt template the request rendered, and its version.
+    prompt: Option<(String, u32)>,
 }
 
 impl MeterState {
@@ -770,6 +791,11 @@ impl Meter {
         state.cache_hit = true;
     }
 
+    /// The request rendered this version of a prompt template (its usage row says so).
+    pub fn used_prompt(&self, name: &str, version: u32) {
+        self.state().prompt = Some((name.to_owned(), version));
+    }
+
     /// The upstream target (`primary/gpt-4o-mini`) that served the request.
     pub fn served_by(&self, target: &str) {
         self.state().target = Some(target.to_owned());
@@ -809,6 +835,8 @@ impl Meter {
             time_to_first_token_ms: None,
             cache_hit: false,
             cost_micro_usd,
+            prompt_id: None,
+            prompt_version: None,
         });
     }
 
@@ -992,6 +1020,7 @@ impl Drop for Finish {
             state.first_token_at,
             state.cache_hit,
         );
+        let (prompt_id, prompt_version) = state.prompt.clone().unzip();
         drop(state);
         self.meter.charge_cost(cost_micro_usd);
         let (tenant_id, key_id, user_id) = match &self.caller {
@@ -1039,6 +1068,8 @@ impl Drop for Finish {
             time_to_first_token_ms,
             cache_hit,
             cost_micro_usd,
+            prompt_id,
+            prompt_version,
         });
     }
 }
@@ -1181,6 +1212,25 @@ mod tests {
             (
                 Method::POST,
                 "/v1/jobs/{job}/run",
+                Access::Role(Role::Admin),
+            ),
+            // Flags: readers evaluate, admins define.
+            (
+                Method::POST,
+                "/ofrep/v1/evaluate/flags/{key}",
+                Access::Role(Role::Reader),
+            ),
+            (Method::PATCH, "/v1/flags/{key}", Access::Role(Role::Admin)),
+            // Prompts: readers read and render, admins push and label.
+            (
+                Method::POST,
+                "/v1/prompts/{prompt}/render",
+                Access::Role(Role::Reader),
+            ),
+            (Method::POST, "/v1/prompts", Access::Role(Role::Admin)),
+            (
+                Method::PUT,
+                "/v1/prompts/{prompt}/labels/{label}",
                 Access::Role(Role::Admin),
             ),
             // Plugins run for every tenant: instance admins manage them, members call tools.

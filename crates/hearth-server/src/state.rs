@@ -98,6 +98,10 @@ pub struct SharedState {
     pub plugins: Option<hearth_plugins::Plugins>,
     /// Scheduled, triggered and dependent jobs; `None` answers 503.
     pub jobs: Option<hearth_jobs::Jobs>,
+    /// Prompt templates; `None` answers 503 (and refuses requests that reference one).
+    pub prompts: Option<hearth_prompts::Prompts>,
+    /// Feature flags; `None` answers 503.
+    pub flags: Option<hearth_flags::Flags>,
     /// Topics, the durable event log and live subscriptions; `None` answers 503.
     pub events: Option<std::sync::Arc<hearth_events::Events>>,
     /// Webhook endpoints fed by the events; `None` answers 503.

@@ -73,6 +73,9 @@ pub struct UsageRow {
     pub time_to_first_token_ms: Option<i64>,
     pub cache_hit: bool,
     pub cost_micro_usd: i64,
+    /// The prompt template the request rendered, and its version.
+    pub prompt_id: Option<String>,
+    pub prompt_version: Option<i64>,
 }
 
 /// One group of an aggregate usage query.
@@ -84,6 +87,8 @@ pub struct UsageGroup {
     pub key_id: Option<String>,
     pub tenant_id: Option<String>,
     pub user_id: Option<String>,
+    pub prompt_id: Option<String>,
+    pub prompt_version: Option<i64>,
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
@@ -106,6 +111,8 @@ pub struct UsageQuery {
     pub by_model: bool,
     pub by_key: bool,
     pub by_user: bool,
+    /// Per prompt template and version (requests that used none form one group).
+    pub by_prompt: bool,
 }
 
 // Column lists as macros so that every statement is one literal, built at compile time.
@@ -481,6 +488,13 @@ impl Store {
         } else {
             "NULL AS user_id, "
         });
+        sql.push(if query.by_prompt {
+            group_by.push("prompt_id");
+            group_by.push("prompt_version");
+            "prompt_id, prompt_version, "
+        } else {
+            "NULL AS prompt_id, NULL AS prompt_version, "
+        });
         sql.push(
             "COUNT(*) AS requests, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, \
              COALESCE(SUM(completion_tokens), 0) AS completion_tokens, \
@@ -572,7 +586,7 @@ async fn insert_key_row(
     Ok(())
 }
 
-/// Rows per multi-row usage insert (15 bound parameters each; SQLite allows 32766).
+/// Rows per multi-row usage insert (17 bound parameters each; SQLite allows 32766).
 const USAGE_ROWS_PER_INSERT: usize = 64;
 
 async fn insert_usage_rows(
@@ -582,7 +596,7 @@ async fn insert_usage_rows(
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO usage_records (id, at_ms, tenant_id, key_id, user_id, model, target, route, \
          status, prompt_tokens, completion_tokens, latency_ms, time_to_first_token_ms, \
-         cache_hit, cost_micro_usd) ",
+         cache_hit, cost_micro_usd, prompt_id, prompt_version) ",
     );
     insert.push_values(rows, |mut row, record| {
         row.push_bind(&record.id)
@@ -599,7 +613,9 @@ async fn insert_usage_rows(
             .push_bind(record.latency_ms)
             .push_bind(record.time_to_first_token_ms)
             .push_bind(record.cache_hit)
-            .push_bind(record.cost_micro_usd);
+            .push_bind(record.cost_micro_usd)
+            .push_bind(&record.prompt_id)
+            .push_bind(record.prompt_version);
     });
     insert.build().execute(&mut **transaction).await?;
     Ok(())
@@ -629,6 +645,8 @@ mod tests {
             time_to_first_token_ms: None,
             cache_hit: false,
             cost_micro_usd: 0,
+            prompt_id: None,
+            prompt_version: None,
         }
     }
 

@@ -13,6 +13,7 @@ mod audit;
 mod conversations;
 mod error;
 mod files;
+mod flags;
 mod gateway;
 mod graphs;
 mod jobs;
@@ -20,6 +21,7 @@ mod memory;
 mod memory_text;
 mod migrations;
 mod plugins;
+mod prompts;
 mod responses;
 mod store;
 mod vector_stores;
@@ -27,6 +29,7 @@ mod vector_stores;
 pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use files::{FileQuery, FileRow};
+pub use flags::FlagRow;
 pub use gateway::{
     KeyRow, LimitColumns, TenantRow, TokenTotal, UsageGroup, UsageQuery, UsageRow, UserRow,
 };
@@ -42,6 +45,7 @@ pub use memory::{
 pub use memory_text::{KeywordRow, SNIPPET_CLOSE, SNIPPET_OPEN, keyword_query};
 pub use migrations::MigrationState;
 pub use plugins::PluginRow;
+pub use prompts::{PromptLabelRow, PromptVersionRow};
 pub use responses::{MAX_RESPONSE_CHAIN, ResponseRow};
 pub use store::{DATABASE_FILE, IntegrityCheck, OpenOptions, Store};
 pub use vector_stores::{

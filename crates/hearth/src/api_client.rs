@@ -139,3 +139,11 @@ pub(crate) fn percent_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// The one-thread runtime a CLI verb that talks to a server runs on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

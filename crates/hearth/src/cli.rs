@@ -78,6 +78,12 @@ pub enum Command {
     /// A running server's jobs: list, show, define, remove, run one now, read its history.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// A running server's feature flags: list, show, set, switch on or off, remove, evaluate.
+    #[command(subcommand)]
+    Flags(FlagsCommand),
+    /// A running server's prompt templates: list, show, push a version, move a label, render.
+    #[command(subcommand)]
+    Prompts(PromptsCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script, e.g. `hearth completions bash > /etc/bash_completion.d/hearth`.
@@ -316,6 +322,130 @@ pub enum JobsCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlagsCommand {
+    /// List the flags of the key's tenant: type, state, rules, where defined, default.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one flag as JSON.
+    Show {
+        #[command(flatten)]
+        server: ServerArgs,
+        key: String,
+    },
+    /// Define a flag, or replace the one of that key, from a JSON file in the API's shape
+    /// (`{"key": "new-checkout", "split": [{"variant": "on", "weight": 10}, ...]}`).
+    Set {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(value_name = "FLAG.json")]
+        file: std::path::PathBuf,
+    },
+    /// Switch a flag on (its rules and splits decide again).
+    Enable {
+        #[command(flatten)]
+        server: ServerArgs,
+        key: String,
+    },
+    /// The kill switch: the flag serves its default variant to everyone.
+    Disable {
+        #[command(flatten)]
+        server: ServerArgs,
+        key: String,
+    },
+    /// Remove a flag.
+    Remove {
+        #[command(flatten)]
+        server: ServerArgs,
+        key: String,
+    },
+    /// Evaluate a flag as an application would (over OFREP) and print the answer.
+    Eval {
+        #[command(flatten)]
+        server: ServerArgs,
+        key: String,
+        /// The evaluation context, a JSON object (`{"targetingKey": "user-1", "plan": "pro"}`).
+        #[arg(long, value_name = "JSON")]
+        context: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromptsCommand {
+    /// List the prompts of the key's tenant: newest version and labels.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a version of a prompt as JSON (the newest, or --version's).
+    Show {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        /// A version number, a label or `latest`.
+        #[arg(long, value_name = "VERSION|LABEL")]
+        version: Option<String>,
+    },
+    /// Push a new version from a JSON file in the API's shape (`{"name": "support",
+    /// "messages": [{"role": "system", "content": "You are {{ persona }}."}], ...}`). The same
+    /// definition as the newest version makes none.
+    Push {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(value_name = "PROMPT.json")]
+        file: std::path::PathBuf,
+        /// Point this label at the version (repeatable), besides the file's `labels`.
+        #[arg(long = "label", value_name = "LABEL")]
+        labels: Vec<String>,
+        /// What changed.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Point a label at a version (`hearth prompts label support production 3`).
+    Label {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        label: String,
+        version: u32,
+    },
+    /// Remove a label (the version stays).
+    Unlabel {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        label: String,
+    },
+    /// Render a version with variables and print the messages.
+    Render {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        #[arg(long, value_name = "VERSION|LABEL")]
+        version: Option<String>,
+        /// A string variable, `NAME=VALUE` (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Variables as a JSON object (for values that are not strings).
+        #[arg(long, value_name = "JSON")]
+        variables: Option<String>,
+    },
+    /// Remove a prompt with all its versions and labels.
+    Remove {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
     },
 }
 

@@ -9,19 +9,12 @@ use anyhow::{Context, bail};
 use hearth_config::Sources;
 use serde_json::{Value, json};
 
-use crate::api_client::{Api, percent_encode};
+use crate::api_client::{Api, percent_encode, runtime};
 use crate::cli::{GraphsCommand, MemoriesCommand};
 
 /// Items per request: the server takes at most 1000 nodes or relations at once.
 const BATCH: usize = 500;
 const PAGE: usize = 1000;
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
 
 pub fn run(sources: &Sources, command: &GraphsCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async {

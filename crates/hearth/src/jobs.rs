@@ -10,7 +10,7 @@ use hearth_config::{Config, JobActionConfig, JobConfig, Sources};
 use hearth_jobs::{Action, Builtins, CatchUp, JobSpec, Jobs, Overlap};
 use serde_json::{Value, json};
 
-use crate::api_client::{Api, percent_encode};
+use crate::api_client::{Api, percent_encode, runtime};
 use crate::cli::JobsCommand;
 
 /// The built-in work jobs may name, over the services the server runs.
@@ -128,13 +128,6 @@ pub async fn start(
         .await
         .context("the [[jobs]] of the configuration")?;
     Ok(jobs)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
 }
 
 fn text<'a>(value: &'a Value, field: &str) -> &'a str {

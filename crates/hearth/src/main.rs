@@ -7,12 +7,14 @@ mod collections;
 mod commands;
 mod config;
 mod events;
+mod flags;
 mod graphs;
 mod jobs;
 mod keys;
 mod log_writer;
 mod models;
 mod plugins;
+mod prompts;
 mod reload;
 mod serve;
 mod telemetry;
@@ -44,6 +46,8 @@ fn main() -> ExitCode {
         Command::Graphs(command) => graphs::run(&config::sources(&cli.global, None), command),
         Command::Plugins(command) => plugins::run(&config::sources(&cli.global, None), command),
         Command::Jobs(command) => jobs::run(&config::sources(&cli.global, None), command),
+        Command::Flags(command) => flags::run(&config::sources(&cli.global, None), command),
+        Command::Prompts(command) => prompts::run(&config::sources(&cli.global, None), command),
         Command::Memories(command) => {
             graphs::run_memories(&config::sources(&cli.global, None), command)
         }

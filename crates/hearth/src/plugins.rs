@@ -9,15 +9,8 @@ use base64::Engine as _;
 use hearth_config::Sources;
 use serde_json::{Value, json};
 
-use crate::api_client::{Api, percent_encode};
+use crate::api_client::{Api, percent_encode, runtime};
 use crate::cli::{PluginPackage, PluginsCommand};
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
 
 /// Where `sign` writes a component's signature and `install` looks for it.
 fn signature_path(component: &Path) -> PathBuf {

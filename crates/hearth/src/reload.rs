@@ -24,6 +24,8 @@ pub struct ReloadTargets {
     pub prices: std::sync::Arc<std::sync::RwLock<hearth_gateway::Prices>>,
     pub log: LogControl,
     pub store: Store,
+    /// Configuration's flags are made what `[[flags]]` says.
+    pub flags: hearth_flags::Flags,
 }
 
 /// Runs until aborted, reloading on SIGHUP and on file changes.
@@ -84,6 +86,13 @@ async fn reload_once(
     }
     if diff.applied.contains(&"log.level")
         && let Err(error) = targets.log.set_level(&newer.config.log.level)
+    {
+        tracing::error!(error = %format!("{error:#}"), "config reload rejected; the running config stays in force");
+        return None;
+    }
+    // Flags are checked whole before any changes: a bad one rejects the reload.
+    if diff.applied.contains(&"flags")
+        && let Err(error) = crate::flags::apply_config(&targets.flags, &newer.config).await
     {
         tracing::error!(error = %format!("{error:#}"), "config reload rejected; the running config stays in force");
         return None;

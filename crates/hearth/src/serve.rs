@@ -198,6 +198,18 @@ async fn serve(
         .await
         .context("starting jobs")?;
 
+    let prompts =
+        hearth_prompts::Prompts::open(store.clone(), hearth_prompts::PromptsOptions::default())
+            .await
+            .context("loading prompt templates")?;
+
+    let flags = hearth_flags::Flags::open(store.clone(), hearth_flags::FlagsOptions::default())
+        .await
+        .context("loading feature flags")?;
+    crate::flags::apply_config(&flags, &config)
+        .await
+        .context("the [[flags]] of the configuration")?;
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
@@ -221,6 +233,8 @@ async fn serve(
         conversations: Some(conversations),
         plugins: Some(plugins),
         jobs: Some(jobs),
+        prompts: Some(prompts),
+        flags: Some(flags.clone()),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: Some(routing.clone()),
@@ -276,6 +290,7 @@ async fn serve(
             limiter: gateway.limiter.clone(),
             prices: gateway.prices.clone(),
             routing: routing.clone(),
+            flags,
         },
     ));
 

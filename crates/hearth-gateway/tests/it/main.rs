@@ -237,6 +237,8 @@ async fn usage_is_written_in_batches_and_each_tenant_sees_only_its_own() {
             time_to_first_token_ms: Some(2),
             cache_hit: false,
             cost_micro_usd: 0,
+            prompt_id: None,
+            prompt_version: None,
         });
     }
     drop(recorder);
@@ -390,6 +392,8 @@ async fn keys_are_issued_to_users_whose_usage_is_counted_and_deleting_one_revoke
             time_to_first_token_ms: None,
             cache_hit: false,
             cost_micro_usd: 0,
+            prompt_id: None,
+            prompt_version: None,
         });
     }
     drop(recorder);

@@ -367,7 +367,7 @@ pub async fn rotate_key(
 /// model, key and/or user. A tenant's key sees its tenant's usage only.
 #[utoipa::path(get, path = "/admin/v1/usage", tag = "admin",
     params(
-        ("group_by" = Option<String>, Query, description = "Comma-separated: day, model, key, user",
+        ("group_by" = Option<String>, Query, description = "Comma-separated: day, model, key, user, prompt",
             pattern = r"^\s*(day|model|key|user)?\s*(,\s*(day|model|key|user)?\s*)*$"),
         ("since_ms" = Option<i64>, Query, description = "From (Unix ms, inclusive)"),
         ("until_ms" = Option<i64>, Query, description = "Until (Unix ms, exclusive)"),
@@ -410,9 +410,10 @@ pub async fn usage(
             "model" => usage_query.by_model = true,
             "key" => usage_query.by_key = true,
             "user" => usage_query.by_user = true,
+            "prompt" => usage_query.by_prompt = true,
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "group_by {other:?} is not one of day, model, key, user"
+                    "group_by {other:?} is not one of day, model, key, user, prompt"
                 ))
                 .with_param("group_by"));
             }

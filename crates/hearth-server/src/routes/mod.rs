@@ -8,6 +8,7 @@ pub(crate) mod conversation_memory;
 pub(crate) mod events;
 pub(crate) mod events_ws;
 pub(crate) mod files;
+pub(crate) mod flags;
 pub(crate) mod generate;
 pub(crate) mod graphs;
 mod health;
@@ -17,6 +18,7 @@ pub(crate) mod ollama;
 pub(crate) mod openai;
 pub(crate) mod plugin_tools;
 pub(crate) mod plugins;
+pub(crate) mod prompts;
 pub(crate) mod proxy;
 pub(crate) mod responses;
 pub(crate) mod retrieval;
@@ -45,6 +47,8 @@ use crate::state::AppState;
         (name = "plugins", description = "WebAssembly plugins: install, upgrade, roll back, call their tools"),
         (name = "events", description = "Topics, durable events and live subscriptions"),
         (name = "jobs", description = "Scheduled, triggered and dependent jobs, and their runs"),
+        (name = "flags", description = "Feature flags, and their evaluation over OpenFeature's remote evaluation protocol"),
+        (name = "prompts", description = "Versioned prompt templates with labels, rendered server-side"),
         (name = "admin", description = "Tenants, API keys, usage and the audit trail")
     )
 )]
@@ -137,6 +141,21 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::run_job))
         .routes(routes!(jobs::list_runs))
         .routes(routes!(jobs::get_run))
+        .routes(routes!(flags::list_flags, flags::create_flag))
+        .routes(routes!(
+            flags::get_flag,
+            flags::put_flag,
+            flags::patch_flag,
+            flags::delete_flag
+        ))
+        .routes(routes!(flags::ofrep_evaluate))
+        .routes(routes!(flags::ofrep_evaluate_all))
+        .routes(routes!(flags::ofrep_configuration))
+        .routes(routes!(prompts::list_prompts, prompts::push_prompt))
+        .routes(routes!(prompts::get_prompt, prompts::delete_prompt))
+        .routes(routes!(prompts::get_version))
+        .routes(routes!(prompts::put_label, prompts::delete_label))
+        .routes(routes!(prompts::render_prompt))
         .routes(routes!(plugins::list_plugins, plugins::install_plugin))
         .routes(routes!(plugins::get_plugin, plugins::remove_plugin))
         .routes(routes!(plugins::upgrade_plugin))

@@ -17,6 +17,7 @@ use hearth_inference::tools::{AssistantReply, ToolUse};
 use super::cache::{self, CacheScope};
 use super::generate::{self, Bound, Started, inference};
 use super::plugin_tools;
+use super::prompts::{self, PromptTarget};
 use super::proxy;
 use super::retrieval;
 use crate::error::{ApiError, ErrorBody};
@@ -102,8 +103,10 @@ pub async fn chat_completions(
     TenantScope(tenant): TenantScope,
     (caller_user, plugin_access): (CallerUser, CallerPlugins),
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(mut body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    // A prompt template becomes the request's own messages before anything reads them.
+    prompts::expand_reference(&state, &meter, &tenant, &mut body, PromptTarget::Chat)?;
     // Plugin tools run between generations, and what they answer is not the request's.
     if plugin_tools::wants_plugins(&body) {
         let caller = (tenant.as_str(), &caller_user, &plugin_access);

@@ -204,8 +204,17 @@ pub async fn create_response(
     State(state): State<AppState>,
     meter: Meter,
     TenantScope(tenant): TenantScope,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(mut body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
+    // A prompt template becomes the request's instructions and input before anything reads
+    // them.
+    super::prompts::expand_reference(
+        &state,
+        &meter,
+        &tenant,
+        &mut body,
+        super::prompts::PromptTarget::Responses,
+    )?;
     let request: ResponsesRequest =
         match generate::route(&state, &meter, body, "/responses").await? {
             Bound::Local(request) => request,

@@ -550,6 +550,8 @@ pub fn ingestion_observer(
                 time_to_first_token_ms: None,
                 cache_hit: false,
                 cost_micro_usd: 0,
+                prompt_id: None,
+                prompt_version: None,
             });
         }
     })

@@ -281,6 +281,12 @@ pub struct UsageOut {
     pub tenant_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// The prompt template and version, when grouped by prompt (absent: requests that used
+    /// none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<i64>,
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
@@ -301,6 +307,8 @@ impl From<hearth_store::UsageGroup> for UsageOut {
             key_id: group.key_id,
             tenant_id: group.tenant_id,
             user_id: group.user_id,
+            prompt_id: group.prompt_id,
+            prompt_version: group.prompt_version,
             requests: group.requests,
             prompt_tokens: group.prompt_tokens,
             completion_tokens: group.completion_tokens,

@@ -24,7 +24,8 @@ const MAX_CHOICES: usize = 16;
 /// and ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
-    /// A local model (`gemma3:270m`), a route alias, or `upstream/model`.
+    /// A local model (`gemma3:270m`), a route alias, or `upstream/model`; may be left out
+    /// when `prompt` names a template that sets one.
     pub model: String,
     /// The conversation so far.
     #[schema(min_items = 1)]
@@ -91,6 +92,13 @@ pub struct ChatCompletionRequest {
         reason = "documented here; the tool loop reads it from the JSON before parsing"
     )]
     pub plugins: Option<super::plugins::PluginToolsIn>,
+    /// A prompt template of the caller's tenant: its rendered messages go before `messages`,
+    /// its model and sampling defaults apply where the request sets none.
+    #[expect(
+        dead_code,
+        reason = "documented here; the handler renders it into the request before parsing"
+    )]
+    pub prompt: Option<super::prompts::PromptRefIn>,
 }
 
 /// Retrieval for a chat: the last user turn is searched in the collections (and, with

@@ -65,6 +65,14 @@ pub struct ResponsesRequest {
     /// oldest items are left out (never the newest); `disabled` (the default):
     /// such a request fails with `context_length_exceeded`.
     pub truncation: Option<Truncation>,
+    /// A prompt template of the caller's tenant: its system and developer messages go before
+    /// `instructions`, the others before `input`; its model and defaults apply where the
+    /// request sets none.
+    #[expect(
+        dead_code,
+        reason = "documented here; the handler renders it into the request before parsing"
+    )]
+    pub prompt: Option<super::prompts::PromptRefIn>,
 }
 
 /// What a conversation longer than the context does.

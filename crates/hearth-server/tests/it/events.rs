@@ -1248,6 +1248,8 @@ async fn small_queues() -> (String, axum::Router, tempfile::TempDir) {
         conversations: None,
         plugins: None,
         jobs: None,
+        prompts: None,
+        flags: None,
         events: Some(events),
         webhooks: None,
         routing: None,

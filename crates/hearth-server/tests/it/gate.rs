@@ -36,6 +36,8 @@ pub(crate) struct Gated {
     pub(crate) store: Store,
     /// The gate's key table, refreshed by hand here (a running server polls it).
     pub(crate) authenticator: std::sync::Arc<Authenticator>,
+    /// The flags the router serves, for evaluating in process beside OFREP.
+    pub(crate) flags: hearth_flags::Flags,
     _dir: tempfile::TempDir,
 }
 
@@ -169,6 +171,9 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
     )
     .await
     .expect("jobs");
+    let flags = hearth_flags::Flags::open(store.clone(), hearth_flags::FlagsOptions::default())
+        .await
+        .expect("flags");
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
         settings: StaticSettings::default(),
@@ -188,6 +193,12 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
         )),
         plugins: Some(plugins),
         jobs: Some(jobs),
+        prompts: Some(
+            hearth_prompts::Prompts::open(store.clone(), hearth_prompts::PromptsOptions::default())
+                .await
+                .expect("prompts"),
+        ),
+        flags: Some(flags.clone()),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: None,
@@ -218,6 +229,7 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
         },
         store,
         authenticator,
+        flags,
         _dir: dir,
     }
 }

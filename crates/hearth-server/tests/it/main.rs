@@ -16,12 +16,14 @@ use tower::ServiceExt;
 
 mod events;
 mod files;
+mod flags;
 mod gate;
 mod graphs;
 mod jobs;
 mod memory;
 mod openapi;
 mod plugins;
+mod prompts;
 mod shutdown;
 
 struct Harness {
@@ -62,6 +64,8 @@ async fn harness(settings: StaticSettings) -> Harness {
         conversations: None,
         plugins: None,
         jobs: None,
+        prompts: None,
+        flags: None,
         events: None,
         webhooks: None,
         routing: None,

@@ -67,6 +67,8 @@ pub(crate) async fn keyless() -> Keyless {
         conversations: None,
         plugins: None,
         jobs: None,
+        prompts: None,
+        flags: None,
         events: None,
         webhooks: None,
         routing: None,

@@ -22,9 +22,10 @@ use crate::send;
 
 /// Every status some part of the server answers with: handlers through `ApiError`, the gate
 /// (401, 403, 429), the body limit (413), the request timeout (504), readiness (503).
+/// 304: OFREP's bulk evaluation, for an `If-None-Match` that names the answer's ETag.
 const KNOWN_STATUSES: &[&str] = &[
-    "101", "200", "201", "202", "400", "401", "403", "404", "409", "410", "413", "422", "429",
-    "500", "502", "503", "504",
+    "101", "200", "201", "202", "304", "400", "401", "403", "404", "409", "410", "413", "422",
+    "429", "500", "502", "503", "504",
 ];
 
 /// Added to every route behind the gate, from the gate's own table.
@@ -1246,6 +1247,106 @@ fn cases() -> Vec<Case> {
             bad("a wait that is text", json!({"wait_s": "long"})),
         ],
     ));
+    // A prompt template, labelled, then rendered.
+    cases.extend(requests(
+        Method::POST,
+        "/v1/prompts",
+        vec![
+            ok(
+                "every field",
+                json!({"name": "support",
+                       "messages": [{"role": "system", "content": "You are {{ persona }}."},
+                                    {"role": "user", "content": "{{ question }}"}],
+                       "variables": {"persona": {"type": "string", "default": "kind", "description": "who",
+                                                 "enum": ["kind", "terse"], "required": false},
+                                     "question": {"type": "string", "max_length": 100}},
+                       "model": "gemma3:270m", "parameters": {"temperature": 0.2, "max_tokens": 64},
+                       "labels": ["staging"], "note": "first"}),
+            ),
+            bad(
+                "messages that are text",
+                json!({"name": "other", "messages": "You are kind."}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PUT,
+        "/v1/prompts/{prompt}/labels/{label}",
+        vec![
+            ok("a version", json!({"version": 1})),
+            bad("a version that is text", json!({"version": "one"})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/prompts/{prompt}/render",
+        vec![
+            ok(
+                "a label and variables",
+                json!({"label": "production", "variables": {"question": "Why?"}}),
+            ),
+            bad("variables that are a list", json!({"variables": ["Why?"]})),
+        ],
+    ));
+    // A flag, replaced, switched off, evaluated over OFREP.
+    cases.extend(requests(
+        Method::POST,
+        "/v1/flags",
+        vec![
+            ok(
+                "a boolean flag on for beta testers",
+                json!({"key": "dark-mode", "rules": [{"name": "beta",
+                       "when": [{"attribute": "beta", "op": "in", "values": [true]}], "variant": "on"}]}),
+            ),
+            bad(
+                "enabled that is text",
+                json!({"key": "other", "enabled": "yes"}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PUT,
+        "/v1/flags/{key}",
+        vec![
+            ok(
+                "every field",
+                json!({"type": "string", "description": "checkout", "enabled": true,
+                       "variants": {"classic": "classic", "express": "express"},
+                       "default_variant": "classic",
+                       "rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "variant": "express"}],
+                       "split": [{"variant": "express", "weight": 10}, {"variant": "classic", "weight": 90}],
+                       "bucket_by": "targetingKey", "metadata": {"owner": "payments"}}),
+            ),
+            bad("an unknown field", json!({"colour": "red"})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/ofrep/v1/evaluate/flags/{key}",
+        vec![
+            ok(
+                "a context",
+                json!({"context": {"targetingKey": "user-1", "plan": "free"}}),
+            ),
+            bad("a context that is a number", json!({"context": 5})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/ofrep/v1/evaluate/flags",
+        vec![
+            ok("a context", json!({"context": {"targetingKey": "user-1"}})),
+            bad("a context that is text", json!({"context": "user-1"})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PATCH,
+        "/v1/flags/{key}",
+        vec![
+            ok("the kill switch", json!({"enabled": false})),
+            bad("enabled that is text", json!({"enabled": "no"})),
+        ],
+    ));
     // Last: the key is rotated, and a rotated key cannot be rotated again.
     cases.push(Case {
         method: Method::POST,
@@ -1277,6 +1378,9 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{job}", "nightly")
         .replace("{secret}", "NOTES_API_KEY")
         .replace("{run}", "run_0")
+        .replace("{prompt}", "support")
+        .replace("{label}", "production")
+        .replace("{version}", "1")
 }
 
 fn operation<'a>(document: &'a Value, method: &Method, route: &str) -> &'a Value {
@@ -1654,9 +1758,13 @@ async fn documented_statuses_are_ones_the_code_returns() {
             }
         }
 
-        // Errors are OpenAI-style bodies; readiness answers 503 with its report.
+        // Errors are OpenAI-style bodies; readiness answers 503 with its report, and OFREP
+        // its own failures (`errorCode`), which its providers read.
         for (status, response) in responses {
-            if !status.starts_with(['4', '5']) || (route == "/readyz" && status == "503") {
+            if !status.starts_with(['4', '5'])
+                || (route == "/readyz" && status == "503")
+                || (route.starts_with("/ofrep/") && matches!(status.as_str(), "400" | "404"))
+            {
                 continue;
             }
             assert_eq!(

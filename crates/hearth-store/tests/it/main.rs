@@ -50,7 +50,9 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "conversation memory",
             "plugins",
             "jobs",
-            "plugin secrets"
+            "plugin secrets",
+            "prompts",
+            "flags"
         ]
     );
     store
@@ -60,6 +62,8 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(store.migrate_down(None).await.expect("down flags"), [17]);
+    assert_eq!(store.migrate_down(None).await.expect("down prompts"), [16]);
     assert_eq!(
         store.migrate_down(None).await.expect("down plugin secrets"),
         [15]
@@ -100,7 +104,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
     );
     assert!(
         store

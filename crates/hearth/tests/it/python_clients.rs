@@ -110,3 +110,13 @@ fn openai_python_client_chats_with_a_plugin_tool_against_the_binary() {
         );
     });
 }
+
+#[test]
+fn openai_python_client_uses_prompt_templates_against_the_binary() {
+    run_client_script("openai_prompts.py");
+}
+
+#[test]
+fn openfeature_python_sdk_reads_flags_over_ofrep_against_the_binary() {
+    run_client_script("openfeature_flags.py");
+}
