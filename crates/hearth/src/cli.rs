@@ -395,7 +395,7 @@ pub enum PromptsCommand {
         name: String,
         /// A version number, a label or `latest`.
         #[arg(long, value_name = "VERSION|LABEL")]
-        version: Option<String>,
+        at: Option<String>,
     },
     /// Push a new version from a JSON file in the API's shape (`{"name": "support",
     /// "messages": [{"role": "system", "content": "You are {{ persona }}."}], ...}`). The same
@@ -418,7 +418,8 @@ pub enum PromptsCommand {
         server: ServerArgs,
         name: String,
         label: String,
-        version: u32,
+        #[arg(value_name = "VERSION")]
+        number: u32,
     },
     /// Remove a label (the version stays).
     Unlabel {
@@ -432,8 +433,9 @@ pub enum PromptsCommand {
         #[command(flatten)]
         server: ServerArgs,
         name: String,
+        /// A version number, a label or `latest` (default: the newest).
         #[arg(long, value_name = "VERSION|LABEL")]
-        version: Option<String>,
+        at: Option<String>,
         /// A string variable, `NAME=VALUE` (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,

@@ -69,13 +69,9 @@ pub fn run(sources: &Sources, command: &PromptsCommand) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
-            PromptsCommand::Show {
-                server,
-                name,
-                version,
-            } => {
+            PromptsCommand::Show { server, name, at } => {
                 let api = Api::new(sources, server)?;
-                let version = version.as_deref().unwrap_or(hearth_prompts::LATEST);
+                let version = at.as_deref().unwrap_or(hearth_prompts::LATEST);
                 let path = format!("{}/versions/{}", path(name), percent_encode(version));
                 let found = api.call(reqwest::Method::GET, &path, None).await?;
                 writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?;
@@ -116,13 +112,13 @@ pub fn run(sources: &Sources, command: &PromptsCommand) -> anyhow::Result<()> {
                 server,
                 name,
                 label,
-                version,
+                number,
             } => {
                 let api = Api::new(sources, server)?;
                 let path = format!("{}/labels/{}", path(name), percent_encode(label));
-                let body = json!({"version": version});
+                let body = json!({"version": number});
                 api.call(reqwest::Method::PUT, &path, Some(&body)).await?;
-                writeln!(out, "{name}: {label} -> version {version}")?;
+                writeln!(out, "{name}: {label} -> version {number}")?;
                 Ok(())
             }
             PromptsCommand::Unlabel {
@@ -139,16 +135,16 @@ pub fn run(sources: &Sources, command: &PromptsCommand) -> anyhow::Result<()> {
             PromptsCommand::Render {
                 server,
                 name,
-                version,
+                at,
                 vars,
                 variables: json_text,
             } => {
                 let api = Api::new(sources, server)?;
                 let mut body = json!({"variables": variables(vars, json_text.as_deref())?});
-                if let Some(version) = version {
-                    match version.parse::<u32>() {
+                if let Some(at) = at {
+                    match at.parse::<u32>() {
                         Ok(number) => body["version"] = json!(number),
-                        Err(_) => body["label"] = json!(version),
+                        Err(_) => body["label"] = json!(at),
                     }
                 }
                 let path = format!("{}/render", path(name));

@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod config;
 mod events;
+mod flags_prompts;
 mod gateway;
 mod inference;
 mod jobs;
