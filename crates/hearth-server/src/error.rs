@@ -369,6 +369,19 @@ impl From<hearth_gateway::GatewayError> for ApiError {
     }
 }
 
+impl From<hearth_experiments::ExperimentError> for ApiError {
+    fn from(error: hearth_experiments::ExperimentError) -> ApiError {
+        use hearth_experiments::ExperimentError as Error;
+        let message = error.to_string();
+        match error {
+            Error::Invalid { field, .. } => ApiError::bad_request(message).with_param(field),
+            Error::NotFound(_) => ApiError::not_found(message),
+            Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            Error::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
 impl From<hearth_flags::FlagError> for ApiError {
     fn from(error: hearth_flags::FlagError) -> ApiError {
         use hearth_flags::FlagError as Error;

@@ -192,6 +192,24 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("POST", "/v1/jobs" | "/v1/jobs/{job}/run") | ("PUT" | "DELETE", "/v1/jobs/{job}") => {
             Needs(Role::Admin)
         }
+        // Experiments, in the caller's tenant: readers read them and their results; admins
+        // define, start, ramp and stop them (they change what traffic gets); members (the
+        // applications) send feedback.
+        (
+            "GET",
+            "/v1/experiments"
+            | "/v1/experiments/{experiment}"
+            | "/v1/experiments/{experiment}/results",
+        ) => Needs(Role::Reader),
+        ("POST", "/v1/feedback") => Needs(Role::Member),
+        ("POST", "/v1/experiments")
+        | ("PUT" | "PATCH" | "DELETE", "/v1/experiments/{experiment}")
+        | (
+            "POST",
+            "/v1/experiments/{experiment}/start"
+            | "/v1/experiments/{experiment}/pause"
+            | "/v1/experiments/{experiment}/stop",
+        ) => Needs(Role::Admin),
         // Feature flags, in the caller's tenant: readers read and evaluate them (OFREP is how
         // applications read flags); admins define, switch and remove them.
         ("GET", "/v1/flags" | "/v1/flags/{key}" | "/ofrep/v1/configuration")
@@ -340,6 +358,18 @@ impl<S: Send + Sync> FromRequestParts<S> for CallerPlugins {
 /// The scope word that makes a key's chats remember by default (`memory.remember` unless the
 /// request says `false`).
 pub const REMEMBER_SCOPE: &str = "memory:remember";
+
+/// The caller, when the gate let one through (a server without a gateway has none).
+#[derive(Debug, Clone, Default)]
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeCaller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(MaybeCaller(parts.extensions.get::<Caller>().cloned()))
+    }
+}
 
 /// The user the caller's key was issued to, if any (whose conversation memory it reaches), and
 /// whether its chats remember by default (the key's scope `memory:remember`).
@@ -638,9 +668,16 @@ pub(crate) async fn gatekeeper(
     request.extensions_mut().insert(caller.clone());
     request.extensions_mut().insert(meter.clone());
 
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let mut response = next.run(request).await;
     rate_limit_headers(response.headers_mut(), &status);
     let finish = Finish {
+        request_id,
+        experiments: state.experiments.clone(),
         meter,
         caller,
         route,
@@ -677,6 +714,10 @@ struct MeterState {
     first_token_at: Option<Instant>,
     /// The prompt template the request rendered, and its version.
     prompt: Option<(String, u32)>,
+    /// The experiment variant the request was assigned, recorded as an exposure at the end.
+    experiment: Option<hearth_experiments::Assignment>,
+    /// The answer's own id (`chatcmpl-...`, `resp_...`), which feedback may name.
+    response_id: Option<String>,
 }
 
 impl MeterState {
@@ -794,6 +835,19 @@ impl Meter {
     /// The request rendered this version of a prompt template (its usage row says so).
     pub fn used_prompt(&self, name: &str, version: u32) {
         self.state().prompt = Some((name.to_owned(), version));
+    }
+
+    /// The request was assigned an experiment's variant: its end is recorded as an exposure.
+    pub fn assigned(&self, assignment: hearth_experiments::Assignment) {
+        self.state().experiment = Some(assignment);
+    }
+
+    /// The answer's own id, by which feedback may name the request.
+    pub fn answered_as(&self, id: &str) {
+        let mut state = self.state();
+        if state.experiment.is_some() {
+            state.response_id = Some(id.to_owned());
+        }
     }
 
     /// The upstream target (`primary/gpt-4o-mini`) that served the request.
@@ -959,6 +1013,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 /// Records the request's usage when the response body is done (sent, or abandoned by the
 /// client), which for a stream is when the last token went out.
 struct Finish {
+    /// The request's `x-request-id`, which feedback names.
+    request_id: Option<String>,
+    experiments: Option<hearth_experiments::Experiments>,
     meter: Meter,
     caller: Caller,
     route: String,
@@ -1003,9 +1060,46 @@ fn report_exceeded(state: &AppState, caller: &Caller, refusal: &LimitExceeded) {
     );
 }
 
+impl Finish {
+    /// Records an assigned request's exposure: what it measured, under its unit and variant.
+    fn record_exposure(&self, state: &mut MeterState, cost_micro_usd: u64) {
+        let (Some(experiments), Some(assignment)) = (&self.experiments, state.experiment.take())
+        else {
+            return;
+        };
+        let tenant = match &self.caller {
+            Caller::Key(principal) => principal.tenant_id.as_deref(),
+            Caller::Local => None,
+        };
+        let signed = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let measured = hearth_experiments::Measured {
+            request_id: self.request_id.clone().unwrap_or_default(),
+            response_id: state.response_id.take(),
+            at_ms: hearth_gateway::now_ms(),
+            latency_ms: signed(self.started.elapsed().as_millis() as u64),
+            time_to_first_token_ms: state
+                .first_token_at
+                .map(|at| signed(at.saturating_duration_since(self.started).as_millis() as u64)),
+            prompt_tokens: signed(state.prompt_tokens),
+            completion_tokens: signed(state.completion_tokens),
+            cost_micro_usd: signed(cost_micro_usd),
+            error: self.status >= 400,
+            cache_hit: state.cache_hit,
+        };
+        if !experiments.record(scope_of(tenant), &assignment, measured) {
+            metrics::counter!("hearth_experiment_exposures_dropped_total").increment(1);
+        }
+    }
+}
+
 impl Drop for Finish {
     fn drop(&mut self) {
-        let state = self.meter.state();
+        let meter = self.meter.clone();
+        let mut state = meter.state();
+        let cost = state
+            .priced(&self.prices)
+            .map_or(0, |priced| priced.cost_micro_usd);
+        self.record_exposure(&mut state, cost);
         let Some(Priced {
             model,
             target,
@@ -1212,6 +1306,13 @@ mod tests {
             (
                 Method::POST,
                 "/v1/jobs/{job}/run",
+                Access::Role(Role::Admin),
+            ),
+            // Experiments: members send feedback, admins start.
+            (Method::POST, "/v1/feedback", Access::Role(Role::Member)),
+            (
+                Method::POST,
+                "/v1/experiments/{experiment}/start",
                 Access::Role(Role::Admin),
             ),
             // Flags: readers evaluate, admins define.

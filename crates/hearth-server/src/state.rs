@@ -102,6 +102,8 @@ pub struct SharedState {
     pub prompts: Option<hearth_prompts::Prompts>,
     /// Feature flags; `None` answers 503.
     pub flags: Option<hearth_flags::Flags>,
+    /// Experiments on models and prompts; `None` answers 503 (and splits nothing).
+    pub experiments: Option<hearth_experiments::Experiments>,
     /// Topics, the durable event log and live subscriptions; `None` answers 503.
     pub events: Option<std::sync::Arc<hearth_events::Events>>,
     /// Webhook endpoints fed by the events; `None` answers 503.

@@ -12,6 +12,7 @@
 mod audit;
 mod conversations;
 mod error;
+mod experiments;
 mod files;
 mod flags;
 mod gateway;
@@ -28,6 +29,9 @@ mod vector_stores;
 
 pub use audit::AuditEntry;
 pub use error::StoreError;
+pub use experiments::{
+    EXPOSURE_METRICS, ExperimentRow, ExposureKey, ExposureRow, FeedbackRow, VariantSums,
+};
 pub use files::{FileQuery, FileRow};
 pub use flags::FlagRow;
 pub use gateway::{

@@ -78,6 +78,9 @@ pub enum Command {
     /// A running server's jobs: list, show, define, remove, run one now, read its history.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// A running server's experiments: define, start, pause, ramp, stop with a winner, results.
+    #[command(subcommand)]
+    Experiments(ExperimentsCommand),
     /// A running server's feature flags: list, show, set, switch on or off, remove, evaluate.
     #[command(subcommand)]
     Flags(FlagsCommand),
@@ -322,6 +325,73 @@ pub enum JobsCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentsCommand {
+    /// List the experiments of the key's tenant: target, status, variants.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Print one experiment as JSON.
+    Show {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Define an experiment (a draft), or replace a draft, from a JSON file in the API's
+    /// shape (`{"name": "tone", "target": {"prompt": "support"}, "variants": [...]}`).
+    Define {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(value_name = "EXPERIMENT.json")]
+        file: std::path::PathBuf,
+    },
+    /// Start a draft, or resume a paused experiment.
+    Start {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// Pause a running experiment.
+    Pause {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+    },
+    /// New weights for some variants (`hearth experiments ramp tone thorough=50`).
+    Ramp {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        #[arg(value_name = "VARIANT=WEIGHT", required = true)]
+        weights: Vec<String>,
+    },
+    /// Stop an experiment; with --winner, the winner serves its whole target from now.
+    Stop {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        #[arg(long)]
+        winner: Option<String>,
+    },
+    /// The results: per metric and variant the mean, and against the control the
+    /// difference, its interval, p-value and always-valid interval.
+    Results {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an experiment with its data.
+    Remove {
+        #[command(flatten)]
+        server: ServerArgs,
+        name: String,
     },
 }
 

@@ -7,6 +7,7 @@ mod collections;
 mod commands;
 mod config;
 mod events;
+mod experiments;
 mod flags;
 mod graphs;
 mod jobs;
@@ -46,6 +47,9 @@ fn main() -> ExitCode {
         Command::Graphs(command) => graphs::run(&config::sources(&cli.global, None), command),
         Command::Plugins(command) => plugins::run(&config::sources(&cli.global, None), command),
         Command::Jobs(command) => jobs::run(&config::sources(&cli.global, None), command),
+        Command::Experiments(command) => {
+            experiments::run(&config::sources(&cli.global, None), command)
+        }
         Command::Flags(command) => flags::run(&config::sources(&cli.global, None), command),
         Command::Prompts(command) => prompts::run(&config::sources(&cli.global, None), command),
         Command::Memories(command) => {

@@ -210,6 +210,10 @@ async fn serve(
         .await
         .context("the [[flags]] of the configuration")?;
 
+    let experiments = hearth_experiments::Experiments::open(store.clone())
+        .await
+        .context("loading experiments")?;
+
     let (runtime_settings, runtime_receiver) = watch::channel(runtime_settings(&config));
     let state = AppState::new(SharedState {
         runtime: runtime_receiver,
@@ -235,6 +239,7 @@ async fn serve(
         jobs: Some(jobs),
         prompts: Some(prompts),
         flags: Some(flags.clone()),
+        experiments: Some(experiments),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: Some(routing.clone()),

@@ -7,6 +7,7 @@ pub(crate) mod consumers;
 pub(crate) mod conversation_memory;
 pub(crate) mod events;
 pub(crate) mod events_ws;
+pub(crate) mod experiments;
 pub(crate) mod files;
 pub(crate) mod flags;
 pub(crate) mod generate;
@@ -47,6 +48,7 @@ use crate::state::AppState;
         (name = "plugins", description = "WebAssembly plugins: install, upgrade, roll back, call their tools"),
         (name = "events", description = "Topics, durable events and live subscriptions"),
         (name = "jobs", description = "Scheduled, triggered and dependent jobs, and their runs"),
+        (name = "experiments", description = "Experiments on models and prompts, their results, and feedback"),
         (name = "flags", description = "Feature flags, and their evaluation over OpenFeature's remote evaluation protocol"),
         (name = "prompts", description = "Versioned prompt templates with labels, rendered server-side"),
         (name = "admin", description = "Tenants, API keys, usage and the audit trail")
@@ -141,6 +143,21 @@ pub(crate) fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::run_job))
         .routes(routes!(jobs::list_runs))
         .routes(routes!(jobs::get_run))
+        .routes(routes!(
+            experiments::list_experiments,
+            experiments::create_experiment
+        ))
+        .routes(routes!(
+            experiments::get_experiment,
+            experiments::put_experiment,
+            experiments::ramp_experiment,
+            experiments::delete_experiment
+        ))
+        .routes(routes!(experiments::start_experiment))
+        .routes(routes!(experiments::pause_experiment))
+        .routes(routes!(experiments::stop_experiment))
+        .routes(routes!(experiments::experiment_results))
+        .routes(routes!(experiments::send_feedback))
         .routes(routes!(flags::list_flags, flags::create_flag))
         .routes(routes!(
             flags::get_flag,

@@ -15,6 +15,7 @@ use hearth_engine::{GenerationEvent, ModelHandle};
 use hearth_inference::tools::{AssistantReply, ToolUse};
 
 use super::cache::{self, CacheScope};
+use super::experiments;
 use super::generate::{self, Bound, Started, inference};
 use super::plugin_tools;
 use super::prompts::{self, PromptTarget};
@@ -22,7 +23,7 @@ use super::proxy;
 use super::retrieval;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{CallerPlugins, CallerUser, Meter, MeteredGeneration, TenantScope};
+use crate::gate::{CallerPlugins, CallerUser, MaybeCaller, Meter, MeteredGeneration, TenantScope};
 use crate::state::AppState;
 use crate::wire::openai::*;
 use crate::wire::unix_seconds;
@@ -101,10 +102,19 @@ pub async fn chat_completions(
     meter: Meter,
     scope: CacheScope,
     TenantScope(tenant): TenantScope,
-    (caller_user, plugin_access): (CallerUser, CallerPlugins),
+    (caller_user, plugin_access, MaybeCaller(caller)): (CallerUser, CallerPlugins, MaybeCaller),
     headers: HeaderMap,
     ApiJson(mut body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    // An experiment on the request's model or prompt places it first: its variant may change
+    // both.
+    experiments::assign_request(
+        &state,
+        &meter,
+        (&tenant, caller.as_ref()),
+        &headers,
+        &mut body,
+    );
     // A prompt template becomes the request's own messages before anything reads them.
     prompts::expand_reference(&state, &meter, &tenant, &mut body, PromptTarget::Chat)?;
     // Plugin tools run between generations, and what they answer is not the request's.
@@ -173,6 +183,7 @@ pub(crate) async fn chat_completions_uncached(
     };
     let started = loaded.start(meter, &request.model, &plan).await?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    meter.answered_as(&id);
     let created = unix_seconds();
     let model = started.model.clone();
     let handle = started.handle.clone();

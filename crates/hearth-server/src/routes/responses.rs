@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use super::generate::{self, Bound, Started};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::gate::{Meter, TenantScope};
+use crate::gate::{MaybeCaller, Meter, TenantScope};
 use crate::state::AppState;
 use crate::wire::responses::*;
 use crate::wire::unix_seconds;
@@ -204,8 +204,17 @@ pub async fn create_response(
     State(state): State<AppState>,
     meter: Meter,
     TenantScope(tenant): TenantScope,
+    (MaybeCaller(caller), headers): (MaybeCaller, axum::http::HeaderMap),
     ApiJson(mut body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
+    // An experiment on the request's model or prompt places it first.
+    super::experiments::assign_request(
+        &state,
+        &meter,
+        (&tenant, caller.as_ref()),
+        &headers,
+        &mut body,
+    );
     // A prompt template becomes the request's instructions and input before anything reads
     // them.
     super::prompts::expand_reference(
@@ -279,6 +288,7 @@ pub async fn create_response(
         started.model.clone(),
         &request,
     );
+    meter.answered_as(&response.id);
     let Some(generation) = started.streams.pop() else {
         return Err(ApiError::internal("no generation was started"));
     };

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod consumers;
 pub mod conversation_memory;
 pub mod events;
+pub mod experiments;
 pub mod files;
 pub mod flags;
 pub mod graphs;

@@ -1250,6 +1250,7 @@ async fn small_queues() -> (String, axum::Router, tempfile::TempDir) {
         jobs: None,
         prompts: None,
         flags: None,
+        experiments: None,
         events: Some(events),
         webhooks: None,
         routing: None,

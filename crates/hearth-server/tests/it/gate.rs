@@ -199,6 +199,11 @@ pub(crate) async fn gated(defaults: LimitDefaults) -> Gated {
                 .expect("prompts"),
         ),
         flags: Some(flags.clone()),
+        experiments: Some(
+            hearth_experiments::Experiments::open(store.clone())
+                .await
+                .expect("experiments"),
+        ),
         events: Some(events),
         webhooks: Some(webhooks),
         routing: None,

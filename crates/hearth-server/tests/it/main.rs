@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 mod events;
+mod experiments;
 mod files;
 mod flags;
 mod gate;
@@ -66,6 +67,7 @@ async fn harness(settings: StaticSettings) -> Harness {
         jobs: None,
         prompts: None,
         flags: None,
+        experiments: None,
         events: None,
         webhooks: None,
         routing: None,

@@ -69,6 +69,7 @@ pub(crate) async fn keyless() -> Keyless {
         jobs: None,
         prompts: None,
         flags: None,
+        experiments: None,
         events: None,
         webhooks: None,
         routing: None,

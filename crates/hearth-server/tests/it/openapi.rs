@@ -87,7 +87,9 @@ const ANY_JSON_BODIES: [&str; 3] = [
 
 /// POST and PUT routes that take no body: an action on a resource (as OpenAI defines them), or
 /// a switch (a plugin subscription).
-const BODYLESS_POSTS: [&str; 7] = [
+const BODYLESS_POSTS: [&str; 9] = [
+    "/v1/experiments/{experiment}/start",
+    "/v1/experiments/{experiment}/pause",
     "/v1/plugins/{plugin}/subscription",
     "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
     "/v1/plugins/{plugin}/rollback",
@@ -96,6 +98,10 @@ const BODYLESS_POSTS: [&str; 7] = [
     "/v1/webhooks/{id}/rotate_secret",
     "/v1/webhooks/{id}/deliveries/{delivery}/retry",
 ];
+
+/// Routes whose well-formed requests name something this test cannot make (feedback names a
+/// request an experiment served): past validation they answer 404, which counts as accepted.
+const NAMES_WHAT_IS_NOT_HERE: [&str; 1] = ["/v1/feedback"];
 
 const SHA256: &str = "sha256:3f786850e387550fdab836ed7e6dc881de23001b2f5c1fd8a8f6d0b5e0a8f3f5";
 
@@ -1288,6 +1294,65 @@ fn cases() -> Vec<Case> {
             bad("variables that are a list", json!({"variables": ["Why?"]})),
         ],
     ));
+    // An experiment: defined, its draft replaced, ramped, stopped; feedback on a request.
+    let variants = json!([{"name": "a", "weight": 50}, {"name": "b", "weight": 50, "parameters": {"temperature": 0.2}}]);
+    cases.extend(requests(
+        Method::POST,
+        "/v1/experiments",
+        vec![
+            ok(
+                "a split of a model",
+                json!({"name": "trial", "target": {"model": "gemma3:270m"}, "variants": variants}),
+            ),
+            bad(
+                "one variant",
+                json!({"name": "other", "target": {"model": "m"}, "variants": [{"name": "a", "weight": 1}]}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PUT,
+        "/v1/experiments/{experiment}",
+        vec![
+            ok(
+                "every field",
+                json!({"description": "tone", "target": {"model": "gemma3:270m"}, "variants": variants,
+                       "unit": "key", "holdout_percent": 5, "alpha": 0.05,
+                       "metrics": [{"name": "thumbs_up", "kind": "boolean"}]}),
+            ),
+            bad(
+                "an unknown field",
+                json!({"target": {"model": "m"}, "variants": variants, "arms": 2}),
+            ),
+        ],
+    ));
+    cases.extend(requests(
+        Method::PATCH,
+        "/v1/experiments/{experiment}",
+        vec![
+            ok("a ramp", json!({"weights": {"b": 80}})),
+            bad("a weight that is text", json!({"weights": {"b": "most"}})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/experiments/{experiment}/stop",
+        vec![
+            ok("a winner", json!({"winner": "b"})),
+            bad("a winner that is a number", json!({"winner": 2})),
+        ],
+    ));
+    cases.extend(requests(
+        Method::POST,
+        "/v1/feedback",
+        vec![
+            ok(
+                "a thumbs up",
+                json!({"request_id": "req_0", "metric": "thumbs_up", "value": true}),
+            ),
+            bad("no metric", json!({"request_id": "req_0", "value": true})),
+        ],
+    ));
     // A flag, replaced, switched off, evaluated over OFREP.
     cases.extend(requests(
         Method::POST,
@@ -1379,6 +1444,7 @@ fn uri(route: &str, gated: &Gated) -> String {
         .replace("{secret}", "NOTES_API_KEY")
         .replace("{run}", "run_0")
         .replace("{prompt}", "support")
+        .replace("{experiment}", "trial")
         .replace("{label}", "production")
         .replace("{version}", "1")
 }
@@ -1648,6 +1714,8 @@ async fn known_good_requests_pass_the_documented_schemas_and_the_server_and_bad_
             answer_as_documented(&gated, &document, method, route, case.body.as_ref()).await;
         let server_verdict = if status == StatusCode::BAD_REQUEST {
             Refused
+        } else if status == StatusCode::NOT_FOUND && NAMES_WHAT_IS_NOT_HERE.contains(&route) {
+            Accepted
         } else {
             // Past every check: the admin API does the work; the rest needs the models.
             assert!(

@@ -52,7 +52,8 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
             "jobs",
             "plugin secrets",
             "prompts",
-            "flags"
+            "flags",
+            "experiments"
         ]
     );
     store
@@ -62,6 +63,10 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.gateway_revision().await.expect("revision"), 0);
 
     // Down without a target reverts exactly the newest migration.
+    assert_eq!(
+        store.migrate_down(None).await.expect("down experiments"),
+        [18]
+    );
     assert_eq!(store.migrate_down(None).await.expect("down flags"), [17]);
     assert_eq!(store.migrate_down(None).await.expect("down prompts"), [16]);
     assert_eq!(
@@ -104,7 +109,7 @@ async fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
     assert_eq!(store.migrate_up(Some(1)).await.expect("up to 1"), [1]);
     assert_eq!(
         store.migrate_up(None).await.expect("up rest"),
-        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+        [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
     );
     assert!(
         store

@@ -120,3 +120,8 @@ fn openai_python_client_uses_prompt_templates_against_the_binary() {
 fn openfeature_python_sdk_reads_flags_over_ofrep_against_the_binary() {
     run_client_script("openfeature_flags.py");
 }
+
+#[test]
+fn openai_python_client_takes_part_in_an_experiment_against_the_binary() {
+    run_client_script("openai_experiments.py");
+}

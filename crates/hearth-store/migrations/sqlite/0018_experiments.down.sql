@@ -1,0 +1,3 @@
+DROP TABLE experiment_feedback;
+DROP TABLE experiment_exposures;
+DROP TABLE experiments;
