@@ -1,7 +1,9 @@
 //! `cargo xtask bench gateway`: what a gateway in front of an upstream costs, measured in one
 //! run against (a) a fake OpenAI-compatible upstream directly, (b) Hearth in front of it with
 //! auth on (a tenant's key made by the CLI), per-key and per-IP limits on and usage recorded,
-//! and (c) LiteLLM's proxy in front of the same upstream.
+//! and (c) LiteLLM's proxy in front of the same upstream; and (d) Hearth again on a second
+//! route alias that a running experiment splits (two variants, unit the key), so the cost of
+//! assigning each request and recording its exposure is (d) minus (b).
 //!
 //! - Overhead: at fixed request rates (open loop), the p50 and p99 latency through a gateway
 //!   minus the same percentile straight to the upstream in the same run.
@@ -36,6 +38,10 @@ const LITELLM: &str = "litellm[proxy]==1.108.7";
 /// The model name clients send to either gateway; both route it to the upstream's model.
 const ROUTE: &str = "bench";
 const UPSTREAM_MODEL: &str = "bench-model";
+/// The route alias an experiment splits.
+const EXPERIMENT_ROUTE: &str = "bench-ab";
+/// The experiment path's name in the report.
+const WITH_EXPERIMENT: &str = "Hearth+AB";
 const LITELLM_MASTER_KEY: &str = "sk-bench-master";
 /// Hearth's target: p99 overhead at this rate.
 const TARGET_RATE: f64 = 2000.0;
@@ -109,6 +115,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
     let upstream = start_fake_upstream(&out_dir)?;
     let (hearth, key) = start_hearth(&binary, &upstream.address, &out_dir)?;
+    start_experiment(&hearth.address, &key.1)?;
+    let key = key.0;
     let litellm = match &litellm {
         Some(python) => Some(start_litellm(python, &upstream.address, &out_dir)?),
         None => None,
@@ -132,6 +140,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         (
             "Hearth",
             target(&hearth.address, ROUTE, Some(format!("Bearer {key}"))),
+        ),
+        (
+            WITH_EXPERIMENT,
+            target(
+                &hearth.address,
+                EXPERIMENT_ROUTE,
+                Some(format!("Bearer {key}")),
+            ),
         ),
     ];
     if let Some(server) = &litellm {
@@ -299,7 +315,39 @@ fn start_fake_upstream(out_dir: &Path) -> anyhow::Result<Server> {
 /// a per-IP request limit, and a tenant's member key with request, token and concurrency
 /// limits, made by the CLI before the server starts. The limits are far above the load so that
 /// they are checked on every request without refusing any.
-fn start_hearth(binary: &Path, upstream: &str, out_dir: &Path) -> anyhow::Result<(Server, String)> {
+/// Defines and starts the experiment on [`EXPERIMENT_ROUTE`]: two variants (one sets a
+/// temperature), the key as the unit.
+fn start_experiment(address: &str, admin_key: &str) -> anyhow::Result<()> {
+    let mut connection = crate::http::Connection::open(address)?
+        .with_header("authorization", &format!("Bearer {admin_key}"));
+    let experiment = json!({
+        "name": "bench-ab",
+        "target": {"model": EXPERIMENT_ROUTE},
+        "unit": "key",
+        "variants": [{"name": "control", "weight": 50},
+                     {"name": "warm", "weight": 50, "parameters": {"temperature": 0.5}}],
+    });
+    let made = connection.post_json("/v1/experiments", &experiment)?;
+    if made.status != 201 {
+        bail!("defining the experiment: {} {}", made.status, made.text());
+    }
+    let started = connection.request("POST", "/v1/experiments/bench-ab/start", None)?;
+    if started.status != 200 {
+        bail!(
+            "starting the experiment: {} {}",
+            started.status,
+            started.text()
+        );
+    }
+    Ok(())
+}
+
+/// Returns the server, and a member key and an admin key of the bench tenant.
+fn start_hearth(
+    binary: &Path,
+    upstream: &str,
+    out_dir: &Path,
+) -> anyhow::Result<(Server, (String, String))> {
     let home = out_dir.join("hearth-home");
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home)?;
@@ -320,6 +368,11 @@ timeout_ms = 30000
 
 [[routes]]
 model = "{ROUTE}"
+strategy = "priority"
+targets = ["fake/{UPSTREAM_MODEL}"]
+
+[[routes]]
+model = "{EXPERIMENT_ROUTE}"
 strategy = "priority"
 targets = ["fake/{UPSTREAM_MODEL}"]
 "#
@@ -366,6 +419,19 @@ targets = ["fake/{UPSTREAM_MODEL}"]
         .context("hearth keys create printed no key")?
         .trim()
         .to_string();
+    let output = hearth(&["keys", "create", "--tenant", "bench", "--role", "admin"]).output()?;
+    if !output.status.success() {
+        bail!(
+            "hearth keys create --role admin failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let admin_key = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .context("hearth keys create printed no key")?
+        .trim()
+        .to_string();
     let address = local_address()?;
     let log_path = out_dir.join("hearth.log");
     let child = hearth(&["serve", "--listen", &address])
@@ -375,7 +441,7 @@ targets = ["fake/{UPSTREAM_MODEL}"]
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let mut server = Server { child, address };
     wait_until_ready(&mut server, "/readyz", &log_path)?;
-    Ok((server, key))
+    Ok((server, (key, admin_key)))
 }
 
 /// LiteLLM's proxy with one model routed to the upstream, a master key (its auth), one worker
@@ -468,7 +534,7 @@ impl Report {
         out.push_str("max sustained RPS (closed loop)\n");
         for (name, outcome) in &self.max {
             out.push_str(&format!(
-                "  {name:<8} {:>9.0} RPS  p50 {} ms  p99 {} ms  errors {}\n",
+                "  {name:<9} {:>9.0} RPS  p50 {} ms  p99 {} ms  errors {}\n",
                 outcome.achieved_rps(),
                 ms(outcome.latency_ms(0.5)),
                 ms(outcome.latency_ms(0.99)),
@@ -480,7 +546,7 @@ impl Report {
             options.run
         ));
         out.push_str(&format!(
-            "  {:>6}  {:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}  {}\n",
+            "  {:>6}  {:<9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}  {}\n",
             "RPS", "path", "achieved", "p50", "p99", "+p50", "+p99", "late p99", "kept up"
         ));
         for (rate, row) in &self.rates {
@@ -494,7 +560,7 @@ impl Report {
                     )
                 };
                 out.push_str(&format!(
-                    "  {:>6.0}  {:<8} {:>9.0} {:>9} {:>9} {:>9} {:>9} {:>8}  {}{}\n",
+                    "  {:>6.0}  {:<9} {:>9.0} {:>9} {:>9} {:>9} {:>9} {:>8}  {}{}\n",
                     rate,
                     name,
                     outcome.achieved_rps(),
@@ -560,7 +626,18 @@ impl Report {
             .zip(self.max_rps("LiteLLM"))
             .map(|(hearth, litellm)| hearth / litellm);
         let drift = self.soak.as_ref().and_then(Soak::drift);
+        // What the experiment adds on top of the plain route, at the same rate and percentile.
+        let experiment = self
+            .overhead(TARGET_RATE, WITH_EXPERIMENT, 0.99)
+            .zip(overhead)
+            .map(|(with, without)| (with - without) * 1000.0);
         vec![
+            (
+                format!("experiment assignment + recording, added p99 at {TARGET_RATE:.0} RPS, µs"),
+                experiment,
+                "<= 20",
+                experiment.map(|value| value <= 20.0),
+            ),
             (
                 format!("Hearth p99 overhead at {TARGET_RATE:.0} RPS, ms"),
                 overhead,

@@ -51,6 +51,13 @@ async fn main() {
         .position(|arg| arg == "--evaluations")
         .and_then(|at| args.get(at + 1))
         .map_or(2_000_000, |text| text.parse().expect("--evaluations N"));
+    // How many of the flags the evaluations visit (all by default; 1 shows the cost with
+    // everything in cache).
+    let visited: usize = args
+        .iter()
+        .position(|arg| arg == "--visit")
+        .and_then(|at| args.get(at + 1))
+        .map_or(FLAGS, |text| text.parse().expect("--visit N"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench dir");
     let store = Store::open(
@@ -88,7 +95,7 @@ async fn main() {
             state ^= state >> 7;
             state ^= state << 17;
             (
-                (state % FLAGS as u64) as usize,
+                (state % visited as u64) as usize,
                 ((state >> 32) % CONTEXTS as u64) as usize,
             )
         })

@@ -14,13 +14,14 @@ mod error;
 mod evaluate;
 pub mod spec;
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use hearth_store::{FlagRow, Store};
 
 pub use error::FlagError;
 pub use evaluate::{CompiledFlag, Context, ErrorCode, Evaluation, Reason, TARGETING_KEY};
+
+use evaluate::FastMap;
 pub use spec::{Condition, FlagKind, FlagSpec, Operator, Rule, Split};
 
 /// How the service is set up.
@@ -67,7 +68,7 @@ pub struct FlagInfo {
 /// Every tenant's flags at one moment.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    tenants: HashMap<String, HashMap<String, FlagInfo>>,
+    tenants: FastMap<String, FastMap<String, FlagInfo>>,
 }
 
 impl Snapshot {
@@ -181,7 +182,7 @@ impl Flags {
 
     /// Builds the next snapshot from the current one with `change` applied to `tenant`'s
     /// flags, and puts it in place.
-    fn replace(&self, tenant: &str, change: impl FnOnce(&mut HashMap<String, FlagInfo>)) {
+    fn replace(&self, tenant: &str, change: impl FnOnce(&mut FastMap<String, FlagInfo>)) {
         let current = self.snapshot();
         let mut tenants = current.tenants.clone();
         change(tenants.entry(tenant.to_string()).or_default());
@@ -232,7 +233,7 @@ impl Flags {
                 )));
             }
             None => {
-                let count = self.snapshot().tenants.get(tenant).map_or(0, HashMap::len);
+                let count = self.snapshot().tenants.get(tenant).map_or(0, FastMap::len);
                 if count >= self.inner.options.max_per_tenant {
                     return Err(FlagError::Limit(format!(
                         "the tenant has {count} flags, the most it may have; remove one first"
