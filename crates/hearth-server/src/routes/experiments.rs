@@ -12,9 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use hearth_experiments::{Experiments, Target, Units};
 use serde_json::{Value, json};
 
+use super::audit::audit;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{Caller, ClientAddress, INSTANCE_SCOPE, Meter, TenantScope};
+use crate::gate::{Caller, ClientAddress, Meter, TenantScope};
 use crate::state::AppState;
 use crate::wire::admin::List;
 use crate::wire::experiments::*;
@@ -28,33 +29,6 @@ fn experiments(state: &AppState) -> Result<&Experiments, ApiError> {
         .experiments
         .as_ref()
         .ok_or_else(|| ApiError::unavailable("experiments are not configured on this server"))
-}
-
-/// Records a change in the audit trail (when the server has a gateway).
-async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<std::net::IpAddr>,
-    tenant: &str,
-    action: &str,
-    name: &str,
-    detail: Option<String>,
-) -> Result<(), ApiError> {
-    if let Some(gateway) = &state.gateway {
-        let tenant = (tenant != INSTANCE_SCOPE).then_some(tenant);
-        gateway
-            .service
-            .audit(
-                &caller.actor(ip),
-                action,
-                tenant,
-                Some(name.to_string()),
-                detail,
-                hearth_time::now_ms(),
-            )
-            .await?;
-    }
-    Ok(())
 }
 
 /// The tenant's experiments, by name.
@@ -91,8 +65,7 @@ pub async fn create_experiment(
         .await?;
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "experiment.define",
         &name,
@@ -146,8 +119,7 @@ pub async fn put_experiment(
         .await?;
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "experiment.define",
         &name,
@@ -181,8 +153,7 @@ pub async fn ramp_experiment(
     let detail = json!({"weights": request.weights}).to_string();
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "experiment.ramp",
         &name,
@@ -208,8 +179,7 @@ pub async fn delete_experiment(
     experiments(&state)?.delete(&tenant, &name).await?;
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "experiment.remove",
         &name,
@@ -242,8 +212,7 @@ pub async fn start_experiment(
         .await?;
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "experiment.start",
         &name,
@@ -272,8 +241,7 @@ pub async fn pause_experiment(
         .await?;
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "experiment.pause",
         &name,
@@ -328,8 +296,7 @@ pub async fn stop_experiment(
     }
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "experiment.stop",
         &name,

@@ -16,9 +16,10 @@ use axum::response::{IntoResponse, Response};
 use hearth_flags::{Context, ErrorCode, Flags};
 use serde_json::{Map, Value, json};
 
+use super::audit::audit;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{Caller, ClientAddress, INSTANCE_SCOPE, TenantScope};
+use crate::gate::{Caller, ClientAddress, TenantScope};
 use crate::state::AppState;
 use crate::wire::admin::List;
 use crate::wire::flags::*;
@@ -29,33 +30,6 @@ fn flags(state: &AppState) -> Result<&Flags, ApiError> {
         .flags
         .as_ref()
         .ok_or_else(|| ApiError::unavailable("flags are not configured on this server"))
-}
-
-/// Records a change to a flag in the audit trail (when the server has a gateway).
-async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<std::net::IpAddr>,
-    tenant: &str,
-    action: &str,
-    key: &str,
-    detail: Option<String>,
-) -> Result<(), ApiError> {
-    if let Some(gateway) = &state.gateway {
-        let tenant = (tenant != INSTANCE_SCOPE).then_some(tenant);
-        gateway
-            .service
-            .audit(
-                &caller.actor(ip),
-                action,
-                tenant,
-                Some(key.to_string()),
-                detail,
-                hearth_time::now_ms(),
-            )
-            .await?;
-    }
-    Ok(())
 }
 
 /// The tenant's flags, by key.
@@ -90,7 +64,15 @@ pub async fn create_flag(
     let info = flags(&state)?
         .put(&tenant, &key, spec, false, hearth_time::now_ms())
         .await?;
-    audit(&state, &caller, ip, &tenant, "flag.define", &key, None).await?;
+    audit(
+        &state,
+        &caller.actor(ip),
+        &tenant,
+        "flag.define",
+        &key,
+        None,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(info.into())))
 }
 
@@ -136,7 +118,15 @@ pub async fn put_flag(
     let info = flags(&state)?
         .put(&tenant, &key, spec, true, hearth_time::now_ms())
         .await?;
-    audit(&state, &caller, ip, &tenant, "flag.define", &key, None).await?;
+    audit(
+        &state,
+        &caller.actor(ip),
+        &tenant,
+        "flag.define",
+        &key,
+        None,
+    )
+    .await?;
     Ok(Json(info.into()))
 }
 
@@ -164,7 +154,7 @@ pub async fn patch_flag(
     } else {
         "flag.disable"
     };
-    audit(&state, &caller, ip, &tenant, action, &key, None).await?;
+    audit(&state, &caller.actor(ip), &tenant, action, &key, None).await?;
     Ok(Json(info.into()))
 }
 
@@ -183,7 +173,15 @@ pub async fn delete_flag(
     Path(key): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     flags(&state)?.delete(&tenant, &key).await?;
-    audit(&state, &caller, ip, &tenant, "flag.remove", &key, None).await?;
+    audit(
+        &state,
+        &caller.actor(ip),
+        &tenant,
+        "flag.remove",
+        &key,
+        None,
+    )
+    .await?;
     Ok(Json(Deleted {
         id: key,
         object: "flag.deleted",

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hearth_jobs::{Action, Jobs, Source};
 
+use super::audit::audit;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::gate::{Caller, ClientAddress, INSTANCE_SCOPE, TenantScope};
@@ -28,33 +29,6 @@ fn jobs(state: &AppState) -> Result<Jobs, ApiError> {
         .jobs
         .clone()
         .ok_or_else(|| ApiError::unavailable("jobs are not configured on this server"))
-}
-
-/// Records a change to a job in the audit trail (when the server has a gateway).
-async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<std::net::IpAddr>,
-    tenant: &str,
-    action: &str,
-    job: &str,
-    detail: Option<String>,
-) -> Result<(), ApiError> {
-    if let Some(gateway) = &state.gateway {
-        let tenant = (tenant != INSTANCE_SCOPE).then_some(tenant);
-        gateway
-            .service
-            .audit(
-                &caller.actor(ip),
-                action,
-                tenant,
-                Some(job.to_string()),
-                detail,
-                hearth_time::now_ms(),
-            )
-            .await?;
-    }
-    Ok(())
 }
 
 /// The definition, refused when a tenant's job names built-in work.
@@ -111,8 +85,7 @@ pub async fn create_job(
         .await?;
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "job.define",
         &info.spec.name,
@@ -166,7 +139,7 @@ pub async fn put_job(
     let info = jobs(&state)?
         .define(&tenant, spec, Source::Api, true)
         .await?;
-    audit(&state, &caller, ip, &tenant, "job.define", &job, None).await?;
+    audit(&state, &caller.actor(ip), &tenant, "job.define", &job, None).await?;
     Ok(Json(info.into()))
 }
 
@@ -185,7 +158,7 @@ pub async fn delete_job(
     Path(job): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     jobs(&state)?.remove(&tenant, &job, Source::Api).await?;
-    audit(&state, &caller, ip, &tenant, "job.remove", &job, None).await?;
+    audit(&state, &caller.actor(ip), &tenant, "job.remove", &job, None).await?;
     Ok(Json(Deleted {
         id: job,
         object: "job.deleted",
@@ -221,8 +194,7 @@ pub async fn run_job(
     let mut run = service.run_now(&tenant, &job, request.input).await?;
     audit(
         &state,
-        &caller,
-        ip,
+        &caller.actor(ip),
         &tenant,
         "job.run",
         &job,

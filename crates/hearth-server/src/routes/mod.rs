@@ -2,6 +2,7 @@
 //! document at `/openapi.json` cannot drift from what the server answers.
 
 pub(crate) mod admin;
+pub(crate) mod audit;
 pub mod cache;
 pub(crate) mod consumers;
 pub(crate) mod conversation_memory;

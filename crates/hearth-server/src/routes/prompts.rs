@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use hearth_prompts::{Prompts, Rendered, Selector};
 use serde_json::{Map, Value, json};
 
+use super::audit::audit;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::gate::{Caller, ClientAddress, INSTANCE_SCOPE, Meter, TenantScope};
+use crate::gate::{Caller, ClientAddress, Meter, TenantScope};
 use crate::state::AppState;
 use crate::wire::admin::List;
 use crate::wire::memory::Deleted;
@@ -23,32 +24,6 @@ fn prompts(state: &AppState) -> Result<&Prompts, ApiError> {
         .prompts
         .as_ref()
         .ok_or_else(|| ApiError::unavailable("prompts are not configured on this server"))
-}
-
-/// Records a change to a prompt in the audit trail (when the server has a gateway).
-async fn audit(
-    state: &AppState,
-    actor: &hearth_gateway::Actor,
-    tenant: &str,
-    action: &str,
-    prompt: &str,
-    detail: Option<String>,
-) -> Result<(), ApiError> {
-    if let Some(gateway) = &state.gateway {
-        let tenant = (tenant != INSTANCE_SCOPE).then_some(tenant);
-        gateway
-            .service
-            .audit(
-                actor,
-                action,
-                tenant,
-                Some(prompt.to_string()),
-                detail,
-                hearth_time::now_ms(),
-            )
-            .await?;
-    }
-    Ok(())
 }
 
 /// The tenant's prompts, by name.
