@@ -27,20 +27,22 @@ fn migrate_up_down_up_on_a_fresh_database() {
     assert_eq!(
         migrate(dir.path(), &["up"]),
         "applied 1\napplied 2\napplied 3\napplied 4\napplied 5\napplied 6\napplied 7\napplied 8\n\
-         applied 9\napplied 10\napplied 11\napplied 12\napplied 13\napplied 14\napplied 15\n"
+         applied 9\napplied 10\napplied 11\napplied 12\napplied 13\napplied 14\napplied 15\n\
+         applied 16\napplied 17\napplied 18\n"
     );
     assert!(migrate(dir.path(), &["status"]).contains("2  applied  audit log"));
-    assert_eq!(migrate(dir.path(), &["down"]), "reverted 15\n");
+    assert_eq!(migrate(dir.path(), &["down"]), "reverted 18\n");
     assert_eq!(
         migrate(dir.path(), &["down", "--to", "0"]),
-        "reverted 14\nreverted 13\nreverted 12\nreverted 11\nreverted 10\nreverted 9\nreverted 8\nreverted 7\nreverted 6\nreverted 5\nreverted 4\nreverted 3\nreverted 2\nreverted 1\n"
+        "reverted 17\nreverted 16\nreverted 15\nreverted 14\nreverted 13\nreverted 12\nreverted 11\nreverted 10\nreverted 9\nreverted 8\nreverted 7\nreverted 6\nreverted 5\nreverted 4\nreverted 3\nreverted 2\nreverted 1\n"
     );
     assert!(!migrate(dir.path(), &["status"]).contains("applied "));
     assert_eq!(migrate(dir.path(), &["up", "--to", "1"]), "applied 1\n");
     assert_eq!(
         migrate(dir.path(), &["up"]),
         "applied 2\napplied 3\napplied 4\napplied 5\napplied 6\napplied 7\napplied 8\napplied 9\n\
-         applied 10\napplied 11\napplied 12\napplied 13\napplied 14\napplied 15\n"
+         applied 10\napplied 11\napplied 12\napplied 13\napplied 14\napplied 15\napplied 16\n\
+         applied 17\napplied 18\n"
     );
     assert_eq!(
         migrate(dir.path(), &["up"]),
