@@ -26,16 +26,9 @@ pub use error::ExperimentError;
 pub use spec::{ExperimentSpec, FeedbackMetric, MetricKind, Target, Unit, Variant};
 pub use stats::{Comparison, Summary};
 
-/// What every exposed request measures, by name (`error` and `cache_hit` are booleans).
-pub const AUTOMATIC_METRICS: [&str; 7] = [
-    "latency_ms",
-    "time_to_first_token_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_micro_usd",
-    "error",
-    "cache_hit",
-];
+/// What every exposed request measures, by name (`error` and `cache_hit` are booleans): the
+/// exposure rows' measured columns.
+pub const AUTOMATIC_METRICS: [&str; 7] = hearth_store::EXPOSURE_METRICS;
 
 const BOOLEAN_AUTOMATIC: [&str; 2] = ["error", "cache_hit"];
 

@@ -180,18 +180,23 @@ impl Flags {
             .clone()
     }
 
-    /// Builds the next snapshot from the current one with `change` applied to `tenant`'s
-    /// flags, and puts it in place.
-    fn replace(&self, tenant: &str, change: impl FnOnce(&mut FastMap<String, FlagInfo>)) {
-        let current = self.snapshot();
-        let mut tenants = current.tenants.clone();
-        change(tenants.entry(tenant.to_string()).or_default());
+    /// Puts the next snapshot in place (tenants left without flags dropped).
+    fn install(&self, mut tenants: FastMap<String, FastMap<String, FlagInfo>>) {
         tenants.retain(|_, flags| !flags.is_empty());
         *self
             .inner
             .snapshot
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Snapshot { tenants });
+    }
+
+    /// Builds the next snapshot from the current one with `change` applied to `tenant`'s
+    /// flags, and puts it in place.
+    fn replace(&self, tenant: &str, change: impl FnOnce(&mut FastMap<String, FlagInfo>)) {
+        let current = self.snapshot();
+        let mut tenants = current.tenants.clone();
+        change(tenants.entry(tenant.to_string()).or_default());
+        self.install(tenants);
     }
 
     pub fn get(&self, tenant: &str, key: &str) -> Result<FlagInfo, FlagError> {
@@ -351,12 +356,7 @@ impl Flags {
             };
             tenants.entry(tenant).or_default().insert(key, info);
         }
-        tenants.retain(|_, flags| !flags.is_empty());
-        *self
-            .inner
-            .snapshot
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Snapshot { tenants });
+        self.install(tenants);
         Ok(())
     }
 }

@@ -1096,15 +1096,17 @@ impl Drop for Finish {
     fn drop(&mut self) {
         let meter = self.meter.clone();
         let mut state = meter.state();
-        let cost = state
-            .priced(&self.prices)
-            .map_or(0, |priced| priced.cost_micro_usd);
-        self.record_exposure(&mut state, cost);
+        // Priced once: the exposure and the usage row share the cost.
+        let priced = state.priced(&self.prices);
+        self.record_exposure(
+            &mut state,
+            priced.as_ref().map_or(0, |priced| priced.cost_micro_usd),
+        );
         let Some(Priced {
             model,
             target,
             cost_micro_usd,
-        }) = state.priced(&self.prices)
+        }) = priced
         else {
             return;
         };

@@ -50,19 +50,12 @@ pub struct ExperimentIn {
 impl ExperimentIn {
     /// The definition; a field the experiments crate cannot read is a 400 naming it.
     pub fn into_spec(self) -> Result<ExperimentSpec, ApiError> {
-        let mut value = serde_json::to_value(&self).expect("a definition serializes");
-        if let Some(fields) = value.as_object_mut() {
-            fields.remove("name");
-        }
-        serde_json::from_value(value).map_err(|error| {
-            let message = error.to_string();
-            let field = ["target", "variants", "unit", "metrics"]
-                .into_iter()
-                .find(|field| message.contains(field))
-                .unwrap_or("body");
-            ApiError::bad_request(format!("the experiment cannot be read: {message}"))
-                .with_param(field)
-        })
+        super::into_domain(
+            &self,
+            "name",
+            &["target", "variants", "unit", "metrics"],
+            "the experiment",
+        )
     }
 }
 

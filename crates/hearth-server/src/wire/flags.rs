@@ -53,18 +53,12 @@ pub struct FlagIn {
 impl FlagIn {
     /// The definition; a field the flags crate cannot read is a 400 naming it.
     pub fn into_spec(self) -> Result<FlagSpec, ApiError> {
-        let mut value = serde_json::to_value(&self).expect("a flag serializes");
-        if let Some(fields) = value.as_object_mut() {
-            fields.remove("key");
-        }
-        serde_json::from_value(value).map_err(|error| {
-            let message = error.to_string();
-            let field = ["type", "rules", "split", "variants", "metadata"]
-                .into_iter()
-                .find(|field| message.contains(field))
-                .unwrap_or("body");
-            ApiError::bad_request(format!("the flag cannot be read: {message}")).with_param(field)
-        })
+        super::into_domain(
+            &self,
+            "key",
+            &["type", "rules", "split", "variants", "metadata"],
+            "the flag",
+        )
     }
 }
 

@@ -54,6 +54,31 @@ impl<'de> Deserialize<'de> for OneOrMany {
 /// integers refuse `5.0`, which JavaScript clients and schema-driven tools send; and a `u64`
 /// past `i64::MAX` would pass serde but not the document (nor the store's integer columns).
 /// For `Option` fields, with `#[serde(default, deserialize_with = "...")]`.
+/// A body read into the domain type that keeps the same JSON shape (a flag's or an
+/// experiment's definition): `body` serialized without its `name_field` (which the path or the
+/// service takes), a field the domain cannot read named in the 400 when it is one of `fields`.
+pub fn into_domain<T: serde::de::DeserializeOwned>(
+    body: &impl serde::Serialize,
+    name_field: &str,
+    fields: &[&'static str],
+    what: &str,
+) -> Result<T, crate::error::ApiError> {
+    let mut value = serde_json::to_value(body).expect("a wire body serializes");
+    if let Some(object) = value.as_object_mut() {
+        object.remove(name_field);
+    }
+    serde_json::from_value(value).map_err(|error| {
+        let message = error.to_string();
+        let field = fields
+            .iter()
+            .copied()
+            .find(|field| message.contains(field))
+            .unwrap_or("body");
+        crate::error::ApiError::bad_request(format!("{what} cannot be read: {message}"))
+            .with_param(field)
+    })
+}
+
 pub mod integer {
     use std::fmt;
 

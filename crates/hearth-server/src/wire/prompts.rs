@@ -275,13 +275,12 @@ pub fn selector(
         (Some(_), Some(_)) => Err(ApiError::bad_request("give a version or a label, not both")
             .with_param(format!("{field}version"))),
         (Some(VersionIo::Number(number)), None) => Ok(Selector::Version(*number)),
-        (Some(VersionIo::Text(text)), None) => match text.parse::<u32>() {
-            Ok(number) => Ok(Selector::Version(number)),
-            Err(_) if text == hearth_prompts::LATEST => Ok(Selector::Latest),
-            Err(_) => Err(ApiError::bad_request(format!(
+        (Some(VersionIo::Text(text)), None) => match Selector::parse(text) {
+            Selector::Label(_) => Err(ApiError::bad_request(format!(
                 "`{text}` is not a version number: give a number, or the label in `label`"
             ))
             .with_param(format!("{field}version"))),
+            selector => Ok(selector),
         },
         (None, Some(label)) => Ok(Selector::parse(label)),
         (None, None) => Ok(Selector::Latest),
